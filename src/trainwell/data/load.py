@@ -1,0 +1,67 @@
+"""Reading a CSV or Parquet file into a DataFrame, with one clear error for each way it fails."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pandas as pd
+
+from trainwell.errors import DataError
+
+SUFFIXES = {".csv": "csv", ".tsv": "tsv", ".txt": "csv", ".parquet": "parquet", ".pq": "parquet"}
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def frame_sha256(frame: pd.DataFrame) -> str:
+    """A content hash of a DataFrame (values, column names and order), for in-memory data."""
+    digest = hashlib.sha256(",".join(map(str, frame.columns)).encode())
+    digest.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+    return digest.hexdigest()
+
+
+def read_table(path: str | Path) -> pd.DataFrame:
+    """Read a CSV, TSV or Parquet file.
+
+    Raises:
+        DataError: the file is missing, a folder, of an unknown type, unreadable or empty.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"data file {str(path)!r} does not exist; check the path")
+    if path.is_dir():
+        raise DataError(
+            f"{str(path)!r} is a folder; trainwell fit reads a CSV or Parquet file "
+            "(image folders are not supported yet)"
+        )
+    kind = SUFFIXES.get(path.suffix.lower())
+    if kind is None:
+        raise DataError(
+            f"cannot read {str(path)!r}: unknown file type {path.suffix!r}; "
+            "use a .csv, .tsv or .parquet file"
+        )
+    try:
+        if kind == "parquet":
+            frame = pd.read_parquet(path)
+        else:
+            frame = pd.read_csv(path, sep="\t" if kind == "tsv" else ",", low_memory=False)
+    except pd.errors.EmptyDataError:
+        raise DataError(f"data file {str(path)!r} is empty; it needs a header and rows") from None
+    except (pd.errors.ParserError, UnicodeDecodeError, OSError, ValueError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise DataError(f"cannot read {str(path)!r} as {kind}: {first}") from None
+    except Exception as err:  # pyarrow raises its own error types for corrupt Parquet files
+        if type(err).__module__.startswith("pyarrow"):
+            raise DataError(f"cannot read {str(path)!r} as parquet: {err}") from None
+        raise
+    if frame.empty:
+        raise DataError(f"data file {str(path)!r} has no rows; it needs at least a header and rows")
+    frame.columns = [str(c) for c in frame.columns]
+    return frame.reset_index(drop=True)

@@ -1,0 +1,213 @@
+"""The typed dataset value: task, target encoding and the kind of every feature column.
+
+Kinds are inferred from the values (not just the dtype) so that a CSV's "yes"/"no" column is a
+boolean and a column of ISO dates is a datetime. Every decision can be overridden from config.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from trainwell.config import DataConfig, Task
+from trainwell.errors import DataError, did_you_mean
+from trainwell.findings import Finding
+
+Kind = Literal["numeric", "categorical", "boolean", "datetime"]
+TRUE_WORDS = frozenset({"true", "yes", "y", "t"})
+FALSE_WORDS = frozenset({"false", "no", "n", "f"})
+
+
+@dataclass(frozen=True)
+class ColumnSpec:
+    name: str
+    kind: Kind
+
+
+@dataclass
+class Dataset:
+    """Rows that have a target, the encoded target and the feature schema.
+
+    ``y`` holds class indices into ``classes`` for classification, floats for regression.
+    """
+
+    frame: pd.DataFrame
+    target: str
+    task: Task
+    features: tuple[ColumnSpec, ...]
+    y: np.ndarray
+    classes: tuple[Any, ...] | None
+    source: str
+    sha256: str
+    group: str | None = None
+    time: str | None = None
+    findings: list[Finding] = field(default_factory=list)
+
+    @property
+    def n_rows(self) -> int:
+        return len(self.frame)
+
+    @property
+    def is_classification(self) -> bool:
+        return self.task != "regression"
+
+
+def _python(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _parses_as_datetime(values: pd.Series) -> bool:
+    sample = values.dropna().astype(str).head(200)
+    if sample.empty or sample.str.fullmatch(r"[+-]?\d+(\.\d+)?").all():
+        return False  # plain numbers are numbers, not epoch timestamps
+    parsed = pd.to_datetime(sample, errors="coerce", format="ISO8601")
+    return bool(parsed.notna().all())
+
+
+def infer_kind(values: pd.Series) -> Kind:
+    """The kind of one feature column, decided from its non-missing values."""
+    present = values.dropna()
+    if pd.api.types.is_bool_dtype(values):
+        return "boolean"
+    if pd.api.types.is_datetime64_any_dtype(values):
+        return "datetime"
+    if pd.api.types.is_numeric_dtype(values):
+        return "numeric"
+    words = set(present.astype(str).str.strip().str.lower().unique()[:3])
+    if words and words <= TRUE_WORDS | FALSE_WORDS and len(words) <= 2:
+        return "boolean"
+    if pd.to_numeric(present, errors="coerce").notna().all():
+        return "numeric"
+    if _parses_as_datetime(present):
+        return "datetime"
+    return "categorical"
+
+
+def _check_column(frame: pd.DataFrame, name: str | None, option: str) -> None:
+    if name is not None and name not in frame.columns:
+        raise DataError(
+            f"{option} column {name!r} is not in the data{did_you_mean(name, frame.columns)}; "
+            f"columns are: {', '.join(map(repr, list(frame.columns)[:20]))}"
+        )
+
+
+def _infer_task(y: pd.Series, cfg: DataConfig) -> Task:
+    numeric = pd.api.types.is_numeric_dtype(y) and not pd.api.types.is_bool_dtype(y)
+    if cfg.task == "regression":
+        if not numeric:
+            converted = pd.to_numeric(y, errors="coerce")
+            bad = y[converted.isna()]
+            if len(bad):
+                raise DataError(
+                    f"--task regression needs a numeric target, but {cfg.target!r} holds "
+                    f"{bad.iloc[0]!r}; use --task classification or fix the column"
+                )
+        return "regression"
+    n_classes = y.nunique()
+    if cfg.task == "auto":
+        integral = numeric and bool(np.all(np.mod(y.to_numpy(dtype=float), 1) == 0))
+        if numeric and not (integral and n_classes <= cfg.max_classes):
+            return "regression"
+    if n_classes < 2:
+        raise DataError(
+            f"target {cfg.target!r} has a single class ({_python(y.iloc[0])!r}); "
+            "classification needs at least two classes"
+        )
+    task: Task = "binary" if n_classes == 2 else "multiclass"
+    if cfg.task in {"binary", "multiclass"} and cfg.task != task:
+        raise DataError(
+            f"--task {cfg.task} does not fit target {cfg.target!r} with {n_classes} classes; "
+            f"use --task {task}"
+        )
+    return task
+
+
+def build_dataset(frame: pd.DataFrame, cfg: DataConfig, source: str, sha256: str) -> Dataset:
+    """Validate a raw table against the data config and return the typed :class:`Dataset`.
+
+    Raises:
+        DataError: an unknown column, no usable target, a single class, a non-numeric
+            regression target, an entirely empty column, or no feature left.
+    """
+    if not cfg.target:
+        raise DataError("no target column given; pass --target COLUMN")
+    _check_column(frame, cfg.target, "target")
+    _check_column(frame, cfg.group, "--group")
+    _check_column(frame, cfg.time, "--time")
+    for name in cfg.drop:
+        _check_column(frame, name, "data.drop")
+
+    findings: list[Finding] = []
+    has_target = frame[cfg.target].notna()
+    if not has_target.any():
+        raise DataError(f"target column {cfg.target!r} has no values in any row")
+    if not has_target.all():
+        missing = int((~has_target).sum())
+        findings.append(
+            Finding(
+                id="missing-target",
+                practice="TW-D01",
+                severity="warning",
+                stage="audit",
+                message=f"{missing} rows have no value in the target {cfg.target!r}; "
+                "they were left out of training and evaluation.",
+                evidence={"rows": missing, "first_rows": frame.index[~has_target][:10].tolist()},
+                fix="Fill in the missing labels, or remove those rows yourself to silence this.",
+            )
+        )
+    frame = frame.loc[has_target].reset_index(drop=True)
+
+    task = _infer_task(frame[cfg.target], cfg)
+    classes: tuple[Any, ...] | None = None
+    if task == "regression":
+        y = pd.to_numeric(frame[cfg.target], errors="coerce").to_numpy(dtype=np.float64)
+    else:
+        labels = frame[cfg.target]
+        uniques = labels.unique().tolist()
+        try:
+            ordered = sorted(uniques)
+        except TypeError:
+            ordered = sorted(uniques, key=str)
+        classes = tuple(_python(c) for c in ordered)
+        index = {c: i for i, c in enumerate(ordered)}
+        y = labels.map(index).to_numpy(dtype=np.int64)
+
+    excluded = {cfg.target, cfg.group, cfg.time, *cfg.drop}
+    features = []
+    for name in frame.columns:
+        if name in excluded:
+            continue
+        if frame[name].isna().all():
+            raise DataError(
+                f"column {name!r} has no values in any row; drop it from the file "
+                f"or pass data.drop={name}"
+            )
+        features.append(ColumnSpec(name, infer_kind(frame[name])))
+    if not features:
+        raise DataError(
+            f"no feature columns left besides the target {cfg.target!r}; "
+            "the data needs at least one input column"
+        )
+    if cfg.time is not None:
+        stamps = frame[cfg.time]
+        if not (pd.api.types.is_numeric_dtype(stamps) or infer_kind(stamps) == "datetime"):
+            raise DataError(
+                f"--time column {cfg.time!r} is neither numbers nor dates "
+                f"(first value {stamps.iloc[0]!r}); name a timestamp column"
+            )
+    return Dataset(
+        frame=frame,
+        target=cfg.target,
+        task=task,
+        features=tuple(features),
+        y=y,
+        classes=classes,
+        source=source,
+        sha256=sha256,
+        group=cfg.group,
+        time=cfg.time,
+        findings=findings,
+    )
