@@ -43,7 +43,9 @@ class DataConfig(_Section):
     @field_validator("drop", mode="before")
     @classmethod
     def _split_commas(cls, value: Any) -> Any:
-        return [v.strip() for v in value.split(",") if v.strip()] if isinstance(value, str) else value
+        return (
+            [v.strip() for v in value.split(",") if v.strip()] if isinstance(value, str) else value
+        )
 
 
 class SplitConfig(_Section):
@@ -63,15 +65,15 @@ class ModelConfig(_Section):
 
 
 class TrainConfig(_Section):
-    max_epochs: int = Field(default=200, ge=1)
+    max_epochs: int = Field(default=100, ge=1)  # an upper bound; early stopping ends sooner
     batch_size: int | None = Field(default=None, ge=1)  # TW-T07: chosen from the data size
     optimizer: Literal["adamw", "sgd"] = "adamw"  # TW-T01
     lr: float = Field(default=1e-3, gt=0.0)
     weight_decay: float = Field(default=1e-2, ge=0.0)  # TW-T05
     momentum: float = Field(default=0.9, ge=0.0, lt=1.0)  # for optimizer=sgd
     schedule: Literal["warmup_cosine", "constant"] = "warmup_cosine"  # TW-T03
-    warmup_fraction: float = Field(default=0.05, ge=0.0, lt=1.0)
-    patience: int = Field(default=15, ge=1)  # TW-T04: early stopping on validation loss
+    warmup_epochs: float = Field(default=1.0, ge=0.0)  # linear warmup, then cosine to zero
+    patience: int = Field(default=10, ge=1)  # TW-T04: early stopping on validation loss
     clip_grad_norm: float | None = Field(default=1.0, gt=0.0)  # TW-T06; None turns it off
     accumulate: int = Field(default=1, ge=1)  # TW-T08: micro-batches per optimizer step
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"  # TW-T09: mixed on CUDA

@@ -124,9 +124,7 @@ def _grouped(dataset: Dataset, cfg: SplitConfig, seed: int) -> Splits:
     train_pos, val_pos = next(inner.split(rest, groups=groups[rest]))
     train, val = rest[train_pos], rest[val_pos]
     if len(train) < MIN_TRAIN_ROWS:
-        raise DataError(
-            f"the group split left {len(train)} training rows; add groups or rows"
-        )
+        raise DataError(f"the group split left {len(train)} training rows; add groups or rows")
     return Splits(np.sort(train), np.sort(val), np.sort(test), f"grouped by {dataset.group!r}")
 
 

@@ -1,0 +1,454 @@
+"""``trainwell fit``: data → split → preprocess → baselines → network → evaluate → export.
+
+Each stage returns a typed value the next consumes. Every check of the user's input runs
+before the run directory is created, so bad input leaves nothing behind; a failure after
+that marks the run ``failed`` in its manifest (never ``complete``), and ``--resume`` continues
+a killed run from its last checkpoint.
+"""
+
+from __future__ import annotations
+
+import shlex
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from rich.console import Console
+from sklearn.utils.class_weight import compute_class_weight
+
+from trainwell import baselines as bl
+from trainwell.artifact import save_model
+from trainwell.config import FitConfig, Task, build_config
+from trainwell.data import Dataset, build_dataset, read_table
+from trainwell.data.load import file_sha256, frame_sha256
+from trainwell.errors import DataError, RunError, TrainwellError
+from trainwell.evaluate import SELECTION_METRIC, SealedTest, selection_score, task_metrics
+from trainwell.findings import Finding, sort_findings, write_findings
+from trainwell.network import train_network
+from trainwell.preprocess import FeatureEncoder
+from trainwell.report import write_report
+from trainwell.reproducibility import reproducible
+from trainwell.run import (
+    Run,
+    RunDir,
+    default_run_dir,
+    environment,
+    git_state,
+    read_json,
+    write_json,
+)
+from trainwell.split import Splits, make_splits
+from trainwell.train.callback import Callback
+from trainwell.train.checkpoint import latest_checkpoint
+
+
+@dataclass
+class Prepared:
+    """The validated inputs of a run: everything checked before a directory is made."""
+
+    cfg: FitConfig
+    dataset: Dataset
+    splits: Splits
+    data_path: str | None
+
+
+class Stopwatch:
+    def __init__(self) -> None:
+        self.timings: dict[str, float] = {}
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.timings[name] = round(time.perf_counter() - start, 3)
+
+
+def prepare(
+    data: str | Path | pd.DataFrame,
+    cfg: FitConfig,
+) -> Prepared:
+    """Read and validate the data and make the splits (no files written)."""
+    if isinstance(data, pd.DataFrame):
+        if data.empty:
+            raise DataError("the DataFrame has no rows")
+        frame, source, sha, path = (
+            data.reset_index(drop=True),
+            "<DataFrame>",
+            frame_sha256(data),
+            None,
+        )
+        frame.columns = [str(c) for c in frame.columns]
+    else:
+        frame = read_table(data)
+        path = str(Path(data).resolve())
+        source, sha = str(data), file_sha256(Path(data))
+    dataset = build_dataset(frame, cfg.data, source, sha)
+    splits = make_splits(dataset, cfg.split, cfg.seed)
+    return Prepared(cfg, dataset, splits, path)
+
+
+def fit(
+    data: str | Path | pd.DataFrame | None = None,
+    target: str | None = None,
+    *,
+    task: str | None = None,
+    group: str | None = None,
+    time: str | None = None,
+    out: str | Path | None = None,
+    seed: int | None = None,
+    config: str | Path | None = None,
+    overrides: Sequence[str] = (),
+    resume: str | Path | None = None,
+    callbacks: Sequence[Callback] = (),
+    quiet: bool = False,
+) -> Run:
+    """Train, evaluate and document a model for ``target`` in ``data``: ``trainwell fit``.
+
+    Args:
+        data: a CSV/Parquet path or a DataFrame.
+        target: the column to predict.
+        task: ``classification``, ``binary``, ``multiclass`` or ``regression``; inferred if None.
+        group: keep rows sharing this column's value in one split (TW-D04).
+        time: split by this column: train on the past, test on the future (TW-D04).
+        out: the run directory; ``runs/<date>-<data name>`` if None.
+        seed: the run's seed (TW-R01); config ``seed`` (0) if None.
+        config: a TOML or JSON config file.
+        overrides: ``key.sub=value`` settings, as on the command line.
+        resume: an unfinished run directory to continue; the other arguments must be None.
+        callbacks: extra training callbacks (run after trainwell's own).
+        quiet: print nothing.
+
+    Returns:
+        The finished :class:`~trainwell.run.Run`.
+
+    Raises:
+        TrainwellError: bad input (nothing is written) or an unusable run directory.
+
+    Example:
+        >>> run = trainwell.fit("wine.csv", target="target")  # doctest: +SKIP
+        >>> run.metrics["test"]["accuracy"]  # doctest: +SKIP
+    """
+    console = Console(stderr=True, quiet=quiet)
+    if resume is not None:
+        if data is not None or target is not None or overrides or config is not None:
+            raise TrainwellError(
+                "--resume continues a run exactly as it was configured; "
+                "do not pass data, --target, --config or overrides with it"
+            )
+        return _resume(Path(resume), callbacks, console)
+    if data is None:
+        raise TrainwellError("no data given; pass a CSV or Parquet file (or --resume RUN_DIR)")
+    cfg = build_config(
+        config_file=config,
+        overrides=list(overrides),
+        data__target=target,
+        data__task=task,
+        data__group=group,
+        data__time=time,
+        seed=seed,
+    )
+    prepared = prepare(data, cfg)
+    run_dir = RunDir(Path(out) if out is not None else default_run_dir(prepared.dataset.source))
+    run_dir.create(_manifest(prepared))
+    write_json(run_dir.splits_path, prepared.splits.to_dict(prepared.dataset))
+    console.print(f"run directory: {run_dir.path}", highlight=False)
+    return _execute(run_dir, prepared, None, callbacks, console)
+
+
+def _manifest(prepared: Prepared) -> dict[str, Any]:
+    ds, splits = prepared.dataset, prepared.splits
+    return {
+        "command": shlex.join(["trainwell", *sys.argv[1:]])
+        if sys.argv[0].endswith("trainwell")
+        else None,
+        "seed": prepared.cfg.seed,
+        "config": prepared.cfg.model_dump(mode="json"),
+        "data": {
+            "path": prepared.data_path,
+            "source": ds.source,
+            "sha256": ds.sha256,
+            "rows": ds.n_rows,
+            "target": ds.target,
+            "task": ds.task,
+            "classes": list(ds.classes) if ds.classes is not None else None,
+            "features": [{"name": c.name, "kind": c.kind} for c in ds.features],
+        },
+        "splits": {
+            "method": splits.method,
+            "sizes": {n: len(splits.indices(n)) for n in ("train", "validation", "test")},
+            "hashes": splits.hashes(ds),
+        },
+        "environment": environment(),
+        "git": git_state(Path.cwd()),
+    }
+
+
+def _resume(path: Path, callbacks: Sequence[Callback], console: Console) -> Run:
+    run_dir = RunDir(path)
+    manifest = run_dir.open_existing()
+    if manifest.get("status") == "complete":
+        raise RunError(f"run {str(path)!r} is already complete; there is nothing to resume")
+    data_path = manifest["data"]["path"]
+    if data_path is None:
+        raise RunError(
+            f"run {str(path)!r} was trained from an in-memory DataFrame and cannot be resumed "
+            "from the command line; start it again"
+        )
+    if not run_dir.splits_path.is_file():
+        raise RunError(f"run {str(path)!r} stopped before its splits were saved; start it again")
+    cfg = FitConfig.model_validate(manifest["config"])
+    frame = read_table(data_path)
+    if file_sha256(Path(data_path)) != manifest["data"]["sha256"]:
+        raise DataError(
+            f"{data_path!r} changed since run {str(path)!r} started (its sha256 differs); "
+            "resume needs the same data: restore it or start a new run"
+        )
+    dataset = build_dataset(frame, cfg.data, manifest["data"]["source"], manifest["data"]["sha256"])
+    splits = Splits.from_dict(read_json(run_dir.splits_path))
+    if splits.hashes(dataset) != manifest["splits"]["hashes"]:
+        raise RunError(f"the splits saved in {str(path)!r} do not match the data; start again")
+    checkpoint = latest_checkpoint(run_dir.checkpoints)
+    resumes = [
+        *manifest.get("resumed", []),
+        {"checkpoint": checkpoint.name if checkpoint else None},
+    ]
+    run_dir.update(status="running", resumed=resumes)
+    console.print(
+        f"resuming {path} from {checkpoint.name if checkpoint else 'the start'}", highlight=False
+    )
+    return _execute(
+        run_dir, Prepared(cfg, dataset, splits, data_path), checkpoint, callbacks, console
+    )
+
+
+def _class_weights(
+    dataset: Dataset, y_train: np.ndarray, cfg: FitConfig
+) -> tuple[np.ndarray | None, Finding | None]:
+    """Balanced class weights when the classes are imbalanced (TW-D11)."""
+    if not dataset.is_classification or cfg.train.class_weights == "off":
+        return None, None
+    assert dataset.classes is not None
+    counts = np.bincount(y_train, minlength=len(dataset.classes))
+    ratio = counts.max() / max(1, counts.min())
+    if cfg.train.class_weights == "auto" and ratio < cfg.train.imbalance_ratio:
+        return None, None
+    classes = np.arange(len(dataset.classes))
+    weights = compute_class_weight("balanced", classes=classes, y=y_train)
+    finding = Finding(
+        id="class-weights-applied",
+        practice="TW-D11",
+        severity="info",
+        stage="preflight",
+        message=f"The largest class is {ratio:.1f}x the smallest in the training split; "
+        "the loss, the linear model and LightGBM weight classes inversely to their frequency.",
+        evidence={
+            "train_counts": dict(zip(map(str, dataset.classes), counts.tolist(), strict=True)),
+            "weights": dict(
+                zip(map(str, dataset.classes), np.round(weights, 4).tolist(), strict=True)
+            ),
+        },
+        fix="Nothing to do; turn it off with train.class_weights=off.",
+    )
+    return weights, finding
+
+
+def _execute(
+    run_dir: RunDir,
+    prepared: Prepared,
+    checkpoint: Path | None,
+    callbacks: Sequence[Callback],
+    console: Console,
+) -> Run:
+    try:
+        with reproducible(prepared.cfg.seed, prepared.cfg.train.deterministic):
+            _stages(run_dir, prepared, checkpoint, callbacks, console)
+    except KeyboardInterrupt:
+        run_dir.finish("interrupted", "stopped by the user; continue with --resume")
+        raise
+    except TrainwellError as err:
+        run_dir.finish("failed", str(err))
+        raise
+    except BaseException as err:
+        run_dir.finish("failed", f"{type(err).__name__}: {err}")
+        raise
+    return Run(run_dir.path)
+
+
+def _stages(
+    run_dir: RunDir,
+    prepared: Prepared,
+    checkpoint: Path | None,
+    callbacks: Sequence[Callback],
+    console: Console,
+) -> None:
+    cfg, ds, splits = prepared.cfg, prepared.dataset, prepared.splits
+    watch = Stopwatch()
+    findings: list[Finding] = list(ds.findings)
+    console.print(
+        f"data: {ds.n_rows} rows, {len(ds.features)} features, task {ds.task}; "
+        f"split {splits.method}: "
+        + "/".join(str(len(splits.indices(n))) for n in ("train", "validation", "test")),
+        highlight=False,
+    )
+
+    with watch.stage("preprocess"):
+        rows = {n: splits.indices(n) for n in ("train", "validation", "test")}
+        encoder = FeatureEncoder.fit(ds.frame.iloc[rows["train"]], ds.features)  # TW-D08
+        encoded = {
+            n: encoder.transform(ds.frame.iloc[r].reset_index(drop=True)) for n, r in rows.items()
+        }
+        train = bl.Arrays(*encoded["train"], ds.y[rows["train"]])
+        val = bl.Arrays(*encoded["validation"], ds.y[rows["validation"]])
+        test = SealedTest(*encoded["test"], ds.y[rows["test"]])  # TW-D07: opened once, below
+        levels = [len(encoder.vocab[name]) for name in encoder.categorical_names]
+    weights, weight_finding = _class_weights(ds, train.y, cfg)
+    if weight_finding is not None:
+        findings.append(weight_finding)
+    task = ds.task
+    n_classes = len(ds.classes) if ds.classes is not None else 0
+
+    with watch.stage("baselines"):
+        console.print("baselines: dummy, linear, LightGBM", highlight=False)
+        candidates = [
+            bl.fit_dummy(task, train, _empty_input(train, levels, cfg), n_classes),
+            bl.fit_linear(
+                task, train, _weight_dict(weights), levels, cfg.model.embedding_threshold, cfg.seed
+            ),
+            bl.fit_lightgbm(task, train, val, weights, cfg.baselines.lightgbm_rounds, cfg.seed),
+        ]
+    with watch.stage("train"):
+        console.print("network: training (early stopping on validation loss)", highlight=False)
+        result = train_network(
+            task,
+            train,
+            val,
+            levels,
+            weights,
+            cfg,
+            checkpoints=run_dir.checkpoints,
+            tensorboard=run_dir.tensorboard,
+            resume_from=checkpoint,
+            callbacks=callbacks,
+            console=console,
+        )
+        candidates.append(result.candidate)
+        write_json(run_dir.history_path, result.state.history)
+        run_dir.update(network=result.details)
+
+    with watch.stage("evaluate"):
+        val_weights = None if weights is None else weights[val.y]
+        scores = {
+            c.name: task_metrics(task, val.y, c.outputs(val.num, val.cat), val_weights)
+            for c in candidates
+        }
+        ranking = sorted(candidates, key=lambda c: selection_score(task, scores[c.name]))
+        best = ranking[0]
+        ship_name = best.name if cfg.baselines.ship == "best" else cfg.baselines.ship
+        shipped = next(c for c in candidates if c.name == ship_name)
+        findings.extend(_selection_findings(task, scores, best.name, ship_name))
+        num, cat, y_test = test.open()
+        test_weights = None if weights is None else weights[y_test]
+        test_scores = {
+            c.name: task_metrics(task, y_test, c.outputs(num, cat), test_weights)
+            for c in candidates
+        }
+        metrics = {
+            "shipped": ship_name,
+            "selection_metric": SELECTION_METRIC[task],
+            "validation": scores[ship_name],
+            "test": test_scores[ship_name],
+            "network": {"validation": scores["network"], "test": test_scores["network"]},
+            "baselines": {
+                c.name: {
+                    "validation": scores[c.name],
+                    "test": test_scores[c.name],
+                    **({"info": c.info} if len(c.info) > 1 else {}),
+                }
+                for c in candidates
+                if c.name != "network"
+            },
+        }
+        write_json(run_dir.metrics_path, metrics)
+
+    with watch.stage("export"):
+        classes = list(ds.classes) if ds.classes is not None else None
+        files = save_model(run_dir.model_dir, shipped, encoder, task, ds.target, classes)
+        write_findings(run_dir.findings_path, sort_findings(findings))
+        run_dir.update(shipped=ship_name, model_files=files)
+    with watch.stage("report"):
+        run_dir.update(timings=watch.timings)
+        write_report(run_dir)
+    run_dir.update(timings=watch.timings)
+    run_dir.finish("complete")
+    _print_summary(console, run_dir, metrics, task)
+
+
+def _empty_input(train: bl.Arrays, levels: list[int], cfg: FitConfig) -> bl.TabularInput:
+    return bl.TabularInput.fit(
+        train.num, train.cat, levels, embedding_threshold=cfg.model.embedding_threshold, embed=False
+    )
+
+
+def _weight_dict(weights: np.ndarray | None) -> dict[int, float] | None:
+    return None if weights is None else {i: float(w) for i, w in enumerate(weights)}
+
+
+def _selection_findings(
+    task: Task, scores: dict[str, dict[str, Any]], best: str, shipped: str
+) -> list[Finding]:
+    """Say plainly when a baseline beats the network on validation (TW-A08)."""
+    metric = SELECTION_METRIC[task]
+    net = selection_score(task, scores["network"])
+    found = []
+    if best != "network":
+        top = selection_score(task, scores[best])
+        found.append(
+            Finding(
+                id="baseline-beats-network",
+                practice="TW-A08",
+                severity="warning" if best == "dummy" else "info",
+                stage="evaluate",
+                message=f"The {best} baseline beat the network on validation {metric} "
+                f"({top:.4g} vs {net:.4g}); " + f"the shipped model is {shipped}.",
+                evidence={
+                    "metric": metric,
+                    "validation": {n: selection_score(task, s) for n, s in scores.items()},
+                },
+                fix="Ship it (the default), or keep the network with baselines.ship=network; "
+                "on tabular data gradient boosting often wins."
+                if best != "dummy"
+                else "Nothing beat predicting the prior: check that the features carry signal.",
+            )
+        )
+    return found
+
+
+def _print_summary(console: Console, run_dir: RunDir, metrics: dict[str, Any], task: str) -> None:
+    from rich.table import Table
+
+    keys = (
+        ["rmse", "mae", "r2"]
+        if task == "regression"
+        else ["accuracy", "balanced_accuracy", "f1_macro", "roc_auc", "log_loss"]
+    )
+    table = Table(title="test metrics (sealed test split, evaluated once)")
+    table.add_column("model")
+    for k in keys:
+        table.add_column(k, justify="right")
+    rows = {
+        "network": metrics["network"]["test"],
+        **{n: b["test"] for n, b in metrics["baselines"].items()},
+    }
+    for name, values in rows.items():
+        label = f"{name} (shipped)" if name == metrics["shipped"] else name
+        table.add_row(label, *("-" if values.get(k) is None else f"{values[k]:.4f}" for k in keys))
+    console.print(table)
+    console.print(f"report: {run_dir.report_path}", highlight=False)

@@ -1,0 +1,208 @@
+"""The run directory (DESIGN.md) and the :class:`Run` handle the API returns.
+
+``manifest.json`` is written when the run starts (status ``running``), updated as stages
+finish, and marked ``complete`` only at the very end, or ``failed`` with the error. A run that
+is not ``complete`` cannot be loaded for prediction, only resumed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import platform
+import subprocess
+import sys
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+
+from trainwell.artifact import ShippedModel, load_model
+from trainwell.errors import RunError
+from trainwell.findings import Finding, read_findings
+from trainwell.train.checkpoint import atomic_write_bytes
+
+PACKAGES = ("numpy", "pandas", "pyarrow", "scikit-learn", "lightgbm", "safetensors", "pydantic")
+
+
+def write_json(path: Path, data: Any) -> None:
+    atomic_write_bytes(path, (json.dumps(data, indent=2, default=str) + "\n").encode())
+
+
+def read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise RunError(f"{str(path)!r} is missing") from None
+    except json.JSONDecodeError as err:
+        raise RunError(f"{str(path)!r} is damaged: {err}") from None
+
+
+def environment() -> dict[str, Any]:
+    """Versions and hardware for the manifest (TW-R02)."""
+    packages: dict[str, str | None] = {}
+    for name in PACKAGES:
+        try:
+            packages[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            packages[name] = None
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    return {
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "trainwell": metadata.version("trainwell"),
+        "torch": torch.__version__,
+        "cuda": torch.version.cuda,
+        "cudnn": torch.backends.cudnn.version() if torch.cuda.is_available() else None,
+        "packages": packages,
+        "hardware": {
+            "machine": platform.machine(),
+            "cpu_count": os.cpu_count(),
+            "torch_threads": torch.get_num_threads(),
+            "gpu": gpu,
+        },
+    }
+
+
+def git_state(folder: Path) -> dict[str, Any] | None:
+    """The commit (and whether the tree is dirty) of the git repository around ``folder``."""
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=folder, capture_output=True, text=True, timeout=5
+        )
+        if commit.returncode != 0:
+            return None
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain"], cwd=folder, capture_output=True, text=True, timeout=5
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return {"commit": commit.stdout.strip(), "dirty": bool(dirty.stdout.strip())}
+
+
+def default_run_dir(source: str, root: Path = Path("runs")) -> Path:
+    stem = Path(source).stem if source != "<DataFrame>" else "dataframe"
+    base = root / f"{dt.date.today().isoformat()}-{stem}"
+    path, n = base, 2
+    while path.exists():
+        path, n = base.with_name(f"{base.name}-{n}"), n + 1
+    return path
+
+
+class RunDir:
+    """Paths inside one run directory and the manifest's lifecycle."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.manifest_path = path / "manifest.json"
+        self.metrics_path = path / "metrics.json"
+        self.findings_path = path / "findings.json"
+        self.splits_path = path / "splits.json"
+        self.history_path = path / "history.json"
+        self.report_path = path / "report.html"
+        self.model_card_path = path / "model_card.md"
+        self.model_dir = path / "model"
+        self.checkpoints = path / "checkpoints"
+        self.tensorboard = path / "tensorboard"
+        self.manifest: dict[str, Any] = {}
+
+    def create(self, manifest: dict[str, Any]) -> None:
+        """Start a new run; refuses a folder that already holds files."""
+        if self.path.exists() and any(self.path.iterdir()):
+            what = "a run" if self.manifest_path.exists() else "files"
+            raise RunError(
+                f"{str(self.path)!r} already holds {what}; choose another --out "
+                "(or continue an unfinished run with --resume)"
+            )
+        self.path.mkdir(parents=True, exist_ok=True)
+        self.manifest = {"status": "running", "started": _now(), **manifest}
+        self.save_manifest()
+
+    def open_existing(self) -> dict[str, Any]:
+        if not self.manifest_path.is_file():
+            raise RunError(
+                f"{str(self.path)!r} is not a trainwell run (no manifest.json); "
+                "pass the folder that `trainwell fit` created"
+            )
+        self.manifest = read_json(self.manifest_path)
+        return self.manifest
+
+    def update(self, **fields: Any) -> None:
+        self.manifest.update(fields)
+        self.save_manifest()
+
+    def save_manifest(self) -> None:
+        write_json(self.manifest_path, self.manifest)
+
+    def finish(self, status: str, error: str | None = None) -> None:
+        self.manifest["status"] = status
+        self.manifest["finished"] = _now()
+        if error is not None:
+            self.manifest["error"] = error
+        else:
+            self.manifest.pop("error", None)
+        self.save_manifest()
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+class Run:
+    """A finished run: its metrics, findings and model, loaded from its directory.
+
+    Example:
+        >>> run = trainwell.load("runs/2026-11-22-wine")  # doctest: +SKIP
+        >>> run.metrics["test"]["network"]["accuracy"]  # doctest: +SKIP
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.dir = RunDir(Path(path))
+        self.manifest = self.dir.open_existing()
+        self._model: ShippedModel | None = None
+
+    @property
+    def path(self) -> Path:
+        return self.dir.path
+
+    @property
+    def metrics(self) -> dict[str, Any]:
+        result: dict[str, Any] = read_json(self.dir.metrics_path)
+        return result
+
+    @property
+    def findings(self) -> list[Finding]:
+        return read_findings(self.dir.findings_path)
+
+    @property
+    def model(self) -> ShippedModel:
+        if self.manifest.get("status") != "complete":
+            raise RunError(
+                f"run {str(self.path)!r} is {self.manifest.get('status', 'unfinished')}, "
+                f"not complete; finish it with `trainwell fit --resume {self.path}`"
+            )
+        if self._model is None:
+            self._model = load_model(self.dir.model_dir)
+        return self._model
+
+    def predict(self, data: pd.DataFrame | str | Path) -> pd.DataFrame:
+        """Predict raw rows (a DataFrame or a CSV/Parquet path) with the shipped model."""
+        from trainwell.data.load import read_table
+
+        frame = data if isinstance(data, pd.DataFrame) else read_table(data)
+        return self.model.predict_frame(frame)
+
+    def __repr__(self) -> str:
+        return f"Run({str(self.path)!r}, status={self.manifest.get('status')!r})"
+
+
+def load(path: str | Path) -> Run:
+    """Open a run directory written by ``trainwell fit``.
+
+    Raises:
+        RunError: the folder is not a run.
+    """
+    return Run(path)

@@ -1,0 +1,84 @@
+"""Epoch checkpoints with everything needed to resume exactly (TW-T11)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from trainwell.train.callback import Callback
+from trainwell.train.checkpoint import CHECKPOINT_RE, checkpoint_path, load_state, save_state
+from trainwell.train.precision import Precision
+from trainwell.train.state import TrainState
+
+
+def capture(
+    state: TrainState, callbacks: Sequence[Callback], precision: Precision
+) -> dict[str, Any]:
+    """Everything a resumed run needs to continue bit-for-bit from the end of this epoch.
+
+    The loop's only randomness is torch's (dropout) and the shuffling order, which is a
+    function of the epoch; so torch's RNG states are all the randomness saved.
+    """
+    return {
+        "epoch": state.epoch + 1,  # the next epoch to run
+        "step": state.step,
+        "history": state.history,
+        "stop": state.stop,
+        "stop_reason": state.stop_reason,
+        "model": state.model.state_dict(),
+        "optimizer": state.optimizer.state_dict(),
+        "scheduler": state.scheduler.state_dict() if state.scheduler is not None else None,
+        "precision": precision.state_dict(),
+        "callbacks": {type(cb).__name__: cb.state_dict() for cb in callbacks},
+        "rng": {
+            "torch": torch.get_rng_state(),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        },
+    }
+
+
+def restore(
+    path: Path, state: TrainState, callbacks: Sequence[Callback], precision: Precision
+) -> None:
+    """Load a checkpoint written by :class:`Checkpointing` into a freshly built run."""
+    saved = load_state(path)
+    state.model.load_state_dict(saved["model"])
+    state.optimizer.load_state_dict(saved["optimizer"])
+    if state.scheduler is not None and saved["scheduler"] is not None:
+        state.scheduler.load_state_dict(saved["scheduler"])
+    precision.load_state_dict(saved["precision"])
+    for cb in callbacks:
+        if type(cb).__name__ in saved["callbacks"]:
+            cb.load_state_dict(saved["callbacks"][type(cb).__name__])
+    state.epoch, state.step = saved["epoch"], saved["step"]
+    state.history = saved["history"]
+    state.stop, state.stop_reason = saved["stop"], saved["stop_reason"]
+    torch.set_rng_state(saved["rng"]["torch"])
+    if saved["rng"]["cuda"]:
+        torch.cuda.set_rng_state_all(saved["rng"]["cuda"])
+
+
+class Checkpointing(Callback):
+    """Write ``checkpoints/epoch-NNNN.safetensors`` atomically after every epoch, keeping the
+    newest ``keep``. Put it after the callbacks whose state it saves."""
+
+    def __init__(
+        self, folder: Path, callbacks: Sequence[Callback], precision: Precision, keep: int = 2
+    ) -> None:
+        self.folder = folder
+        self.callbacks = callbacks
+        self.precision = precision
+        self.keep = keep
+
+    def on_epoch_end(self, state: TrainState) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        save_state(
+            checkpoint_path(self.folder, state.epoch + 1),
+            capture(state, self.callbacks, self.precision),
+        )
+        found = sorted(p for p in self.folder.iterdir() if CHECKPOINT_RE.match(p.name))
+        for old in found[: -self.keep]:
+            old.unlink()

@@ -1,0 +1,124 @@
+"""Checkpoints as single safetensors files, written atomically (TW-T11). No pickle.
+
+A checkpoint holds every tensor of the training state (model, optimizer, callbacks, RNG) and
+a JSON description of the rest in the safetensors metadata. Nested state dicts are split
+into tensors and JSON by :func:`flatten` and put back together by :func:`unflatten`.
+
+Files are written to a temporary name in the same folder, fsynced, then renamed over the
+target, so a reader sees either the old complete file or the new complete file, never a
+partial one, even if the process is killed mid-write.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from trainwell.errors import RunError
+
+CHECKPOINT_RE = re.compile(r"^epoch-(\d{4,})\.safetensors$")
+
+
+def flatten(obj: Any, tensors: dict[str, torch.Tensor], prefix: str = "") -> Any:
+    """Replace every tensor in ``obj`` by a reference and collect it in ``tensors``.
+
+    Dicts with non-string keys (optimizer state is keyed by parameter index) are stored as
+    key/value pairs so the keys keep their type.
+    """
+    if isinstance(obj, torch.Tensor):
+        tensors[prefix] = obj.detach().to("cpu", copy=True).contiguous()
+        return {"__tensor__": prefix}
+    if isinstance(obj, dict):
+        if all(isinstance(k, str) for k in obj):
+            return {k: flatten(v, tensors, f"{prefix}.{k}") for k, v in obj.items()}
+        return {"__items__": [[k, flatten(v, tensors, f"{prefix}.{k}")] for k, v in obj.items()]}
+    if isinstance(obj, list | tuple):
+        items = [flatten(v, tensors, f"{prefix}.{i}") for i, v in enumerate(obj)]
+        return items if isinstance(obj, list) else {"__tuple__": items}
+    if obj is None or isinstance(obj, str | bool | int | float):
+        return obj
+    raise TypeError(f"cannot checkpoint a value of type {type(obj).__name__} at {prefix!r}")
+
+
+def unflatten(obj: Any, tensors: dict[str, torch.Tensor]) -> Any:
+    if isinstance(obj, dict):
+        if "__tensor__" in obj:
+            return tensors[obj["__tensor__"]]
+        if "__items__" in obj:
+            return {k: unflatten(v, tensors) for k, v in obj["__items__"]}
+        if "__tuple__" in obj:
+            return tuple(unflatten(v, tensors) for v in obj["__tuple__"])
+        return {k: unflatten(v, tensors) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [unflatten(v, tensors) for v in obj]
+    return obj
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so no partial file is ever visible there."""
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with tmp.open("wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def save_state(path: Path, state: dict[str, Any]) -> None:
+    """Save a nested state (tensors and JSON-able values) atomically as one safetensors file."""
+    tensors: dict[str, torch.Tensor] = {}
+    structure = flatten(state, tensors, "s")
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    save_file(tensors, str(tmp), metadata={"trainwell": json.dumps(structure)})
+    with tmp.open("rb") as fh:
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
+
+
+def load_state(path: Path) -> dict[str, Any]:
+    """Load a state written by :func:`save_state`.
+
+    Raises:
+        RunError: the file is not a trainwell checkpoint or is damaged.
+    """
+    try:
+        tensors = load_file(str(path))
+        from safetensors import safe_open
+
+        with safe_open(str(path), framework="pt") as fh:
+            metadata = fh.metadata() or {}
+        structure = json.loads(metadata["trainwell"])
+    except (SafetensorError, OSError, KeyError, json.JSONDecodeError) as err:
+        raise RunError(f"checkpoint {str(path)!r} is damaged or not trainwell's: {err}") from None
+    result = unflatten(structure, tensors)
+    assert isinstance(result, dict)
+    return result
+
+
+def checkpoint_path(folder: Path, epoch: int) -> Path:
+    return folder / f"epoch-{epoch:04d}.safetensors"
+
+
+def latest_checkpoint(folder: Path) -> Path | None:
+    """The checkpoint of the latest epoch in ``folder``, or None."""
+    if not folder.is_dir():
+        return None
+    found = [(int(m.group(1)), p) for p in folder.iterdir() if (m := CHECKPOINT_RE.match(p.name))]
+    return max(found)[1] if found else None
