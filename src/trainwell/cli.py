@@ -6,7 +6,6 @@ import sys
 from pathlib import Path
 from typing import Annotated, Any
 
-import click
 import typer
 from pydantic import BaseModel
 
@@ -41,7 +40,7 @@ FIT_EPILOG = (
     "  trainwell fit data.parquet --target price --group customer_id\n"
     "  trainwell fit data.csv --target y train.lr=3e-4 model.dropout=0.3\n"
     "  trainwell fit --resume runs/2026-11-22-data\n\n"
-    "\bConfig keys (set as key=value after DATA, or in a TOML/JSON --config file):\n"
+    "\b\nConfig keys (set as key=value after DATA, or in a TOML/JSON --config file):\n"
     + "\n".join(_config_keys())
 )
 
@@ -159,11 +158,14 @@ def main(argv: list[str] | None = None) -> Any:
     except TrainwellError as err:
         typer.echo(f"trainwell: error: {_one_line(str(err))}", err=True)
         sys.exit(2)
-    except click.ClickException as err:
-        typer.echo(f"trainwell: error: {_one_line(err.format_message())}", err=True)
-        typer.echo("Try 'trainwell --help' or 'trainwell COMMAND --help'.", err=True)
-        sys.exit(err.exit_code)
-    except (click.exceptions.Abort, KeyboardInterrupt):
+    except typer.Abort:
+        typer.echo("trainwell: interrupted", err=True)
+        sys.exit(130)
+    except typer.TyperException as err:  # usage errors: unknown option, missing argument
+        message = err.format_message() if hasattr(err, "format_message") else str(err)
+        typer.echo(f"trainwell: error: {_one_line(message)}; see trainwell --help", err=True)
+        sys.exit(getattr(err, "exit_code", 2))
+    except KeyboardInterrupt:
         typer.echo("trainwell: interrupted", err=True)
         sys.exit(130)
     sys.exit(code if isinstance(code, int) else 0)

@@ -51,7 +51,7 @@ def _datetime_parts(values: pd.Series) -> np.ndarray:
         stamps.dt.year,
         stamps.dt.month,
         stamps.dt.day,
-        stamps.dt.weekday,
+        stamps.dt.day_of_week,
         stamps.dt.hour,
     ]
     return np.column_stack([p.to_numpy(dtype=np.float64, na_value=np.nan) for p in parts])

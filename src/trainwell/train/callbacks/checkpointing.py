@@ -73,6 +73,12 @@ class Checkpointing(Callback):
         self.precision = precision
         self.keep = keep
 
+    def on_fit_start(self, state: TrainState) -> None:
+        # A process killed mid-write leaves only a temporary file; it was never a checkpoint.
+        if self.folder.is_dir():
+            for stale in self.folder.glob(".epoch-*.tmp-*"):
+                stale.unlink()
+
     def on_epoch_end(self, state: TrainState) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
         save_state(

@@ -1,0 +1,65 @@
+"""Shared fixtures: seeded tests, sklearn's bundled datasets written as CSV files."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from sklearn import datasets
+
+
+@pytest.fixture(autouse=True)
+def _seed() -> None:
+    random.seed(0)
+    np.random.seed(0)  # noqa: NPY002 - tests must not depend on leftover global RNG state
+    torch.manual_seed(0)
+
+
+LOADERS: dict[str, Callable[..., object]] = {
+    "breast_cancer": datasets.load_breast_cancer,
+    "wine": datasets.load_wine,
+    "diabetes": datasets.load_diabetes,
+    "digits": datasets.load_digits,
+}
+
+
+@pytest.fixture(scope="session")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """breast_cancer.csv, wine.csv, diabetes.csv (target column ``target``)."""
+    folder = tmp_path_factory.mktemp("data")
+    for name in ("breast_cancer", "wine", "diabetes"):
+        bunch = LOADERS[name](as_frame=True)
+        bunch.frame.to_csv(folder / f"{name}.csv", index=False)  # type: ignore[attr-defined]
+    return folder
+
+
+def mixed_frame(n: int = 400, seed: int = 0) -> pd.DataFrame:
+    """A table with every column kind, missing values and a learnable binary target."""
+    rng = np.random.default_rng(seed)
+    x1 = rng.normal(size=n)
+    x2 = rng.normal(loc=50, scale=10, size=n)
+    color = rng.choice(["red", "green", "blue"], size=n)
+    city = rng.choice([f"city{i}" for i in range(30)], size=n)
+    flag = rng.choice(["yes", "no"], size=n)
+    when = pd.date_range("2024-01-01", periods=n, freq="D").astype(str)
+    logit = 2 * x1 + 0.1 * (x2 - 50) + (color == "red") * 1.5 - 0.5
+    label = np.where(logit + rng.normal(scale=0.5, size=n) > 0, "pos", "neg")
+    frame = pd.DataFrame(
+        {
+            "x1": x1,
+            "x2": x2,
+            "color": color,
+            "city": city,
+            "flag": flag,
+            "when": when,
+            "label": label,
+        }
+    )
+    frame.loc[rng.choice(n, n // 10, replace=False), "x2"] = np.nan
+    frame.loc[rng.choice(n, n // 20, replace=False), "color"] = None
+    return frame

@@ -1,0 +1,199 @@
+"""Every kind of bad input: one clear line on stderr, exit code 2, no run left behind."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import mixed_frame
+from helpers import FAST, run_cli, run_subprocess
+
+
+def fit_args(data: Path, out: Path, *extra: str) -> list[str]:
+    return ["fit", str(data), "--out", str(out), *extra, *FAST]
+
+
+def assert_user_error(code: int, err: str, *expected: str) -> None:
+    assert code == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("trainwell: error: ")
+    assert "Traceback" not in err
+    for text in expected:
+        assert text in lines[0], lines[0]
+
+
+@pytest.fixture
+def table(tmp_path: Path) -> Path:
+    path = tmp_path / "data.csv"
+    mixed_frame(120).to_csv(path, index=False)
+    return path
+
+
+def test_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run_cli(
+        fit_args(tmp_path / "nope.csv", tmp_path / "run", "--target", "y"), capsys
+    )
+    assert_user_error(code, err, "does not exist")
+    assert not (tmp_path / "run").exists()
+
+
+def test_unreadable_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "broken.parquet"
+    path.write_bytes(b"this is not parquet")
+    code, _, err = run_cli(fit_args(path, tmp_path / "run", "--target", "y"), capsys)
+    assert_user_error(code, err, "cannot read", "parquet")
+    assert not (tmp_path / "run").exists()
+
+
+def test_unknown_target_suggests_the_closest_column(
+    table: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = run_cli(fit_args(table, table.parent / "run", "--target", "lable"), capsys)
+    assert_user_error(code, err, "'lable' is not in the data", "did you mean 'label'")
+    assert not (table.parent / "run").exists()
+
+
+def test_empty_data(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "empty.csv"
+    path.write_text("a,b,label\n")
+    code, _, err = run_cli(fit_args(path, tmp_path / "run", "--target", "label"), capsys)
+    assert_user_error(code, err, "has no rows")
+    path.write_text("")
+    code, _, err = run_cli(fit_args(path, tmp_path / "run", "--target", "label"), capsys)
+    assert_user_error(code, err, "is empty")
+    assert not (tmp_path / "run").exists()
+
+
+def test_single_class_target(table: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    frame = pd.read_csv(table).assign(label="pos")
+    frame.to_csv(table, index=False)
+    code, _, err = run_cli(fit_args(table, table.parent / "run", "--target", "label"), capsys)
+    assert_user_error(code, err, "single class", "'pos'")
+
+
+def test_regression_on_a_text_target(table: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run_cli(
+        fit_args(table, table.parent / "run", "--target", "label", "--task", "regression"), capsys
+    )
+    assert_user_error(code, err, "needs a numeric target", "'label'")
+
+
+def test_a_column_with_no_values(table: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    pd.read_csv(table).assign(blank=np.nan).to_csv(table, index=False)
+    code, _, err = run_cli(fit_args(table, table.parent / "run", "--target", "label"), capsys)
+    assert_user_error(code, err, "column 'blank' has no values", "data.drop=blank")
+    # ... and the suggested fix works.
+    code, _, err = run_cli(
+        fit_args(table, table.parent / "run", "--target", "label", "data.drop=blank", "-q"), capsys
+    )
+    assert code == 0, err
+
+
+def test_too_few_rows_for_a_split(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "tiny.csv"
+    mixed_frame(10).to_csv(path, index=False)
+    code, _, err = run_cli(fit_args(path, tmp_path / "run", "--target", "label"), capsys)
+    assert_user_error(code, err, "only 10 rows", "needs at least")
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_class_too_rare_to_stratify(table: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    frame = pd.read_csv(table)
+    frame.loc[0, "label"] = "rare"
+    frame.to_csv(table, index=False)
+    code, _, err = run_cli(fit_args(table, table.parent / "run", "--target", "label"), capsys)
+    assert_user_error(code, err, "class 'rare' has only 1 row")
+
+
+@pytest.mark.parametrize(
+    ("override", "expected"),
+    [
+        ("train.lr", "malformed override 'train.lr'"),
+        ("train.lrate=0.1", "unknown config key 'train.lrate'"),
+        ("trian.lr=0.1", "did you mean 'train'"),
+        ("train.lr=-1", "invalid config value for train.lr"),
+        ("train.lr=fast", "invalid config value for train.lr"),
+        ("model.dropout.x=1", "has no sub-keys"),
+    ],
+)
+def test_malformed_overrides(
+    table: Path, capsys: pytest.CaptureFixture[str], override: str, expected: str
+) -> None:
+    code, _, err = run_cli(
+        ["fit", str(table), "--target", "label", "--out", str(table.parent / "run"), override],
+        capsys,
+    )
+    assert_user_error(code, err, expected)
+    assert not (table.parent / "run").exists()
+
+
+def test_malformed_config_file(table: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = table.parent / "cfg.toml"
+    config.write_text("[train\nlr = 0.1\n")
+    code, _, err = run_cli(
+        ["fit", str(table), "--target", "label", "--config", str(config)], capsys
+    )
+    assert_user_error(code, err, "is malformed")
+    config.write_text("[train]\nlearning_rate = 0.1\n")
+    code, _, err = run_cli(
+        ["fit", str(table), "--target", "label", "--config", str(config)], capsys
+    )
+    assert_user_error(code, err, "unknown config key 'train.learning_rate'")
+
+
+def test_resume_on_a_folder_that_is_not_a_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = run_cli(["fit", "--resume", str(tmp_path)], capsys)
+    assert_user_error(code, err, "is not a trainwell run")
+
+
+def test_out_folder_that_already_holds_a_run(
+    table: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = table.parent / "run"
+    out.mkdir()
+    (out / "manifest.json").write_text(json.dumps({"status": "complete"}))
+    code, _, err = run_cli(fit_args(table, out, "--target", "label"), capsys)
+    assert_user_error(code, err, "already holds a run", "--resume")
+
+
+def test_unknown_option_is_one_line_and_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run_cli(["fit", "x.csv", "--tagret", "y"], capsys)
+    assert code == 2
+    assert err.splitlines()[0].startswith("trainwell: error: No such option")
+
+
+def test_a_real_process_exits_2_without_a_traceback(tmp_path: Path) -> None:
+    proc = run_subprocess(["fit", "missing.csv", "--target", "y"], cwd=tmp_path)
+    assert proc.returncode == 2
+    assert (
+        proc.stderr.strip()
+        == "trainwell: error: data file 'missing.csv' does not exist; check the path"
+    )
+    assert not (tmp_path / "runs").exists()
+
+
+def test_predict_rejects_missing_columns_naming_them(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = tmp_path / "data.csv"
+    mixed_frame(200).to_csv(data, index=False)
+    code, _, err = run_cli(fit_args(data, tmp_path / "run", "--target", "label", "-q"), capsys)
+    assert code == 0, err
+    mixed_frame(20).drop(columns=["x1", "city"]).to_csv(tmp_path / "new.csv", index=False)
+    code, _, err = run_cli(["predict", str(tmp_path / "run"), str(tmp_path / "new.csv")], capsys)
+    assert_user_error(code, err, "lacks 2 column(s)", "'x1'", "'city'")
+    bad = mixed_frame(20).assign(x1="oops")
+    bad.to_csv(tmp_path / "bad.csv", index=False)
+    code, _, err = run_cli(["predict", str(tmp_path / "run"), str(tmp_path / "bad.csv")], capsys)
+    assert_user_error(code, err, "column 'x1' should hold numbers", "'oops'")
+    # A tampered model file fails its integrity check.
+    weights = next(p for p in (tmp_path / "run" / "model").iterdir() if p.name != "model.json")
+    weights.write_bytes(weights.read_bytes()[:-1] + b"\x00")
+    code, _, err = run_cli(["predict", str(tmp_path / "run"), str(tmp_path / "new.csv")], capsys)
+    assert_user_error(code, err, "does not match its recorded sha256")
