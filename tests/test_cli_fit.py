@@ -50,7 +50,8 @@ def test_fit_succeeds_and_writes_the_run_directory(runs: dict, name: str) -> Non
         assert (out / file).is_file(), file
     assert any((out / "checkpoints").glob("epoch-*.safetensors"))
     assert any((out / "tensorboard").glob("events.out.tfevents.*"))
-    assert "test metrics" in proc.stderr and "report:" in proc.stderr
+    assert "test metrics" in proc.stderr
+    assert "report:" in proc.stderr
 
 
 def test_breast_cancer_reaches_at_least_095_test_accuracy(runs: dict) -> None:
@@ -74,7 +75,8 @@ def test_wine_is_multiclass_and_beats_the_dummy(runs: dict) -> None:
     out = runs["wine"][0]
     manifest = json.loads((out / "manifest.json").read_text())
     metrics = json.loads((out / "metrics.json").read_text())
-    assert manifest["data"]["task"] == "multiclass" and manifest["data"]["classes"] == [0, 1, 2]
+    assert manifest["data"]["task"] == "multiclass"
+    assert manifest["data"]["classes"] == [0, 1, 2]
     assert metrics["test"]["accuracy"] > metrics["baselines"]["dummy"]["test"]["accuracy"] + 0.4
 
 
@@ -102,12 +104,15 @@ def test_manifest_records_versions_hashes_and_a_complete_status(runs: dict) -> N
     out = runs["breast_cancer"][0]
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["status"] == "complete"
-    assert manifest["environment"]["torch"] and manifest["environment"]["python"]
-    assert "cuda" in manifest["environment"] and "hardware" in manifest["environment"]
+    assert manifest["environment"]["torch"]
+    assert manifest["environment"]["python"]
+    assert "cuda" in manifest["environment"]
+    assert "hardware" in manifest["environment"]
     assert len(manifest["data"]["sha256"]) == 64
     assert set(manifest["splits"]["hashes"]) == {"train", "validation", "test"}
     assert manifest["splits"]["sizes"] == {"train": 455, "validation": 57, "test": 57}
-    assert manifest["config"]["train"]["lr"] == 1e-3 and manifest["seed"] == 0
+    assert manifest["config"]["train"]["lr"] == 1e-3
+    assert manifest["seed"] == 0
     assert set(manifest["timings"]) >= {"baselines", "train", "evaluate"}
     assert manifest["network"]["epochs_run"] >= manifest["network"]["best_epoch"]
 
@@ -115,7 +120,9 @@ def test_manifest_records_versions_hashes_and_a_complete_status(runs: dict) -> N
 def test_splits_are_saved_stratified_and_disjoint(runs: dict, data_dir: Path) -> None:
     splits = json.loads((runs["breast_cancer"][0] / "splits.json").read_text())
     parts = [set(splits[n]) for n in ("train", "validation", "test")]
-    assert not (parts[0] & parts[1] or parts[0] & parts[2] or parts[1] & parts[2])
+    assert not (parts[0] & parts[1])
+    assert not (parts[0] & parts[2])
+    assert not (parts[1] & parts[2])
     assert len(parts[0] | parts[1] | parts[2]) == 569
     y = pd.read_csv(data_dir / "breast_cancer.csv")["target"].to_numpy()
     rates = [y[sorted(p)].mean() for p in parts]
@@ -151,7 +158,8 @@ def test_python_api_loads_the_run(runs: dict, data_dir: Path) -> None:
     )
     frame = pd.read_csv(data_dir / "wine.csv").drop(columns="target").head(5)
     pred = run.predict(frame)
-    assert len(pred) == 5 and {"proba_0", "proba_1", "proba_2"} <= set(pred.columns)
+    assert len(pred) == 5
+    assert {"proba_0", "proba_1", "proba_2"} <= set(pred.columns)
 
 
 def test_weights_are_safetensors_and_nothing_is_pickled(runs: dict) -> None:
@@ -163,4 +171,4 @@ def test_weights_are_safetensors_and_nothing_is_pickled(runs: dict) -> None:
     for path in out.rglob("*"):
         if path.is_file():
             assert path.suffix not in {".pkl", ".pickle", ".pt", ".pth", ".joblib"}
-            assert not path.read_bytes()[:2] == b"\x80\x04"  # a pickle protocol-4 header
+            assert path.read_bytes()[:2] != b"\x80\x04"  # a pickle protocol-4 header

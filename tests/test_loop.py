@@ -126,7 +126,8 @@ def test_early_stopping_stops_and_restores_the_best_weights() -> None:
         callbacks=[early],
     )
     assert len(state.history) == 5  # best at epoch 2, then 3 epochs without improvement
-    assert state.stop and "did not improve for 3 epochs" in state.stop_reason
+    assert state.stop
+    assert "did not improve for 3 epochs" in state.stop_reason
     assert torch.equal(model.weight, weights[1])
 
 
@@ -146,5 +147,6 @@ def test_gradient_clipping_bounds_the_update_and_records_the_raw_norm() -> None:
         callbacks=[GradientNorm(max_norm=1.0)],
         state=state,
     )
-    assert state.grad_norm is not None and float(state.grad_norm) == pytest.approx(200.0)
+    assert state.grad_norm is not None
+    assert float(state.grad_norm) == pytest.approx(200.0)
     assert float(model.weight.detach()) == pytest.approx(1.0)  # clipped to norm 1, lr 1

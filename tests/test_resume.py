@@ -126,7 +126,8 @@ def test_sigkill_mid_training_then_resume_equals_uninterrupted(tmp_path: Path) -
     assert full.returncode == 0, full.stderr
     assert_same_weights(tmp_path / "full", cut)
     manifest = json.loads((cut / "manifest.json").read_text())
-    assert manifest["status"] == "complete" and len(manifest["resumed"]) == 1
+    assert manifest["status"] == "complete"
+    assert len(manifest["resumed"]) == 1
 
 
 def test_resume_refuses_changed_data_and_finished_runs(data: Path, tmp_path: Path) -> None:
