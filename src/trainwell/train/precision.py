@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
 from typing import Any, Literal
 
 import torch
@@ -32,13 +31,10 @@ class Precision:
         self.dtype = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[mode]
         self.scaler = torch.amp.GradScaler(device_type) if mode == "fp16" else None
 
-    @contextlib.contextmanager
-    def autocast(self) -> Iterator[None]:
+    def autocast(self) -> contextlib.AbstractContextManager[object]:
         if self.dtype is None:
-            yield
-            return
-        with torch.autocast(self.device_type, dtype=self.dtype):
-            yield
+            return contextlib.nullcontext()
+        return torch.autocast(self.device_type, dtype=self.dtype)
 
     def backward(self, loss: torch.Tensor) -> None:
         if self.scaler is None:

@@ -1,0 +1,69 @@
+"""The public API and the config layer."""
+
+from __future__ import annotations
+
+import types
+from pathlib import Path
+
+import pytest
+
+import trainwell
+from trainwell.config import build_config
+from trainwell.errors import ConfigError, did_you_mean
+
+
+def test_all_lists_exactly_the_public_names() -> None:
+    public = {
+        n
+        for n, v in vars(trainwell).items()
+        if not n.startswith("_") and not isinstance(v, types.ModuleType)
+    }
+    assert set(trainwell.__all__) - {"__version__"} == public
+    for name in trainwell.__all__:
+        assert hasattr(trainwell, name)
+
+
+def test_error_tree() -> None:
+    assert issubclass(trainwell.LeakageError, trainwell.DataError)
+    for cls in (trainwell.ConfigError, trainwell.DataError, trainwell.RunError):
+        assert issubclass(cls, trainwell.TrainwellError)
+
+
+def test_overrides_config_file_and_options_layer_in_order(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text("seed = 3\n[train]\nlr = 0.01\npatience = 4\n")
+    cfg = build_config(config_file=path, overrides=["train.lr=3e-4", "data.drop=a,b"], seed=9)
+    assert cfg.train.lr == 3e-4  # override beats file
+    assert cfg.train.patience == 4  # file beats default
+    assert cfg.seed == 9  # explicit option beats everything
+    assert cfg.data.drop == ["a", "b"]
+    assert build_config(overrides=["train.clip_grad_norm=none"]).train.clip_grad_norm is None
+
+
+def test_json_config_files_work(tmp_path: Path) -> None:
+    path = tmp_path / "c.json"
+    path.write_text('{"model": {"dropout": 0.4}}')
+    assert build_config(config_file=path).model.dropout == 0.4
+
+
+def test_did_you_mean() -> None:
+    assert did_you_mean("lable", ["label", "age"]) == " (did you mean 'label'?)"
+    assert did_you_mean("zzz", ["label"]) == ""
+    with pytest.raises(ConfigError, match="did you mean 'dropout'"):
+        build_config(overrides=["model.drop_out=0.1"])
+
+
+def test_fit_from_a_dataframe_returns_a_loadable_run(tmp_path: Path) -> None:
+    from conftest import mixed_frame
+
+    run = trainwell.fit(
+        mixed_frame(200),
+        target="label",
+        out=tmp_path / "r",
+        quiet=True,
+        overrides=["train.max_epochs=3"],
+    )
+    again = trainwell.load(run.path)
+    assert again.metrics == run.metrics
+    assert set(run.metrics) >= {"validation", "test", "baselines", "shipped"}
+    assert again.manifest["data"]["source"] == "<DataFrame>"
