@@ -71,9 +71,17 @@ def fit(
     resume: Annotated[
         Path | None, typer.Option(help="Continue an unfinished run from its last checkpoint.")
     ] = None,
+    allow: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Proceed despite this blocking audit finding (an id such as "
+            "near-duplicate-across-splits); recorded in the manifest. Repeatable."
+        ),
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing.")] = False,
 ) -> None:
-    """Train, evaluate and document a model: split, preprocess, baselines, network, report."""
+    """Train, evaluate and document a model: audit, split, preprocess, baselines, network,
+    evaluate once on the sealed test split, export, report."""
     from trainwell.pipeline import fit as run_fit
 
     if resume is not None and data is not None:
@@ -89,10 +97,57 @@ def fit(
         out=out,
         seed=seed,
         config=config,
-        overrides=overrides or [],
+        overrides=[*(overrides or []), *([f"audit.allow={','.join(allow)}"] if allow else [])],
         resume=resume,
         quiet=quiet,
     )
+
+
+@app.command()
+def audit(
+    data: Annotated[str, typer.Argument(help="CSV or Parquet file.")],
+    overrides: Annotated[
+        list[str] | None,
+        typer.Argument(help="Config overrides: key.sub=value ...", show_default=False),
+    ] = None,
+    target: Annotated[str | None, typer.Option("--target", "-t", help="Column to predict.")] = None,
+    task: Annotated[str | None, typer.Option(help="Task (default: inferred).")] = None,
+    group: Annotated[str | None, typer.Option(help="Group column, as for fit.")] = None,
+    time: Annotated[str | None, typer.Option(help="Time column, as for fit.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed of the splits (default 0).")] = None,
+    config: Annotated[Path | None, typer.Option(help="TOML or JSON config file.")] = None,
+    output_format: Annotated[
+        str, typer.Option("--format", help="text (a table) or json (DESIGN.md finding schema).")
+    ] = "text",
+) -> None:
+    """Check data quality, label errors and leakage on the splits fit would make.
+
+    Errors (leakage) would stop `trainwell fit`; warnings and notes would not. The exit code
+    is 0 whatever is found; it is 2 only for bad input.
+    """
+    import json
+
+    from trainwell.audit import format_findings_table
+    from trainwell.config import build_config
+    from trainwell.errors import ConfigError
+    from trainwell.pipeline import prepare
+
+    if output_format not in {"text", "json"}:
+        raise ConfigError(f"--format must be text or json, not {output_format!r}")
+    cfg = build_config(
+        config_file=config,
+        overrides=overrides or [],
+        data__target=target,
+        data__task=task,
+        data__group=group,
+        data__time=time,
+        seed=seed,
+    )
+    findings = prepare(data, cfg, block=False).findings
+    if output_format == "json":
+        typer.echo(json.dumps([f.to_dict() for f in findings], indent=2, default=str))
+    else:
+        typer.echo(format_findings_table(findings))
 
 
 @app.command()

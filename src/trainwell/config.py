@@ -24,6 +24,13 @@ from trainwell.errors import ConfigError, did_you_mean
 Task = Literal["binary", "multiclass", "regression"]
 
 
+def _comma_list(value: Any) -> Any:
+    """Let list keys be written ``a,b`` on the command line as well as ``["a", "b"]``."""
+    if isinstance(value, str):
+        return [v.strip() for v in value.split(",") if v.strip()]
+    return value
+
+
 class _Section(BaseModel):
     # Unknown keys are errors, never silently ignored (a misspelt key would otherwise be a no-op).
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
@@ -91,6 +98,68 @@ class BaselineConfig(_Section):
     lightgbm_rounds: int = Field(default=2000, ge=1)
 
 
+class AuditConfig(_Section):
+    """Thresholds of the audit checks (TW-D01, TW-D02, TW-D06, TW-R03).
+
+    Example:
+        >>> AuditConfig(outlier_z=5.0).outlier_z
+        5.0
+    """
+
+    # Finding ids of error severity the user accepts (``--allow ID``): fit proceeds, and the
+    # manifest records what was allowed.
+    allow: list[str] = Field(default_factory=list)
+
+    # Row indices, columns or groups listed in one finding's evidence; the counts are complete.
+    evidence_limit: int = Field(default=20, ge=1)
+
+    # TW-D01: a column missing more than 5% of its values is a warning (the default of
+    # Deepchecks' PercentOfNulls condition); fewer missing values are reported as info.
+    missing_warn_fraction: float = Field(default=0.05, ge=0.0, le=1.0)
+    # TW-D01: near-zero variance as caret's nearZeroVar defines it: the most common value is
+    # more than 19x (95/5) as frequent as the second and under 10% of the values are distinct.
+    near_constant_ratio: float = Field(default=19.0, gt=1.0)
+    near_constant_unique_fraction: float = Field(default=0.10, gt=0.0, le=1.0)
+    # TW-D01: more distinct values than this make a categorical high-cardinality
+    # (ydata-profiling's default `vars.cat.cardinality_threshold`).
+    high_cardinality: int = Field(default=50, ge=2)
+    # TW-D01: |modified z-score| above 3.5 marks a potential outlier (Iglewicz & Hoaglin, 1993).
+    outlier_z: float = Field(default=3.5, gt=0.0)
+
+    # TW-D02: label errors are searched in at most this many rows (a random sample above it),
+    # which keeps the out-of-fold model under a few seconds.
+    label_error_max_rows: int = Field(default=10_000, ge=100)
+    # TW-D02: benchmark test sets carry 3.3% label errors on average (Northcutt et al., 2021,
+    # "Pervasive Label Errors in Test Sets"); flagged rows above 3% make a warning, fewer info.
+    label_error_warn_fraction: float = Field(default=0.03, ge=0.0, le=1.0)
+
+    # TW-D06: rows equal after rounding numbers to this many significant digits (and
+    # normalizing case and whitespace in text) are near duplicates: re-exported copies.
+    near_duplicate_digits: int = Field(default=4, ge=1, le=15)
+    # TW-D06: more than 10% of a validation or test split also in train blocks the run
+    # (Deepchecks' TrainTestSamplesMix default); any smaller share is a warning.
+    shared_rows_error_fraction: float = Field(default=0.10, ge=0.0, le=1.0)
+    # TW-D06: one feature alone reaching this out-of-fold skill (balanced accuracy rescaled
+    # so chance is 0, or R^2) predicts the target "almost perfectly". Deepchecks warns from a
+    # predictive power score of 0.8, but strong honest features reach that (breast cancer's
+    # "worst perimeter"); a blocking error needs a near-perfect score.
+    target_leakage_skill: float = Field(default=0.95, gt=0.0, le=1.0)
+    # TW-D06: |Spearman rank correlation| above this means a numeric feature is a monotonic
+    # transformation of a regression target.
+    target_leakage_rank: float = Field(default=0.99, gt=0.0, le=1.0)
+    # TW-D06: rows used for the per-feature models (a random sample above it).
+    target_leakage_max_rows: int = Field(default=20_000, ge=100)
+
+    # TW-R03: share of a text column's values that must look like e-mail addresses, phone
+    # numbers or person names before the column is reported as personal data.
+    personal_data_fraction: float = Field(default=0.5, gt=0.0, le=1.0)
+
+    @field_validator("allow", mode="before")
+    @classmethod
+    def _split_commas(cls, value: Any) -> Any:
+        return _comma_list(value)
+
+
 class LoggingConfig(_Section):
     tensorboard: bool = True  # TW-M02
     progress: bool = True
@@ -105,6 +174,7 @@ class FitConfig(_Section):
     split: SplitConfig = Field(default_factory=SplitConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
+    audit: AuditConfig = Field(default_factory=AuditConfig)
     baselines: BaselineConfig = Field(default_factory=BaselineConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
 

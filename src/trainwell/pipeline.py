@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import shlex
 import sys
-import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from time import perf_counter
 from typing import Any
 
 import numpy as np
@@ -24,10 +24,11 @@ from sklearn.utils.class_weight import compute_class_weight
 
 from trainwell import baselines as bl
 from trainwell.artifact import save_model
+from trainwell.audit import TestSetLedger, config_sha256, run_audit
 from trainwell.config import FitConfig, Task, build_config
 from trainwell.data import Dataset, build_dataset, read_table
 from trainwell.data.load import file_sha256, frame_sha256
-from trainwell.errors import DataError, RunError, TrainwellError
+from trainwell.errors import DataError, LeakageError, RunError, TrainwellError
 from trainwell.evaluate import SELECTION_METRIC, SealedTest, selection_score, task_metrics
 from trainwell.findings import Finding, sort_findings, write_findings
 from trainwell.network import train_network
@@ -56,6 +57,8 @@ class Prepared:
     dataset: Dataset
     splits: Splits
     data_path: str | None
+    findings: list[Finding]  # the audit's, data findings included
+    audit_seconds: float = 0.0
 
 
 class Stopwatch:
@@ -64,18 +67,19 @@ class Stopwatch:
 
     @contextmanager
     def stage(self, name: str) -> Iterator[None]:
-        start = time.perf_counter()
+        start = perf_counter()
         try:
             yield
         finally:
-            self.timings[name] = round(time.perf_counter() - start, 3)
+            self.timings[name] = round(perf_counter() - start, 3)
 
 
-def prepare(
-    data: str | Path | pd.DataFrame,
-    cfg: FitConfig,
-) -> Prepared:
-    """Read and validate the data and make the splits (no files written)."""
+def prepare(data: str | Path | pd.DataFrame, cfg: FitConfig, *, block: bool = True) -> Prepared:
+    """Read and validate the data, make the splits and audit them (no files written).
+
+    Raises:
+        DataError: unusable data; LeakageError (if ``block``) for an unallowed audit error.
+    """
     if isinstance(data, pd.DataFrame):
         if data.empty:
             raise DataError("the DataFrame has no rows")
@@ -92,7 +96,33 @@ def prepare(
         source, sha = str(data), file_sha256(Path(data))
     dataset = build_dataset(frame, cfg.data, source, sha)
     splits = make_splits(dataset, cfg.split, cfg.seed)
-    return Prepared(cfg, dataset, splits, path)
+    start = perf_counter()
+    findings = audit(dataset, splits, cfg, block=block)
+    return Prepared(cfg, dataset, splits, path, findings, perf_counter() - start)
+
+
+def audit(dataset: Dataset, splits: Splits, cfg: FitConfig, *, block: bool = True) -> list[Finding]:
+    """Run the audit on the real splits; error findings stop the run unless allowed.
+
+    Raises:
+        LeakageError: an error-severity finding whose id is not in ``audit.allow``.
+    """
+    findings = run_audit(dataset, splits, config=cfg.audit, train=cfg.train, seed=cfg.seed)
+    blocking = [f for f in findings if f.severity == "error" and f.id not in cfg.audit.allow]
+    if blocking and block:
+        first = blocking[0]
+        ids = sorted({f.id for f in blocking})
+        raise LeakageError(
+            f"the audit stopped the run: {first.id} ({first.practice}): {first.message} "
+            f"Fix: {first.fix.rstrip('.')}. To proceed knowingly: "
+            + " ".join(f"--allow {i}" for i in ids)
+            + (
+                f" ({len(blocking)} blocking findings; see `trainwell audit`)"
+                if len(blocking) > 1
+                else ""
+            )
+        )
+    return findings
 
 
 def fit(
@@ -224,9 +254,8 @@ def _resume(path: Path, callbacks: Sequence[Callback], console: Console) -> Run:
     console.print(
         f"resuming {path} from {checkpoint.name if checkpoint else 'the start'}", highlight=False
     )
-    return _execute(
-        run_dir, Prepared(cfg, dataset, splits, data_path), checkpoint, callbacks, console
-    )
+    prepared = Prepared(cfg, dataset, splits, data_path, audit(dataset, splits, cfg))
+    return _execute(run_dir, prepared, checkpoint, callbacks, console)
 
 
 def _class_weights(
@@ -291,11 +320,22 @@ def _stages(
 ) -> None:
     cfg, ds, splits = prepared.cfg, prepared.dataset, prepared.splits
     watch = Stopwatch()
-    findings: list[Finding] = list(ds.findings)
+    watch.timings["audit"] = round(prepared.audit_seconds, 3)
+    findings: list[Finding] = list(prepared.findings)
+    counts = {s: sum(f.severity == s for f in findings) for s in ("error", "warning", "info")}
+    allowed = sorted({f.id for f in findings if f.severity == "error"})
+    run_dir.update(audit={"counts": counts, "allowed": allowed})
     console.print(
         f"data: {ds.n_rows} rows, {len(ds.features)} features, task {ds.task}; "
         f"split {splits.method}: "
         + "/".join(str(len(splits.indices(n))) for n in ("train", "validation", "test")),
+        highlight=False,
+    )
+
+    allowed_note = f" (allowed: {', '.join(allowed)})" if allowed else ""
+    console.print(
+        f"audit: {counts['error']} errors{allowed_note}, "
+        f"{counts['warning']} warnings, {counts['info']} notes",
         highlight=False,
     )
 
@@ -355,6 +395,7 @@ def _stages(
         shipped = next(c for c in candidates if c.name == ship_name)
         findings.extend(_selection_findings(task, scores, best.name, ship_name))
         num, cat, y_test = test.open()
+        findings.extend(_record_test_use(run_dir, prepared))
         test_weights = None if weights is None else weights[y_test]
         test_scores = {
             c.name: task_metrics(task, y_test, c.outputs(num, cat), test_weights)
@@ -389,6 +430,20 @@ def _stages(
     run_dir.update(timings=watch.timings)
     run_dir.finish("complete")
     _print_summary(console, run_dir, metrics, task)
+
+
+def _record_test_use(run_dir: RunDir, prepared: Prepared) -> list[Finding]:
+    """Count this evaluation of the test split in the results folder's ledger (TW-D07, H03)."""
+    ledger = TestSetLedger(run_dir.path.parent)
+    test_hash = prepared.splits.hashes(prepared.dataset)["test"]
+    reuse = ledger.record(
+        test_hash, config_hash=config_sha256(prepared.cfg), run_id=run_dir.path.name
+    )
+    uses = ledger.evaluations(test_hash)
+    run_dir.update(
+        test_set={"sha256": test_hash, "evaluations": len(uses), "ledger": str(ledger.path)}
+    )
+    return [reuse] if reuse is not None else []
 
 
 def _empty_input(train: bl.Arrays, levels: list[int], cfg: FitConfig) -> bl.TabularInput:
