@@ -15,10 +15,10 @@ Example:
     []
 """
 
-from trainwell.config import AuditConfig
 from trainwell.audit.ledger import TestSetLedger, config_sha256
 from trainwell.audit.runner import audit_steps, format_findings_table, run_audit
 from trainwell.audit.signatures import ExactRowSignature, RoundedRowSignature, RowSignature
+from trainwell.config import AuditConfig
 
 __all__ = [
     "AuditConfig",

@@ -14,9 +14,8 @@ import pandas as pd
 
 from trainwell.audit import columns, labels, leakage, privacy, quality, target_leakage
 from trainwell.audit._common import as_float, columns_of_kind, model_matrix
-from trainwell.config import AuditConfig
 from trainwell.audit.signatures import ExactRowSignature, RoundedRowSignature
-from trainwell.config import TrainConfig
+from trainwell.config import AuditConfig, TrainConfig
 from trainwell.data import Dataset
 from trainwell.findings import Finding, sort_findings
 from trainwell.split import Splits
