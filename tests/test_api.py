@@ -67,3 +67,33 @@ def test_fit_from_a_dataframe_returns_a_loadable_run(tmp_path: Path) -> None:
     assert again.metrics == run.metrics
     assert set(run.metrics) >= {"validation", "test", "baselines", "shipped"}
     assert again.manifest["data"]["source"] == "<DataFrame>"
+
+
+def test_the_recorded_reproduce_command_gives_identical_results(
+    data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+    import shlex
+
+    from helpers import run_cli
+
+    first = tmp_path / "first"
+    code, _, err = run_cli(
+        [
+            "fit",
+            str(data_dir / "wine.csv"),
+            "--target",
+            "target",
+            "--out",
+            str(first),
+            "-q",
+            "train.max_epochs=8",
+        ],
+        capsys,
+    )
+    assert code == 0, err
+    command = json.loads((first / "manifest.json").read_text())["reproduce"]
+    args = shlex.split(command.replace("NEW_RUN_DIR", str(tmp_path / "again")))[1:]
+    code, _, err = run_cli([*args, "-q"], capsys)
+    assert code == 0, err
+    assert (first / "metrics.json").read_text() == (tmp_path / "again" / "metrics.json").read_text()

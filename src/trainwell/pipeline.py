@@ -188,6 +188,12 @@ def fit(
     prepared = prepare(data, cfg)
     run_dir = RunDir(Path(out) if out is not None else default_run_dir(prepared.dataset.source))
     run_dir.create(_manifest(prepared))
+    write_json(run_dir.config_path, prepared.cfg.model_dump(mode="json"))
+    if prepared.data_path is not None:
+        # Everything that shaped the run is in config.json (target, task, group, time, seed).
+        config = str(run_dir.config_path.resolve())
+        command = ["trainwell", "fit", prepared.data_path, "--config", config]
+        run_dir.update(reproduce=shlex.join([*command, "--out", "NEW_RUN_DIR"]))
     write_json(run_dir.splits_path, prepared.splits.to_dict(prepared.dataset))
     console.print(f"run directory: {run_dir.path}", highlight=False)
     return _execute(run_dir, prepared, None, callbacks, console)
@@ -196,9 +202,7 @@ def fit(
 def _manifest(prepared: Prepared) -> dict[str, Any]:
     ds, splits = prepared.dataset, prepared.splits
     return {
-        "command": shlex.join(["trainwell", *sys.argv[1:]])
-        if sys.argv[0].endswith("trainwell")
-        else None,
+        "argv": sys.argv,
         "seed": prepared.cfg.seed,
         "config": prepared.cfg.model_dump(mode="json"),
         "data": {

@@ -101,6 +101,7 @@ class RunDir:
         self.metrics_path = path / "metrics.json"
         self.findings_path = path / "findings.json"
         self.splits_path = path / "splits.json"
+        self.config_path = path / "config.json"
         self.history_path = path / "history.json"
         self.report_path = path / "report.html"
         self.model_card_path = path / "model_card.md"

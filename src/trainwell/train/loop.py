@@ -131,12 +131,16 @@ class InMemoryData:
         seed: int = 0,
         device: torch.device | None = None,
     ) -> None:
+        self.device = device or torch.device("cpu")
+        if self.device.type == "cuda":
+            # Page-locked host memory makes the per-batch copies asynchronous (TW-T12).
+            inputs = tuple(x.pin_memory() for x in inputs)
+            target = target.pin_memory()
         self.inputs = inputs
         self.target = target
         self.batch_size = batch_size
         self.shuffle = shuffle
         self.seed = seed
-        self.device = device or torch.device("cpu")
 
     def __len__(self) -> int:
         return -(-len(self.target) // self.batch_size)
