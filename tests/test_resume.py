@@ -17,6 +17,7 @@ from helpers import run_subprocess
 from safetensors.torch import load_file
 
 import trainwell
+from trainwell.cli import main
 from trainwell.train.callback import Callback
 from trainwell.train.checkpoint import load_state, save_state
 from trainwell.train.state import TrainState
@@ -71,6 +72,10 @@ def test_interrupted_then_resumed_equals_uninterrupted(data: Path, tmp_path: Pat
     assert manifest["status"] == "interrupted"
     with pytest.raises(trainwell.RunError, match="not complete"):
         trainwell.load(tmp_path / "cut").predict(mixed_frame(5))
+    with pytest.raises(SystemExit) as done:  # a stopped run's report can be built
+        main(["report", str(tmp_path / "cut")])
+    assert done.value.code == 0
+    assert "Status: <b>interrupted</b>" in (tmp_path / "cut" / "report.html").read_text()
     resumed = trainwell.fit(resume=tmp_path / "cut", quiet=True)
     assert resumed.manifest["status"] == "complete"
     assert resumed.manifest["resumed"] == [{"checkpoint": "epoch-0003.safetensors"}]

@@ -428,11 +428,13 @@ def _stages(
         files = save_model(run_dir.model_dir, shipped, encoder, task, ds.target, classes)
         write_findings(run_dir.findings_path, sort_findings(findings))
         run_dir.update(shipped=ship_name, model_files=files)
-    with watch.stage("report"):
-        run_dir.update(timings=watch.timings)
-        write_report(run_dir)
     run_dir.update(timings=watch.timings)
     run_dir.finish("complete")
+    # The report is derived from the finished run directory (and `trainwell report` can
+    # rebuild it), so it is written after the run is complete and shows it so.
+    with watch.stage("report"):
+        write_report(run_dir)
+    run_dir.update(timings=watch.timings)
     _print_summary(console, run_dir, metrics, task)
 
 

@@ -27,6 +27,7 @@ def _read(path: Path) -> Any:
 def learning_curve_svg(history: list[dict[str, float]], best_epoch: int | None) -> str:
     """Training and validation loss per epoch, the early-stopping point marked (TW-M01)."""
     import matplotlib
+    import matplotlib.ticker
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -38,6 +39,7 @@ def learning_curve_svg(history: list[dict[str, float]], best_epoch: int | None) 
         ax.plot(epochs, [h.get("val_loss", float("nan")) for h in history], label="validation loss")
     if best_epoch:
         ax.axvline(best_epoch, color="grey", linestyle="--", label=f"best epoch ({best_epoch})")
+    ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     ax.set_xlabel("epoch")
     ax.set_ylabel("loss")
     ax.legend()
