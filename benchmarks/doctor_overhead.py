@@ -1,0 +1,105 @@
+"""Doctor overhead: median step time with the doctor on vs off, side by side in one run.
+
+Two copies of each model train on the same batches; steps alternate between the watched and
+the unwatched copy, so drift in machine load hits both equally. The doctor's global forward
+hooks are attached only around the watched copy's steps (attaching is not timed), so the
+unwatched copy runs exactly as without trainwell. Prints the median step-time
+ratio (on / off) for an MLP and a small CNN on CPU. Target: <= 1.05. Usage::
+
+    python benchmarks/doctor_overhead.py [--steps 400] [--threads 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import statistics
+import time
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+from trainwell.doctor import Doctor
+from trainwell.doctor.probes import ForwardProbe, OptimizerProbe
+
+
+def mlp() -> nn.Module:
+    return nn.Sequential(
+        nn.Linear(256, 512),
+        nn.ReLU(),
+        nn.Dropout(0.1),
+        nn.Linear(512, 256),
+        nn.ReLU(),
+        nn.Linear(256, 10),
+    )
+
+
+def cnn() -> nn.Module:
+    return nn.Sequential(
+        nn.Conv2d(3, 16, 3, padding=1),
+        nn.BatchNorm2d(16),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(16, 32, 3, padding=1),
+        nn.BatchNorm2d(32),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(32, 10),
+    )
+
+
+def measure(make: Callable[[], nn.Module], x: torch.Tensor, steps: int) -> tuple[float, float]:
+    """Median step seconds (off, on) over interleaved steps."""
+    torch.manual_seed(0)
+    off = make()
+    on = copy.deepcopy(off)
+    opts = {m: torch.optim.AdamW(m.parameters(), 1e-3) for m in (off, on)}
+    y = torch.randint(0, 10, (len(x),))
+    loss_fn = nn.CrossEntropyLoss()
+    times: dict[bool, list[float]] = {False: [], True: []}
+
+    def step(model: nn.Module) -> float:
+        start = time.perf_counter()
+        opts[model].zero_grad()
+        loss_fn(model(x), y).backward()
+        opts[model].step()
+        return time.perf_counter() - start
+
+    dr = Doctor(roots=[on])
+    forward = ForwardProbe(dr, {id(m) for m in on.modules()})
+    optimizer = OptimizerProbe(dr, opts[on]).attach()
+    for i in range(steps):
+        order = (off, on) if i % 2 else (on, off)  # alternate who goes first
+        for model in order:
+            if model is on:
+                forward.attach()
+            t = step(model)
+            forward.remove()
+            if i >= 20:  # warm-up steps are not timed
+                times[model is on].append(t)
+    optimizer.remove()
+    if dr.step != steps or dr.findings:
+        raise RuntimeError(f"doctor saw {dr.step} steps, findings: {dr.findings}")
+    return statistics.median(times[False]), statistics.median(times[True])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Doctor overhead on CPU")
+    parser.add_argument("--steps", type=int, default=400)
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    cases = {
+        "mlp (256-512-256-10, batch 128)": (mlp, torch.randn(128, 256)),
+        "cnn (2 conv + bn, 3x32x32, batch 32)": (cnn, torch.randn(32, 3, 32, 32)),
+    }
+    print(f"torch {torch.__version__}, {args.threads} thread(s), {args.steps} interleaved steps")
+    for name, (make, x) in cases.items():
+        off, on = measure(make, x, args.steps)
+        print(f"{name:40} off {off * 1e3:7.3f} ms  on {on * 1e3:7.3f} ms  ratio {on / off:.3f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,104 @@
+"""The doctor inside trainwell's own training loop (``trainwell fit``)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from trainwell.doctor.doctor import Doctor
+from trainwell.doctor.probes import ForwardProbe, OptimizerProbe
+from trainwell.doctor.thresholds import Thresholds
+from trainwell.findings import Finding
+from trainwell.train.callback import Callback
+from trainwell.train.state import TrainState
+
+
+class DoctorCallback(Callback):
+    """Attach the doctor for the length of a fit; findings end in :attr:`findings`.
+
+    The loop's step, epoch, loss and per-epoch ``history`` (``train_loss``, ``val_loss``)
+    are fed to the doctor; the probes read gradients and updates from the optimizer's own
+    hooks. For the remedy the loop calls :meth:`needs_remedy` after each step.
+
+    Args:
+        thresholds: decision thresholds; tuned defaults when ``None``.
+        on_finding: called with each finding as it is made (progress display, logging).
+        val_key: the ``history`` key holding the validation loss.
+
+    Example:
+        >>> cb = DoctorCallback()
+        >>> cb.findings
+        []
+    """
+
+    def __init__(
+        self,
+        thresholds: Thresholds | None = None,
+        on_finding: Callable[[Finding], None] | None = None,
+        val_key: str = "val_loss",
+    ) -> None:
+        self.thresholds = thresholds
+        self.on_finding = on_finding
+        self.val_key = val_key
+        self.doctor: Doctor | None = None
+        self._probes: list[ForwardProbe | OptimizerProbe] = []
+        self._restored: list[Finding] = []
+
+    @property
+    def findings(self) -> list[Finding]:
+        found = self.doctor.findings if self.doctor is not None else []
+        return [*self._restored, *found]
+
+    def on_fit_start(self, state: TrainState) -> None:
+        dr = Doctor(self.thresholds, self.on_finding, roots=[state.model], infer_validation=False)
+        dr.step, dr.epoch = state.step, state.epoch
+        modules = {id(m) for m in state.model.modules()}
+        self._probes = [
+            ForwardProbe(dr, modules).attach(),
+            OptimizerProbe(dr, state.optimizer).attach(),
+        ]
+        self.doctor = dr
+
+    def on_epoch_start(self, state: TrainState) -> None:
+        if self.doctor is not None:
+            self.doctor.epoch = state.epoch
+
+    def on_before_optimizer_step(self, state: TrainState) -> None:
+        if self.doctor is not None:
+            # A skipped AMP step never reaches the optimizer hooks: follow the loop's count.
+            self.doctor.step = state.step
+            if state.loss is not None:
+                self.doctor.log_loss(state.loss)
+
+    def on_epoch_end(self, state: TrainState) -> None:
+        if self.doctor is None or not state.history:
+            return
+        record = state.history[-1]
+        if self.val_key in record:
+            self.doctor.log_validation(
+                record[self.val_key], epoch=state.epoch, train_loss=record.get("train_loss")
+            )
+
+    def on_fit_end(self, state: TrainState) -> None:
+        for probe in self._probes:
+            probe.remove()
+        self._probes = []
+        if self.doctor is not None:
+            self.doctor.finish(max_epochs=state.max_epochs, stopped=state.stop)
+
+    def needs_remedy(self) -> Finding | None:
+        """The NaN / divergence finding the loop should react to, once (see :class:`Doctor`)."""
+        return self.doctor.needs_remedy() if self.doctor is not None else None
+
+    def acknowledge_remedy(self, remedy: Finding | None = None) -> None:
+        """Tell the doctor the loop restored and adjusted; ``remedy`` is added to findings."""
+        if self.doctor is not None:
+            self.doctor.acknowledge_remedy()
+            if remedy is not None:
+                self.doctor.emit(remedy)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"findings": [f.to_dict() for f in self.findings]}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self._restored = [Finding.from_dict(d) for d in state.get("findings", [])]

@@ -1,0 +1,314 @@
+"""Checks on the first steps: initial loss, output/loss pairing, inputs, batches, parameters."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from trainwell.doctor.thresholds import Thresholds
+from trainwell.findings import Finding
+
+_DEFAULT = Thresholds()
+_CLASSIFICATION_LOSSES = {"CrossEntropyLoss", "NLLLoss"}
+_BINARY_LOSSES = {"BCELoss", "BCEWithLogitsLoss"}
+_REGRESSION_LOSSES = {"MSELoss", "L1Loss", "SmoothL1Loss", "HuberLoss"}
+
+
+@dataclass(frozen=True)
+class OutputSummary:
+    """What the loss received: the model output's range and shape, and the target's.
+
+    ``producer`` is the class name of the module whose output went into the loss, when known.
+    """
+
+    out_min: float
+    out_max: float
+    n_units: int
+    rows_sum_to_one: bool
+    target_min: float
+    target_max: float
+    target_is_float: bool
+    producer: str | None = None
+
+
+def expected_init_loss(loss_name: str, n_units: int) -> float | None:
+    """The loss a well-initialized model shows at step 0 (Karpathy's recipe), if known.
+
+    Example:
+        >>> round(expected_init_loss("CrossEntropyLoss", 10), 3)
+        2.303
+    """
+    if loss_name == "CrossEntropyLoss" and n_units >= 2:
+        return math.log(n_units)
+    if loss_name in _BINARY_LOSSES:
+        return math.log(2.0)
+    return None
+
+
+def check_loss_at_init(
+    loss: float, loss_name: str, n_units: int, *, t: Thresholds = _DEFAULT
+) -> Finding | None:
+    """The first loss is far above ln K: the initialization is off (TW-A07).
+
+    Fix: use the framework's default initialization (Kaiming for ReLU, Xavier for tanh),
+    don't scale the final layer's weights up, and initialize the output bias to the log of the
+    class priors for imbalanced data.
+    """
+    expected = expected_init_loss(loss_name, n_units)
+    if expected is None or not math.isfinite(loss) or loss <= t.init_loss_ratio * expected:
+        return None
+    return Finding(
+        id="loss-at-init",
+        practice="TW-A07",
+        severity="warning",
+        stage="preflight",
+        step=0,
+        message=(
+            f"Loss at initialization is {loss:.3g}, {loss / expected:.1f}x the {expected:.3g} "
+            f"expected from a uniform prediction ({loss_name}, {n_units} outputs)."
+        ),
+        evidence={"loss": loss, "expected": expected, "n_units": n_units},
+        fix="Use the default initialization (nn.init.kaiming_uniform_ for ReLU layers) and "
+        "do not scale the last layer's weights; the initial loss should be close to ln K.",
+    )
+
+
+def check_output_loss_mismatch(loss_name: str, out: OutputSummary) -> Finding | None:
+    """The output activation does not fit the loss (TW-A06).
+
+    Catches softmax before ``CrossEntropyLoss``, probabilities into ``NLLLoss``, a single
+    output into ``CrossEntropyLoss``, ``BCELoss`` on unbounded outputs or on a softmax over one
+    unit, sigmoid before ``BCEWithLogitsLoss``, and bounded outputs (ReLU, sigmoid, softmax)
+    on a regression target outside their range.
+
+    Fix: feed raw logits to ``CrossEntropyLoss`` / ``BCEWithLogitsLoss``; use a linear output
+    for regression.
+    """
+    by = f" (output of {out.producer})" if out.producer else ""
+    problem: str | None = None
+    fix = "Feed raw logits (no activation on the last layer) to CrossEntropyLoss."
+    if loss_name == "CrossEntropyLoss" and out.n_units == 1:
+        problem = "CrossEntropyLoss gets a single output unit, so its loss is always 0"
+        fix = "Use one output per class with CrossEntropyLoss, or BCEWithLogitsLoss for binary."
+    elif loss_name == "CrossEntropyLoss" and out.rows_sum_to_one and out.out_min >= 0:
+        problem = "CrossEntropyLoss gets probabilities (rows sum to 1): softmax applied twice"
+        fix = "Remove the softmax before CrossEntropyLoss; it applies log-softmax itself."
+    elif loss_name == "NLLLoss" and out.out_min >= 0:
+        problem = "NLLLoss gets non-negative values, not log-probabilities"
+        fix = "Apply log_softmax before NLLLoss, or use CrossEntropyLoss on raw logits."
+    elif loss_name == "BCELoss" and out.n_units == 1 and out.out_min == out.out_max == 1.0:
+        problem = "BCELoss gets a constant 1.0: a softmax over a single unit"
+        fix = "Use sigmoid (not softmax) on a single output, or better BCEWithLogitsLoss."
+    elif loss_name == "BCELoss" and (out.out_min < 0 or out.out_max > 1):
+        problem = (
+            f"BCELoss gets unbounded values in [{out.out_min:.3g}, {out.out_max:.3g}], "
+            "not probabilities"
+        )
+        fix = "Use BCEWithLogitsLoss on the raw output (numerically stable), or add a sigmoid."
+    elif loss_name == "BCEWithLogitsLoss" and out.out_min >= 0 and out.out_max <= 1:
+        problem = "BCEWithLogitsLoss gets values in [0, 1]: sigmoid applied twice"
+        fix = "Remove the sigmoid before BCEWithLogitsLoss; it applies the sigmoid itself."
+    elif loss_name in _REGRESSION_LOSSES and out.target_is_float:
+        problem, fix = _regression_mismatch(out)
+    if problem is None:
+        return None
+    return Finding(
+        id="output-loss-mismatch",
+        practice="TW-A06",
+        severity="error",
+        stage="preflight",
+        step=0,
+        message=f"{problem}{by}.",
+        evidence={
+            "loss": loss_name,
+            "output_min": out.out_min,
+            "output_max": out.out_max,
+            "output_units": out.n_units,
+            "target_min": out.target_min,
+            "target_max": out.target_max,
+        },
+        fix=fix,
+    )
+
+
+def _regression_mismatch(out: OutputSummary) -> tuple[str | None, str]:
+    fix = "Use a linear (identity) output layer for regression targets."
+    span = out.target_max - out.target_min
+    if out.n_units > 1 and out.rows_sum_to_one and out.out_min >= 0:
+        return "a softmax output is used for a regression target", fix
+    if out.out_min >= 0 and out.out_max <= 1 and (out.target_min < 0 or out.target_max > 1):
+        return (
+            f"outputs are bounded to [0, 1] (sigmoid) but targets span "
+            f"[{out.target_min:.3g}, {out.target_max:.3g}]",
+            fix,
+        )
+    if out.out_min >= 0 and out.target_min < -0.1 * span:
+        return (
+            f"outputs are never negative (ReLU) but targets go down to {out.target_min:.3g}",
+            fix,
+        )
+    return None, fix
+
+
+def check_input_scale(
+    layer: str, means: Sequence[float], stds: Sequence[float], *, t: Thresholds = _DEFAULT
+) -> Finding | None:
+    """Inputs to the first layer are far from zero mean / unit variance (TW-D08).
+
+    Fix: standardize each feature (or image channel) with statistics fitted on the training
+    split, e.g. ``sklearn.preprocessing.StandardScaler`` or ``transforms.Normalize``.
+    """
+    if not means:
+        return None
+    worst_mean = max(abs(m) for m in means)
+    worst_std = max(stds)
+    scale = max(worst_mean, worst_std)
+    if not math.isfinite(scale) or scale <= t.input_scale:
+        return None
+    return Finding(
+        id="inputs-not-normalized",
+        practice="TW-D08",
+        severity="warning",
+        stage="preflight",
+        step=0,
+        message=(
+            f"Inputs to {layer} are far from normalized: largest |feature mean| {worst_mean:.3g}, "
+            f"largest feature std {worst_std:.3g} (expected about 0 and 1)."
+        ),
+        evidence={"max_abs_mean": worst_mean, "max_std": worst_std, "features": len(means)},
+        fix="Standardize inputs with statistics from the training split "
+        "(StandardScaler, or transforms.Normalize(mean, std) for images).",
+    )
+
+
+def label_order_ratio(batches: Sequence[np.ndarray]) -> float | None:
+    """Label diversity within batches relative to random batches of the same sizes.
+
+    1.0 means as diverse as shuffled data; near 0 means each batch holds one class (or one
+    narrow range of a continuous target). ``None`` when the labels do not vary at all.
+    Uses its own NumPy generator, so global random state is untouched.
+    """
+    pooled = np.concatenate([b.ravel() for b in batches])
+    discrete = not np.issubdtype(pooled.dtype, np.floating)
+    spread = _entropy if discrete else _variance
+    if spread(pooled) <= 0:
+        return None
+    observed = float(np.mean([spread(b.ravel()) for b in batches]))
+    shuffled = np.random.default_rng(0).permutation(pooled)
+    cuts = np.cumsum([b.size for b in batches])[:-1]
+    reference = float(np.mean([spread(part) for part in np.split(shuffled, cuts)]))
+    return observed / reference if reference > 0 else None
+
+
+def _entropy(labels: np.ndarray) -> float:
+    _, counts = np.unique(labels, return_counts=True)
+    p = counts / counts.sum()
+    return float(-(p * np.log(p)).sum())
+
+
+def _variance(values: np.ndarray) -> float:
+    return float(np.var(values)) if values.size > 1 else 0.0
+
+
+def check_label_order(
+    batches: Sequence[np.ndarray], *, step: int, t: Thresholds = _DEFAULT
+) -> Finding | None:
+    """Consecutive batches hold sorted or clustered labels: the data is not shuffled (TW-D12).
+
+    Fix: shuffle the training data every epoch (``DataLoader(..., shuffle=True)``).
+    """
+    if len(batches) < t.label_order_min_batches:
+        return None
+    ratio = label_order_ratio(batches)
+    if ratio is None or ratio >= t.label_order_ratio:
+        return None
+    return Finding(
+        id="batches-not-shuffled",
+        practice="TW-D12",
+        severity="warning",
+        stage="preflight",
+        step=step,
+        message=(
+            f"Labels within the first {len(batches)} batches are {ratio:.2f}x as varied as in "
+            "shuffled batches: the training data looks sorted or clustered."
+        ),
+        evidence={"diversity_ratio": ratio, "batches": len(batches)},
+        fix="Shuffle the training set every epoch: DataLoader(train_set, shuffle=True).",
+    )
+
+
+def check_not_in_optimizer(names: Sequence[str]) -> Finding | None:
+    """Trainable parameters are missing from the optimizer, so they never update (TW-X08).
+
+    Fix: build the optimizer from ``model.parameters()`` (or add the missing parameter group),
+    or set ``requires_grad=False`` on parameters meant to stay frozen.
+    """
+    if not names:
+        return None
+    return Finding(
+        id="params-not-in-optimizer",
+        practice="TW-X08",
+        severity="warning",
+        stage="preflight",
+        step=0,
+        message=f"{len(names)} trainable parameters are not held by the optimizer: "
+        f"{_short(names)}. They receive gradients but never change.",
+        evidence={"parameters": list(names)},
+        fix="Create the optimizer from model.parameters(), or freeze these parameters on "
+        "purpose with p.requires_grad_(False).",
+    )
+
+
+def check_frozen_in_optimizer(names: Sequence[str]) -> Finding | None:
+    """Parameters given to the optimizer have ``requires_grad=False`` (TW-X08).
+
+    Passing a parameter to the optimizer says it should train; a frozen flag left over from a
+    fine-tuning stage contradicts that. Fix: unfreeze with ``p.requires_grad_(True)`` or drop
+    it from the optimizer.
+    """
+    if not names:
+        return None
+    return Finding(
+        id="params-frozen",
+        practice="TW-X08",
+        severity="warning",
+        stage="preflight",
+        step=0,
+        message=f"{len(names)} parameters in the optimizer are frozen (requires_grad=False): "
+        f"{_short(names)}.",
+        evidence={"parameters": list(names)},
+        fix="Unfreeze them (p.requires_grad_(True)) if they should train, or leave them out "
+        "of the optimizer.",
+    )
+
+
+def check_eval_mode(
+    layers: Sequence[str], steps: int, *, t: Thresholds = _DEFAULT
+) -> Finding | None:
+    """Training steps ran with every dropout / batch-norm layer in eval mode (TW-T05).
+
+    In eval mode dropout is off and batch norm uses frozen running statistics, so the model
+    trains without its regularization. Fix: call ``model.train()`` at the start of every
+    training epoch (validation code usually switches to ``model.eval()``).
+    """
+    if not layers or steps < t.eval_mode_steps:
+        return None
+    return Finding(
+        id="eval-mode-training",
+        practice="TW-T05",
+        severity="warning",
+        stage="train",
+        step=steps,
+        message=f"The model trains in eval mode: {_short(layers)} were in eval mode for "
+        f"{steps} training steps in a row, so dropout / batch norm are inactive.",
+        evidence={"layers": list(layers), "steps": steps},
+        fix="Call model.train() at the start of every training epoch (after validation).",
+    )
+
+
+def _short(names: Sequence[str], limit: int = 4) -> str:
+    shown = ", ".join(names[:limit])
+    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")

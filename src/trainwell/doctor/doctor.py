@@ -1,0 +1,473 @@
+"""The Doctor: turns what the probes read into findings, at the right moments.
+
+It keeps the signal history (:mod:`.record`), decides which steps are heavy (sampled), and
+calls the pure checks in :mod:`.checks`. It never touches the model: all it gets from the
+probes are numbers, plus tensors it only reads (layer outputs, loss inputs, targets).
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+
+from trainwell.doctor import checks, stats
+from trainwell.doctor.naming import Naming
+from trainwell.doctor.record import EpochRecord, LayerSample, LossCurve
+from trainwell.doctor.thresholds import Thresholds
+from trainwell.findings import Finding
+
+#: Findings that call for the fit loop's remedy (restore checkpoint, lower LR, clip).
+REMEDY_IDS = frozenset({"nonfinite-loss", "nonfinite-gradients", "nonfinite-weights", "divergence"})
+_LABEL_BATCHES = 64  # preflight looks at the labels of the first batches only
+_CURVE_EVERY = 4  # loss-curve checks every few steps: cheap enough, still "within a few steps"
+
+
+class Doctor:
+    """Collects training signals and reports findings.
+
+    Usually created by :func:`trainwell.doctor.watch`, :class:`DoctorCallback` or the
+    no-code-change runner, which attach the probes.
+
+    Args:
+        thresholds: decision thresholds and sampling cadence.
+        on_finding: called with each new finding as soon as it is made (live output).
+        roots: the models being trained, for names; discovered from the forward pass if empty.
+        infer_validation: treat losses computed without gradients between training steps as
+            one validation epoch (for scripts that never report validation). Integrations
+            that call :meth:`log_validation` turn it off.
+    """
+
+    def __init__(
+        self,
+        thresholds: Thresholds | None = None,
+        on_finding: Callable[[Finding], None] | None = None,
+        roots: list[torch.nn.Module] | None = None,
+        infer_validation: bool = True,
+    ) -> None:
+        self.t = thresholds or Thresholds()
+        self.on_finding = on_finding
+        self.naming = Naming(roots or [])
+        self._discover = not roots
+        self.step = 0
+        self.epoch: int | None = None
+        self.findings: list[Finding] = []
+        self._keys: set[tuple[str, str]] = set()
+        self._remedy: Finding | None = None
+        self.curve = LossCurve(window=self.t.diverge_window)
+        self.grad_norms: deque[float] = deque(maxlen=self.t.spike_window + 1)
+        self.samples: deque[LayerSample] = deque(maxlen=8)
+        self.epochs: list[EpochRecord] = []
+        self.input_checked = False
+        self._optimizer: torch.optim.Optimizer | None = None
+        self._opt_params: set[int] = set()
+        self._outputs: dict[torch.nn.Module, torch.Tensor] = {}
+        self._step_losses: list[float] = []
+        self._explicit_loss: float | None = None
+        self._epoch_train: list[float] = []
+        self._eval_sum, self._eval_n = 0.0, 0
+        self._explicit_val = not infer_validation
+        self._labels: list[np.ndarray] = []
+        self._preflight_loss_done = False
+        self._pairing_done: set[int] = set()
+        self._activations: dict[tuple[str, int | str], list[float]] = {}
+        self._no_grad_counts: dict[str, int] = {}
+        self._unchanged_counts: dict[str, int] = {}
+        self._layer_samples = 0
+        self._update_samples = 0
+        self._mode_eval: dict[int, torch.nn.Module] = {}
+        self._seen: dict[int, torch.nn.Module] = {}
+        self._named_seen = 0
+        self._pending_input: tuple[torch.nn.Module, list[float], list[float]] | None = None
+        self._act_modules: dict[int, torch.nn.Module] = {}
+        self._output_modules: set[int] = set()
+        self._grad_start: list[float] = []
+        self._mode_train = False
+        self._eval_streak = 0
+        self._finished = False
+        self._broken = False
+
+    # ---- cadence -------------------------------------------------------------------------
+    @property
+    def step(self) -> int:
+        """Optimizer steps finished so far (the index of the step in progress)."""
+        return self._step
+
+    @step.setter
+    def step(self, value: int) -> None:
+        self._step = value
+        # Decided once per step: the forward hooks ask for every module call.
+        self.heavy = value < self.t.heavy_first or value % self.t.heavy_every == 0
+
+    @property
+    def saw_forward(self) -> bool:
+        """A watched module ran a training forward pass since the last loss."""
+        return bool(self._outputs)
+
+    @staticmethod
+    def finite(value: torch.Tensor) -> bool:
+        return math.isfinite(float(value))
+
+    def watching(self, optimizer: torch.optim.Optimizer) -> bool:
+        """The first optimizer that steps is the one watched; others only count for coverage."""
+        if self._optimizer is None:
+            self._optimizer = optimizer
+        if optimizer is not self._optimizer:
+            self._opt_params.update(id(p) for g in optimizer.param_groups for p in g["params"])
+            return False
+        return True
+
+    # ---- findings ------------------------------------------------------------------------
+    def emit(self, finding: Finding | None) -> None:
+        """Record a finding once per (id, layer) and pass it to ``on_finding``."""
+        if finding is None:
+            return
+        key = (finding.id, str(finding.evidence.get("layer", "")))
+        if key in self._keys or (self._broken and finding.id not in REMEDY_IDS):
+            return  # once weights are NaN every other statistic is noise
+        if finding.id in ("nonfinite-weights", "nonfinite-gradients"):
+            self._broken = True
+        self._keys.add(key)
+        if finding.epoch is None and self.epoch is not None and finding.stage == "train":
+            finding = Finding(**{**finding.to_dict(), "epoch": self.epoch})
+        self.findings.append(finding)
+        if finding.id in REMEDY_IDS and self._remedy is None:
+            self._remedy = finding
+        if self.on_finding is not None:
+            self.on_finding(finding)
+
+    def needs_remedy(self) -> Finding | None:
+        """The divergence / NaN finding that calls for a remedy, once; ``None`` otherwise.
+
+        The fit loop calls this after each step; on a finding it restores the last good
+        checkpoint, lowers the LR, enables clipping, records :func:`remedy_finding` and calls
+        :meth:`acknowledge_remedy`.
+        """
+        cause, self._remedy = self._remedy, None
+        return cause
+
+    @property
+    def divergence_detected(self) -> bool:
+        return self._remedy is not None
+
+    def acknowledge_remedy(self) -> None:
+        """Forget the diverged curve so the restored run is judged afresh."""
+        self.curve = LossCurve(window=self.t.diverge_window)
+        self.grad_norms.clear()
+        self.samples.clear()
+        self._keys = {k for k in self._keys if k[0] not in REMEDY_IDS}
+        self._remedy = None
+        self._broken = False
+
+    # ---- loss ----------------------------------------------------------------------------
+    def on_loss_inputs(
+        self, module: torch.nn.Module, out: torch.Tensor, target: torch.Tensor
+    ) -> None:
+        if id(module) in self._pairing_done or out.numel() == 0 or target.numel() == 0:
+            return
+        self._pairing_done.add(id(module))
+        # The output sigmoid saturating is a confident prediction, not a dying layer. The
+        # first module (in completion order) that returned this tensor produced it; its
+        # containers returned the same object.
+        producers = [m for m, o in self._outputs.items() if o is out]
+        self._output_modules.update(id(m) for m in producers)
+        producer = type(producers[0]).__name__ if producers else None
+        summary = stats.summarize_loss_inputs(out, target, producer)
+        self.emit(checks.check_output_loss_mismatch(type(module).__name__, summary))
+
+    def on_loss(
+        self, module: torch.nn.Module, loss: torch.Tensor, target: torch.Tensor | None
+    ) -> None:
+        value = float(loss.detach())
+        if not (loss.requires_grad and torch.is_grad_enabled()):
+            # A loss without graph is an evaluation batch: its mean is the validation loss.
+            n = int(target.shape[0]) if target is not None and target.dim() > 0 else 1
+            self._eval_sum += value * n
+            self._eval_n += n
+            return
+        self._close_eval_phase()
+        self._check_pending_input()
+        self._step_losses.append(value)
+        if not self._preflight_loss_done and math.isfinite(value):
+            self._preflight_loss_done = True
+            out = next(reversed(self._outputs.values()), None)
+            n_units = out.shape[1] if out is not None and out.dim() >= 2 else 1
+            self.emit(checks.check_loss_at_init(value, type(module).__name__, n_units, t=self.t))
+        if target is not None and len(self._labels) < _LABEL_BATCHES and target.numel() <= 1 << 16:
+            self._labels.append(target.detach().cpu().numpy())
+            if len(self._labels) % 8 == 0:
+                self.emit(checks.check_label_order(self._labels, step=self.step, t=self.t))
+        if not math.isfinite(value):
+            self.emit(
+                checks.check_nonfinite_loss(self.step, value, self._first_nonfinite(), self.epoch)
+            )
+        self._outputs.clear()
+
+    def log_loss(self, loss: float | torch.Tensor) -> None:
+        """Give the step's training loss explicitly (when no loss module is used)."""
+        value = float(loss.detach()) if isinstance(loss, torch.Tensor) else float(loss)
+        if self._explicit_loss is None and not math.isfinite(value):
+            self.emit(
+                checks.check_nonfinite_loss(self.step, value, self._first_nonfinite(), self.epoch)
+            )
+        self._explicit_loss = value
+
+    # ---- forward -------------------------------------------------------------------------
+    def on_output(self, module: torch.nn.Module, out: torch.Tensor) -> None:
+        # Only a reference, held until the loss is computed (autograd holds these anyway),
+        # so a non-finite loss can be traced to the first layer that produced one.
+        self._outputs.pop(module, None)
+        self._outputs[module] = out
+        if self._discover and self.step == 0:
+            self._seen[id(module)] = module
+
+    def _first_nonfinite(self) -> str | None:
+        self._refresh_names()
+        for module, out in self._outputs.items():
+            if out.is_floating_point() and not bool(torch.isfinite(out).all()):
+                return self.naming.module(module)
+        return None
+
+    def on_first_input(self, module: torch.nn.Module, x: torch.Tensor) -> None:
+        # Judged once the forward pass is complete, when the layer can be named.
+        self.input_checked = True
+        means, stds = stats.feature_moments(x)
+        self._pending_input = (module, means, stds)
+
+    def _check_pending_input(self) -> None:
+        if self._pending_input is not None:
+            module, means, stds = self._pending_input
+            self._pending_input = None
+            self._refresh_names()
+            self.emit(checks.check_input_scale(self.naming.module(module), means, stds, t=self.t))
+
+    def on_mode_layer(self, module: torch.nn.Module) -> None:
+        if module.training:
+            self._mode_train = True
+        else:
+            self._mode_eval[id(module)] = module
+
+    def on_activation(self, module: torch.nn.Module, kind: str, fraction: float) -> None:
+        self._act_modules[id(module)] = module
+        self._activations.setdefault((kind, id(module)), []).append(fraction)
+
+    def _refresh_names(self) -> None:
+        if self._discover and len(self._seen) != self._named_seen:
+            self._named_seen = len(self._seen)
+            self.naming.discover(self._seen.values())
+
+    def _layer_name(self, key: int | str) -> str:
+        return self.naming.module(self._act_modules[key]) if isinstance(key, int) else key
+
+    # ---- optimizer -----------------------------------------------------------------------
+    def on_gradients(self, params: list[torch.Tensor], total: torch.Tensor | None) -> None:
+        if self.step == 0:
+            self._refresh_names()
+            self._opt_params.update(id(p) for p in params)
+        norm = float(total) if total is not None else 0.0
+        self.grad_norms.append(norm)
+        if len(self._grad_start) < 3 and math.isfinite(norm):
+            self._grad_start.append(norm)
+        if not math.isfinite(norm) and self._step_loss_finite():
+            names = [
+                self.naming.param(p, i)
+                for i, p in enumerate(params)
+                if p.grad is not None and not bool(torch.isfinite(p.grad).all())
+            ]
+            self.emit(checks.check_nonfinite_grads(self.step, names, self.epoch))
+        start = statistics.median(self._grad_start) if self._grad_start else None
+        # Skip the median unless a jump is possible: the median is never below the minimum.
+        factor = self.t.grad_spike_factor
+        if start is not None and not (
+            norm <= factor * min(self.grad_norms) and norm <= factor * start
+        ):
+            self.emit(
+                checks.check_grad_spike(
+                    self.step, list(self.grad_norms), start, self.epoch, t=self.t
+                )
+            )
+
+    def _step_loss_finite(self) -> bool:
+        losses = [self._explicit_loss] if self._explicit_loss is not None else self._step_losses
+        return all(math.isfinite(v) for v in losses)
+
+    def on_layer_gradients(self, params: list[torch.Tensor], by_param: dict[int, float]) -> None:
+        sample = LayerSample(step=self.step)
+        for i, p in enumerate(params):
+            name = self.naming.param(p, i)
+            norm = by_param.get(id(p))
+            # An all-zero Linear/Conv gradient is dead units (judged per row below), not X08.
+            if (norm is None or norm == 0.0) and (
+                p.grad is None or id(p) not in self.naming.unit_params
+            ):
+                sample.no_grad.append(name)
+            if p.grad is None or norm is None:
+                continue
+            if p.dim() >= 2:
+                sample.grad_norms[name] = norm
+                if id(p) in self.naming.unit_params:
+                    sample.zero_grad_rows[name] = stats.zero_row_fraction(p.grad)
+        self.samples.append(sample)
+        if not self.heavy:
+            return
+        self._layer_samples += 1
+        for name in sample.no_grad:
+            self._no_grad_counts[name] = self._no_grad_counts.get(name, 0) + 1
+        grads = sample.grad_norms
+        self.emit(checks.check_layer_explosion(self.step, grads, self.epoch, t=self.t))
+        self.emit(checks.check_vanishing(self.step, grads, self.epoch, t=self.t))
+        # The output layer's rows are class logits, not units that can die.
+        for name, frac in list(sample.zero_grad_rows.items())[:-1]:
+            self._activations.setdefault(("dead", name), []).append(frac)
+        for (kind, key), history in self._activations.items():
+            if key in self._output_modules:
+                continue
+            check = checks.check_dead_units if kind == "dead" else checks.check_saturation
+            self.emit(check(self.step, self._layer_name(key), history, self.epoch, t=self.t))
+        always = [n for n, c in self._no_grad_counts.items() if c == self._layer_samples]
+        self.emit(checks.check_no_grad_params(self.step, always, self._layer_samples, t=self.t))
+
+    def on_updates(
+        self, params: list[torch.Tensor], deltas: list[float], weights: list[float]
+    ) -> None:
+        sample = self.samples[-1] if self.samples and self.samples[-1].step == self.step else None
+        if sample is None:
+            return
+        self._update_samples += 1
+        bad = []
+        for i, (p, d, w) in enumerate(zip(params, deltas, weights, strict=True)):
+            name = self.naming.param(p, i)
+            if not (math.isfinite(w) and math.isfinite(d)):
+                bad.append(name)
+                continue
+            if p.dim() >= 2 and w > 0:
+                sample.update_ratios[name] = d / w
+            if d == 0.0 and p.grad is not None and name not in sample.no_grad:
+                self._unchanged_counts[name] = self._unchanged_counts.get(name, 0) + 1
+        self.emit(checks.check_nonfinite_weights(self.step, bad, self.epoch))
+        stuck = [n for n, c in self._unchanged_counts.items() if c == self._update_samples]
+        self.emit(checks.check_unchanged_params(self.step, stuck, self._update_samples, t=self.t))
+
+    def on_step_end(self) -> None:
+        """One optimizer step finished: update the curve and run the per-step checks."""
+        loss = self._explicit_loss
+        if loss is None and self._step_losses:
+            loss = statistics.fmean(self._step_losses)
+        self._explicit_loss, self._step_losses = None, []
+        if loss is not None:
+            self.curve.append(loss)
+            self._epoch_train.append(loss)
+        self._check_pending_input()
+        if self.step == 1:
+            self._check_optimizer_coverage()
+        self._check_mode()
+        self._check_curve(loss)
+        self._outputs.clear()
+        self.step += 1
+
+    def _check_optimizer_coverage(self) -> None:
+        missing, frozen = [], []
+        for name, p in self.naming.root_params():
+            if p.requires_grad and id(p) not in self._opt_params:
+                missing.append(name)
+        if self._optimizer is not None:
+            for i, p in enumerate(_params(self._optimizer)):
+                if not p.requires_grad:
+                    frozen.append(self.naming.param(p, i))
+        self.emit(checks.check_not_in_optimizer(missing))
+        self.emit(checks.check_frozen_in_optimizer(frozen))
+
+    def _check_mode(self) -> None:
+        self._eval_streak = self._eval_streak + 1 if self._mode_eval and not self._mode_train else 0
+        if self._eval_streak >= self.t.eval_mode_steps:
+            names = sorted(self.naming.module(m) for m in self._mode_eval.values())
+            self.emit(checks.check_eval_mode(names, self._eval_streak, t=self.t))
+        self._mode_eval, self._mode_train = {}, False
+
+    def _check_curve(self, loss: float | None) -> None:
+        if loss is None:
+            return
+        values, start = self.curve.values, self.curve.start
+        window = values[-self.t.spike_window - 1 :]
+        if loss > self.t.loss_spike_factor * min(window):  # else no spike is possible
+            self.emit(checks.check_loss_spike(self.step, window, start, self.epoch, t=self.t))
+        if self.step % _CURVE_EVERY:
+            return
+        recent = self.curve.recent(self.t.diverge_window)
+        self.emit(
+            checks.check_divergence(
+                self.step, recent, start, self.curve.best_smoothed, self.epoch, t=self.t
+            )
+        )
+        ratio = self._recent_update_ratio()
+        self.emit(
+            checks.check_updates_too_large(self.step, self._update_history(), self.epoch, t=self.t)
+        )
+        window = self.curve.recent(self.t.oscillation_window)
+        self.emit(checks.check_oscillation(self.step, window, start, ratio, self.epoch, t=self.t))
+        self.emit(checks.check_lr_too_low(self.step, window, start, ratio, self.epoch, t=self.t))
+
+    def _update_history(self) -> list[float]:
+        return [r for s in self.samples if (r := s.median_update_ratio()) is not None]
+
+    def _recent_update_ratio(self) -> float | None:
+        ratios = [r for s in list(self.samples)[-3:] if (r := s.median_update_ratio()) is not None]
+        return statistics.median(ratios) if ratios else None
+
+    # ---- epochs --------------------------------------------------------------------------
+    def _close_eval_phase(self) -> None:
+        if self._eval_n and not self._explicit_val:
+            self._add_epoch(self._eval_sum / self._eval_n, None)
+        self._eval_sum, self._eval_n = 0.0, 0
+
+    def log_validation(
+        self, val_loss: float, epoch: int | None = None, train_loss: float | None = None
+    ) -> None:
+        """Report one epoch's validation loss (hooks cannot tell validation from other use).
+
+        Args:
+            val_loss: mean validation loss of the epoch.
+            epoch: the epoch number; counts up from 0 when omitted.
+            train_loss: the epoch's mean training loss; defaults to the mean of the losses
+                the doctor saw since the previous call.
+        """
+        self._explicit_val = True
+        self._eval_sum, self._eval_n = 0.0, 0
+        self._add_epoch(float(val_loss), train_loss, epoch)
+
+    def _add_epoch(
+        self, val_loss: float, train_loss: float | None, epoch: int | None = None
+    ) -> None:
+        if train_loss is None and self._epoch_train:
+            train_loss = (
+                statistics.fmean(v for v in self._epoch_train if math.isfinite(v))
+                if any(math.isfinite(v) for v in self._epoch_train)
+                else None
+            )
+        self._epoch_train = []
+        epoch = len(self.epochs) if epoch is None else epoch
+        self.epochs.append(EpochRecord(epoch, train_loss, val_loss))
+        self.epoch = epoch + 1
+        self.emit(checks.check_overfitting(self.epochs, self.step, t=self.t))
+        self.emit(checks.check_val_better_than_train(self.epochs, self.step, t=self.t))
+
+    def finish(self, max_epochs: int | None = None, stopped: bool | None = None) -> list[Finding]:
+        """Run the after-training checks (once) and return all findings."""
+        if not self._finished:
+            self._finished = True
+            self._close_eval_phase()
+            self.emit(
+                checks.check_stopped_early(self.epochs, max_epochs, stopped, self.step, t=self.t)
+            )
+            self.emit(checks.check_still_improving(self.epochs, self.step, t=self.t))
+        return self.findings
+
+
+def _params(optimizer: torch.optim.Optimizer) -> list[Any]:
+    """The parameters an optimizer holds, in its order."""
+    return [p for group in optimizer.param_groups for p in group["params"]]

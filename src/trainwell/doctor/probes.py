@@ -1,0 +1,185 @@
+"""Removable hooks that read what training does and hand plain numbers to a :class:`Doctor`.
+
+Probes only read: they run under ``torch.no_grad()``, never write to a tensor, never draw a
+random number and never return a value from a hook (a returned value would replace the
+module output or the optimizer's arguments). Cheap numbers (loss, total gradient norm) are
+read every step; per-layer statistics only on the doctor's heavy steps.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import torch
+from torch.nn.modules import module as module_hooks
+from torch.nn.modules.loss import _Loss
+from torch.optim import optimizer as optimizer_hooks
+from torch.utils.hooks import RemovableHandle
+
+from trainwell.doctor import stats
+
+if TYPE_CHECKING:
+    from trainwell.doctor.doctor import Doctor
+
+_DEAD_PRONE = (torch.nn.ReLU, torch.nn.ReLU6)
+_SATURATING = (torch.nn.Sigmoid, torch.nn.Tanh)
+_MODE_LAYERS = (torch.nn.modules.dropout._DropoutNd, torch.nn.modules.batchnorm._BatchNorm)
+
+
+def _first_tensor(value: Any) -> torch.Tensor | None:
+    if isinstance(value, torch.Tensor):
+        return value
+    if isinstance(value, (tuple, list)) and value and isinstance(value[0], torch.Tensor):
+        return value[0]
+    return None
+
+
+class ForwardProbe:
+    """Global module forward hooks: loss values, layer outputs, activation statistics.
+
+    Args:
+        doctor: receives the numbers.
+        modules: ids of the modules to watch; ``None`` watches every module (no-code-change
+            mode). Loss modules (``torch.nn.modules.loss._Loss``) are always watched.
+    """
+
+    def __init__(self, doctor: Doctor, modules: set[int] | None = None) -> None:
+        self.doctor = doctor
+        self.modules = modules
+        self.handles: list[RemovableHandle] = []
+
+    def attach(self) -> ForwardProbe:
+        self.handles = [
+            module_hooks.register_module_forward_pre_hook(self._pre),
+            module_hooks.register_module_forward_hook(self._post),
+        ]
+        return self
+
+    def remove(self) -> None:
+        for handle in self.handles:
+            handle.remove()
+        self.handles = []
+
+    def _pre(self, module: torch.nn.Module, args: tuple[Any, ...]) -> None:
+        if self.modules is not None and not self.doctor.saw_forward:
+            return
+        # Output/loss pairing is checked before the loss runs: BCELoss raises on values
+        # outside [0, 1], and the finding must be out before the script dies.
+        if isinstance(module, _Loss) and torch.is_grad_enabled() and len(args) >= 2:
+            out, target = _first_tensor(args[0]), _first_tensor(args[1])
+            if out is not None and target is not None:
+                self.doctor.on_loss_inputs(module, out, target)
+
+    def _post(self, module: torch.nn.Module, args: tuple[Any, ...], output: Any) -> None:
+        if isinstance(module, _Loss):
+            # Watching one model, a training loss counts only if that model just ran forward.
+            if self.modules is not None and torch.is_grad_enabled() and not self.doctor.saw_forward:
+                return
+            if isinstance(output, torch.Tensor) and output.numel() == 1:
+                target = _first_tensor(args[1]) if len(args) >= 2 else None
+                self.doctor.on_loss(module, output, target)
+            return
+        if self.modules is not None and id(module) not in self.modules:
+            return
+        if not torch.is_grad_enabled():
+            return
+        out = _first_tensor(output)
+        if out is None:
+            return
+        doctor = self.doctor
+        doctor.on_output(module, out)
+        if not doctor.input_checked:
+            x = _first_tensor(args[0]) if args else None
+            if x is not None and x.is_floating_point():
+                doctor.on_first_input(module, x)
+        if isinstance(module, _MODE_LAYERS):
+            doctor.on_mode_layer(module)
+        if doctor.heavy:
+            if isinstance(module, _DEAD_PRONE):
+                doctor.on_activation(module, "dead", stats.dead_unit_fraction(out))
+            elif isinstance(module, _SATURATING) and args and isinstance(args[0], torch.Tensor):
+                level = doctor.t.saturation_level
+                doctor.on_activation(module, "saturated", stats.saturated_fraction(args[0], level))
+
+
+class OptimizerProbe:
+    """Optimizer step pre/post hooks: gradient norms every step, updates on heavy steps.
+
+    Args:
+        doctor: receives the numbers.
+        optimizer: the optimizer to watch, or ``None`` to use PyTorch's global optimizer
+            hooks (no-code-change mode; the first optimizer that steps is the one watched).
+    """
+
+    def __init__(self, doctor: Doctor, optimizer: torch.optim.Optimizer | None = None) -> None:
+        self.doctor = doctor
+        self.optimizer = optimizer
+        self.handles: list[RemovableHandle] = []
+        self._before: list[torch.Tensor] | None = None
+        self._grads_read = False
+
+    def attach(self) -> OptimizerProbe:
+        if self.optimizer is not None:
+            self.handles = [
+                self.optimizer.register_step_pre_hook(self._pre),
+                self.optimizer.register_step_post_hook(self._post),
+            ]
+        else:
+            self.handles = [
+                optimizer_hooks.register_optimizer_step_pre_hook(self._pre),
+                optimizer_hooks.register_optimizer_step_post_hook(self._post),
+            ]
+        return self
+
+    def remove(self) -> None:
+        for handle in self.handles:
+            handle.remove()
+        self.handles = []
+
+    @staticmethod
+    def params(optimizer: torch.optim.Optimizer) -> list[torch.Tensor]:
+        return [p for group in optimizer.param_groups for p in group["params"]]
+
+    def _pre(self, optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
+        doctor = self.doctor
+        if not doctor.watching(optimizer):
+            return
+        params = self.params(optimizer)
+        if doctor.heavy:
+            with torch.no_grad():
+                self._before = [p.detach().clone() for p in params]
+        # With a closure (Lightning, LBFGS) gradients appear only inside step(): read them in
+        # the post-hook instead; step() leaves .grad alone and the parameters are snapshotted.
+        self._grads_read = any(p.grad is not None for p in params)
+        if self._grads_read:
+            self._read_gradients(params)
+
+    def _read_gradients(self, params: list[torch.Tensor]) -> None:
+        doctor = self.doctor
+        with_grad = [p for p in params if p.grad is not None]
+        norms = stats.grad_norms([p.grad for p in with_grad])  # type: ignore[misc]
+        total = stats.total_norm(norms) if norms else None
+        doctor.on_gradients(params, total)
+        if not doctor.heavy and (total is None or doctor.finite(total)):
+            return
+        by_param = dict(zip(map(id, with_grad), (float(n) for n in norms), strict=True))
+        doctor.on_layer_gradients(params, by_param)
+
+    def _post(self, optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
+        doctor = self.doctor
+        if not doctor.watching(optimizer):
+            return
+        params = self.params(optimizer)
+        if not self._grads_read:
+            self._read_gradients(params)
+        if self._before is not None:
+            if len(params) == len(self._before):
+                with torch.no_grad():
+                    deltas = [
+                        float(torch.linalg.vector_norm(p.detach() - b))
+                        for p, b in zip(params, self._before, strict=True)
+                    ]
+                    weights = [float(torch.linalg.vector_norm(p.detach())) for p in params]
+                doctor.on_updates(params, deltas, weights)
+            self._before = None
+        doctor.on_step_end()

@@ -1,0 +1,83 @@
+"""The signals the probes collect, as plain numbers the checks read.
+
+Probes write here; checks read from here; nothing in this module touches a tensor. Keeping
+the history as floats makes every check a pure function of numbers, testable without a model.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class EpochRecord:
+    """One finished epoch: mean training loss and validation loss (either may be unknown)."""
+
+    epoch: int
+    train_loss: float | None
+    val_loss: float | None
+
+
+@dataclass
+class LayerSample:
+    """Heavy per-layer statistics of one sampled step (names are parameter or module names)."""
+
+    step: int
+    grad_norms: dict[str, float] = field(default_factory=dict)  # weights (ndim >= 2), in order
+    zero_grad_rows: dict[str, float] = field(default_factory=dict)  # fraction of dead rows
+    update_ratios: dict[str, float] = field(default_factory=dict)  # ||dW|| / ||W||
+    no_grad: list[str] = field(default_factory=list)  # None or all-zero gradient, in order
+    dead_units: dict[str, float] = field(default_factory=dict)  # activation modules
+    saturated: dict[str, float] = field(default_factory=dict)  # sigmoid / tanh modules
+
+    def median_update_ratio(self) -> float | None:
+        values = [v for v in self.update_ratios.values() if math.isfinite(v)]
+        return statistics.median(values) if values else None
+
+
+class LossCurve:
+    """Per-step training losses with the few running summaries the curve checks need.
+
+    Example:
+        >>> curve = LossCurve(window=3)
+        >>> for v in [4.0, 3.0, 2.0, 1.0, 1.0, 1.0]:
+        ...     curve.append(v)
+        >>> curve.start, curve.best_smoothed
+        (2.0, 1.0)
+    """
+
+    def __init__(self, window: int = 10, start_steps: int = 5) -> None:
+        self.window = window
+        self.start_steps = start_steps
+        self.values: list[float] = []
+        self.best_smoothed = math.inf
+
+    def append(self, loss: float) -> None:
+        self.values.append(loss)
+        if len(self.values) % 2:  # every other step is enough for a smoothed minimum
+            return
+        recent = self.recent(self.window)
+        if len(recent) == self.window:
+            self.best_smoothed = min(self.best_smoothed, statistics.median(recent))
+
+    def recent(self, n: int) -> list[float]:
+        """The last ``n`` finite losses (fewer if fewer exist)."""
+        out: list[float] = []
+        for v in reversed(self.values):
+            if math.isfinite(v):
+                out.append(v)
+                if len(out) == n:
+                    break
+        out.reverse()
+        return out
+
+    @property
+    def start(self) -> float | None:
+        """Median of the first finite losses: the level training started from."""
+        first = [v for v in self.values[: self.start_steps] if math.isfinite(v)]
+        return statistics.median(first) if first else None
+
+    def __len__(self) -> int:
+        return len(self.values)

@@ -1,0 +1,98 @@
+"""Tensor statistics the probes compute: read-only, under ``torch.no_grad()``.
+
+Every function here reads tensors and returns plain numbers; none writes to a tensor, draws
+random numbers or builds autograd graph.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from trainwell.doctor.checks.preflight import OutputSummary
+
+
+@torch.no_grad()
+def grad_norms(grads: list[torch.Tensor]) -> list[torch.Tensor]:
+    """Per-tensor L2 norms in one fused call where PyTorch offers it."""
+    if not grads:
+        return []
+    dense = [g for g in grads if not g.is_sparse]
+    if len(dense) != len(grads):
+        return [
+            torch.linalg.vector_norm(g.coalesce().values())
+            if g.is_sparse
+            else torch.linalg.vector_norm(g)
+            for g in grads
+        ]
+    # torch._foreach_norm is the fused kernel clip_grad_norm_ uses; it is private, so fall
+    # back to one norm per tensor if it ever goes away.
+    foreach = getattr(torch, "_foreach_norm", None)
+    if foreach is not None:
+        return list(foreach(grads))
+    return [torch.linalg.vector_norm(g) for g in grads]
+
+
+@torch.no_grad()
+def total_norm(norms: list[torch.Tensor]) -> torch.Tensor:
+    return torch.linalg.vector_norm(torch.stack(norms))
+
+
+@torch.no_grad()
+def zero_row_fraction(grad: torch.Tensor) -> float:
+    """Fraction of output units (rows of a Linear / Conv weight) with an all-zero gradient."""
+    return float((grad.flatten(1).abs().amax(dim=1) == 0).float().mean())
+
+
+def _unit_dim(t: torch.Tensor) -> int:
+    # (N, C) and (N, C, H, W): channels; (N, T, C) from sequence models: the last dim.
+    return t.dim() - 1 if t.dim() == 3 else 1
+
+
+@torch.no_grad()
+def dead_unit_fraction(out: torch.Tensor) -> float:
+    """Fraction of units whose output is <= 0 for every sample (and position) in the batch."""
+    if out.dim() < 2 or out.numel() == 0:
+        return 0.0
+    dim = _unit_dim(out)
+    alive = (out > 0).movedim(dim, 0).flatten(1).any(dim=1)
+    return 1.0 - float(alive.float().mean())
+
+
+@torch.no_grad()
+def saturated_fraction(pre_activation: torch.Tensor, level: float) -> float:
+    """Fraction of sigmoid / tanh pre-activations with ``|x| >= level`` (gradient ~ 0)."""
+    if pre_activation.numel() == 0:
+        return 0.0
+    return float((pre_activation.abs() >= level).float().mean())
+
+
+@torch.no_grad()
+def feature_moments(x: torch.Tensor) -> tuple[list[float], list[float]]:
+    """Per-feature (or per-channel) mean and std over the batch."""
+    x = x.float()
+    if x.dim() < 2 or x.shape[0] < 2:
+        return [], []
+    dims = (0, *range(2, x.dim())) if x.dim() == 4 else tuple(range(x.dim() - 1))
+    return x.mean(dim=dims).flatten().tolist(), x.std(dim=dims).flatten().tolist()
+
+
+@torch.no_grad()
+def summarize_loss_inputs(
+    out: torch.Tensor, target: torch.Tensor, producer: str | None
+) -> OutputSummary:
+    """Range and shape of what a loss module receives, for the output/loss pairing check."""
+    o = out.detach().float()
+    t = target.detach()
+    n_units = o.shape[1] if o.dim() >= 2 else 1
+    rows_sum_to_one = bool(n_units > 1 and torch.allclose(o.sum(dim=1), torch.ones(()), atol=1e-3))
+    tf = t.float()
+    return OutputSummary(
+        out_min=float(o.min()),
+        out_max=float(o.max()),
+        n_units=n_units,
+        rows_sum_to_one=rows_sum_to_one,
+        target_min=float(tf.min()) if tf.numel() else 0.0,
+        target_max=float(tf.max()) if tf.numel() else 0.0,
+        target_is_float=t.is_floating_point(),
+        producer=producer,
+    )

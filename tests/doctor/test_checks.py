@@ -1,0 +1,287 @@
+"""Every check as a pure function: a planted signal is found, a clean control is not."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from trainwell.doctor import checks
+from trainwell.doctor.checks.preflight import OutputSummary
+from trainwell.doctor.record import EpochRecord, LossCurve
+
+
+def summary(**kw: object) -> OutputSummary:
+    base = dict(
+        out_min=-2.0,
+        out_max=2.0,
+        n_units=3,
+        rows_sum_to_one=False,
+        target_min=0.0,
+        target_max=2.0,
+        target_is_float=False,
+        producer=None,
+    )
+    base.update(kw)
+    return OutputSummary(**base)  # type: ignore[arg-type]
+
+
+def epochs(train: list[float], val: list[float]) -> list[EpochRecord]:
+    return [EpochRecord(i, t, v) for i, (t, v) in enumerate(zip(train, val, strict=True))]
+
+
+LN10 = math.log(10)
+CASES = {
+    # name: (planted call, clean call, expected practice)
+    "loss-at-init": (
+        lambda: checks.check_loss_at_init(25.0, "CrossEntropyLoss", 10),
+        lambda: checks.check_loss_at_init(LN10 + 0.1, "CrossEntropyLoss", 10),
+        "TW-A07",
+    ),
+    "softmax-before-ce": (
+        lambda: checks.check_output_loss_mismatch(
+            "CrossEntropyLoss", summary(out_min=0.0, out_max=0.9, rows_sum_to_one=True)
+        ),
+        lambda: checks.check_output_loss_mismatch("CrossEntropyLoss", summary()),
+        "TW-A06",
+    ),
+    "bce-unbounded": (
+        lambda: checks.check_output_loss_mismatch("BCELoss", summary(n_units=1)),
+        lambda: checks.check_output_loss_mismatch(
+            "BCELoss", summary(n_units=1, out_min=0.1, out_max=0.9)
+        ),
+        "TW-A06",
+    ),
+    "softmax-one-unit": (
+        lambda: checks.check_output_loss_mismatch(
+            "BCELoss", summary(n_units=1, out_min=1.0, out_max=1.0)
+        ),
+        lambda: checks.check_output_loss_mismatch(
+            "BCELoss", summary(n_units=1, out_min=0.2, out_max=0.7)
+        ),
+        "TW-A06",
+    ),
+    "relu-regression": (
+        lambda: checks.check_output_loss_mismatch(
+            "MSELoss",
+            summary(
+                n_units=1,
+                out_min=0.0,
+                out_max=3.0,
+                target_min=-2.0,
+                target_is_float=True,
+                producer="ReLU",
+            ),
+        ),
+        lambda: checks.check_output_loss_mismatch(
+            "MSELoss", summary(n_units=1, target_min=-2.0, target_is_float=True)
+        ),
+        "TW-A06",
+    ),
+    "sigmoid-regression": (
+        lambda: checks.check_output_loss_mismatch(
+            "MSELoss",
+            summary(n_units=1, out_min=0.1, out_max=0.9, target_max=40.0, target_is_float=True),
+        ),
+        lambda: checks.check_output_loss_mismatch(
+            "MSELoss",
+            summary(n_units=1, out_min=0.1, out_max=0.9, target_max=1.0, target_is_float=True),
+        ),
+        "TW-A06",
+    ),
+    "input-scale": (
+        lambda: checks.check_input_scale("0", [120.0, 3.0], [60.0, 1.0]),
+        lambda: checks.check_input_scale("0", [0.1, -0.2], [1.0, 0.9]),
+        "TW-D08",
+    ),
+    "label-order": (
+        lambda: checks.check_label_order([np.full(32, i // 4) for i in range(16)], step=15),
+        lambda: checks.check_label_order(
+            [np.random.default_rng(i).integers(0, 4, 32) for i in range(16)], step=15
+        ),
+        "TW-D12",
+    ),
+    "label-order-regression": (
+        lambda: checks.check_label_order([np.linspace(i, i + 1, 32) for i in range(16)], step=15),
+        lambda: checks.check_label_order(
+            [np.random.default_rng(i).normal(size=32) for i in range(16)], step=15
+        ),
+        "TW-D12",
+    ),
+    "not-in-optimizer": (
+        lambda: checks.check_not_in_optimizer(["0.weight", "0.bias"]),
+        lambda: checks.check_not_in_optimizer([]),
+        "TW-X08",
+    ),
+    "frozen-in-optimizer": (
+        lambda: checks.check_frozen_in_optimizer(["0.weight"]),
+        lambda: checks.check_frozen_in_optimizer([]),
+        "TW-X08",
+    ),
+    "eval-mode": (
+        lambda: checks.check_eval_mode(["2"], steps=5),
+        lambda: checks.check_eval_mode(["2"], steps=1),
+        "TW-T05",
+    ),
+    "nonfinite-loss": (
+        lambda: checks.check_nonfinite_loss(7, math.nan, "fc1"),
+        lambda: checks.check_nonfinite_loss(7, 0.5, None),
+        "TW-X02",
+    ),
+    "nonfinite-grads": (
+        lambda: checks.check_nonfinite_grads(7, ["fc1.weight"]),
+        lambda: checks.check_nonfinite_grads(7, []),
+        "TW-X02",
+    ),
+    "nonfinite-weights": (
+        lambda: checks.check_nonfinite_weights(7, ["fc1.weight"]),
+        lambda: checks.check_nonfinite_weights(7, []),
+        "TW-X02",
+    ),
+    "grad-spike": (
+        lambda: checks.check_grad_spike(20, [1.0] * 20 + [500.0], 1.0),
+        lambda: checks.check_grad_spike(20, [1.0] * 20 + [3.0], 1.0),
+        "TW-X03",
+    ),
+    "grad-spike-near-zero-is-quiet": (
+        lambda: checks.check_grad_spike(5, [1.0, 3.0, 20.0, 90.0, math.inf], 1.0),
+        lambda: checks.check_grad_spike(20, [1e-4] * 20 + [0.5], 1.0),
+        "TW-X03",
+    ),
+    "layer-explosion": (
+        lambda: checks.check_layer_explosion(0, {"a": 500.0, "b": 10.0, "c": 1.0}),
+        lambda: checks.check_layer_explosion(0, {"a": 2.0, "b": 1.0, "c": 1.0}),
+        "TW-X03",
+    ),
+    "loss-spike": (
+        lambda: checks.check_loss_spike(30, [1.0] * 20 + [9.0], start=2.0),
+        lambda: checks.check_loss_spike(30, [0.01] * 20 + [0.08], start=2.0),
+        "TW-X03",
+    ),
+    "vanishing": (
+        lambda: checks.check_vanishing(0, {"a": 1e-7, "b": 1e-3, "c": 0.5}),
+        lambda: checks.check_vanishing(0, {"a": 0.3, "b": 0.4, "c": 0.5}),
+        "TW-X04",
+    ),
+    "dead-units": (
+        lambda: checks.check_dead_units(32, "1", [0.9, 0.95]),
+        lambda: checks.check_dead_units(32, "1", [0.9, 0.2]),
+        "TW-X04",
+    ),
+    "saturation": (
+        lambda: checks.check_saturation(32, "1", [0.8, 0.9]),
+        lambda: checks.check_saturation(32, "1", [0.05, 0.1]),
+        "TW-X04",
+    ),
+    "no-grad-params": (
+        lambda: checks.check_no_grad_params(32, ["enc.weight"], samples=3),
+        lambda: checks.check_no_grad_params(32, ["enc.weight"], samples=1),
+        "TW-X08",
+    ),
+    "unchanged-params": (
+        lambda: checks.check_unchanged_params(32, ["enc.weight"], samples=3),
+        lambda: checks.check_unchanged_params(32, [], samples=3),
+        "TW-X08",
+    ),
+    "divergence": (
+        lambda: checks.check_divergence(40, [5.0] * 10, start=2.0, best=1.5),
+        lambda: checks.check_divergence(40, [0.5] * 10, start=2.0, best=0.45),
+        "TW-X05",
+    ),
+    "divergence-after-learning": (
+        lambda: checks.check_divergence(40, [1.2] * 10, start=2.0, best=0.1),
+        lambda: checks.check_divergence(40, [0.03] * 10, start=2.0, best=0.01),
+        "TW-X05",
+    ),
+    "oscillation": (
+        lambda: checks.check_oscillation(80, [1.0, 3.0] * 20, start=2.0, update_ratio=None),
+        lambda: checks.check_oscillation(
+            80, [2.0 - i / 40 for i in range(40)], start=2.0, update_ratio=0.01
+        ),
+        "TW-X05",
+    ),
+    "updates-too-large": (
+        lambda: checks.check_updates_too_large(32, [0.5, 0.8]),
+        lambda: checks.check_updates_too_large(32, [0.5, 0.01]),
+        "TW-X05",
+    ),
+    "lr-too-low": (
+        lambda: checks.check_lr_too_low(60, [1.98] * 40, start=2.0, update_ratio=1e-7),
+        lambda: checks.check_lr_too_low(60, [1.98] * 40, start=2.0, update_ratio=1e-3),
+        "TW-X06",
+    ),
+    "overfitting": (
+        lambda: checks.check_overfitting(
+            epochs([1.0, 0.6, 0.4, 0.3, 0.2, 0.1], [1.0, 0.7, 0.6, 0.75, 0.8, 0.9])
+        ),
+        lambda: checks.check_overfitting(
+            epochs([1.0, 0.6, 0.4, 0.3, 0.2, 0.1], [1.0, 0.7, 0.6, 0.55, 0.54, 0.53])
+        ),
+        "TW-X07",
+    ),
+    "overfitting-near-zero-is-quiet": (
+        lambda: checks.check_overfitting(
+            epochs([1.0, 0.6, 0.4, 0.3, 0.2, 0.1], [1.0, 0.5, 0.4, 0.6, 0.6, 0.6])
+        ),
+        lambda: checks.check_overfitting(
+            epochs([0.7, 0.1, 0.01, 0.005, 0.003, 0.002], [0.2, 0.01, 0.005, 0.007, 0.008, 0.009])
+        ),
+        "TW-X07",
+    ),
+    "val-better": (
+        lambda: checks.check_val_better_than_train(
+            epochs([1.0, 0.8, 0.7, 0.7], [0.5, 0.3, 0.2, 0.2])
+        ),
+        lambda: checks.check_val_better_than_train(
+            epochs([1.0, 0.8, 0.7, 0.7], [0.9, 0.75, 0.7, 0.72])
+        ),
+        "TW-D06",
+    ),
+    "still-improving": (
+        lambda: checks.check_still_improving(epochs([1, 0.8, 0.6], [1.0, 0.8, 0.6])),
+        lambda: checks.check_still_improving(epochs([1, 0.8, 0.6], [1.0, 0.6, 0.601])),
+        "TW-T04",
+    ),
+    "stopped-early": (
+        lambda: checks.check_stopped_early(
+            epochs([1, 0.8], [0.5, 0.6]), max_epochs=20, stopped=True
+        ),
+        lambda: checks.check_stopped_early(
+            epochs([1, 0.8], [0.5, 0.6]), max_epochs=2, stopped=False
+        ),
+        "TW-T04",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_planted_signal_is_found(name: str) -> None:
+    planted, _, practice = CASES[name]
+    finding = planted()
+    assert finding is not None, name
+    assert finding.practice == practice
+    assert finding.fix
+    assert finding.message
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_clean_control_is_silent(name: str) -> None:
+    _, clean, _ = CASES[name]
+    assert clean() is None
+
+
+def test_finding_carries_step_and_evidence() -> None:
+    finding = checks.check_grad_spike(21, [1.0] * 20 + [500.0], 1.0, epoch=2)
+    assert finding is not None
+    assert (finding.step, finding.epoch) == (21, 2)
+    assert finding.evidence["grad_norm"] == 500.0
+
+
+def test_loss_curve_tracks_start_and_best() -> None:
+    curve = LossCurve(window=2)
+    for v in [3.0, math.nan, 2.0, 1.0, 4.0]:
+        curve.append(v)
+    assert curve.start == 2.5  # median of the finite first losses 3, 2, 1, 4
+    assert curve.recent(2) == [1.0, 4.0]
+    assert curve.best_smoothed == 1.5

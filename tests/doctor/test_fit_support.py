@@ -1,0 +1,83 @@
+"""What `trainwell fit` uses: DoctorCallback in the loop, overfit-one-batch, remedy records."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from tests.doctor.conftest import blobs, mlp
+from trainwell.doctor import DoctorCallback, overfit_one_batch, remedy_finding
+from trainwell.train.loop import InMemoryData, train
+
+
+def fit(
+    model: nn.Module, lr: float, epochs: int = 3, val: bool = True
+) -> tuple[DoctorCallback, int]:
+    x, y = blobs()
+    cb = DoctorCallback()
+    opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9)
+    loss_fn = nn.CrossEntropyLoss()
+
+    def validate(m: nn.Module) -> dict[str, float]:
+        with torch.no_grad():
+            return {"val_loss": float(loss_fn(m(x[:64]), y[:64]))}
+
+    state = train(
+        model,
+        opt,
+        loss_fn,
+        InMemoryData((x,), y, batch_size=32),
+        max_epochs=epochs,
+        callbacks=[cb],
+        validate=validate if val else None,
+    )
+    return cb, state.step
+
+
+def test_callback_is_quiet_on_a_healthy_fit() -> None:
+    cb, steps = fit(mlp(), lr=0.01)
+    assert steps == 24
+    assert [f.id for f in cb.findings if f.severity != "info"] == []
+    assert cb.doctor is not None
+    assert len(cb.doctor.epochs) == 3
+
+
+def test_callback_signals_divergence_for_the_remedy() -> None:
+    cb, _ = fit(mlp(), lr=20.0, epochs=1)
+    cause = cb.needs_remedy()
+    assert cause is not None
+    assert cause.practice in {"TW-X02", "TW-X05"}
+    record = remedy_finding(
+        cause, restored_step=0, old_lr=20.0, new_lr=2.0, clip_grad_norm=1.0, step=8
+    )
+    cb.acknowledge_remedy(record)
+    assert cb.findings[-1].id == "remedy-applied"
+    assert record.evidence["new_lr"] == 2.0
+    assert cb.state_dict()["findings"][-1]["id"] == "remedy-applied"
+
+
+def test_overfit_one_batch_passes_and_leaves_the_model_alone() -> None:
+    x, y = blobs(n=16)
+    model = mlp()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    rng = torch.random.get_rng_state()
+    assert overfit_one_batch(model, ((x,), y), nn.CrossEntropyLoss(), steps=60) is None
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    assert torch.equal(rng, torch.random.get_rng_state())
+
+
+def test_overfit_one_batch_catches_a_broken_model() -> None:
+    x, y = blobs(n=16)
+
+    class Broken(nn.Module):  # the output ignores the input: labels cannot be fitted
+        def __init__(self) -> None:
+            super().__init__()
+            self.bias = nn.Parameter(torch.zeros(3))
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.bias.expand(len(x), 3)
+
+    finding = overfit_one_batch(Broken, ((x,), y), nn.CrossEntropyLoss(), steps=60)
+    assert finding is not None
+    assert finding.practice == "TW-X01"
+    assert finding.evidence["final_loss"] > 0.5

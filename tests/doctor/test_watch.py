@@ -1,0 +1,132 @@
+"""The doctor on real (tiny) training loops: planted faults are found, healthy runs stay quiet."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from tests.doctor.conftest import blobs, ids, mlp, run
+from trainwell import doctor
+
+
+def test_healthy_run_is_silent() -> None:
+    x, y = blobs()
+    dr = run(mlp(), x, y, steps=60)
+    assert dr.findings == []
+    assert dr.step == 60
+
+
+def test_softmax_before_cross_entropy() -> None:
+    x, y = blobs()
+    dr = run(nn.Sequential(mlp(), nn.Softmax(dim=1)), x, y, steps=3)
+    (finding,) = [f for f in dr.findings if f.practice == "TW-A06"]
+    assert "softmax applied twice" in finding.message
+    assert "Softmax" in finding.message  # names the module that produced the output
+
+
+def test_bce_on_unbounded_output_is_reported_before_torch_raises() -> None:
+    x, y = blobs(k=2)
+    model = mlp(k=1)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    # PyTorch rejects values outside [0, 1]; the finding must already be out.
+    with doctor.watch(model, opt) as dr, pytest.raises(RuntimeError, match="between 0 and 1"):
+        nn.BCELoss()(model(x * 10), y.float().unsqueeze(1))
+    assert [f.id for f in dr.findings] == ["output-loss-mismatch"]
+
+
+def test_bad_init_and_unnormalized_inputs() -> None:
+    x, y = blobs()
+    model = mlp()
+    with torch.no_grad():
+        model[-1].weight.mul_(50)
+    dr = run(model, x * 100 + 50, y, steps=3)
+    assert {"loss-at-init", "inputs-not-normalized"} <= ids(dr)
+    (scale,) = [f for f in dr.findings if f.id == "inputs-not-normalized"]
+    assert scale.evidence["max_abs_mean"] > 10
+    assert "0" in scale.message  # the first layer, by its name in the model
+
+
+def test_sorted_labels_without_shuffle() -> None:
+    x, y = blobs()
+    order = torch.argsort(y, stable=True)
+    dr = run(mlp(), x[order], y[order], steps=8, shuffle=False)
+    assert "batches-not-shuffled" in ids(dr)
+    assert "batches-not-shuffled" not in ids(run(mlp(), x, y, steps=8))
+
+
+def test_nan_names_the_first_layer() -> None:
+    x, y = blobs()
+    model = mlp()
+    with torch.no_grad():
+        model[2].weight[0, 0] = float("nan")
+    dr = run(model, x, y, steps=2)
+    (finding,) = [f for f in dr.findings if f.id == "nonfinite-loss"]
+    assert finding.step == 0
+    assert finding.evidence["first_layer"] == "2"
+    assert dr.needs_remedy() is finding
+    assert dr.needs_remedy() is None  # handed out once
+
+
+def test_detached_encoder_gets_no_gradient() -> None:
+    x, y = blobs()
+    model = mlp()
+    dr = run(model, x, y, steps=4, forward=lambda m, xb, yb: m[2:](m[:2](xb).detach()))
+    (finding,) = [f for f in dr.findings if f.id == "zero-gradients"]
+    assert finding.evidence["parameters"] == ["0.weight", "0.bias"]
+
+
+def test_parameters_missing_from_optimizer() -> None:
+    x, y = blobs()
+    model = mlp()
+    dr = run(model, x, y, steps=3, opt=torch.optim.Adam(model[-1].parameters(), 1e-3))
+    (finding,) = [f for f in dr.findings if f.id == "params-not-in-optimizer"]
+    assert "0.weight" in finding.evidence["parameters"]
+
+
+def test_model_left_in_eval_mode() -> None:
+    x, y = blobs()
+    model = nn.Sequential(nn.Linear(8, 32), nn.ReLU(), nn.Dropout(0.3), nn.Linear(32, 3))
+    model.eval()
+    assert "eval-mode-training" in ids(run(model, x, y, steps=5))
+    assert "eval-mode-training" not in ids(run(model.train(), x, y, steps=5))
+
+
+def test_dead_relus_from_negative_bias() -> None:
+    x, y = blobs()
+    model = mlp()
+    with torch.no_grad():
+        model[0].bias.fill_(-20)
+    dr = run(model, x, y, steps=4)
+    assert any(f.id == "dead-units" and f.practice == "TW-X04" for f in dr.findings)
+
+
+def test_vanishing_gradients_in_deep_sigmoid_stack() -> None:
+    x, y = blobs()
+    layers: list[nn.Module] = [nn.Linear(8, 32), nn.Sigmoid()]
+    for _ in range(10):
+        layers += [nn.Linear(32, 32), nn.Sigmoid()]
+    dr = run(nn.Sequential(*layers, nn.Linear(32, 3)), x, y, steps=2)
+    assert "vanishing-gradients" in ids(dr)
+
+
+def test_learning_rate_too_low_and_too_high() -> None:
+    x, y = blobs()
+    model = mlp()
+    low = run(model, x, y, steps=60, opt=torch.optim.SGD(model.parameters(), lr=1e-7))
+    assert "lr-too-low" in ids(low)
+    model = mlp()
+    high = run(model, x, y, steps=20, opt=torch.optim.SGD(model.parameters(), lr=5.0))
+    assert {f.practice for f in high.findings} & {"TW-X05"}
+
+
+def test_validation_checks_from_logged_losses() -> None:
+    model = mlp()
+    opt = torch.optim.Adam(model.parameters(), 1e-3)
+    with doctor.watch(model, opt) as dr:
+        for epoch, (train, val) in enumerate(
+            [(1.0, 0.9), (0.6, 0.6), (0.4, 0.55), (0.3, 0.7), (0.2, 0.8), (0.1, 0.9)]
+        ):
+            dr.log_validation(val, epoch=epoch, train_loss=train)
+    (finding,) = dr.findings
+    assert (finding.id, finding.epoch) == ("overfitting", 5)
