@@ -3,8 +3,10 @@
 Each submodule imports its framework when it is imported, and says what to install when the
 framework is missing::
 
-    from trainwell.integrations.lightning import DoctorCallback     # pip install "trainwell[lightning]"
-    from trainwell.integrations.huggingface import DoctorCallback   # pip install "trainwell[huggingface]"
+    # pip install "trainwell[lightning]"
+    from trainwell.integrations.lightning import DoctorCallback
+    # pip install "trainwell[huggingface]"
+    from trainwell.integrations.huggingface import DoctorCallback
 """
 
 __all__: list[str] = []
