@@ -155,8 +155,14 @@ CASES = {
         "TW-X03",
     ),
     "loss-spike": (
-        lambda: checks.check_loss_spike(30, [1.0] * 20 + [9.0], start=2.0),
-        lambda: checks.check_loss_spike(30, [0.01] * 20 + [0.08], start=2.0),
+        lambda: checks.check_loss_spike(30, [1.0] * 20 + [9.0, 8.0], start=2.0),
+        lambda: checks.check_loss_spike(30, [0.01] * 20 + [0.08, 0.09], start=2.0),
+        "TW-X03",
+    ),
+    # One hard batch late in a healthy run (breast_cancer, batch 16): not a spike.
+    "loss-spike-one-batch": (
+        lambda: checks.check_loss_spike(330, [0.05] * 20 + [0.7, 0.8], start=0.66),
+        lambda: checks.check_loss_spike(330, [0.05] * 20 + [0.01, 0.51], start=0.66),
         "TW-X03",
     ),
     "vanishing": (

@@ -94,8 +94,10 @@ class DoctorCallback(Callback):
         """Tell the doctor the loop restored and adjusted; ``remedy`` is added to findings."""
         if self.doctor is not None:
             self.doctor.acknowledge_remedy()
-            if remedy is not None:
-                self.doctor.emit(remedy)
+            if remedy is not None:  # every rescue is recorded (emit keeps one per id)
+                self.doctor.findings.append(remedy)
+                if self.on_finding is not None:
+                    self.on_finding(remedy)
 
     def state_dict(self) -> dict[str, Any]:
         return {"findings": [f.to_dict() for f in self.findings]}

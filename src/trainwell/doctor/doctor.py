@@ -393,7 +393,7 @@ class Doctor:
         if loss is None:
             return
         values, start = self.curve.values, self.curve.start
-        window = values[-self.t.spike_window - 1 :]
+        window = values[-self.t.spike_window - self.t.spike_steps :]
         if loss > self.t.loss_spike_factor * min(window):  # else no spike is possible
             self.emit(checks.check_loss_spike(self.step, window, start, self.epoch, t=self.t))
         if self.step % _CURVE_EVERY:

@@ -88,7 +88,9 @@ class ForwardProbe:
             return
         doctor = self.doctor
         doctor.on_output(module, out)
-        if not doctor.input_checked:
+        # The first layer that learns judges the inputs: a parameter-free module ahead of it
+        # (trainwell's own standardizing input layer, say) is preprocessing, not the model.
+        if not doctor.input_checked and _has_own_parameters(module):
             x = _first_tensor(args[0]) if args else None
             if x is not None and x.is_floating_point():
                 doctor.on_first_input(module, x)
@@ -183,3 +185,7 @@ class OptimizerProbe:
                 doctor.on_updates(params, deltas, weights)
             self._before = None
         doctor.on_step_end()
+
+
+def _has_own_parameters(module: torch.nn.Module) -> bool:
+    return next(module.parameters(recurse=False), None) is not None

@@ -43,6 +43,11 @@ class Thresholds:
     explode_layer_ratio: float = 70.0
     grad_spike_factor: float = 50.0
     loss_spike_factor: float = 5.0
+    # ... for this many steps in a row, each undoing this fraction of the first loss. One
+    # hard batch is not a spike: with batch 16 a single confidently wrong example lifted one
+    # step to 0.49-0.51 over a median of 0.01-0.03 in healthy breast_cancer fits.
+    spike_steps: int = 2
+    spike_rise: float = 0.5
     spike_window: int = 20
     spike_warmup: int = 10
     grad_spike_warmup: int = 3
