@@ -144,6 +144,12 @@ CASES = {
         lambda: checks.check_grad_spike(20, [1.0] * 20 + [3.0], 1.0),
         "TW-X03",
     ),
+    # A lone spike the next step does not repeat (healthy LSTM under Adam) is noise.
+    "grad-spike-lasting": (
+        lambda: checks.check_grad_spike(22, [0.1] * 20 + [7.0, 8.0], 1.0),
+        lambda: checks.check_grad_spike(21, [0.1] * 20 + [7.0], 1.0),
+        "TW-X03",
+    ),
     "grad-spike-near-zero-is-quiet": (
         lambda: checks.check_grad_spike(5, [1.0, 3.0, 20.0, 90.0, math.inf], 1.0),
         lambda: checks.check_grad_spike(20, [1e-4] * 20 + [0.5], 1.0),

@@ -433,8 +433,9 @@ class Doctor:
         Args:
             val_loss: mean validation loss of the epoch.
             epoch: the epoch number; counts up from 0 when omitted.
-            train_loss: the epoch's mean training loss; defaults to the mean of the losses
-                the doctor saw since the previous call.
+            train_loss: the epoch's mean training loss, used when the doctor saw no step
+                losses; otherwise the mean of the last quarter of the losses it saw since the
+                previous call (at least 3), which matches the model validation ran on.
         """
         self._explicit_val = True
         self._eval_sum, self._eval_n = 0.0, 0
@@ -443,18 +444,25 @@ class Doctor:
     def _add_epoch(
         self, val_loss: float, train_loss: float | None, epoch: int | None = None
     ) -> None:
-        if train_loss is None and self._epoch_train:
-            train_loss = (
-                statistics.fmean(v for v in self._epoch_train if math.isfinite(v))
-                if any(math.isfinite(v) for v in self._epoch_train)
-                else None
-            )
+        # Validation runs on the end-of-epoch model, and the epoch's mean training loss lags
+        # it (early batches saw a worse model); on a fast-converging run that lag alone makes
+        # validation look several times better. So training is judged by the losses of the
+        # epoch's last quarter when the doctor saw them.
+        late = self._epoch_train[-max(3, len(self._epoch_train) // 4) :]
+        if late and all(math.isfinite(v) for v in late):
+            train_loss = statistics.fmean(late)
+        elif train_loss is None and any(math.isfinite(v) for v in self._epoch_train):
+            train_loss = statistics.fmean(v for v in self._epoch_train if math.isfinite(v))
         self._epoch_train = []
         epoch = len(self.epochs) if epoch is None else epoch
         self.epochs.append(EpochRecord(epoch, train_loss, val_loss))
         self.epoch = epoch + 1
         self.emit(checks.check_overfitting(self.epochs, self.step, t=self.t))
-        self.emit(checks.check_val_better_than_train(self.epochs, self.step, t=self.t))
+        self.emit(
+            checks.check_val_better_than_train(
+                self.epochs, self.step, first_loss=self.curve.start, t=self.t
+            )
+        )
 
     def finish(self, max_epochs: int | None = None, stopped: bool | None = None) -> list[Finding]:
         """Run the after-training checks (once) and return all findings."""

@@ -52,6 +52,7 @@ class Thresholds:
     spike_warmup: int = 10
     grad_spike_warmup: int = 3
     grad_spike_floor: float = 5.0  # a jump must also reach 5x the starting norm
+    grad_spike_steps: int = 2  # ... on this many consecutive measured steps
     grad_growth_before_nan: float = 10.0  # NaN after 10x growth counts as an explosion
 
     # TW-X04 vanishing gradients (AutoTrainer beta1) and dead / saturated units.

@@ -66,7 +66,11 @@ def check_overfitting(
 
 
 def check_val_better_than_train(
-    history: Sequence[EpochRecord], step: int | None = None, *, t: Thresholds = _DEFAULT
+    history: Sequence[EpochRecord],
+    step: int | None = None,
+    *,
+    first_loss: float | None = None,
+    t: Thresholds = _DEFAULT,
 ) -> Finding | None:
     """Validation loss far below training loss for two epochs running: a sign that validation
     data overlaps training data or is easier (TW-D06).
@@ -80,8 +84,10 @@ def check_val_better_than_train(
     ratios = [r.val_loss / r.train_loss for r in rows[-2:] if r.train_loss]  # type: ignore[operator]
     if len(ratios) < 2 or max(ratios) >= t.val_better_ratio:
         return None
-    # Near zero loss, ratios say nothing: training loss must still matter on the run's scale.
-    floor = t.val_better_floor * (rows[0].train_loss or 0.0)
+    # Near zero loss, ratios say nothing: training loss must still matter on the run's scale
+    # (the run's first loss when known: epoch 0 may already end near zero).
+    scale = first_loss if first_loss is not None else rows[0].train_loss
+    floor = t.val_better_floor * (scale or 0.0)
     if min(r.train_loss or 0.0 for r in rows[-2:]) <= floor:
         return None
     last = rows[-1]

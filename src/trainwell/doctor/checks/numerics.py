@@ -103,12 +103,15 @@ def check_grad_spike(
 
     ``norms`` ends with the current step; ``start`` is the median norm of the first steps.
     Tiny gradients near convergence jump by large factors without harm, so a jump must also
-    reach 5x the starting level. Fix: clip gradients and lower the learning rate.
+    reach 5x the starting level, and last ``grad_spike_steps`` steps: a lone spike that the
+    next step does not repeat (seen in a healthy LSTM under Adam) is noise. Fix: clip
+    gradients and lower the learning rate.
     """
     if len(norms) <= t.grad_spike_warmup or start is None:
         return None
     current = norms[-1]
-    history = [n for n in norms[-t.spike_window - 1 : -1] if math.isfinite(n)]
+    persist = max(1, t.grad_spike_steps)
+    history = [n for n in norms[-t.spike_window - persist : -persist] if math.isfinite(n)]
     if not history:
         return None
     if not math.isfinite(current):
@@ -129,7 +132,10 @@ def check_grad_spike(
             fix=_LOWER_LR + _CLIP,
         )
     median = statistics.median(history)
-    jump = current > t.grad_spike_factor * median and current > t.grad_spike_floor * start
+    jump = all(
+        n > t.grad_spike_factor * median and n > t.grad_spike_floor * start
+        for n in norms[-persist:]
+    )
     growth = current > t.grad_spike_factor * start
     if median <= 0 or not (jump or growth):
         return None
