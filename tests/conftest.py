@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +12,26 @@ import pandas as pd
 import pytest
 import torch
 from sklearn import datasets
+
+
+def _threads_per_worker() -> int:
+    """Cores shared out between ``pytest -n N`` workers: oversubscribed OpenMP threads spin-wait
+    for each other, which made the suite many times slower on CI's two cores."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    return max(1, (os.cpu_count() or 1) // workers)
+
+
+# Subprocesses (the CLI tests run ``python -m trainwell``) inherit this: torch and LightGBM
+# read OMP_NUM_THREADS when they start.
+os.environ.setdefault("OMP_NUM_THREADS", str(_threads_per_worker()))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _threads() -> Iterator[None]:
+    before = torch.get_num_threads()
+    torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
+    yield
+    torch.set_num_threads(before)
 
 
 @pytest.fixture(autouse=True)

@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 
 from trainwell.cli import main
+from trainwell.train.callback import Callback
+from trainwell.train.state import TrainState
 
 FAST = ["train.max_epochs=25", "train.patience=5", "logging.progress=false"]
 
@@ -36,3 +38,14 @@ def run_subprocess(
         timeout=timeout,
         env=env,
     )
+
+
+class InterruptAfter(Callback):
+    """Stops training at the end of epoch ``epoch`` as Ctrl-C would (a killed run)."""
+
+    def __init__(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def on_epoch_end(self, state: TrainState) -> None:
+        if state.epoch + 1 == self.epoch:
+            raise KeyboardInterrupt

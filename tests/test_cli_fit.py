@@ -111,7 +111,10 @@ def test_manifest_records_versions_hashes_and_a_complete_status(runs: dict) -> N
     assert len(manifest["data"]["sha256"]) == 64
     assert set(manifest["splits"]["hashes"]) == {"train", "validation", "test"}
     assert manifest["splits"]["sizes"] == {"train": 455, "validation": 57, "test": 57}
-    assert manifest["config"]["train"]["lr"] == 1e-3
+    assert manifest["config"]["train"]["lr"] is None  # auto: the range test chose it
+    assert manifest["network"]["lr_source"] == "range test"
+    assert 1e-5 < manifest["network"]["lr"] < 1.0
+    assert (out / "lr_find.json").exists()
     assert manifest["seed"] == 0
     assert set(manifest["timings"]) >= {"baselines", "train", "evaluate"}
     assert manifest["network"]["epochs_run"] >= manifest["network"]["best_epoch"]

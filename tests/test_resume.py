@@ -13,14 +13,12 @@ from pathlib import Path
 import pytest
 import torch
 from conftest import mixed_frame
-from helpers import run_subprocess
+from helpers import InterruptAfter, run_subprocess
 from safetensors.torch import load_file
 
 import trainwell
 from trainwell.cli import main
-from trainwell.train.callback import Callback
 from trainwell.train.checkpoint import load_state, save_state
-from trainwell.train.state import TrainState
 
 SETTINGS = [
     "train.max_epochs=8",
@@ -28,15 +26,6 @@ SETTINGS = [
     "baselines.ship=network",
     "logging.progress=false",
 ]
-
-
-class InterruptAfter(Callback):
-    def __init__(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    def on_epoch_end(self, state: TrainState) -> None:
-        if state.epoch + 1 == self.epoch:
-            raise KeyboardInterrupt
 
 
 def weights(run: Path) -> dict[str, torch.Tensor]:

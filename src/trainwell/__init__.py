@@ -5,12 +5,14 @@ Example:
     >>> run = trainwell.fit("data.csv", target="label")  # doctest: +SKIP
     >>> run.metrics["test"], run.findings  # doctest: +SKIP
     >>> run.predict(new_df)  # doctest: +SKIP
+    >>> trainwell.lr_find("data.csv", target="label").suggestion  # doctest: +SKIP
 """
 
 from trainwell.config import FitConfig, build_config
 from trainwell.errors import ConfigError, DataError, LeakageError, RunError, TrainwellError
 from trainwell.findings import Finding
 from trainwell.pipeline import fit
+from trainwell.range_test import lr_find
 from trainwell.run import Run, load
 
 __version__ = "0.1.0"
@@ -28,4 +30,5 @@ __all__ = [
     "build_config",
     "fit",
     "load",
+    "lr_find",
 ]

@@ -6,7 +6,6 @@ network's spec, plus the sha256 of every weight file, checked on load (integrity
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +18,7 @@ from safetensors.torch import load_file, save_file
 
 from trainwell.baselines import Candidate
 from trainwell.config import Task
+from trainwell.data.load import file_sha256
 from trainwell.errors import RunError
 from trainwell.model import TabularNet
 from trainwell.preprocess import FeatureEncoder
@@ -27,8 +27,19 @@ from trainwell.train.checkpoint import atomic_write_bytes
 FORMAT_VERSION = 1
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+def verify_files(folder: Path, digests: dict[str, str]) -> None:
+    """Check every model file against the hash recorded when it was written.
+
+    Raises:
+        RunError: a file is missing or its content changed.
+    """
+    for name, digest in digests.items():
+        file = folder / name
+        if not file.is_file() or file_sha256(file) != digest:
+            raise RunError(
+                f"model file {str(file)!r} is missing or does not match its recorded sha256; "
+                "the run directory was changed after training"
+            )
 
 
 @dataclass
@@ -88,9 +99,9 @@ def save_model(
         save_file(state, str(weights))
         spec["kind"] = "torch"
         spec["network"] = candidate.model.spec()
-    spec["files"] = {weights.name: _sha256(weights)}
+    spec["files"] = {weights.name: file_sha256(weights)}
     atomic_write_bytes(folder / "model.json", (json.dumps(spec, indent=2) + "\n").encode())
-    return {**spec["files"], "model.json": _sha256(folder / "model.json")}
+    return {**spec["files"], "model.json": file_sha256(folder / "model.json")}
 
 
 def load_model(folder: Path) -> ShippedModel:
@@ -108,13 +119,7 @@ def load_model(folder: Path) -> ShippedModel:
         raise RunError(f"{str(path)!r} is damaged: {err}") from None
     if spec.get("format") != FORMAT_VERSION:
         raise RunError(f"{str(path)!r} has model format {spec.get('format')!r}; expected 1")
-    for name, digest in spec["files"].items():
-        file = folder / name
-        if not file.is_file() or _sha256(file) != digest:
-            raise RunError(
-                f"model file {str(file)!r} is missing or does not match its recorded sha256; "
-                "the run directory was changed after training"
-            )
+    verify_files(folder, spec["files"])
     task = spec["task"]
     if spec["kind"] == "lightgbm":
         booster = lgb.Booster(model_str=(folder / "lightgbm.txt").read_text())

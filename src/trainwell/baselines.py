@@ -8,7 +8,6 @@ LightGBM is saved in its own text format.
 
 from __future__ import annotations
 
-import os
 import warnings
 from dataclasses import dataclass, field
 from typing import Any
@@ -133,7 +132,8 @@ def fit_lightgbm(
 ) -> Candidate:
     """Gradient boosting, the tabular baseline the guides say to beat (TW-A01, TW-A08).
 
-    Early-stopped on the validation split (as the network is), deterministic, all cores.
+    Early-stopped on the validation split (as the network is), deterministic, on torch's
+    thread count (all cores unless ``OMP_NUM_THREADS`` says otherwise).
     """
     n_num = train.num.shape[1]
     categorical = list(range(n_num, n_num + train.cat.shape[1]))
@@ -145,7 +145,7 @@ def fit_lightgbm(
         "seed": seed,
         "deterministic": True,
         "force_row_wise": True,
-        "num_threads": os.cpu_count() or 1,
+        "num_threads": torch.get_num_threads(),  # the same thread budget as the network
         "verbose": -1,
     }
     if task == "regression":

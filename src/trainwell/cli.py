@@ -22,6 +22,41 @@ app = typer.Typer(
 )
 
 
+# Options that fit, audit and lr-find share: one definition, so their help stays the same.
+Overrides = Annotated[
+    list[str] | None,
+    typer.Argument(help="Config overrides: key.sub=value ...", show_default=False),
+]
+Target = Annotated[str | None, typer.Option("--target", "-t", help="Column to predict.")]
+TaskOption = Annotated[
+    str | None,
+    typer.Option(
+        "--task",
+        help="classification, binary, multiclass or regression (default: inferred).",
+    ),
+]
+Group = Annotated[
+    str | None,
+    typer.Option("--group", help="Keep rows sharing this column's value in one split."),
+]
+Time = Annotated[
+    str | None,
+    typer.Option("--time", help="Train on the past, validate and test on the future."),
+]
+Seed = Annotated[int | None, typer.Option("--seed", help="Random seed (default 0).")]
+ConfigFile = Annotated[Path | None, typer.Option("--config", help="TOML or JSON config file.")]
+Text = Annotated[
+    str | None,
+    typer.Option("--text", help="Text column: a text task (fine-tunes a text encoder)."),
+]
+Series = Annotated[
+    str | None,
+    typer.Option(
+        "--series", help="Series id column: one example per series, rows ordered by --time."
+    ),
+]
+
+
 def _config_keys(model: type[BaseModel] = FitConfig, prefix: str = "") -> list[str]:
     lines = []
     for name, field in model.model_fields.items():
@@ -39,7 +74,12 @@ FIT_EPILOG = (
     "  trainwell fit data.csv --target label\n"
     "  trainwell fit data.parquet --target price --group customer_id\n"
     "  trainwell fit data.csv --target y train.lr=3e-4 model.dropout=0.3\n"
-    "  trainwell fit --resume runs/2026-11-22-data\n\n"
+    "  trainwell fit adult.csv --target income --groups sex,age_band\n"
+    "  trainwell fit --resume runs/2026-11-22-data\n"
+    "  trainwell fit photos/ --target label          (one sub-folder per class)\n"
+    "  trainwell fit reviews.csv --target sentiment --text review\n"
+    "  trainwell fit sensors.csv --target activity --series id --time t\n"
+    "  trainwell fit photos/ model.name=efficientnet_b0 model.pretrained=weights.safetensors\n\n"
     "\b\nConfig keys (set as key=value after DATA, or in a TOML/JSON --config file):\n"
     + "\n".join(_config_keys())
 )
@@ -47,27 +87,19 @@ FIT_EPILOG = (
 
 @app.command(epilog=FIT_EPILOG)
 def fit(
-    data: Annotated[str | None, typer.Argument(help="CSV or Parquet file.")] = None,
-    overrides: Annotated[
-        list[str] | None,
-        typer.Argument(help="Config overrides: key.sub=value ...", show_default=False),
+    data: Annotated[
+        str | None, typer.Argument(help="CSV or Parquet file, or a folder of class sub-folders.")
     ] = None,
-    target: Annotated[str | None, typer.Option("--target", "-t", help="Column to predict.")] = None,
-    task: Annotated[
-        str | None,
-        typer.Option(help="classification, binary, multiclass or regression (default: inferred)."),
-    ] = None,
-    group: Annotated[
-        str | None, typer.Option(help="Keep rows sharing this column's value in one split.")
-    ] = None,
-    time: Annotated[
-        str | None, typer.Option(help="Train on the past, validate and test on the future.")
-    ] = None,
+    overrides: Overrides = None,
+    target: Target = None,
+    task: TaskOption = None,
+    group: Group = None,
+    time: Time = None,
     out: Annotated[
         Path | None, typer.Option("--out", "-o", help="Run directory (default runs/DATE-NAME).")
     ] = None,
-    seed: Annotated[int | None, typer.Option(help="Random seed (default 0).")] = None,
-    config: Annotated[Path | None, typer.Option(help="TOML or JSON config file.")] = None,
+    seed: Seed = None,
+    config: ConfigFile = None,
     resume: Annotated[
         Path | None, typer.Option(help="Continue an unfinished run from its last checkpoint.")
     ] = None,
@@ -78,7 +110,16 @@ def fit(
             "near-duplicate-across-splits); recorded in the manifest. Repeatable."
         ),
     ] = None,
+    groups: Annotated[
+        str | None,
+        typer.Option(
+            help="Sensitive or slice columns, comma-separated (e.g. sex,age_band): the report "
+            "shows test metrics per group and flags large gaps (report.groups)."
+        ),
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing.")] = False,
+    text: Text = None,
+    series: Series = None,
 ) -> None:
     """Train, evaluate and document a model: audit, split, preprocess, baselines, network,
     evaluate once on the sealed test split, export, report."""
@@ -100,25 +141,27 @@ def fit(
         overrides=[*(overrides or []), *([f"audit.allow={','.join(allow)}"] if allow else [])],
         resume=resume,
         quiet=quiet,
+        groups=groups,
+        text=text,
+        series=series,
     )
 
 
 @app.command()
 def audit(
-    data: Annotated[str, typer.Argument(help="CSV or Parquet file.")],
-    overrides: Annotated[
-        list[str] | None,
-        typer.Argument(help="Config overrides: key.sub=value ...", show_default=False),
-    ] = None,
-    target: Annotated[str | None, typer.Option("--target", "-t", help="Column to predict.")] = None,
-    task: Annotated[str | None, typer.Option(help="Task (default: inferred).")] = None,
-    group: Annotated[str | None, typer.Option(help="Group column, as for fit.")] = None,
-    time: Annotated[str | None, typer.Option(help="Time column, as for fit.")] = None,
-    seed: Annotated[int | None, typer.Option(help="Seed of the splits (default 0).")] = None,
-    config: Annotated[Path | None, typer.Option(help="TOML or JSON config file.")] = None,
+    data: Annotated[str, typer.Argument(help="CSV or Parquet file, or a folder of images.")],
+    overrides: Overrides = None,
+    target: Target = None,
+    task: TaskOption = None,
+    group: Group = None,
+    time: Time = None,
+    seed: Seed = None,
+    config: ConfigFile = None,
     output_format: Annotated[
         str, typer.Option("--format", help="text (a table) or json (DESIGN.md finding schema).")
     ] = "text",
+    text: Text = None,
+    series: Series = None,
 ) -> None:
     """Check data quality, label errors and leakage on the splits fit would make.
 
@@ -142,12 +185,81 @@ def audit(
         data__group=group,
         data__time=time,
         seed=seed,
+        data__text=text,
+        data__series=series,
     )
     findings = prepare(data, cfg, block=False).findings
     if output_format == "json":
         typer.echo(json.dumps([f.to_dict() for f in findings], indent=2, default=str))
     else:
         typer.echo(format_findings_table(findings))
+
+
+LR_FIND_EPILOG = (
+    "\b\nExamples:\n"
+    "  trainwell lr-find data.csv --target label\n"
+    "  trainwell lr-find data.csv --target y --plot lr.svg --json lr.json train.batch_size=64\n\n"
+    "The sweep trains the network fit would build (same config, rows, batches, optimizer,\n"
+    "clipping; fit draws its initial weights later, so its own test can differ a little)\n"
+    "for train.lr_find_steps steps while the LR grows from 1e-7 to 10, and stops\n"
+    "when the loss diverges. The suggestion is half way along the longest fall of the\n"
+    "smoothed loss (train.lr_find_method=valley), where it falls fastest (=steepest), or a\n"
+    "tenth of the LR at its lowest point (=minimum).\n"
+    "fit runs the same test by default (train.lr=auto) unless train.lr is set to a number."
+)
+
+
+@app.command("lr-find", epilog=LR_FIND_EPILOG)
+def lr_find(
+    data: Annotated[str, typer.Argument(help="CSV or Parquet file.")],
+    overrides: Overrides = None,
+    target: Target = None,
+    task: TaskOption = None,
+    group: Group = None,
+    time: Time = None,
+    seed: Seed = None,
+    config: ConfigFile = None,
+    plot: Annotated[
+        Path, typer.Option(help="Write the loss-vs-LR plot here (.png, .svg or .pdf).")
+    ] = Path("lr_find.png"),
+    json_out: Annotated[
+        Path | None,
+        typer.Option("--json", help="Also write the curve (lrs, losses, smoothed) as JSON."),
+    ] = None,
+) -> None:
+    """Learning-rate range test (TW-T02): plot loss against LR and suggest a starting LR.
+
+    Prints the suggested learning rate and why, and writes the plot (and --json).
+    """
+    import json
+
+    from trainwell.range_test import lr_find as run_lr_find
+    from trainwell.train.lr_find import DEFAULT_LR
+
+    if json_out is not None and not json_out.resolve().parent.is_dir():
+        from trainwell.errors import ConfigError
+
+        raise ConfigError(f"--json {str(json_out)!r}: its folder does not exist")
+    test = run_lr_find(
+        data,
+        target,
+        task=task,
+        group=group,
+        time=time,
+        seed=seed,
+        config=config,
+        overrides=overrides or [],
+        plot=plot,
+    )
+    if json_out is not None:
+        json_out.write_text(json.dumps(test.to_dict(), indent=1) + "\n")
+    if test.suggestion is None:
+        typer.echo(f"no suggestion: the test was {test.reason}; fit would start at {DEFAULT_LR:g}")
+    else:
+        typer.echo(f"suggested learning rate: {test.suggestion:.3g}")
+        typer.echo(f"why: {test.reason}")
+    typer.echo(f"sweep: {test.stopped}")
+    typer.echo(f"plot: {plot}" + (f", curve: {json_out}" if json_out is not None else ""))
 
 
 @app.command()
@@ -166,13 +278,18 @@ def predict(
     ] = None,
 ) -> None:
     """Predict new rows with a run's shipped model (its preprocessing travels with it)."""
+    import pandas as pd
+
     from trainwell.data import read_table
     from trainwell.errors import DataError, did_you_mean
     from trainwell.run import load
 
     run = load(run_dir)
-    frame = read_table(data)
-    result = run.predict(frame)
+    if data.is_dir():  # a folder of images, for an image model (trainwell.modalities)
+        frame, result = pd.DataFrame(), run.predict(data)
+    else:
+        frame = read_table(data)
+        result = run.predict(frame)
     for name in reversed(keep or []):
         if name not in frame.columns:
             raise DataError(
@@ -199,6 +316,37 @@ def report(run_dir: Annotated[Path, typer.Argument(help="A run directory.")]) ->
     folder.open_existing()
     write_report(folder)
     typer.echo(f"report: {folder.report_path}", err=True)
+
+
+DOCTOR_EPILOG = (
+    "\b\nExamples:\n"
+    "  trainwell doctor -- python train.py --epochs 5\n"
+    "  trainwell doctor --json findings.json -- python train.py\n\n"
+    "The script needs no change: the doctor attaches through PyTorch's global forward and "
+    "optimizer-step hooks when the script imports torch (the script must run in an "
+    "environment where trainwell is installed)."
+)
+
+
+@app.command(
+    epilog=DOCTOR_EPILOG,
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+)
+def doctor(
+    ctx: typer.Context,
+    json_file: Annotated[
+        Path | None,
+        typer.Option("--json", help="Also write the findings to this file as JSON."),
+    ] = None,
+) -> None:
+    """Run a PyTorch training script with the training doctor attached; print its findings
+    live and a summary at exit, and exit with the script's own exit code."""
+    from trainwell.doctor import run_doctor
+    from trainwell.errors import ConfigError
+
+    if json_file is not None and not json_file.parent.is_dir():
+        raise ConfigError(f"--json {json_file}: folder {json_file.parent} does not exist")
+    raise typer.Exit(run_doctor(list(ctx.args), json_file))
 
 
 def _one_line(message: str) -> str:

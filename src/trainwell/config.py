@@ -46,6 +46,11 @@ class DataConfig(_Section):
     # is inferred; more make it a regression (override with --task).
     max_classes: int = Field(default=20, ge=2)
     drop: list[str] = Field(default_factory=list)  # columns to leave out of the features
+    # Other modalities (trainwell.modalities): a folder of class sub-folders is images; a
+    # text column (--text) makes a text task; a series id column (--series, with --time
+    # ordering the rows inside a series) makes one sample per series.
+    text: str | None = None
+    series: str | None = None
 
     @field_validator("drop", mode="before")
     @classmethod
@@ -69,17 +74,56 @@ class ModelConfig(_Section):
     activation: Literal["relu", "gelu", "silu", "leaky_relu"] = "relu"  # TW-A06
     # Categoricals with more levels than this get a learned embedding; fewer are one-hot.
     embedding_threshold: int = Field(default=10, ge=2)
+    # TW-A01/A02: images, text and series pick an architecture by task and data size ("auto",
+    # the choice and its reason in the manifest); name one to override (trainwell.models).
+    name: str = "auto"
+    # TW-A03: pre-trained weights: a .safetensors file or a Hugging Face model folder. Nothing
+    # is downloaded unless model.download=true (then the library's hub cache is used).
+    pretrained: str | None = None
+    download: bool = False
+    # TW-A04: fine-tuning trains the head alone for freeze_epochs, then unfreezes one layer
+    # group (from the top) every unfreeze_every epochs; each group deeper gets the LR of the
+    # one above times layer_lr_decay (discriminative learning rates, ULMFiT's 1/2.6).
+    freeze_epochs: int = Field(default=1, ge=0)
+    unfreeze_every: int = Field(default=1, ge=1)
+    layer_lr_decay: float = Field(default=0.4, gt=0.0, le=1.0)
+    # TW-T10: recompute activations in backward for large backbones; "auto" turns it on for
+    # backbones above 50M parameters.
+    gradient_checkpointing: Literal["auto", "on", "off"] = "auto"
+    image_size: int | None = Field(default=None, ge=8)  # None: the images' median size
+    max_tokens: int = Field(default=64, ge=4)  # text: tokens per example (truncated)
+    series_length: int | None = Field(default=None, ge=4)  # None: the longest series
 
 
 class TrainConfig(_Section):
     max_epochs: int = Field(default=100, ge=1)  # an upper bound; early stopping ends sooner
-    batch_size: int | None = Field(default=None, ge=1)  # TW-T07: chosen from the data size
+    # TW-T07, TW-T08-T10: None (or "auto") picks it from the data size and, on CUDA, halves
+    # it until a training step fits in memory (accumulate then grows to keep the batch).
+    batch_size: int | None = Field(default=None, ge=1)
     optimizer: Literal["adamw", "sgd"] = "adamw"  # TW-T01
-    lr: float = Field(default=1e-3, gt=0.0)
+    # TW-T02: None (or "auto") runs the LR range test before training and starts from its
+    # suggestion (curve in RUN_DIR/lr_find.json); a number skips the test.
+    lr: float | None = Field(default=None, gt=0.0)
+    # How the suggestion is read off the curve (trainwell.train.lr_find): valley is the most
+    # stable on small data; steepest as in Lightning; minimum is a tenth of the lowest point.
+    lr_find_method: Literal["valley", "steepest", "minimum"] = "valley"
+    lr_find_steps: int = Field(default=100, ge=10)  # steps of the sweep from 1e-7 to 10
     weight_decay: float = Field(default=1e-2, ge=0.0)  # TW-T05
     momentum: float = Field(default=0.9, ge=0.0, lt=1.0)  # for optimizer=sgd
-    schedule: Literal["warmup_cosine", "constant"] = "warmup_cosine"  # TW-T03
+    # TW-T03: warmup_cosine, one_cycle, step, plateau, cosine_restarts or constant
+    # (trainwell.train.schedule); each schedule's keys below are ignored by the others.
+    schedule: Literal[
+        "warmup_cosine", "one_cycle", "step", "plateau", "cosine_restarts", "constant"
+    ] = "warmup_cosine"
     warmup_epochs: float = Field(default=1.0, ge=0.0)  # linear warmup, then cosine to zero
+    one_cycle_peak: float = Field(default=0.3, gt=0.0, lt=1.0)  # share of steps rising
+    step_milestones: list[float] = Field(default_factory=lambda: [0.5, 0.75])  # of max_epochs
+    step_gamma: float = Field(default=0.1, gt=0.0, lt=1.0)  # LR multiplier at each milestone
+    plateau_factor: float = Field(default=0.1, gt=0.0, lt=1.0)
+    # Below train.patience, so the LR drops (twice) before early stopping gives up.
+    plateau_patience: int = Field(default=3, ge=0)
+    restart_epochs: float = Field(default=10.0, gt=0.0)  # first cosine cycle
+    restart_mult: int = Field(default=2, ge=1)  # each cycle this many times the last
     patience: int = Field(default=10, ge=1)  # TW-T04: early stopping on validation loss
     clip_grad_norm: float | None = Field(default=1.0, gt=0.0)  # TW-T06; None turns it off
     accumulate: int = Field(default=1, ge=1)  # TW-T08: micro-batches per optimizer step
@@ -89,6 +133,47 @@ class TrainConfig(_Section):
     imbalance_ratio: float = Field(default=3.0, ge=1.0)
     deterministic: bool = True  # TW-R01
     checkpoint_keep: int = Field(default=2, ge=1)  # TW-T11: epoch checkpoints kept on disk
+
+    @field_validator("lr", "batch_size", mode="before")
+    @classmethod
+    def _auto(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and value.strip().lower() == "auto" else value
+
+    @field_validator("step_milestones", mode="before")
+    @classmethod
+    def _milestones(cls, value: Any) -> Any:
+        return [value] if isinstance(value, int | float) else _comma_list(value)
+
+    @field_validator("step_milestones")
+    @classmethod
+    def _fractions(cls, value: list[float]) -> list[float]:
+        if not value or not all(0.0 < v < 1.0 for v in value):
+            raise ValueError("milestones are fractions of train.max_epochs, each in (0, 1)")
+        return value
+
+
+class AugmentConfig(_Section):
+    """Augmentation of the training split only (TW-D10); validation, test and predict never.
+
+    Example:
+        >>> AugmentConfig(enabled=False).enabled
+        False
+    """
+
+    enabled: bool = True
+    # Images: mirror left-right ("auto": on, except small one-channel images such as glyphs
+    # and digits, whose mirror image can be another class), shift-crop by up to this share of
+    # the side, brightness/contrast jitter of this strength.
+    flip: Literal["auto", "on", "off"] = "auto"
+    crop: float = Field(default=0.1, ge=0.0, lt=0.5)
+    color_jitter: float = Field(default=0.2, ge=0.0, lt=1.0)
+    # Text: drop each token with this probability (synonym-free perturbation).
+    token_dropout: float = Field(default=0.1, ge=0.0, lt=1.0)
+    # Series: Gaussian jitter (x the channel's std), amplitude scaling by 1 +- scale, and a
+    # random window of this share of the length (stretched back to the full length).
+    jitter: float = Field(default=0.03, ge=0.0)
+    scale: float = Field(default=0.1, ge=0.0, lt=1.0)
+    window: float = Field(default=0.9, gt=0.0, le=1.0)
 
 
 class BaselineConfig(_Section):
@@ -160,6 +245,56 @@ class AuditConfig(_Section):
         return _comma_list(value)
 
 
+class DoctorConfig(_Section):
+    """The training doctor inside ``fit`` (TW-X01-X08): observes, and rescues when asked."""
+
+    enabled: bool = True  # live diagnosis of the network's training (findings.json)
+    overfit_batch: bool = True  # TW-X01: before training, a copy must overfit one batch
+    # On divergence or NaN: restore the last good epoch, lower the LR, enable clipping.
+    remedy: bool = True
+    remedy_lr_factor: float = Field(default=0.1, gt=0.0, lt=1.0)
+    remedy_clip_grad_norm: float = Field(default=1.0, gt=0.0)  # when clipping was off
+    max_remedies: int = Field(default=3, ge=1)  # then the run stops, with the findings
+
+
+class ReportConfig(_Section):
+    """What the run saves for ``report.html`` and ``model_card.md`` beyond metrics (TW-E03-E06).
+
+    Example:
+        >>> ReportConfig(groups="sex,age_band").groups
+        ['sex', 'age_band']
+    """
+
+    # TW-E04: sensitive or slice columns (``--groups sex,age_band``); metrics per group on the
+    # test split with fairlearn's MetricFrame. A column may be a feature or not.
+    groups: list[str] = Field(default_factory=list)
+    # TW-E04: a gap between groups this large is a finding: test accuracy points for
+    # classification; for regression, the spread of the groups' MAE as a fraction of the
+    # overall MAE (group_gap_relative).
+    group_gap: float = Field(default=0.10, gt=0.0, le=1.0)
+    group_gap_relative: float = Field(default=0.5, gt=0.0)
+    # TW-E04: groups with fewer test rows than this are listed but not judged (too noisy).
+    min_group_size: int = Field(default=20, ge=1)
+    # TW-E03: resamples of the test predictions for the 95% confidence intervals.
+    bootstrap: int = Field(default=500, ge=0)
+    # TW-E05: permutation importance on the validation split (repeats, at most this many rows)
+    # and Shapley-value attributions (captum) for this many validation examples.
+    importance_repeats: int = Field(default=5, ge=1)
+    importance_max_rows: int = Field(default=2000, ge=50)
+    explain_examples: int = Field(default=3, ge=0, le=10)
+    # TW-D13: training rows shown as the network's input layer sees them.
+    input_sample: int = Field(default=48, ge=1, le=500)
+    # TW-R04: energy and carbon of the run with codecarbon, offline; the grid's carbon
+    # intensity is the average of this country (ISO 3166 alpha-3) from codecarbon's own data.
+    energy: bool = True
+    country: str = Field(default="USA", min_length=3, max_length=3)
+
+    @field_validator("groups", mode="before")
+    @classmethod
+    def _split_commas(cls, value: Any) -> Any:
+        return _comma_list(value)
+
+
 class LoggingConfig(_Section):
     tensorboard: bool = True  # TW-M02
     progress: bool = True
@@ -176,7 +311,10 @@ class FitConfig(_Section):
     train: TrainConfig = Field(default_factory=TrainConfig)
     audit: AuditConfig = Field(default_factory=AuditConfig)
     baselines: BaselineConfig = Field(default_factory=BaselineConfig)
+    doctor: DoctorConfig = Field(default_factory=DoctorConfig)
+    report: ReportConfig = Field(default_factory=ReportConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
+    augment: AugmentConfig = Field(default_factory=AugmentConfig)
 
 
 def parse_value(text: str) -> Any:

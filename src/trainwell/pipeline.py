@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import shlex
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,14 +23,16 @@ from rich.console import Console
 from sklearn.utils.class_weight import compute_class_weight
 
 from trainwell import baselines as bl
+from trainwell.analysis import EnergyMeter, check_group_columns, record_evaluation
 from trainwell.artifact import save_model
-from trainwell.audit import TestSetLedger, config_sha256, run_audit
+from trainwell.audit import TestSetLedger, config_sha256, run_audit, stop_on_errors
 from trainwell.config import FitConfig, Task, build_config
 from trainwell.data import Dataset, build_dataset, read_table
 from trainwell.data.load import file_sha256, frame_sha256
-from trainwell.errors import DataError, LeakageError, RunError, TrainwellError
+from trainwell.errors import DataError, RunError, TrainwellError
 from trainwell.evaluate import SELECTION_METRIC, SealedTest, selection_score, task_metrics
 from trainwell.findings import Finding, sort_findings, write_findings
+from trainwell.modalities import modality_of, prepare_modality
 from trainwell.network import train_network
 from trainwell.preprocess import FeatureEncoder
 from trainwell.report import write_report
@@ -80,6 +82,12 @@ def prepare(data: str | Path | pd.DataFrame, cfg: FitConfig, *, block: bool = Tr
     Raises:
         DataError: unusable data; LeakageError (if ``block``) for an unallowed audit error.
     """
+    kind = modality_of(data, cfg)
+    if kind is not None:
+        modal = prepare_modality(data, cfg, kind, block=block)
+        return Prepared(
+            cfg, modal.dataset, modal.splits, modal.data_path, modal.findings, modal.audit_seconds
+        )
     if isinstance(data, pd.DataFrame):
         if data.empty:
             raise DataError("the DataFrame has no rows")
@@ -95,6 +103,7 @@ def prepare(data: str | Path | pd.DataFrame, cfg: FitConfig, *, block: bool = Tr
         path = str(Path(data).resolve())
         source, sha = str(data), file_sha256(Path(data))
     dataset = build_dataset(frame, cfg.data, source, sha)
+    check_group_columns(dataset.frame, cfg.report.groups, dataset.target)
     splits = make_splits(dataset, cfg.split, cfg.seed)
     start = perf_counter()
     findings = audit(dataset, splits, cfg, block=block)
@@ -108,20 +117,8 @@ def audit(dataset: Dataset, splits: Splits, cfg: FitConfig, *, block: bool = Tru
         LeakageError: an error-severity finding whose id is not in ``audit.allow``.
     """
     findings = run_audit(dataset, splits, config=cfg.audit, train=cfg.train, seed=cfg.seed)
-    blocking = [f for f in findings if f.severity == "error" and f.id not in cfg.audit.allow]
-    if blocking and block:
-        first = blocking[0]
-        ids = sorted({f.id for f in blocking})
-        raise LeakageError(
-            f"the audit stopped the run: {first.id} ({first.practice}): {first.message} "
-            f"Fix: {first.fix.rstrip('.')}. To proceed knowingly: "
-            + " ".join(f"--allow {i}" for i in ids)
-            + (
-                f" ({len(blocking)} blocking findings; see `trainwell audit`)"
-                if len(blocking) > 1
-                else ""
-            )
-        )
+    if block:
+        stop_on_errors(findings, cfg.audit.allow)
     return findings
 
 
@@ -139,6 +136,9 @@ def fit(
     resume: str | Path | None = None,
     callbacks: Sequence[Callback] = (),
     quiet: bool = False,
+    groups: str | Sequence[str] | None = None,
+    text: str | None = None,
+    series: str | None = None,
 ) -> Run:
     """Train, evaluate and document a model for ``target`` in ``data``: ``trainwell fit``.
 
@@ -155,6 +155,11 @@ def fit(
         resume: an unfinished run directory to continue; the other arguments must be None.
         callbacks: extra training callbacks (run after trainwell's own).
         quiet: print nothing.
+        groups: sensitive or slice columns (``"sex,age_band"`` or a list): metrics per group
+            in the report (TW-E04); config ``report.groups``.
+        text: the text column of a text task (``data.text``; trainwell.modalities).
+        series: the series id column of a time-series task, rows ordered by ``time``
+            (``data.series``). A folder as ``data`` is an image task.
 
     Returns:
         The finished :class:`~trainwell.run.Run`.
@@ -168,7 +173,13 @@ def fit(
     """
     console = Console(stderr=True, quiet=quiet)
     if resume is not None:
-        if data is not None or target is not None or overrides or config is not None:
+        if (
+            data is not None
+            or target is not None
+            or overrides
+            or config is not None
+            or groups is not None
+        ):
             raise TrainwellError(
                 "--resume continues a run exactly as it was configured; "
                 "do not pass data, --target, --config or overrides with it"
@@ -184,10 +195,34 @@ def fit(
         data__group=group,
         data__time=time,
         seed=seed,
+        report__groups=groups,
+        data__text=text,
+        data__series=series,
     )
+    kind = modality_of(data, cfg)
+    if kind is not None:  # images, text, time series: same stages, trainwell.modalities
+        from trainwell.modalities.fit import fit_modality
+
+        return fit_modality(prepare_modality(data, cfg, kind), out, callbacks, console)
     prepared = prepare(data, cfg)
+    run_dir = start_run(prepared, out, console)
+    return execute(
+        run_dir,
+        prepared.cfg,
+        lambda meter: _stages(run_dir, prepared, None, callbacks, console, meter),
+    )
+
+
+def start_run(
+    prepared: Prepared,
+    out: str | Path | None,
+    console: Console,
+    extra: dict[str, Any] | None = None,
+) -> RunDir:
+    """Create the run directory (only after every check passed): manifest (with ``extra``
+    keys), config.json, the command that reproduces the run, and the split indices."""
     run_dir = RunDir(Path(out) if out is not None else default_run_dir(prepared.dataset.source))
-    run_dir.create(_manifest(prepared))
+    run_dir.create({**manifest_for(prepared), **(extra or {})})
     write_json(run_dir.config_path, prepared.cfg.model_dump(mode="json"))
     if prepared.data_path is not None:
         # Everything that shaped the run is in config.json (target, task, group, time, seed).
@@ -196,10 +231,10 @@ def fit(
         run_dir.update(reproduce=shlex.join([*command, "--out", "NEW_RUN_DIR"]))
     write_json(run_dir.splits_path, prepared.splits.to_dict(prepared.dataset))
     console.print(f"run directory: {run_dir.path}", highlight=False)
-    return _execute(run_dir, prepared, None, callbacks, console)
+    return run_dir
 
 
-def _manifest(prepared: Prepared) -> dict[str, Any]:
+def manifest_for(prepared: Prepared) -> dict[str, Any]:
     ds, splits = prepared.dataset, prepared.splits
     return {
         "argv": sys.argv,
@@ -225,11 +260,28 @@ def _manifest(prepared: Prepared) -> dict[str, Any]:
     }
 
 
+def mark_resumed(run_dir: RunDir, manifest: dict[str, Any], console: Console) -> Path | None:
+    """Set the run running again, log the resume in the manifest; the checkpoint to load."""
+    checkpoint = latest_checkpoint(run_dir.checkpoints)
+    resumes = [
+        *manifest.get("resumed", []),
+        {"checkpoint": checkpoint.name if checkpoint else None},
+    ]
+    run_dir.update(status="running", resumed=resumes)
+    where = checkpoint.name if checkpoint else "the start"
+    console.print(f"resuming {run_dir.path} from {where}", highlight=False)
+    return checkpoint
+
+
 def _resume(path: Path, callbacks: Sequence[Callback], console: Console) -> Run:
     run_dir = RunDir(path)
     manifest = run_dir.open_existing()
     if manifest.get("status") == "complete":
         raise RunError(f"run {str(path)!r} is already complete; there is nothing to resume")
+    if manifest.get("modality") is not None:  # images, text, series
+        from trainwell.modalities.fit import resume_modality
+
+        return resume_modality(run_dir, manifest, callbacks, console)
     data_path = manifest["data"]["path"]
     if data_path is None:
         raise RunError(
@@ -249,20 +301,16 @@ def _resume(path: Path, callbacks: Sequence[Callback], console: Console) -> Run:
     splits = Splits.from_dict(read_json(run_dir.splits_path))
     if splits.hashes(dataset) != manifest["splits"]["hashes"]:
         raise RunError(f"the splits saved in {str(path)!r} do not match the data; start again")
-    checkpoint = latest_checkpoint(run_dir.checkpoints)
-    resumes = [
-        *manifest.get("resumed", []),
-        {"checkpoint": checkpoint.name if checkpoint else None},
-    ]
-    run_dir.update(status="running", resumed=resumes)
-    console.print(
-        f"resuming {path} from {checkpoint.name if checkpoint else 'the start'}", highlight=False
-    )
+    checkpoint = mark_resumed(run_dir, manifest, console)
     prepared = Prepared(cfg, dataset, splits, data_path, audit(dataset, splits, cfg))
-    return _execute(run_dir, prepared, checkpoint, callbacks, console)
+    return execute(
+        run_dir,
+        cfg,
+        lambda meter: _stages(run_dir, prepared, checkpoint, callbacks, console, meter),
+    )
 
 
-def _class_weights(
+def class_weights_for(
     dataset: Dataset, y_train: np.ndarray, cfg: FitConfig
 ) -> tuple[np.ndarray | None, Finding | None]:
     """Balanced class weights when the classes are imbalanced (TW-D11)."""
@@ -293,23 +341,24 @@ def _class_weights(
     return weights, finding
 
 
-def _execute(
-    run_dir: RunDir,
-    prepared: Prepared,
-    checkpoint: Path | None,
-    callbacks: Sequence[Callback],
-    console: Console,
-) -> Run:
+def execute(run_dir: RunDir, cfg: FitConfig, stages: Callable[[EnergyMeter], None]) -> Run:
+    """Run ``stages`` (seeded) into ``run_dir``; a failure or Ctrl-C is recorded in the
+    manifest (``failed`` / ``interrupted``) before it propagates, so no stopped run is ever
+    marked complete. Shared by tables and the other modalities."""
+    meter = EnergyMeter(run_dir.path, cfg.report)  # TW-R04
     try:
-        with reproducible(prepared.cfg.seed, prepared.cfg.train.deterministic):
-            _stages(run_dir, prepared, checkpoint, callbacks, console)
+        with reproducible(cfg.seed, cfg.train.deterministic):
+            stages(meter)
     except KeyboardInterrupt:
+        meter.stop("interrupted")
         run_dir.finish("interrupted", "stopped by the user; continue with --resume")
         raise
     except TrainwellError as err:
+        meter.stop("failed")
         run_dir.finish("failed", str(err))
         raise
     except BaseException as err:
+        meter.stop("failed")
         run_dir.finish("failed", f"{type(err).__name__}: {err}")
         raise
     return Run(run_dir.path)
@@ -321,8 +370,10 @@ def _stages(
     checkpoint: Path | None,
     callbacks: Sequence[Callback],
     console: Console,
+    meter: EnergyMeter,
 ) -> None:
     cfg, ds, splits = prepared.cfg, prepared.dataset, prepared.splits
+    meter.start()
     watch = Stopwatch()
     watch.timings["audit"] = round(prepared.audit_seconds, 3)
     findings: list[Finding] = list(prepared.findings)
@@ -353,7 +404,7 @@ def _stages(
         val = bl.Arrays(*encoded["validation"], ds.y[rows["validation"]])
         test = SealedTest(*encoded["test"], ds.y[rows["test"]])  # TW-D07: opened once, below
         levels = [len(encoder.vocab[name]) for name in encoder.categorical_names]
-    weights, weight_finding = _class_weights(ds, train.y, cfg)
+    weights, weight_finding = class_weights_for(ds, train.y, cfg)
     if weight_finding is not None:
         findings.append(weight_finding)
     task = ds.task
@@ -379,11 +430,14 @@ def _stages(
             cfg,
             checkpoints=run_dir.checkpoints,
             tensorboard=run_dir.tensorboard,
+            training_log=run_dir.path / "training_log.json",
+            record_dir=run_dir.path,  # lr_find.json, batch_size.json: reused by --resume
             resume_from=checkpoint,
             callbacks=callbacks,
             console=console,
         )
         candidates.append(result.candidate)
+        findings.extend(result.findings)
         write_json(run_dir.history_path, result.state.history)
         run_dir.update(network=result.details)
 
@@ -397,12 +451,15 @@ def _stages(
         best = ranking[0]
         ship_name = best.name if cfg.baselines.ship == "best" else cfg.baselines.ship
         shipped = next(c for c in candidates if c.name == ship_name)
-        findings.extend(_selection_findings(task, scores, best.name, ship_name))
+        findings.extend(selection_findings(task, scores, best.name, ship_name))
         num, cat, y_test = test.open()
-        findings.extend(_record_test_use(run_dir, prepared))
+        findings.extend(record_test_use(run_dir, cfg, prepared.dataset, prepared.splits))
         test_weights = None if weights is None else weights[y_test]
+        # Every candidate's outputs of the one sealed evaluation; the shipped model's are
+        # saved for the report, so the test split is never run through a model again.
+        test_outputs = {c.name: c.outputs(num, cat) for c in candidates}
         test_scores = {
-            c.name: task_metrics(task, y_test, c.outputs(num, cat), test_weights)
+            c.name: task_metrics(task, y_test, test_outputs[c.name], test_weights)
             for c in candidates
         }
         metrics = {
@@ -423,11 +480,26 @@ def _stages(
         }
         write_json(run_dir.metrics_path, metrics)
 
+    with watch.stage("explain"):  # data summary, test predictions, groups, explanations
+        findings.extend(
+            record_evaluation(
+                run_dir.path,
+                ds,
+                splits,
+                encoder,
+                shipped,
+                result.candidate,
+                test_outputs[ship_name],
+                cfg,
+            )
+        )
+
     with watch.stage("export"):
         classes = list(ds.classes) if ds.classes is not None else None
         files = save_model(run_dir.model_dir, shipped, encoder, task, ds.target, classes)
         write_findings(run_dir.findings_path, sort_findings(findings))
         run_dir.update(shipped=ship_name, model_files=files)
+    meter.stop()
     run_dir.update(timings=watch.timings)
     run_dir.finish("complete")
     # The report is derived from the finished run directory (and `trainwell report` can
@@ -435,16 +507,17 @@ def _stages(
     with watch.stage("report"):
         write_report(run_dir)
     run_dir.update(timings=watch.timings)
-    _print_summary(console, run_dir, metrics, task)
+    print_summary(console, run_dir, metrics, task)
 
 
-def _record_test_use(run_dir: RunDir, prepared: Prepared) -> list[Finding]:
-    """Count this evaluation of the test split in the results folder's ledger (TW-D07, H03)."""
+def record_test_use(
+    run_dir: RunDir, cfg: FitConfig, dataset: Dataset, splits: Splits
+) -> list[Finding]:
+    """Count this evaluation of the test split in the results folder's ledger (TW-D07, H03);
+    a ``test-set-reuse`` finding when another configuration was judged on the same rows."""
     ledger = TestSetLedger(run_dir.path.parent)
-    test_hash = prepared.splits.hashes(prepared.dataset)["test"]
-    reuse = ledger.record(
-        test_hash, config_hash=config_sha256(prepared.cfg), run_id=run_dir.path.name
-    )
+    test_hash = splits.hashes(dataset)["test"]
+    reuse = ledger.record(test_hash, config_hash=config_sha256(cfg), run_id=run_dir.path.name)
     uses = ledger.evaluations(test_hash)
     run_dir.update(
         test_set={"sha256": test_hash, "evaluations": len(uses), "ledger": str(ledger.path)}
@@ -462,7 +535,7 @@ def _weight_dict(weights: np.ndarray | None) -> dict[int, float] | None:
     return None if weights is None else {i: float(w) for i, w in enumerate(weights)}
 
 
-def _selection_findings(
+def selection_findings(
     task: Task, scores: dict[str, dict[str, Any]], best: str, shipped: str
 ) -> list[Finding]:
     """Say plainly when a baseline beats the network on validation (TW-A08)."""
@@ -492,7 +565,7 @@ def _selection_findings(
     return found
 
 
-def _print_summary(console: Console, run_dir: RunDir, metrics: dict[str, Any], task: str) -> None:
+def print_summary(console: Console, run_dir: RunDir, metrics: dict[str, Any], task: str) -> None:
     from rich.table import Table
 
     keys = (

@@ -190,9 +190,16 @@ class Run:
         return self._model
 
     def predict(self, data: pd.DataFrame | str | Path) -> pd.DataFrame:
-        """Predict raw rows (a DataFrame or a CSV/Parquet path) with the shipped model."""
+        """Predict raw rows (a DataFrame or a CSV/Parquet path) with the shipped model; for
+        an image model, a folder of images (trainwell.modalities)."""
         from trainwell.data.load import read_table
 
+        if self.manifest.get("modality") is not None:
+            from trainwell.modalities.artifact import load_modality_model
+
+            if self.manifest.get("status") != "complete":
+                raise RunError(f"run {str(self.path)!r} is not complete; it cannot predict")
+            return load_modality_model(self.dir.model_dir).predict_data(data)
         frame = data if isinstance(data, pd.DataFrame) else read_table(data)
         return self.model.predict_frame(frame)
 

@@ -16,7 +16,7 @@ from trainwell.doctor import Doctor
 def _seed() -> Iterator[None]:
     torch.manual_seed(0)
     threads = torch.get_num_threads()
-    torch.set_num_threads(1)
+    torch.set_num_threads(1)  # tiny models: one thread is the fastest
     yield
     torch.set_num_threads(threads)
 

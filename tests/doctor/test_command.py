@@ -81,3 +81,27 @@ def test_missing_command_is_a_user_error(tmp_path: Path) -> None:
         run_doctor([str(tmp_path / "no-such-program")], None, console=Console(quiet=True))
     with pytest.raises(ConfigError, match="needs a command"):
         run_doctor([], None)
+
+
+def test_cli_runs_a_script_and_passes_its_exit_code_through(tmp_path: Path) -> None:
+    """`trainwell doctor --json F -- python train.py` exactly as a user types it."""
+    from tests.helpers import run_subprocess
+
+    out = tmp_path / "findings.json"
+    result = run_subprocess(
+        ["doctor", "--json", str(out), "--", *script(tmp_path, ", nn.Softmax(dim=1)", code=3)],
+        cwd=tmp_path,
+    )
+    assert result.returncode == 3, result.stderr
+    assert "softmax applied twice" in result.stderr
+    assert [f["id"] for f in json.loads(out.read_text())] == ["output-loss-mismatch"]
+
+
+def test_cli_without_a_command_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    from tests.helpers import run_subprocess
+
+    result = run_subprocess(["doctor"], cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "trainwell: error: trainwell doctor needs a command: trainwell doctor -- python train.py"
+    ]

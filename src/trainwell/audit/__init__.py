@@ -16,7 +16,7 @@ Example:
 """
 
 from trainwell.audit.ledger import TestSetLedger, config_sha256
-from trainwell.audit.runner import audit_steps, format_findings_table, run_audit
+from trainwell.audit.runner import audit_steps, format_findings_table, run_audit, stop_on_errors
 from trainwell.audit.signatures import ExactRowSignature, RoundedRowSignature, RowSignature
 from trainwell.config import AuditConfig
 
@@ -30,4 +30,5 @@ __all__ = [
     "config_sha256",
     "format_findings_table",
     "run_audit",
+    "stop_on_errors",
 ]

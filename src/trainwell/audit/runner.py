@@ -17,6 +17,7 @@ from trainwell.audit._common import as_float, columns_of_kind, model_matrix
 from trainwell.audit.signatures import ExactRowSignature, RoundedRowSignature
 from trainwell.config import AuditConfig, TrainConfig
 from trainwell.data import Dataset
+from trainwell.errors import LeakageError
 from trainwell.findings import Finding, sort_findings
 from trainwell.split import Splits
 
@@ -243,6 +244,30 @@ def run_audit(
     for _, run in audit_steps(dataset, splits, config=config, train=train, seed=seed):
         findings.extend(run())
     return sort_findings(findings)
+
+
+def stop_on_errors(findings: list[Finding], allow: list[str]) -> None:
+    """Stop the run at an error finding the user has not allowed (``--allow ID``).
+
+    Raises:
+        LeakageError: one line naming the first blocking finding, its fix and the ``--allow``
+            options that would let the run proceed.
+    """
+    blocking = [f for f in findings if f.severity == "error" and f.id not in allow]
+    if not blocking:
+        return
+    first = blocking[0]
+    ids = sorted({f.id for f in blocking})
+    raise LeakageError(
+        f"the audit stopped the run: {first.id} ({first.practice}): {first.message} "
+        f"Fix: {first.fix.rstrip('.')}. To proceed knowingly: "
+        + " ".join(f"--allow {i}" for i in ids)
+        + (
+            f" ({len(blocking)} blocking findings; see `trainwell audit`)"
+            if len(blocking) > 1
+            else ""
+        )
+    )
 
 
 def format_findings_table(findings: list[Finding], width: int = 120) -> str:

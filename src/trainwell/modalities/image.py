@@ -1,0 +1,279 @@
+"""Images: a folder with one sub-folder per class (``photos/cat/1.png``), read with Pillow.
+
+Every image is decoded once, converted to one channel layout (RGB if any image has colour,
+else grayscale) and resized to one size (``model.image_size``, else the median), and held in
+memory as uint8. Unreadable files, mixed sizes or channels and near-duplicates across splits
+(perceptual hash, confirmed on the pixels) are audit findings (TW-D01, TW-D06).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from trainwell.config import AugmentConfig, FitConfig
+from trainwell.errors import DataError
+from trainwell.findings import Finding
+from trainwell.modalities.base import Augment, Inputs, Samples
+from trainwell.split import Splits
+
+SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"})
+PATH, LABEL = "path", "label"
+# Held in memory as uint8: above this many bytes, ask for a smaller model.image_size.
+MAX_BYTES = 4 << 30
+# Two images are near-duplicates when their 64-bit perceptual hashes differ in at most this
+# many bits and their resized pixels differ by at most this share of the range on average
+# (the pixel check keeps tiny images, whose hashes collide easily, from false alarms).
+HASH_BITS = 4
+PIXEL_TOLERANCE = 0.03
+
+
+def image_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in SUFFIXES)
+
+
+def scan(folder: Path, target: str) -> pd.DataFrame:
+    """One row per image file: its path and its class (the name of its sub-folder).
+
+    Raises:
+        DataError: no class sub-folders with images, or only one.
+    """
+    classes = sorted(d for d in folder.iterdir() if d.is_dir() and not d.name.startswith("."))
+    rows = [(str(p), d.name) for d in classes for p in image_files(d)]
+    filled = sorted({label for _, label in rows})
+    if not filled:
+        raise DataError(
+            f"folder {str(folder)!r} has no class sub-folders with images "
+            f"({', '.join(sorted(SUFFIXES))}); put each class in its own sub-folder: "
+            f"{folder}/CLASS/IMAGE.png"
+        )
+    if len(filled) < 2:
+        raise DataError(
+            f"folder {str(folder)!r} has images of one class only ({filled[0]!r}); "
+            "classification needs at least two class sub-folders"
+        )
+    return pd.DataFrame({PATH: [r[0] for r in rows], target: [r[1] for r in rows]})
+
+
+def _decode(path: str) -> Any:
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as img:
+            img.load()
+            return img.copy()
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as err:
+        return f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
+
+
+def _unreadable(paths: list[str], errors: list[str], limit: int) -> Finding:
+    return Finding(
+        id="unreadable-images",
+        practice="TW-D01",
+        severity="error",
+        stage="audit",
+        message=f"{len(paths)} image files cannot be read, e.g. {paths[0]!r} ({errors[0]}).",
+        evidence={"files": paths[:limit], "errors": errors[:limit], "count": len(paths)},
+        fix="Delete or re-export the corrupt files; to train without them: "
+        "--allow unreadable-images",
+    )
+
+
+def _mixed(kind: str, counts: Counter[Any], target: Any, limit: int) -> Finding:
+    shown = {str(k): v for k, v in counts.most_common(limit)}
+    return Finding(
+        id=f"inconsistent-image-{kind}",
+        practice="TW-D01",
+        severity="warning",
+        stage="audit",
+        message=f"The images have {len(counts)} different {kind} ({shown}); all were "
+        f"converted to {target}.",
+        evidence={kind: shown, "converted_to": str(target)},
+        fix="Nothing to do if the conversion is right; otherwise export the images "
+        f"consistently or set model.image_size={'N' if kind == 'sizes' else '...'}",
+    )
+
+
+def load(folder: Path, cfg: FitConfig, *, for_predict: dict[str, Any] | None = None) -> Samples:
+    """Decode the images of ``folder`` into a :class:`Samples` (no run directory written).
+
+    ``for_predict`` (a trained model's encoding) reads any folder of images (sub-folders
+    optional) and converts them as at training time.
+
+    Raises:
+        DataError: no images, one class, or too many pixels to hold in memory.
+    """
+    import imagehash
+    from PIL import Image
+
+    target = cfg.data.target or LABEL
+    if for_predict is None:
+        frame = scan(folder, target)
+    else:
+        files = [folder] if folder.is_file() else image_files(folder)
+        if not files:
+            raise DataError(f"{str(folder)!r} holds no image files to predict")
+        frame = pd.DataFrame({PATH: [str(p) for p in files]})
+    images, bad, errors = [], [], []
+    for path in frame[PATH]:
+        img = _decode(path)
+        if isinstance(img, str):
+            bad.append(path)
+            errors.append(img)
+        images.append(img)
+    findings: list[Finding] = []
+    limit = cfg.audit.evidence_limit
+    if bad:
+        if for_predict is not None:
+            raise DataError(f"cannot read image {bad[0]!r}: {errors[0]}")
+        findings.append(_unreadable(bad, errors, limit))
+        keep = [not isinstance(img, str) for img in images]
+        frame = frame.loc[keep].reset_index(drop=True)
+        images = [img for img in images if not isinstance(img, str)]
+        if frame[target].nunique() < 2:
+            raise DataError(f"no readable images of two classes in {str(folder)!r}")
+    sizes = Counter((img.width, img.height) for img in images)
+    modes = Counter(img.mode for img in images)
+    if for_predict is not None:
+        mode, (width, height) = for_predict["mode"], for_predict["size"]
+    else:
+        color = any(m not in {"1", "L", "LA", "I", "I;16", "F"} for m in modes)
+        mode = "RGB" if color else "L"
+        side = cfg.model.image_size
+        width = side or int(np.median([img.width for img in images]))
+        height = side or int(np.median([img.height for img in images]))
+        if len(sizes) > 1:
+            findings.append(_mixed("sizes", sizes, f"{width}x{height}", limit))
+        if len(modes) > 1:
+            findings.append(_mixed("channels", modes, mode, limit))
+    channels = 3 if mode == "RGB" else 1
+    if len(images) * channels * width * height > MAX_BYTES:
+        raise DataError(
+            f"{len(images)} images of {width}x{height} do not fit in memory; "
+            "set a smaller model.image_size"
+        )
+    pixels = np.empty((len(images), channels, height, width), dtype=np.uint8)
+    hashes = np.empty(len(images), dtype=np.uint64)
+    for i, img in enumerate(images):
+        img = img.convert(mode)
+        if img.size != (width, height):
+            img = img.resize((width, height), Image.Resampling.BILINEAR)
+        array = np.asarray(img, dtype=np.uint8)
+        pixels[i] = array[None] if channels == 1 else array.transpose(2, 0, 1)
+        hashes[i] = int(str(imagehash.phash(img)), 16)
+    encoding = {"modality": "image", "mode": mode, "size": [width, height]}
+    return Samples(
+        kind="image",
+        frame=frame,
+        key=PATH,
+        inputs=(torch.from_numpy(pixels),),
+        encoding=encoding,
+        info={"images": len(images), "size": [width, height], "channels": channels},
+        findings=findings,
+        extras={"phash": hashes},
+    )
+
+
+def check_near_duplicates(
+    samples: Samples, splits: Splits, error_fraction: float, limit: int
+) -> Finding | None:
+    """Validation and test images that nearly copy a training image (TW-D06): perceptual
+    hashes at most :data:`HASH_BITS` bits apart, confirmed by near-equal pixels. An error
+    above ``error_fraction`` of a split (as for table rows), else a warning."""
+    hashes = samples.extras["phash"]
+    pixels = samples.inputs[0].reshape(len(hashes), -1)
+    train_hashes = hashes[splits.train]
+    per_split: dict[str, Any] = {}
+    for name in ("validation", "test"):
+        rows = splits.indices(name)
+        pairs = []
+        for start in range(0, len(rows), 512):
+            chunk = rows[start : start + 512]
+            bits = np.bitwise_count(hashes[chunk][:, None] ^ train_hashes[None, :])
+            for r, t in zip(*np.nonzero(bits <= HASH_BITS), strict=True):
+                a, b = pixels[chunk[r]].float(), pixels[splits.train[t]].float()
+                if float((a - b).abs().mean()) <= PIXEL_TOLERANCE * 255:
+                    pairs.append((int(chunk[r]), int(splits.train[t])))
+        held = sorted({p[0] for p in pairs})
+        if held:
+            paths = samples.frame[PATH]
+            per_split[name] = {
+                "images": len(held),
+                "fraction": round(len(held) / len(rows), 6),
+                "pairs": [[paths[a], paths[b]] for a, b in pairs[:limit]],
+            }
+    if not per_split:
+        return None
+    worst = max(v["fraction"] for v in per_split.values())
+    counts = " and ".join(
+        f"{v['images']} {s} images ({v['fraction']:.1%})" for s, v in per_split.items()
+    )
+    return Finding(
+        id="near-duplicate-across-splits",
+        practice="TW-D06",
+        severity="error" if worst > error_fraction else "warning",
+        stage="audit",
+        message=f"{counts} are near-copies of training images (perceptual hash), e.g. "
+        f"{next(iter(per_split.values()))['pairs'][0]}.",
+        evidence={"signature": "phash", "max_bits": HASH_BITS, **per_split},
+        fix="Remove the copies before training (keep one of each), or keep related images "
+        "in one class folder split; to proceed knowingly: --allow near-duplicate-across-splits",
+    )
+
+
+def augmenter(cfg: AugmentConfig, samples: Samples) -> tuple[Augment | None, dict[str, Any]]:
+    """Flips, shift-crops and brightness/contrast jitter for the training batches (TW-D10).
+
+    Written with tensor ops on the whole batch (torchvision.transforms.v2 does the same per
+    image, but torchvision is an optional dependency here and batches are already tensors).
+    """
+    if not cfg.enabled:
+        return None, {"enabled": False}
+    _, channels, height, width = samples.inputs[0].shape
+    glyphs = channels == 1 and max(height, width) <= 32
+    flip = cfg.flip == "on" or (cfg.flip == "auto" and not glyphs)
+    pad_h, pad_w = round(cfg.crop * height), round(cfg.crop * width)
+    jitter = cfg.color_jitter
+
+    def augment(inputs: Inputs, gen: torch.Generator) -> Inputs:
+        x = inputs[0].float()
+        n = x.shape[0]
+        if flip:
+            mirrored = torch.rand(n, generator=gen) < 0.5
+            x = torch.where(mirrored[:, None, None, None], x.flip(3), x)
+        if pad_h or pad_w:
+            # A random crop of the edge-padded image, back to its size: a random shift.
+            padded = torch.nn.functional.pad(x, (pad_w, pad_w, pad_h, pad_h), mode="replicate")
+            dy = torch.randint(0, 2 * pad_h + 1, (n,), generator=gen)
+            dx = torch.randint(0, 2 * pad_w + 1, (n,), generator=gen)
+            rows = (dy[:, None] + torch.arange(height)[None]).clamp_max(padded.shape[2] - 1)
+            cols = (dx[:, None] + torch.arange(width)[None]).clamp_max(padded.shape[3] - 1)
+            idx = torch.arange(n)[:, None, None, None]
+            ch = torch.arange(x.shape[1])[None, :, None, None]
+            x = padded[idx, ch, rows[:, None, :, None], cols[:, None, None, :]]
+        if jitter:
+            bright = 1 + (torch.rand(n, 1, 1, 1, generator=gen) * 2 - 1) * jitter
+            contrast = 1 + (torch.rand(n, 1, 1, 1, generator=gen) * 2 - 1) * jitter
+            mean = x.mean(dim=(1, 2, 3), keepdim=True)
+            x = ((x - mean) * contrast + mean) * bright
+        return (x.clamp(0, 255),)
+
+    why = "off: small one-channel images (glyphs, digits) change class when mirrored"
+    return augment, {
+        "flip": flip if not (glyphs and cfg.flip == "auto") else why,
+        "crop_pixels": [pad_h, pad_w],
+        "color_jitter": jitter,
+    }
+
+
+def baseline_features(samples: Samples) -> np.ndarray:
+    """Pixels pooled to at most 16x16, for the linear baseline (TW-A08)."""
+    x = samples.inputs[0].float()
+    side = min(16, x.shape[2], x.shape[3])
+    pooled = torch.nn.functional.adaptive_avg_pool2d(x, side)
+    return pooled.reshape(len(x), -1).numpy() / 255.0

@@ -1,0 +1,210 @@
+"""Time series: a long table with one row per time step (``--series id --time t``).
+
+Rows of one series id are ordered by ``--time``; the numeric columns other than the id, the
+time and the target are its channels; the label is the series' target (constant within it).
+Series are cropped or end-padded (with their last value) to one length (``model.series_length``,
+else the longest). Series of different lengths or sampling intervals are audit findings.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from trainwell.config import AugmentConfig, FitConfig
+from trainwell.errors import DataError, did_you_mean
+from trainwell.findings import Finding
+from trainwell.modalities.base import Augment, Inputs, Samples
+
+
+def _column(frame: pd.DataFrame, name: str, option: str) -> None:
+    if name not in frame.columns:
+        raise DataError(
+            f"{option} column {name!r} is not in the data{did_you_mean(name, frame.columns)}; "
+            f"columns are: {', '.join(map(repr, list(frame.columns)[:20]))}"
+        )
+
+
+def _channels(frame: pd.DataFrame, exclude: set[str | None]) -> list[str]:
+    return [
+        c
+        for c in frame.columns
+        if c not in exclude
+        and pd.api.types.is_numeric_dtype(frame[c])
+        and not pd.api.types.is_bool_dtype(frame[c])
+    ]
+
+
+def load(
+    frame: pd.DataFrame, cfg: FitConfig, *, for_predict: dict[str, Any] | None = None
+) -> Samples:
+    """One example per series id: the (length, channels) values and the series' label.
+
+    Raises:
+        DataError: a missing column, no numeric channel, or a label that changes within a
+            series.
+    """
+    enc = for_predict or {}
+    sid = enc.get("series") or cfg.data.series
+    time = enc.get("time", cfg.data.time)
+    target = cfg.data.target
+    assert sid is not None
+    _column(frame, sid, "--series")
+    if time is not None:
+        _column(frame, time, "--time")
+    if for_predict is None:
+        _column(frame, target, "target")
+        channels = _channels(frame, {sid, time, target, *cfg.data.drop})
+        if not channels:
+            raise DataError(
+                f"no numeric columns to use as series values besides {sid!r}, {time!r} and "
+                f"{target!r}; the series need at least one numeric column"
+            )
+    else:
+        channels = enc["channels"]
+        for c in channels:
+            _column(frame, c, "series value")
+    frame = frame.loc[frame[sid].notna()]
+    if time is not None:
+        frame = frame.sort_values([sid, time], kind="stable")
+    groups = frame.groupby(sid, sort=True)
+    ids = list(groups.groups)
+    lengths = groups.size().to_numpy()
+    length = int(enc.get("length") or cfg.model.series_length or lengths.max())
+    values = np.zeros((len(ids), length, len(channels)), dtype=np.float32)
+    labels, steps = [], []
+    mixed: list[Any] = []
+    for i, (key, rows) in enumerate(groups):
+        data = rows[channels].to_numpy(dtype=np.float32, na_value=np.nan)
+        data = pd.DataFrame(data).ffill().bfill().fillna(0.0).to_numpy(dtype=np.float32)
+        n = min(len(data), length)
+        values[i, :n] = data[:n]
+        values[i, n:] = data[n - 1]  # end-padded with the last value
+        if for_predict is None:
+            label = rows[target].dropna().unique()
+            if len(label) > 1:
+                mixed.append(key)
+            labels.append(label[0] if len(label) else None)
+        if time is not None and len(rows) > 1:
+            stamps = rows[time]
+            if not pd.api.types.is_numeric_dtype(stamps):
+                stamps = pd.to_datetime(stamps, errors="coerce", format="ISO8601")
+                delta = stamps.diff().dropna().dt.total_seconds().to_numpy()
+            else:
+                delta = stamps.diff().dropna().to_numpy(dtype=float)
+            steps.append(float(np.median(delta)) if len(delta) else np.nan)
+        else:
+            steps.append(np.nan)
+    if mixed:
+        raise DataError(
+            f"the target {target!r} changes within series {mixed[0]!r} ({len(mixed)} series "
+            "in all); one series has one label: fix the labels or the --series column"
+        )
+    table = pd.DataFrame({sid: ids, "length": lengths, "step": steps})
+    if for_predict is None:
+        table[target] = labels
+    encoding = {
+        "modality": "series", "series": sid, "time": time, "channels": channels,
+        "length": length,
+    }  # fmt: skip
+    return Samples(
+        kind="series",
+        frame=table,
+        key=sid,
+        inputs=(torch.from_numpy(values),),
+        encoding=encoding,
+        info={"series": len(ids), "length": length, "channels": channels},
+    )
+
+
+def check_lengths_and_sampling(samples: Samples, limit: int) -> list[Finding]:
+    """Series of different lengths, or sampled at different intervals (TW-D01)."""
+    table, length = samples.frame, samples.encoding["length"]
+    found = []
+    lengths = table["length"]
+    if lengths.nunique() > 1:
+        cropped = int((lengths > length).sum())
+        padded = int((lengths < length).sum())
+        found.append(
+            Finding(
+                id="inconsistent-series-lengths",
+                practice="TW-D01",
+                severity="warning",
+                stage="audit",
+                message=f"Series lengths range from {lengths.min()} to {lengths.max()} steps "
+                f"(median {lengths.median():g}); {padded} were padded with their last value "
+                f"and {cropped} cropped to {length}.",
+                evidence={
+                    "min": int(lengths.min()),
+                    "max": int(lengths.max()),
+                    "median": float(lengths.median()),
+                    "used": length,
+                    "shortest": table.nsmallest(limit, "length")[samples.key].tolist(),
+                },
+                fix="Resample or window the series to one length yourself, or set "
+                "model.series_length=N.",
+            )
+        )
+    steps = table["step"].dropna()
+    if len(steps) > 1 and steps.nunique() > 1:
+        ratio = float(steps.max() / max(steps.min(), 1e-12))
+        if ratio > 1.1:
+            odd = table.loc[(table["step"] - steps.median()).abs() > 0.1 * abs(steps.median())]
+            found.append(
+                Finding(
+                    id="inconsistent-series-sampling",
+                    practice="TW-D01",
+                    severity="warning",
+                    stage="audit",
+                    message=f"Series are sampled at different intervals (median step from "
+                    f"{steps.min():g} to {steps.max():g}); the network sees steps, not time, "
+                    "so equal positions mean different times.",
+                    evidence={
+                        "median_step": float(steps.median()),
+                        "series": odd[samples.key].tolist()[:limit],
+                    },
+                    fix="Resample every series to one interval before training "
+                    "(pandas: df.resample).",
+                )
+            )
+    return found
+
+
+def augmenter(cfg: AugmentConfig, samples: Samples) -> tuple[Augment | None, dict[str, Any]]:
+    """Jitter, amplitude scaling and window cropping for training batches (TW-D10)."""
+    if not cfg.enabled:
+        return None, {"enabled": False}
+    x_all = samples.inputs[0]
+    channel_std = x_all.reshape(-1, x_all.shape[2]).std(dim=0).clamp_min(1e-6)
+    length = x_all.shape[1]
+    window = max(2, round(cfg.window * length))
+
+    def augment(inputs: Inputs, gen: torch.Generator) -> Inputs:
+        x = inputs[0]
+        n = x.shape[0]
+        if window < length:
+            # A random window, stretched back to the full length (linear interpolation).
+            start = torch.randint(0, length - window + 1, (n,), generator=gen)
+            idx = start[:, None] + torch.arange(window)[None]
+            crop = torch.gather(x, 1, idx[:, :, None].expand(-1, -1, x.shape[2]))
+            x = torch.nn.functional.interpolate(
+                crop.transpose(1, 2), size=length, mode="linear", align_corners=True
+            ).transpose(1, 2)
+        if cfg.scale:
+            x = x * (1 + (torch.rand(n, 1, x.shape[2], generator=gen) * 2 - 1) * cfg.scale)
+        if cfg.jitter:
+            x = x + torch.randn(x.shape, generator=gen) * channel_std * cfg.jitter
+        return (x,)
+
+    return augment, {"jitter": cfg.jitter, "scale": cfg.scale, "window": window}
+
+
+def baseline_features(samples: Samples) -> np.ndarray:
+    """Per-channel mean, std, min, max and slope, for the linear baseline (TW-A08)."""
+    x = samples.inputs[0].numpy()
+    t = np.linspace(-1, 1, x.shape[1])[None, :, None]
+    slope = (x * t).mean(axis=1) / (t**2).mean()
+    return np.concatenate([x.mean(1), x.std(1), x.min(1), x.max(1), slope], axis=1)
