@@ -130,3 +130,48 @@ def test_validation_checks_from_logged_losses() -> None:
             dr.log_validation(val, epoch=epoch, train_loss=train)
     (finding,) = dr.findings
     assert (finding.id, finding.epoch) == ("overfitting", 5)
+
+
+def test_gradient_norms_on_a_cadence_and_every_step_while_high() -> None:
+    x, y = blobs()
+    model = mlp()
+    opt = torch.optim.SGD(model.parameters(), lr=0.05)
+    read: list[int] = []
+    with doctor.watch(model, opt) as dr:
+        original = dr.on_gradients
+
+        def spy(params: list[torch.Tensor], total: float | None) -> None:
+            read.append(dr.step)
+            original(params, total)
+
+        dr.on_gradients = spy  # type: ignore[method-assign]
+        for step in range(40):
+            opt.zero_grad()
+            scale = 1e4 if step >= 30 else 1.0  # the gradients jump 10,000x from step 30
+            (nn.CrossEntropyLoss()(model(x[:32]), y[:32]) * scale).backward()
+            opt.step()
+    every = dr.t.grad_every
+    quiet = [s for s in read if s < 30]
+    assert quiet == sorted(
+        {s for s in range(30) if s < dr.t.heavy_first or s % every == 0 or s % 16 == 0}
+    )
+    assert set(range(32, 40)) <= set(read)  # the next cadence step, then every step
+    (spike,) = [f for f in dr.findings if f.id == "exploding-gradients"]
+    assert spike.step is not None
+    assert spike.step <= 33  # within three steps of the jump
+
+
+def test_a_loss_first_used_after_the_first_step_is_still_checked() -> None:
+    x, y = blobs()
+    model = nn.Sequential(mlp(), nn.Softmax(dim=1))
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    with doctor.watch(model, opt) as dr:
+        for step in range(4):
+            opt.zero_grad()
+            out = model(x[:32])
+            loss_fn = nn.NLLLoss() if step < 2 else nn.CrossEntropyLoss()
+            loss_fn(out.log() if step < 2 else out, y[:32]).backward()
+            opt.step()
+            if step == 1:
+                assert dr.findings == []  # NLLLoss on log-probabilities is right
+    assert "output-loss-mismatch" in ids(dr)  # softmax before CrossEntropyLoss, from step 2

@@ -87,6 +87,7 @@ class Doctor:
         self._act_modules: dict[int, torch.nn.Module] = {}
         self._output_modules: set[int] = set()
         self._grad_start: list[float] = []
+        self._grad_alert = False  # the last gradient norm read was high: read every step
         self._mode_train = False
         self._eval_streak = 0
         self._finished = False
@@ -103,6 +104,15 @@ class Doctor:
         self._step = value
         # Decided once per step: the forward hooks ask for every module call.
         self.heavy = value < self.t.heavy_first or value % self.t.heavy_every == 0
+
+    def wants_gradients(self) -> bool:
+        """Read the gradient norms this step (cadence, or something looks wrong)."""
+        return (
+            self.heavy
+            or self._grad_alert
+            or self._step % self.t.grad_every == 0
+            or not self._step_loss_finite()
+        )
 
     @property
     def saw_forward(self) -> bool:
@@ -265,11 +275,11 @@ class Doctor:
         return self.naming.module(self._act_modules[key]) if isinstance(key, int) else key
 
     # ---- optimizer -----------------------------------------------------------------------
-    def on_gradients(self, params: list[torch.Tensor], total: torch.Tensor | None) -> None:
+    def on_gradients(self, params: list[torch.Tensor], total: float | None) -> None:
         if self.step == 0:
             self._refresh_names()
             self._opt_params.update(id(p) for p in params)
-        norm = float(total) if total is not None else 0.0
+        norm = total if total is not None else 0.0
         self.grad_norms.append(norm)
         if len(self._grad_start) < 3 and math.isfinite(norm):
             self._grad_start.append(norm)
@@ -283,9 +293,11 @@ class Doctor:
         start = statistics.median(self._grad_start) if self._grad_start else None
         # Skip the median unless a jump is possible: the median is never below the minimum.
         factor = self.t.grad_spike_factor
+        self._grad_alert = not math.isfinite(norm)
         if start is not None and not (
             norm <= factor * min(self.grad_norms) and norm <= factor * start
         ):
+            self._grad_alert = True
             self.emit(
                 checks.check_grad_spike(
                     self.step, list(self.grad_norms), start, self.epoch, t=self.t

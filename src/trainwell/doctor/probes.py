@@ -2,12 +2,15 @@
 
 Probes only read: they run under ``torch.no_grad()``, never write to a tensor, never draw a
 random number and never return a value from a hook (a returned value would replace the
-module output or the optimizer's arguments). Cheap numbers (loss, total gradient norm) are
-read every step; per-layer statistics only on the doctor's heavy steps.
+module output or the optimizer's arguments). The loss is read every step, the total gradient
+norm every few steps (every step while it is high or the loss is not finite), per-layer
+statistics only on the doctor's heavy steps.
 """
 
 from __future__ import annotations
 
+import math
+import weakref
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -34,6 +37,11 @@ def _first_tensor(value: Any) -> torch.Tensor | None:
     return None
 
 
+# What the post-hook does with a module's output, decided once per module (the hooks run for
+# every module call, so the isinstance chain is not repeated).
+_OTHER, _DEAD, _SATURATE = 0, 1, 2
+
+
 class ForwardProbe:
     """Global module forward hooks: loss values, layer outputs, activation statistics.
 
@@ -41,43 +49,71 @@ class ForwardProbe:
         doctor: receives the numbers.
         modules: ids of the modules to watch; ``None`` watches every module (no-code-change
             mode). Loss modules (``torch.nn.modules.loss._Loss``) are always watched.
+
+    The pre-hook only checks that output and loss fit together before the first loss runs
+    (BCELoss raises on values outside [0, 1], and the finding must be out before the script
+    dies); once an optimizer step has finished it is removed, and a loss module first used
+    later is checked by the post-hook.
     """
 
     def __init__(self, doctor: Doctor, modules: set[int] | None = None) -> None:
         self.doctor = doctor
         self.modules = modules
         self.handles: list[RemovableHandle] = []
+        self._pre_handle: RemovableHandle | None = None
+        # module -> (activation kind, mode layer); weak, so a freed module's id is not reused
+        self._kinds: weakref.WeakKeyDictionary[torch.nn.Module, tuple[int, bool]] = (
+            weakref.WeakKeyDictionary()
+        )
 
     def attach(self) -> ForwardProbe:
-        self.handles = [
-            module_hooks.register_module_forward_pre_hook(self._pre),
-            module_hooks.register_module_forward_hook(self._post),
-        ]
+        self.handles = [module_hooks.register_module_forward_hook(self._post)]
+        if self.doctor.step == 0:
+            self._pre_handle = module_hooks.register_module_forward_pre_hook(self._pre)
+            self.handles.append(self._pre_handle)
         return self
 
     def remove(self) -> None:
         for handle in self.handles:
             handle.remove()
         self.handles = []
+        self._pre_handle = None
 
     def _pre(self, module: torch.nn.Module, args: tuple[Any, ...]) -> None:
-        if self.modules is not None and not self.doctor.saw_forward:
+        doctor = self.doctor
+        if doctor.step > 0 and self._pre_handle is not None:
+            self._pre_handle.remove()  # safe: PyTorch iterates over a copy of the hooks
+            self._pre_handle = None
             return
-        # Output/loss pairing is checked before the loss runs: BCELoss raises on values
-        # outside [0, 1], and the finding must be out before the script dies.
+        if self.modules is not None and not doctor.saw_forward:
+            return
         if isinstance(module, _Loss) and torch.is_grad_enabled() and len(args) >= 2:
-            out, target = _first_tensor(args[0]), _first_tensor(args[1])
-            if out is not None and target is not None:
-                self.doctor.on_loss_inputs(module, out, target)
+            self._pair(module, args)
+
+    def _pair(self, module: torch.nn.Module, args: tuple[Any, ...]) -> None:
+        out, target = _first_tensor(args[0]), _first_tensor(args[1])
+        if out is not None and target is not None:
+            self.doctor.on_loss_inputs(module, out, target)
+
+    def _kind(self, module: torch.nn.Module) -> tuple[int, bool]:
+        kind = _DEAD if isinstance(module, _DEAD_PRONE) else _OTHER
+        if isinstance(module, _SATURATING):
+            kind = _SATURATE
+        known = (kind, isinstance(module, _MODE_LAYERS))
+        self._kinds[module] = known
+        return known
 
     def _post(self, module: torch.nn.Module, args: tuple[Any, ...], output: Any) -> None:
+        doctor = self.doctor
         if isinstance(module, _Loss):
             # Watching one model, a training loss counts only if that model just ran forward.
-            if self.modules is not None and torch.is_grad_enabled() and not self.doctor.saw_forward:
+            if self.modules is not None and torch.is_grad_enabled() and not doctor.saw_forward:
                 return
+            if self._pre_handle is None and torch.is_grad_enabled() and len(args) >= 2:
+                self._pair(module, args)  # a loss module first used after the first step
             if isinstance(output, torch.Tensor) and output.numel() == 1:
                 target = _first_tensor(args[1]) if len(args) >= 2 else None
-                self.doctor.on_loss(module, output, target)
+                doctor.on_loss(module, output, target)
             return
         if self.modules is not None and id(module) not in self.modules:
             return
@@ -86,7 +122,6 @@ class ForwardProbe:
         out = _first_tensor(output)
         if out is None:
             return
-        doctor = self.doctor
         doctor.on_output(module, out)
         # The first layer that learns judges the inputs: a parameter-free module ahead of it
         # (trainwell's own standardizing input layer, say) is preprocessing, not the model.
@@ -94,18 +129,20 @@ class ForwardProbe:
             x = _first_tensor(args[0]) if args else None
             if x is not None and x.is_floating_point():
                 doctor.on_first_input(module, x)
-        if isinstance(module, _MODE_LAYERS):
+        kind, mode_layer = self._kinds.get(module) or self._kind(module)
+        if mode_layer:
             doctor.on_mode_layer(module)
-        if doctor.heavy:
-            if isinstance(module, _DEAD_PRONE):
+        if doctor.heavy and kind:
+            if kind == _DEAD:
                 doctor.on_activation(module, "dead", stats.dead_unit_fraction(out))
-            elif isinstance(module, _SATURATING) and args and isinstance(args[0], torch.Tensor):
+            elif args and isinstance(args[0], torch.Tensor):
                 level = doctor.t.saturation_level
                 doctor.on_activation(module, "saturated", stats.saturated_fraction(args[0], level))
 
 
 class OptimizerProbe:
-    """Optimizer step pre/post hooks: gradient norms every step, updates on heavy steps.
+    """Optimizer step pre/post hooks: gradient norms on the doctor's cadence
+    (:meth:`Doctor.wants_gradients`), updates on heavy steps.
 
     Args:
         doctor: receives the numbers.
@@ -118,6 +155,7 @@ class OptimizerProbe:
         self.optimizer = optimizer
         self.handles: list[RemovableHandle] = []
         self._before: list[torch.Tensor] | None = None
+        self._params: list[torch.Tensor] | None = None  # this step's, from pre to post hook
         self._grads_read = False
 
     def attach(self) -> OptimizerProbe:
@@ -146,33 +184,34 @@ class OptimizerProbe:
         doctor = self.doctor
         if not doctor.watching(optimizer):
             return
-        params = self.params(optimizer)
+        params = self._params = self.params(optimizer)
         if doctor.heavy:
             with torch.no_grad():
                 self._before = [p.detach().clone() for p in params]
         # With a closure (Lightning, LBFGS) gradients appear only inside step(): read them in
         # the post-hook instead; step() leaves .grad alone and the parameters are snapshotted.
         self._grads_read = any(p.grad is not None for p in params)
-        if self._grads_read:
+        if self._grads_read and doctor.wants_gradients():
             self._read_gradients(params)
 
     def _read_gradients(self, params: list[torch.Tensor]) -> None:
         doctor = self.doctor
         with_grad = [p for p in params if p.grad is not None]
-        norms = stats.grad_norms([p.grad for p in with_grad])  # type: ignore[misc]
-        total = stats.total_norm(norms) if norms else None
+        norms = stats.norm_values([p.grad for p in with_grad])  # type: ignore[misc]
+        total = stats.combined_norm(norms) if norms else None
         doctor.on_gradients(params, total)
-        if not doctor.heavy and (total is None or doctor.finite(total)):
+        if not doctor.heavy and (total is None or math.isfinite(total)):
             return
-        by_param = dict(zip(map(id, with_grad), (float(n) for n in norms), strict=True))
+        by_param = dict(zip(map(id, with_grad), norms, strict=True))
         doctor.on_layer_gradients(params, by_param)
 
     def _post(self, optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
         doctor = self.doctor
         if not doctor.watching(optimizer):
             return
-        params = self.params(optimizer)
-        if not self._grads_read:
+        params = self._params if self._params is not None else self.params(optimizer)
+        self._params = None
+        if not self._grads_read and doctor.wants_gradients():
             self._read_gradients(params)
         if self._before is not None:
             if len(params) == len(self._before):

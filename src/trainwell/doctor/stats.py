@@ -6,6 +6,8 @@ random numbers or builds autograd graph.
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from trainwell.doctor.checks.preflight import OutputSummary
@@ -33,8 +35,15 @@ def grad_norms(grads: list[torch.Tensor]) -> list[torch.Tensor]:
 
 
 @torch.no_grad()
-def total_norm(norms: list[torch.Tensor]) -> torch.Tensor:
-    return torch.linalg.vector_norm(torch.stack(norms))
+def norm_values(grads: list[torch.Tensor]) -> list[float]:
+    """Per-tensor L2 norms as Python floats: one fused norm, one stack, one copy out."""
+    norms = grad_norms(grads)
+    return torch.stack(norms).float().tolist() if norms else []
+
+
+def combined_norm(values: list[float]) -> float:
+    """The L2 norm of tensors whose norms are ``values`` (inf or NaN propagate)."""
+    return math.hypot(*values)
 
 
 @torch.no_grad()
