@@ -68,6 +68,28 @@ def test_nan_names_the_first_layer() -> None:
     assert dr.needs_remedy() is None  # handed out once
 
 
+@pytest.mark.parametrize("steps", [7, 6])
+def test_nan_on_a_light_step_is_traced_on_the_next_pass(steps: int) -> None:
+    """Outputs are kept only on heavy steps; a NaN at light step 5 is traced by step 6's
+    forward pass (weights are NaN by then), or reported untraced if training ends first."""
+    x, y = blobs()
+    model = mlp()
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    with doctor.watch(model, opt) as dr:
+        for step in range(steps):
+            opt.zero_grad()
+            if step == 5:
+                with torch.no_grad():
+                    model[2].weight[0, 0] = float("nan")
+            nn.CrossEntropyLoss()(model(x[:32]), y[:32]).backward()
+            opt.step()
+    assert dr.t.heavy_first <= 5
+    assert 5 % dr.t.heavy_every != 0  # a light step
+    (finding,) = [f for f in dr.findings if f.id == "nonfinite-loss"]
+    assert finding.step == 5
+    assert finding.evidence["first_layer"] == ("0" if steps == 7 else None)
+
+
 def test_detached_encoder_gets_no_gradient() -> None:
     x, y = blobs()
     model = mlp()

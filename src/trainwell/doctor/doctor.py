@@ -67,6 +67,10 @@ class Doctor:
         self._optimizer: torch.optim.Optimizer | None = None
         self._opt_params: set[int] = set()
         self._outputs: dict[torch.nn.Module, torch.Tensor] = {}
+        self._forward_seen = False  # a watched module ran a training forward since the loss
+        # A non-finite loss on a step whose outputs were not kept: the next forward pass keeps
+        # them, and the finding (step, value, epoch) goes out with the layer traced there.
+        self._nonfinite_pending: tuple[int, float, int | None] | None = None
         self._step_losses: list[float] = []
         self._explicit_loss: float | None = None
         self._epoch_train: list[float] = []
@@ -117,7 +121,7 @@ class Doctor:
     @property
     def saw_forward(self) -> bool:
         """A watched module ran a training forward pass since the last loss."""
-        return bool(self._outputs)
+        return self._forward_seen
 
     @staticmethod
     def finite(value: torch.Tensor) -> bool:
@@ -212,27 +216,46 @@ class Doctor:
             self._labels.append(target.detach().cpu().numpy())
             if len(self._labels) % 8 == 0:
                 self.emit(checks.check_label_order(self._labels, step=self.step, t=self.t))
-        if not math.isfinite(value):
-            self.emit(
-                checks.check_nonfinite_loss(self.step, value, self._first_nonfinite(), self.epoch)
-            )
-        self._outputs.clear()
+        self._on_step_loss(value)
 
     def log_loss(self, loss: float | torch.Tensor) -> None:
         """Give the step's training loss explicitly (when no loss module is used)."""
         value = float(loss.detach()) if isinstance(loss, torch.Tensor) else float(loss)
-        if self._explicit_loss is None and not math.isfinite(value):
-            self.emit(
-                checks.check_nonfinite_loss(self.step, value, self._first_nonfinite(), self.epoch)
-            )
+        if self._explicit_loss is None:
+            self._on_step_loss(value)
         self._explicit_loss = value
+
+    def _on_step_loss(self, value: float) -> None:
+        """TW-X02: a non-finite loss, traced to the first layer whose output was not finite.
+
+        Layer outputs are kept only on heavy steps (holding them costs memory traffic on every
+        step); on another step the trace is taken from the next forward pass, which is where
+        NaN weights or a NaN-producing layer show again, and the finding keeps this step.
+        """
+        pending = self._nonfinite_pending
+        if pending is not None and pending[0] < self.step:  # the trace from a later pass
+            self._nonfinite_pending = None
+            layer = self._first_nonfinite() if not math.isfinite(value) else None
+            self.emit(checks.check_nonfinite_loss(pending[0], pending[1], layer, pending[2]))
+        elif pending is None and not math.isfinite(value):
+            if self._outputs:
+                finding = checks.check_nonfinite_loss(
+                    self.step, value, self._first_nonfinite(), self.epoch
+                )
+                self.emit(finding)
+            else:
+                self._nonfinite_pending = (self.step, value, self.epoch)
+        self._outputs.clear()
+        self._forward_seen = False
 
     # ---- forward -------------------------------------------------------------------------
     def on_output(self, module: torch.nn.Module, out: torch.Tensor) -> None:
-        # Only a reference, held until the loss is computed (autograd holds these anyway),
-        # so a non-finite loss can be traced to the first layer that produced one.
-        self._outputs.pop(module, None)
-        self._outputs[module] = out
+        # A reference, held until the loss is computed, so a non-finite loss can be traced to
+        # the first layer that produced one; kept on heavy steps and while a trace is pending.
+        self._forward_seen = True
+        if self.heavy or self._nonfinite_pending is not None:
+            self._outputs.pop(module, None)
+            self._outputs[module] = out
         if self._discover and self.step == 0:
             self._seen[id(module)] = module
 
@@ -380,6 +403,7 @@ class Doctor:
         self._check_mode()
         self._check_curve(loss)
         self._outputs.clear()
+        self._forward_seen = False
         self.step += 1
 
     def _check_optimizer_coverage(self) -> None:
@@ -480,6 +504,10 @@ class Doctor:
         """Run the after-training checks (once) and return all findings."""
         if not self._finished:
             self._finished = True
+            if self._nonfinite_pending is not None:  # no forward pass came to trace it
+                step, value, epoch = self._nonfinite_pending
+                self._nonfinite_pending = None
+                self.emit(checks.check_nonfinite_loss(step, value, None, epoch))
             self._close_eval_phase()
             self.emit(
                 checks.check_stopped_early(self.epochs, max_epochs, stopped, self.step, t=self.t)
