@@ -138,3 +138,24 @@ def test_model_folder_is_safetensors_and_json_only(runs: dict[str, Path]) -> Non
         assert files <= {".safetensors", ".json", ".txt"}, files
         spec = json.loads((path / "model" / "model.json").read_text())
         assert spec["kind"] == "modality"
+
+
+@pytest.mark.parametrize("name", ["image", "text", "series"])
+def test_report_evaluates_from_the_saved_test_predictions(runs: dict[str, Path], name: str) -> None:
+    from trainwell.evaluate import task_metrics
+
+    metrics = json.loads((runs[name] / "metrics.json").read_text())
+    saved = pd.read_parquet(runs[name] / "predictions" / "test.parquet")
+    keys = pd.read_parquet(runs[name] / "predictions" / "test_inputs.parquet")
+    splits = json.loads((runs[name] / "splits.json").read_text())
+    assert sorted(saved.index) == sorted(splits["test"])
+    assert list(keys.columns) == [{"image": "path", "text": "review", "series": "id"}[name]]
+    probabilities = saved.filter(like="p_").to_numpy()
+    again = task_metrics("multiclass" if probabilities.shape[1] > 2 else "binary",
+                         saved["y_true"].to_numpy(), probabilities)  # fmt: skip
+    assert again["accuracy"] == pytest.approx(metrics["test"]["accuracy"])
+    summary = json.loads((runs[name] / "data_summary.json").read_text())
+    assert sum(summary["class_balance"]["counts"]["test"]) == len(saved)
+    html = (runs[name] / "report.html").read_text()
+    assert "Worst errors" in html
+    assert "Confusion matrix" in html

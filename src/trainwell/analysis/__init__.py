@@ -17,6 +17,6 @@ the models is computed here, once, while ``fit`` still holds them:
 
 from trainwell.analysis.energy import EnergyMeter
 from trainwell.analysis.groups import check_group_columns
-from trainwell.analysis.record import record_evaluation
+from trainwell.analysis.record import record_evaluation, record_examples
 
-__all__ = ["EnergyMeter", "check_group_columns", "record_evaluation"]
+__all__ = ["EnergyMeter", "check_group_columns", "record_evaluation", "record_examples"]

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from trainwell.analysis import explain, groups, summary
 from trainwell.analysis.predictions import prediction_frame, save_test_predictions
@@ -17,6 +18,27 @@ from trainwell.model import TabularNet
 from trainwell.preprocess import FeatureEncoder
 from trainwell.run import write_json
 from trainwell.split import Splits
+
+
+def _split_summary(ds: Dataset, splits: Splits) -> dict[str, Any]:
+    return {
+        "class_balance": summary.class_balance(ds, splits),
+        "target_quartiles": summary.target_ranges(ds, splits),
+        "split_sizes": {n: len(splits.indices(n)) for n in ("train", "validation", "test")},
+    }
+
+
+def record_examples(
+    run: Path, ds: Dataset, splits: Splits, keys: pd.DataFrame, test_outputs: np.ndarray
+) -> None:
+    """Images, text and series: ``data_summary.json`` (class balance or target ranges per
+    split) and ``predictions/`` from the one sealed test evaluation, each test example named
+    by ``keys`` (its file path, text or series id), so the report can show the worst errors.
+    Column summaries, groups and explanations are computed for tables only."""
+    write_json(run / "data_summary.json", _split_summary(ds, splits))
+    test = splits.indices("test")
+    predictions = prediction_frame(ds.task, test, ds.y[test], test_outputs)
+    save_test_predictions(run, predictions, keys.iloc[test])
 
 
 def record_evaluation(
@@ -43,9 +65,7 @@ def record_evaluation(
     report = cfg.report
     data: dict[str, Any] = {
         "columns": summary.column_summary(ds, report.groups),
-        "class_balance": summary.class_balance(ds, splits),
-        "target_quartiles": summary.target_ranges(ds, splits),
-        "split_sizes": {n: len(r) for n, r in rows.items()},
+        **_split_summary(ds, splits),
     }
     if isinstance(network.model, TabularNet):
         data["input_sample"] = summary.input_sample(

@@ -14,7 +14,7 @@ from rich.console import Console
 from sklearn.dummy import DummyClassifier, DummyRegressor
 from sklearn.linear_model import LogisticRegression, Ridge
 
-from trainwell.analysis import EnergyMeter
+from trainwell.analysis import EnergyMeter, record_examples
 from trainwell.config import FitConfig
 from trainwell.errors import RunError
 from trainwell.evaluate import SELECTION_METRIC, SealedTest, selection_score, task_metrics
@@ -209,6 +209,7 @@ def _stages(
             },
         }
         write_json(run_dir.metrics_path, metrics)
+        record_examples(run_dir.path, ds, splits, samples.frame[[samples.key]], test_out["network"])
 
     with watch.stage("export"):
         classes = list(ds.classes) if ds.classes is not None else None

@@ -15,7 +15,8 @@ TOP_LOCAL = 8  # features in each example's chart
 def build(run: RunFiles) -> dict[str, Any]:
     saved = run.explanations
     if not saved:
-        return {"available": False}
+        modality = run.manifest.get("modality") or {}
+        return {"available": False, "modality": modality.get("kind")}
     importance = saved["importance"]
     top = importance["features"][:TOP]
     metric = importance["metric"].replace("_", " ")
