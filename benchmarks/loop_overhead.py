@@ -1,8 +1,10 @@
 """Median step time of trainwell's loop (defaults on) against a plain PyTorch loop.
 
-trainwell's side runs exactly what ``fit`` runs around each step: gradient clipping with norm
-monitoring, the warmup-cosine scheduler, TensorBoard logging every 10 steps, and per epoch
-validation, early stopping and an atomic checkpoint. The plain side is the 15-line loop.
+trainwell's side runs what ``fit`` runs around each step: gradient clipping with norm
+monitoring, the warmup-cosine scheduler, the training log (per-step loss, LR, gradient norm),
+TensorBoard logging every 10 steps, and per epoch validation, early stopping and an atomic
+checkpoint; a third variant adds the training doctor (on in ``fit`` by default; its own cost
+is measured by ``doctor_overhead.py``). The plain side is the 15-line loop.
 
 Step time is the interval between two consecutive optimizer steps inside an epoch, recorded
 the same way on both sides (a ``perf_counter`` after each step); intervals that span an epoch
@@ -21,9 +23,11 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from trainwell.doctor import DoctorCallback
 from trainwell.model import build_head
 from trainwell.train.callback import Callback
 from trainwell.train.callbacks import Checkpointing, EarlyStopping, GradientNorm, TensorBoardLogger
+from trainwell.train.callbacks.history import TrainingLog
 from trainwell.train.loop import InMemoryData, train
 from trainwell.train.precision import Precision
 from trainwell.train.schedule import warmup_cosine
@@ -95,6 +99,7 @@ def ours(
     batch: int,
     folder: Path,
     clip: float | None = 1.0,
+    doctor: bool = False,
 ) -> tuple[list[float], list[float]]:
     model, x, y, xv, yv = make(rows, features, width, depth)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
@@ -109,9 +114,10 @@ def ours(
         m.eval()
         return {"val_loss": float(nn.functional.cross_entropy(m(xv), yv))}
 
-    callbacks = [
-        GradientNorm(clip),
-        early,
+    callbacks: list[Callback] = [GradientNorm(clip), early, TrainingLog(folder / "log.json")]
+    if doctor:
+        callbacks.append(DoctorCallback())
+    callbacks += [
         Checkpointing(folder / "ckpt", [early], precision),
         TensorBoardLogger(folder / "tb", every=10),
         clock,
@@ -139,6 +145,7 @@ def main() -> None:
         base: list[float] = []
         mine: list[float] = []
         unclipped: list[float] = []
+        doctored: list[float] = []
         boundary: list[float] = []
         for _ in range(REPEATS):
             base += plain(rows, features, width, depth, batch)
@@ -148,8 +155,11 @@ def main() -> None:
             boundary += bounds
             with tempfile.TemporaryDirectory() as tmp:
                 unclipped += ours(rows, features, width, depth, batch, Path(tmp), clip=None)[0]
+            with tempfile.TemporaryDirectory() as tmp:
+                doctored += ours(rows, features, width, depth, batch, Path(tmp), doctor=True)[0]
         b, m = statistics.median(base), statistics.median(mine)
         u = statistics.median(unclipped)
+        d = statistics.median(doctored)
         print(f"{name}: width {width}, depth {depth}, batch {batch}")
         print(f"  plain loop      median step {b * 1e3:8.3f} ms  ({len(base)} steps)")
         print(f"  trainwell loop  median step {m * 1e3:8.3f} ms  ({len(mine)} steps)")
@@ -157,6 +167,9 @@ def main() -> None:
         print(
             "  without clipping (monitoring only, norm every 10 steps): "
             f"{u * 1e3:.3f} ms, ratio {u / b:.3f}"
+        )
+        print(
+            f"  with the training doctor too (fit's default): {d * 1e3:.3f} ms, ratio {d / b:.3f}"
         )
         print(
             "  per-epoch work (validation, early stopping, checkpoint): "
