@@ -198,7 +198,8 @@ def audit(
 LR_FIND_EPILOG = (
     "\b\nExamples:\n"
     "  trainwell lr-find data.csv --target label\n"
-    "  trainwell lr-find data.csv --target y --plot lr.svg --json lr.json train.batch_size=64\n\n"
+    "  trainwell lr-find data.csv --target y --plot lr.svg --json lr.json train.batch_size=64\n"
+    "  trainwell lr-find photos/ --target label\n\n"
     "The sweep trains the network fit would build (same config, rows, batches, optimizer,\n"
     "clipping; fit draws its initial weights later, so its own test can differ a little)\n"
     "for train.lr_find_steps steps while the LR grows from 1e-7 to 10, and stops\n"
@@ -211,7 +212,9 @@ LR_FIND_EPILOG = (
 
 @app.command("lr-find", epilog=LR_FIND_EPILOG)
 def lr_find(
-    data: Annotated[str, typer.Argument(help="CSV or Parquet file.")],
+    data: Annotated[
+        str, typer.Argument(help="CSV or Parquet file, or a folder of class sub-folders.")
+    ],
     overrides: Overrides = None,
     target: Target = None,
     task: TaskOption = None,
@@ -226,6 +229,8 @@ def lr_find(
         Path | None,
         typer.Option("--json", help="Also write the curve (lrs, losses, smoothed) as JSON."),
     ] = None,
+    text: Text = None,
+    series: Series = None,
 ) -> None:
     """Learning-rate range test (TW-T02): plot loss against LR and suggest a starting LR.
 
@@ -250,6 +255,8 @@ def lr_find(
         config=config,
         overrides=overrides or [],
         plot=plot,
+        text=text,
+        series=series,
     )
     if json_out is not None:
         json_out.write_text(json.dumps(test.to_dict(), indent=1) + "\n")

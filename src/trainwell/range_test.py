@@ -7,7 +7,7 @@ initial weights are drawn right after seeding, where ``fit`` draws them after it
 so they (and the suggestion) can differ from the test ``fit`` runs itself. Nothing is trained
 for keeps and no run directory is made; the audit is left to ``trainwell audit``.
 ``fit`` runs the same test by default (``train.lr=auto``) and keeps the curve in
-``RUN_DIR/lr_find.json``.
+``RUN_DIR/lr_find.json``. Images, text and time series get the sweep on their own network.
 """
 
 from __future__ import annotations
@@ -18,10 +18,12 @@ from pathlib import Path
 import pandas as pd
 
 from trainwell import baselines as bl
-from trainwell.config import build_config
+from trainwell.config import FitConfig, build_config
 from trainwell.data import build_dataset, read_table
 from trainwell.data.load import file_sha256, frame_sha256
 from trainwell.errors import ConfigError, DataError
+from trainwell.modalities import ModalPrepared, modality_of, prepare_modality
+from trainwell.modalities.network import setup_modality
 from trainwell.network import setup_training
 from trainwell.pipeline import class_weights_for
 from trainwell.preprocess import FeatureEncoder
@@ -43,13 +45,16 @@ def lr_find(
     config: str | Path | None = None,
     overrides: Sequence[str] = (),
     plot: str | Path | None = None,
+    text: str | None = None,
+    series: str | None = None,
 ) -> RangeTest:
     """Run the LR range test on the network ``fit`` would build for ``data``.
 
     Args:
-        data, target, task, group, time, seed, config, overrides: as for
-            :func:`trainwell.fit`; ``train.lr_find_method`` and ``train.lr_find_steps``
-            shape the test.
+        data, target, task, group, time, seed, config, overrides, text, series: as for
+            :func:`trainwell.fit` (a folder of class sub-folders, ``text`` or ``series`` for
+            images, text and time series: the sweep then runs on their network);
+            ``train.lr_find_method`` and ``train.lr_find_steps`` shape the test.
         plot: write the curve here (``.png``, ``.svg`` or ``.pdf``); None draws nothing.
 
     Returns:
@@ -75,7 +80,15 @@ def lr_find(
         data__group=group,
         data__time=time,
         seed=seed,
+        data__text=text,
+        data__series=series,
     )
+    kind = modality_of(data, cfg)
+    if kind is not None:
+        test = _modality_range_test(prepare_modality(data, cfg, kind, block=False), cfg)
+        if plot is not None:
+            plot_range_test(test, Path(plot))
+        return test
     if isinstance(data, pd.DataFrame):
         if data.empty:
             raise DataError("the DataFrame has no rows")
@@ -97,6 +110,21 @@ def lr_find(
     if plot is not None:
         plot_range_test(test, Path(plot))
     return test
+
+
+def _modality_range_test(prepared: ModalPrepared, cfg: FitConfig) -> RangeTest:
+    """The sweep on the network ``fit`` builds for images, text or series (frozen backbone and
+    per-group learning rates included when fine-tuning)."""
+    ds, splits = prepared.dataset, prepared.splits
+    rows = {n: splits.indices(n) for n in ("train", "validation", "test")}
+    y = {n: ds.y[r] for n, r in rows.items()}
+    weights, _ = class_weights_for(ds, y["train"], cfg)
+    n_classes = len(ds.classes) if ds.classes is not None else 0
+    with reproducible(cfg.seed, cfg.train.deterministic):
+        setup = setup_modality(
+            prepared.samples, prepared.choice, ds.task, rows, y, n_classes, weights, cfg
+        )
+        return setup.range_test(cfg)
 
 
 def plot_range_test(test: RangeTest, path: Path) -> None:

@@ -38,8 +38,8 @@ def read_table(path: str | Path) -> pd.DataFrame:
         raise DataError(f"data file {str(path)!r} does not exist; check the path")
     if path.is_dir():
         raise DataError(
-            f"{str(path)!r} is a folder; trainwell fit reads a CSV or Parquet file "
-            "(image folders are not supported yet)"
+            f"{str(path)!r} is a folder; pass a CSV, TSV or Parquet file, or a folder of "
+            "images with one sub-folder per class"
         )
     kind = SUFFIXES.get(path.suffix.lower())
     if kind is None:

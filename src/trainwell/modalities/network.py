@@ -39,9 +39,9 @@ from trainwell.network import (
 from trainwell.train.callback import Callback
 from trainwell.train.callbacks.checkpointing import restore
 from trainwell.train.loop import train
-from trainwell.train.lr_find import choose_lr, lr_range_test
+from trainwell.train.lr_find import RangeTest, choose_lr, lr_range_test
 from trainwell.train.memory import BatchPlan, fit_batch_to_memory, step_probe
-from trainwell.train.precision import Precision, resolve_precision
+from trainwell.train.precision import Mode, Precision, resolve_precision
 from trainwell.train.schedule import build_schedule
 from trainwell.train.state import TrainState
 
@@ -134,7 +134,40 @@ def _targets(net: ModalityNet, y: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(y.astype(np.int64))
 
 
-def train_modality(
+@dataclass
+class ModalSetup:
+    """The network for the data and everything its training steps use, before any training
+    (shared by ``fit`` and ``trainwell lr-find``)."""
+
+    device: torch.device
+    net: ModalityNet
+    transfer: dict[str, Any]
+    objective: Objective
+    mode: Mode
+    precision: Precision
+    groups: list[torch.nn.Module]  # layer groups, input side first, the head last
+    fine_tune: bool
+    probe: float | None
+    decay: float
+    optimizer: torch.optim.Optimizer
+    unfreeze: GradualUnfreezing
+    plan: BatchPlan
+    augment_info: dict[str, Any]
+    data: AugmentedData
+    checkpointing: bool
+    checkpoint_reason: str
+
+    def range_test(self, cfg: FitConfig) -> RangeTest:
+        """TW-T02 on the training batches (augmented, as training sees them); the weights,
+        optimizer state and random generators are restored afterwards."""
+        return lr_range_test(
+            self.net, self.optimizer, self.objective, self.data, steps=cfg.train.lr_find_steps,
+            accumulate=self.plan.accumulate, precision=self.precision,
+            clip_grad_norm=cfg.train.clip_grad_norm, method=cfg.train.lr_find_method,
+        )  # fmt: skip
+
+
+def setup_modality(
     samples: Samples,
     choice: Choice,
     task: Task,
@@ -143,13 +176,9 @@ def train_modality(
     n_classes: int,
     class_weights: np.ndarray | None,
     cfg: FitConfig,
-    *,
-    run_path: Path | None,
-    resume_from: Path | None = None,
-    callbacks: Sequence[Callback] = (),
-    console: Console | None = None,
-) -> ModalResult:
-    """Build, (fine-)tune and return the network with its best validation weights."""
+) -> ModalSetup:
+    """Build the network (pre-trained weights loaded, head probed when fine-tuning), objective,
+    optimizer with per-group learning rates, batch plan and augmented training batches."""
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     net, transfer = build_network(samples, choice, task, n_classes, cfg)
     train_inputs = samples.select(rows["train"])
@@ -187,16 +216,36 @@ def train_modality(
     data = AugmentedData(
         train_inputs, target, plan.batch_size, augment, seed=cfg.seed, device=device
     )
+    return ModalSetup(
+        device, net, transfer, objective, mode, precision, groups, fine_tune, probe, decay,
+        optimizer, unfreeze, plan, augment_info, data, checkpointing, checkpoint_reason,
+    )  # fmt: skip
+
+
+def train_modality(
+    samples: Samples,
+    choice: Choice,
+    task: Task,
+    rows: dict[str, np.ndarray],
+    y: dict[str, np.ndarray],
+    n_classes: int,
+    class_weights: np.ndarray | None,
+    cfg: FitConfig,
+    *,
+    run_path: Path | None,
+    resume_from: Path | None = None,
+    callbacks: Sequence[Callback] = (),
+    console: Console | None = None,
+) -> ModalResult:
+    """Build, (fine-)tune and return the network with its best validation weights."""
+    setup = setup_modality(samples, choice, task, rows, y, n_classes, class_weights, cfg)
+    device, net, transfer, objective = setup.device, setup.net, setup.transfer, setup.objective
+    mode, precision, groups, fine_tune = setup.mode, setup.precision, setup.groups, setup.fine_tune
+    probe, decay, optimizer, unfreeze = setup.probe, setup.decay, setup.optimizer, setup.unfreeze
+    plan, augment_info, data = setup.plan, setup.augment_info, setup.data
+    checkpointing, checkpoint_reason = setup.checkpointing, setup.checkpoint_reason
     record = _in_run(run_path, "lr_find.json")
-
-    def range_test() -> Any:
-        return lr_range_test(
-            net, optimizer, objective, data, steps=cfg.train.lr_find_steps,
-            accumulate=plan.accumulate, precision=precision,
-            clip_grad_norm=cfg.train.clip_grad_norm, method=cfg.train.lr_find_method,
-        )  # fmt: skip
-
-    lr_choice = choose_lr(cfg.train.lr, range_test, record)  # TW-T02
+    lr_choice = choose_lr(cfg.train.lr, lambda: setup.range_test(cfg), record)  # TW-T02
     top = float(optimizer.param_groups[-1]["lr"])
     for group in optimizer.param_groups:  # keep the discriminative ratios
         group["lr"] = lr_choice.lr * float(group["lr"]) / top
