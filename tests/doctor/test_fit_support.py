@@ -81,3 +81,57 @@ def test_overfit_one_batch_catches_a_broken_model() -> None:
     assert finding is not None
     assert finding.practice == "TW-X01"
     assert finding.evidence["final_loss"] > 0.5
+
+
+class _PoisonGrad(torch.autograd.Function):
+    """Identity forward; a NaN gradient backward while ``armed``: the loss stays finite."""
+
+    armed = False
+
+    @staticmethod
+    def forward(ctx: object, x: torch.Tensor) -> torch.Tensor:
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx: object, grad: torch.Tensor) -> torch.Tensor:
+        return grad * float("nan") if _PoisonGrad.armed else grad
+
+
+class _Poisoned(nn.Module):
+    """mlp() with the gradient poisoned between its first and second layer."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.body = mlp()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        hidden = self.body[1](self.body[0](x))
+        return self.body[4](self.body[3](self.body[2](_PoisonGrad.apply(hidden))))
+
+
+def test_a_nan_gradient_under_a_finite_loss_is_read_on_the_step_clipping_saw_it() -> None:
+    """Between the doctor's gradient reads, the loop's clipping norm tells it to look."""
+    from trainwell.train.callback import Callback
+    from trainwell.train.callbacks import GradientNorm
+    from trainwell.train.state import TrainState
+
+    class Arm(Callback):
+        def on_step_end(self, state: TrainState) -> None:  # arms the step that comes next
+            _PoisonGrad.armed = state.step == 5  # a light step (not heavy, not on the cadence)
+
+    x, y = blobs()
+    model = _Poisoned()
+    cb = DoctorCallback()
+    try:
+        train(
+            model,
+            torch.optim.SGD(model.parameters(), lr=0.01),
+            nn.CrossEntropyLoss(),
+            InMemoryData((x,), y, batch_size=32),
+            max_epochs=1,
+            callbacks=[Arm(), GradientNorm(1.0), cb],
+        )
+    finally:
+        _PoisonGrad.armed = False
+    (finding,) = [f for f in cb.findings if f.id == "nonfinite-gradients"]
+    assert finding.step == 5

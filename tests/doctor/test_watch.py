@@ -197,3 +197,50 @@ def test_a_loss_first_used_after_the_first_step_is_still_checked() -> None:
             if step == 1:
                 assert dr.findings == []  # NLLLoss on log-probabilities is right
     assert "output-loss-mismatch" in ids(dr)  # softmax before CrossEntropyLoss, from step 2
+
+
+def test_nan_passes_without_an_optimizer_step_are_reported_at_once() -> None:
+    """GradScaler skips opt.step() on non-finite gradients, and scripts skip NaN batches: the
+    trace must not wait for a step that never comes."""
+    x, y = blobs()
+    model = mlp()
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    with doctor.watch(model, opt) as dr:
+        for _ in range(5):
+            opt.zero_grad()
+            nn.CrossEntropyLoss()(model(x[:32]), y[:32]).backward()
+            opt.step()
+        with torch.no_grad():
+            model[2].weight[0, 0] = float("nan")
+        for _ in range(2):  # NaN losses: the script skips the step
+            opt.zero_grad()
+            loss = nn.CrossEntropyLoss()(model(x[:32]), y[:32])
+            assert not torch.isfinite(loss)
+        (finding,) = [f for f in dr.findings if f.id == "nonfinite-loss"]  # before finish()
+    assert finding.step == 5
+    assert finding.evidence["first_layer"] == "2"
+
+
+def test_one_nan_gives_one_remedy_when_loss_module_and_log_loss_both_report() -> None:
+    x, y = blobs()
+    model = mlp()
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    remedies = []
+    with doctor.watch(model, opt) as dr:
+        for step in range(20):
+            opt.zero_grad()
+            if step == 16:  # a heavy step: its outputs are kept
+                with torch.no_grad():
+                    model[2].weight[0, 0] = float("nan")
+            loss = nn.CrossEntropyLoss()(model(x[:32]), y[:32])
+            dr.log_loss(loss)  # as a loop that also logs its loss explicitly
+            remedy = dr.needs_remedy()  # as trainwell's Remedy callback asks, every step
+            if remedy is not None:
+                remedies.append((step, remedy.id))
+                with torch.no_grad():
+                    model[2].weight[0, 0] = 0.0  # restore clean weights
+                dr.acknowledge_remedy()
+            elif torch.isfinite(loss):
+                loss.backward()
+            opt.step()
+    assert remedies == [(16, "nonfinite-loss")]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -69,6 +70,12 @@ class DoctorCallback(Callback):
             self.doctor.step = state.step
             if state.loss is not None:
                 self.doctor.log_loss(state.loss)
+            # The loop's clipping already measured the gradients: a non-finite norm makes the
+            # doctor read them this step (its own cadence might skip it). CPU only: on CUDA
+            # the check would wait for the GPU.
+            norm = state.grad_norm
+            if norm is not None and norm.device.type == "cpu" and not math.isfinite(float(norm)):
+                self.doctor.read_gradients_now()
 
     def on_epoch_end(self, state: TrainState) -> None:
         if self.doctor is None or not state.history:

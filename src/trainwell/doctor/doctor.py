@@ -109,6 +109,10 @@ class Doctor:
         # Decided once per step: the forward hooks ask for every module call.
         self.heavy = value < self.t.heavy_first or value % self.t.heavy_every == 0
 
+    def read_gradients_now(self) -> None:
+        """Read this step's gradients whatever the cadence (the caller saw a bad norm)."""
+        self._grad_alert = True
+
     def wants_gradients(self) -> bool:
         """Read the gradient norms this step (cadence, or something looks wrong)."""
         return (
@@ -117,6 +121,12 @@ class Doctor:
             or self._step % self.t.grad_every == 0
             or not self._step_loss_finite()
         )
+
+    @property
+    def keeps_outputs(self) -> bool:
+        """Layer outputs are held until the loss on heavy steps, until the first finite loss
+        (preflight reads them) and while a non-finite loss waits for its trace."""
+        return self.heavy or not self._preflight_loss_done or self._nonfinite_pending is not None
 
     @property
     def saw_forward(self) -> bool:
@@ -177,6 +187,7 @@ class Doctor:
         self._keys = {k for k in self._keys if k[0] not in REMEDY_IDS}
         self._remedy = None
         self._broken = False
+        self._nonfinite_pending = None  # the restored run starts clean
 
     # ---- loss ----------------------------------------------------------------------------
     def on_loss_inputs(
@@ -221,7 +232,7 @@ class Doctor:
     def log_loss(self, loss: float | torch.Tensor) -> None:
         """Give the step's training loss explicitly (when no loss module is used)."""
         value = float(loss.detach()) if isinstance(loss, torch.Tensor) else float(loss)
-        if self._explicit_loss is None:
+        if self._explicit_loss is None and not self._step_losses:  # a loss module reported it
             self._on_step_loss(value)
         self._explicit_loss = value
 
@@ -233,11 +244,12 @@ class Doctor:
         NaN weights or a NaN-producing layer show again, and the finding keeps this step.
         """
         pending = self._nonfinite_pending
-        if pending is not None and pending[0] < self.step:  # the trace from a later pass
-            self._nonfinite_pending = None
-            layer = self._first_nonfinite() if not math.isfinite(value) else None
-            self.emit(checks.check_nonfinite_loss(pending[0], pending[1], layer, pending[2]))
-        elif pending is None and not math.isfinite(value):
+        if pending is not None:
+            if self._outputs:  # a forward pass ran since, its outputs kept: the trace
+                self._nonfinite_pending = None
+                layer = self._first_nonfinite() if not math.isfinite(value) else None
+                self.emit(checks.check_nonfinite_loss(pending[0], pending[1], layer, pending[2]))
+        elif not math.isfinite(value):
             if self._outputs:
                 finding = checks.check_nonfinite_loss(
                     self.step, value, self._first_nonfinite(), self.epoch
@@ -253,7 +265,7 @@ class Doctor:
         # A reference, held until the loss is computed, so a non-finite loss can be traced to
         # the first layer that produced one; kept on heavy steps and while a trace is pending.
         self._forward_seen = True
-        if self.heavy or self._nonfinite_pending is not None:
+        if self.keeps_outputs:
             self._outputs.pop(module, None)
             self._outputs[module] = out
         if self._discover and self.step == 0:
@@ -392,7 +404,7 @@ class Doctor:
         """One optimizer step finished: update the curve and run the per-step checks."""
         loss = self._explicit_loss
         if loss is None and self._step_losses:
-            loss = statistics.fmean(self._step_losses)
+            loss = sum(self._step_losses) / len(self._step_losses)
         self._explicit_loss, self._step_losses = None, []
         if loss is not None:
             self.curve.append(loss)

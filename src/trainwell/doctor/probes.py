@@ -109,7 +109,12 @@ class ForwardProbe:
             # Watching one model, a training loss counts only if that model just ran forward.
             if self.modules is not None and torch.is_grad_enabled() and not doctor.saw_forward:
                 return
-            if self._pre_handle is None and torch.is_grad_enabled() and len(args) >= 2:
+            if (
+                self._pre_handle is None
+                and doctor.keeps_outputs  # the producer of its input must be known
+                and torch.is_grad_enabled()
+                and len(args) >= 2
+            ):
                 self._pair(module, args)  # a loss module first used after the first step
             if isinstance(output, torch.Tensor) and output.numel() == 1:
                 target = _first_tensor(args[1]) if len(args) >= 2 else None
@@ -156,6 +161,7 @@ class OptimizerProbe:
         self.handles: list[RemovableHandle] = []
         self._before: list[torch.Tensor] | None = None
         self._params: list[torch.Tensor] | None = None  # this step's, from pre to post hook
+        self._wants = False  # the doctor wants this step's gradients
         self._grads_read = False
 
     def attach(self) -> OptimizerProbe:
@@ -184,6 +190,10 @@ class OptimizerProbe:
         doctor = self.doctor
         if not doctor.watching(optimizer):
             return
+        self._wants = doctor.wants_gradients()
+        if not (doctor.heavy or self._wants):
+            self._params = None  # a light step: nothing to read or snapshot
+            return
         params = self._params = self.params(optimizer)
         if doctor.heavy:
             with torch.no_grad():
@@ -191,7 +201,7 @@ class OptimizerProbe:
         # With a closure (Lightning, LBFGS) gradients appear only inside step(): read them in
         # the post-hook instead; step() leaves .grad alone and the parameters are snapshotted.
         self._grads_read = any(p.grad is not None for p in params)
-        if self._grads_read and doctor.wants_gradients():
+        if self._grads_read and self._wants:
             self._read_gradients(params)
 
     def _read_gradients(self, params: list[torch.Tensor]) -> None:
@@ -209,9 +219,11 @@ class OptimizerProbe:
         doctor = self.doctor
         if not doctor.watching(optimizer):
             return
-        params = self._params if self._params is not None else self.params(optimizer)
-        self._params = None
-        if not self._grads_read and doctor.wants_gradients():
+        params, self._params = self._params, None
+        if params is None:  # a light step
+            doctor.on_step_end()
+            return
+        if not self._grads_read and self._wants:
             self._read_gradients(params)
         if self._before is not None:
             if len(params) == len(self._before):

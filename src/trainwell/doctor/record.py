@@ -53,6 +53,7 @@ class LossCurve:
         self.start_steps = start_steps
         self.values: list[float] = []
         self.best_smoothed = math.inf
+        self._start: float | None = None
 
     def append(self, loss: float) -> None:
         self.values.append(loss)
@@ -76,8 +77,11 @@ class LossCurve:
     @property
     def start(self) -> float | None:
         """Median of the first finite losses: the level training started from."""
+        if self._start is not None and len(self.values) >= self.start_steps:
+            return self._start  # fixed once the first steps are in (read every step)
         first = [v for v in self.values[: self.start_steps] if math.isfinite(v)]
-        return statistics.median(first) if first else None
+        self._start = statistics.median(first) if first else None
+        return self._start
 
     def __len__(self) -> int:
         return len(self.values)

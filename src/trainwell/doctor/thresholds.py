@@ -27,6 +27,8 @@ class Thresholds:
     heavy_first: int = 3  # the first steps are sampled too: preflight problems show there
     # The total gradient norm is read every grad_every steps, and every step while it is high
     # or the loss is not finite (reading it is a pass over all gradients: ~2% of an MLP step).
+    # A NaN gradient on a step in between shows as a non-finite loss one step later, traced to
+    # the first layer whose output went bad, instead of as a nonfinite-gradients finding.
     grad_every: int = 4
 
     # TW-A07 loss at init: Karpathy's recipe expects ln K; we flag only a clear excess.
