@@ -171,23 +171,16 @@ def audit(
     import json
 
     from trainwell.audit import format_findings_table
-    from trainwell.config import build_config
+    from trainwell.config import options_config
     from trainwell.errors import ConfigError
     from trainwell.pipeline import prepare
 
     if output_format not in {"text", "json"}:
         raise ConfigError(f"--format must be text or json, not {output_format!r}")
-    cfg = build_config(
-        config_file=config,
-        overrides=overrides or [],
-        data__target=target,
-        data__task=task,
-        data__group=group,
-        data__time=time,
-        seed=seed,
-        data__text=text,
-        data__series=series,
-    )
+    cfg = options_config(
+        config, overrides or [], target=target, task=task, group=group, time=time, seed=seed,
+        text=text, series=series,
+    )  # fmt: skip
     findings = prepare(data, cfg, block=False).findings
     if output_format == "json":
         typer.echo(json.dumps([f.to_dict() for f in findings], indent=2, default=str))

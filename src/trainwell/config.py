@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import tomllib
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -391,6 +392,35 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ConfigError(f"config file {str(path)!r} must hold a table of sections")
     return data
+
+
+def options_config(
+    config_file: str | Path | None = None,
+    overrides: Sequence[str] = (),
+    *,
+    target: str | None = None,
+    task: str | None = None,
+    group: str | None = None,
+    time: str | None = None,
+    seed: int | None = None,
+    text: str | None = None,
+    series: str | None = None,
+    **options: Any,
+) -> FitConfig:
+    """The config that ``fit``, ``audit`` and ``lr-find`` resolve from their shared options
+    (``--target``, ``--task``, ... win over ``--config`` and ``key=value`` overrides)."""
+    return build_config(
+        config_file=config_file,
+        overrides=list(overrides),
+        data__target=target,
+        data__task=task,
+        data__group=group,
+        data__time=time,
+        seed=seed,
+        data__text=text,
+        data__series=series,
+        **options,
+    )
 
 
 def build_config(

@@ -26,7 +26,7 @@ from trainwell import baselines as bl
 from trainwell.analysis import EnergyMeter, check_group_columns, record_evaluation
 from trainwell.artifact import save_model
 from trainwell.audit import TestSetLedger, config_sha256, run_audit, stop_on_errors
-from trainwell.config import FitConfig, Task, build_config
+from trainwell.config import FitConfig, Task, options_config
 from trainwell.data import Dataset, build_dataset, read_table
 from trainwell.data.load import file_sha256, frame_sha256
 from trainwell.errors import DataError, RunError, TrainwellError
@@ -187,18 +187,10 @@ def fit(
         return _resume(Path(resume), callbacks, console)
     if data is None:
         raise TrainwellError("no data given; pass a CSV or Parquet file (or --resume RUN_DIR)")
-    cfg = build_config(
-        config_file=config,
-        overrides=list(overrides),
-        data__target=target,
-        data__task=task,
-        data__group=group,
-        data__time=time,
-        seed=seed,
-        report__groups=groups,
-        data__text=text,
-        data__series=series,
-    )
+    cfg = options_config(
+        config, overrides, target=target, task=task, group=group, time=time, seed=seed,
+        text=text, series=series, report__groups=groups,
+    )  # fmt: skip
     kind = modality_of(data, cfg)
     if kind is not None:  # images, text, time series: same stages, trainwell.modalities
         from trainwell.modalities.fit import fit_modality

@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from trainwell import baselines as bl
-from trainwell.config import FitConfig, build_config
+from trainwell.config import FitConfig, options_config
 from trainwell.data import build_dataset, read_table
 from trainwell.data.load import file_sha256, frame_sha256
 from trainwell.errors import ConfigError, DataError
@@ -72,17 +72,10 @@ def lr_find(
         raise ConfigError(f"--plot {str(plot)!r}: the file must end in " + ", ".join(PLOT_SUFFIXES))
     if plot is not None and not Path(plot).resolve().parent.is_dir():
         raise ConfigError(f"--plot {str(plot)!r}: folder {str(Path(plot).parent)!r} does not exist")
-    cfg = build_config(
-        config_file=config,
-        overrides=list(overrides),
-        data__target=target,
-        data__task=task,
-        data__group=group,
-        data__time=time,
-        seed=seed,
-        data__text=text,
-        data__series=series,
-    )
+    cfg = options_config(
+        config, overrides, target=target, task=task, group=group, time=time, seed=seed,
+        text=text, series=series,
+    )  # fmt: skip
     kind = modality_of(data, cfg)
     if kind is not None:
         test = _modality_range_test(prepare_modality(data, cfg, kind, block=False), cfg)

@@ -150,9 +150,9 @@ def test_report_evaluates_from_the_saved_test_predictions(runs: dict[str, Path],
     splits = json.loads((runs[name] / "splits.json").read_text())
     assert sorted(saved.index) == sorted(splits["test"])
     assert list(keys.columns) == [{"image": "path", "text": "review", "series": "id"}[name]]
+    task = json.loads((runs[name] / "manifest.json").read_text())["data"]["task"]
     probabilities = saved.filter(like="p_").to_numpy()
-    again = task_metrics("multiclass" if probabilities.shape[1] > 2 else "binary",
-                         saved["y_true"].to_numpy(), probabilities)  # fmt: skip
+    again = task_metrics(task, saved["y_true"].to_numpy(), probabilities)
     assert again["accuracy"] == pytest.approx(metrics["test"]["accuracy"])
     summary = json.loads((runs[name] / "data_summary.json").read_text())
     assert sum(summary["class_balance"]["counts"]["test"]) == len(saved)

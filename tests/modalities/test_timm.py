@@ -12,7 +12,9 @@ from safetensors.torch import save_file
 
 import trainwell
 
-pytest.importorskip("timm")
+# Not in CI: timm's models come with torchvision, which on this machine means torch 2.14.1's
+# 5.5 GB CUDA build; the CI venv keeps the 2.13 CPU wheel. `pip install "trainwell[vision]"`.
+pytest.importorskip("timm", reason="timm is not installed (pip install 'trainwell[vision]')")
 
 
 def test_resnet18_fine_tunes_from_a_local_weights_file(tmp_path: Path) -> None:
