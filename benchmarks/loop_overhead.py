@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from trainwell.doctor import DoctorCallback
-from trainwell.model import build_head
+from trainwell.models.tabular import build_head
 from trainwell.train.callback import Callback
 from trainwell.train.callbacks import Checkpointing, EarlyStopping, GradientNorm, TensorBoardLogger
 from trainwell.train.callbacks.history import TrainingLog

@@ -11,8 +11,8 @@ Example:
 from trainwell.config import FitConfig, build_config
 from trainwell.errors import ConfigError, DataError, LeakageError, RunError, TrainwellError
 from trainwell.findings import Finding
+from trainwell.lr_find import lr_find
 from trainwell.pipeline import fit
-from trainwell.range_test import lr_find
 from trainwell.run import Run, load
 
 __version__ = "0.1.0"

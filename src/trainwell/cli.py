@@ -231,7 +231,7 @@ def lr_find(
     """
     import json
 
-    from trainwell.range_test import lr_find as run_lr_find
+    from trainwell.lr_find import lr_find as run_lr_find
     from trainwell.train.lr_find import DEFAULT_LR
 
     if json_out is not None and not json_out.resolve().parent.is_dir():

@@ -465,3 +465,64 @@ def build_config(
         raise ConfigError(
             f"invalid config value for {where}: {first['msg']} (got {first.get('input')!r})"
         ) from None
+
+
+# Keys that only one value of another key reads: (section, key) -> (selector key, values).
+_ONLY_WITH: dict[tuple[str, str], tuple[str, frozenset[str]]] = {
+    ("train", "momentum"): ("optimizer", frozenset({"sgd"})),
+    ("train", "warmup_epochs"): ("schedule", frozenset({"warmup_cosine"})),
+    ("train", "one_cycle_peak"): ("schedule", frozenset({"one_cycle"})),
+    ("train", "step_milestones"): ("schedule", frozenset({"step"})),
+    ("train", "step_gamma"): ("schedule", frozenset({"step"})),
+    ("train", "plateau_factor"): ("schedule", frozenset({"plateau"})),
+    ("train", "plateau_patience"): ("schedule", frozenset({"plateau"})),
+    ("train", "restart_epochs"): ("schedule", frozenset({"cosine_restarts"})),
+    ("train", "restart_mult"): ("schedule", frozenset({"cosine_restarts"})),
+}
+# Keys of the model, augment and data sections that every modality reads.
+_ALWAYS = frozenset({"data.target", "data.task", "augment.enabled"})
+
+
+def _changed(part: BaseModel, key: str) -> bool:
+    """Set by the user to something else than its default (a key at its default changes
+    nothing, as in a config.json that lists every key)."""
+    default = type(part).model_fields[key].get_default(call_default_factory=True)
+    return key in part.model_fields_set and getattr(part, key) != default
+
+
+def check_applicable(cfg: FitConfig, modality: str, options: frozenset[str]) -> None:
+    """Refuse a key the user set that would have no effect on this run, with the reason:
+    a schedule's key under another schedule, ``train.momentum`` without SGD, the LR range
+    test's keys with a fixed ``train.lr``, or a ``model``/``augment``/``data`` key that this
+    modality does not read (``options``: the keys it does).
+
+    Raises:
+        ConfigError: one line naming the key, why it has no effect and what to do.
+    """
+    for (section, key), (selector, values) in _ONLY_WITH.items():
+        part = getattr(cfg, section)
+        chosen = getattr(part, selector)
+        if _changed(part, key) and chosen not in values:
+            need = " or ".join(f"{section}.{selector}={v}" for v in sorted(values))
+            raise ConfigError(
+                f"{section}.{key} has no effect with {section}.{selector}={chosen}; it applies "
+                f"with {need}: remove it or set that"
+            )
+    if cfg.train.lr is not None:
+        for key in ("lr_find_method", "lr_find_steps"):
+            if _changed(cfg.train, key):
+                raise ConfigError(
+                    f"train.{key} has no effect with train.lr={cfg.train.lr:g}: the LR range "
+                    "test only runs when train.lr=auto; remove one of them"
+                )
+    for section in ("model", "augment", "data"):
+        part = getattr(cfg, section)
+        for key in sorted(part.model_fields_set):
+            name = f"{section}.{key}"
+            if name in _ALWAYS or name in options or not _changed(part, key):
+                continue
+            raise ConfigError(
+                f"{name} has no effect on {modality} data; the {modality} modality reads "
+                + ", ".join(sorted(o for o in options if o.startswith(section + ".")))
+                + " (see `trainwell fit --help`)"
+            )

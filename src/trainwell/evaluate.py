@@ -8,12 +8,17 @@ classification, RMSE for regression. Lower is better.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 from sklearn import metrics as skm
 
+from trainwell.candidates import Candidate
 from trainwell.config import Task
+from trainwell.findings import Finding
+from trainwell.modalities.base import Samples
 
 
 def classification_metrics(
@@ -88,16 +93,119 @@ class SealedTest:
     """The test split, opened exactly once for the final evaluation (TW-D07).
 
     Everything before the final evaluation (baselines, early stopping, model selection) sees
-    only train and validation; a second ``open`` is a bug and raises.
+    only train and validation; a second ``open`` is a bug and raises. ``rows`` (the dataset
+    rows it holds) are public so checks can prove nothing else touched them.
     """
 
-    def __init__(self, *arrays: np.ndarray) -> None:
-        self._arrays: tuple[np.ndarray, ...] | None = arrays
+    def __init__(self, samples: Samples, y: np.ndarray) -> None:
+        self._held: tuple[Samples, np.ndarray] | None = (samples, y)
+        self.rows = samples.rows
         self.opened = 0
 
-    def open(self) -> tuple[np.ndarray, ...]:
-        if self._arrays is None:
+    def open(self) -> tuple[Samples, np.ndarray]:
+        if self._held is None:
             raise RuntimeError("the sealed test set was already evaluated once (TW-D07)")
-        arrays, self._arrays = self._arrays, None
+        held, self._held = self._held, None
         self.opened += 1
-        return arrays
+        return held
+
+
+@dataclass
+class Evaluation:
+    """The evaluate stage's record: validation scores of every candidate, the shipped one,
+    and the one sealed evaluation of the test split (TW-D07)."""
+
+    metrics: dict[str, Any]  # metrics.json
+    shipped: str
+    test_outputs: dict[str, np.ndarray]  # every candidate's outputs on the test split
+    findings: list[Finding] = field(default_factory=list)
+
+
+def score_candidates(
+    task: Task,
+    candidates: Sequence[Candidate],
+    samples: Samples,
+    y: np.ndarray,
+    class_weights: np.ndarray | None,
+) -> tuple[dict[str, dict[str, Any]], dict[str, np.ndarray]]:
+    """Every candidate's metrics and outputs on one split (weighted log loss when training
+    was class-weighted, TW-D11)."""
+    weights = None if class_weights is None else class_weights[y]
+    outputs = {c.name: c.outputs(samples) for c in candidates}
+    scores = {n: task_metrics(task, y, o, weights) for n, o in outputs.items()}
+    return scores, outputs
+
+
+def evaluate(
+    task: Task,
+    candidates: Sequence[Candidate],
+    validation: Samples,
+    y_validation: np.ndarray,
+    test: SealedTest,
+    class_weights: np.ndarray | None,
+    ship: str,
+) -> Evaluation:
+    """Select on validation, then open the sealed test split once and score every candidate
+    on it (the shipped model's test outputs are kept, so it is never run through a model
+    again).
+
+    ``ship``: ``best`` (the lowest validation selection score) or a candidate's name.
+    """
+    scores, _ = score_candidates(task, candidates, validation, y_validation, class_weights)
+    best = min(scores, key=lambda n: selection_score(task, scores[n]))
+    shipped = best if ship == "best" else ship
+    findings = selection_findings(task, scores, best, shipped)
+    test_samples, y_test = test.open()
+    test_scores, test_outputs = score_candidates(
+        task, candidates, test_samples, y_test, class_weights
+    )
+    metrics = {
+        "shipped": shipped,
+        "selection_metric": SELECTION_METRIC[task],
+        "validation": scores[shipped],
+        "test": test_scores[shipped],
+        "network": {"validation": scores["network"], "test": test_scores["network"]},
+        "baselines": {
+            c.name: {
+                "validation": scores[c.name],
+                "test": test_scores[c.name],
+                **({"info": _info(c)} if _info(c) else {}),
+            }
+            for c in candidates
+            if c.name != "network"
+        },
+    }
+    return Evaluation(metrics, shipped, test_outputs, findings)
+
+
+def _info(candidate: Candidate) -> dict[str, Any]:
+    return {k: v for k, v in candidate.info.items() if k != "task"}
+
+
+def selection_findings(
+    task: Task, scores: dict[str, dict[str, Any]], best: str, shipped: str
+) -> list[Finding]:
+    """Say plainly when a baseline beats the network on validation (TW-A08)."""
+    metric = SELECTION_METRIC[task]
+    net = selection_score(task, scores["network"])
+    if best == "network":
+        return []
+    top = selection_score(task, scores[best])
+    return [
+        Finding(
+            id="baseline-beats-network",
+            practice="TW-A08",
+            severity="warning" if best == "dummy" else "info",
+            stage="evaluate",
+            message=f"The {best} baseline beat the network on validation {metric} "
+            f"({top:.4g} vs {net:.4g}); the shipped model is {shipped}.",
+            evidence={
+                "metric": metric,
+                "validation": {n: selection_score(task, s) for n, s in scores.items()},
+            },
+            fix="Ship it (the default), or keep the network with baselines.ship=network; "
+            "on tabular data gradient boosting often wins."
+            if best != "dummy"
+            else "Nothing beat predicting the prior: check that the features carry signal.",
+        )
+    ]

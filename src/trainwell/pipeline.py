@@ -1,15 +1,17 @@
-"""``trainwell fit``: data → split → preprocess → baselines → network → evaluate → export.
+"""``trainwell fit``: one pipeline for every kind of data.
 
-Each stage returns a typed value the next consumes. Every check of the user's input runs
-before the run directory is created, so bad input leaves nothing behind; a failure after
-that marks the run ``failed`` in its manifest (never ``complete``), and ``--resume`` continues
-a killed run from its last checkpoint.
+    data → audit → split → preprocess → baselines → network → evaluate → export → report
+
+:func:`prepare` reads, splits, encodes and audits through the data's
+:class:`~trainwell.modalities.base.Modality` (tables, images, text, series, ...), writing
+nothing, so bad input leaves nothing behind. :func:`run_stages` then runs the stages; each
+returns a record and the :class:`~trainwell.recorder.Recorder` writes it. A failure marks the
+run ``failed`` (never ``complete``), Ctrl-C ``interrupted``, and ``fit --resume`` continues a
+killed run from its last checkpoint.
 """
 
 from __future__ import annotations
 
-import shlex
-import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -18,37 +20,30 @@ from time import perf_counter
 from typing import Any
 
 import numpy as np
-import pandas as pd
 from rich.console import Console
 from sklearn.utils.class_weight import compute_class_weight
 
-from trainwell import baselines as bl
-from trainwell.analysis import EnergyMeter, check_group_columns, record_evaluation
-from trainwell.artifact import save_model
-from trainwell.audit import TestSetLedger, config_sha256, run_audit, stop_on_errors
-from trainwell.config import FitConfig, Task, options_config
-from trainwell.data import Dataset, build_dataset, read_table
-from trainwell.data.load import file_sha256, frame_sha256
-from trainwell.errors import DataError, RunError, TrainwellError
-from trainwell.evaluate import SELECTION_METRIC, SealedTest, selection_score, task_metrics
-from trainwell.findings import Finding, sort_findings, write_findings
-from trainwell.modalities import modality_of, prepare_modality
-from trainwell.network import train_network
-from trainwell.preprocess import FeatureEncoder
+from trainwell.analysis import EnergyMeter
+from trainwell.audit import stop_on_errors
+from trainwell.candidates import NetworkCandidate
+from trainwell.config import FitConfig, check_applicable, options_config
+from trainwell.data import Dataset
+from trainwell.errors import ConfigError, DataError, RunError, TrainwellError
+from trainwell.evaluate import SealedTest, evaluate
+from trainwell.files import read_json
+from trainwell.findings import Finding
+from trainwell.modalities.base import DataSource, Modality, Samples
+from trainwell.modalities.registry import REGISTRY, modality_for
+from trainwell.models import Choice
+from trainwell.recorder import Recorder
 from trainwell.report import write_report
 from trainwell.reproducibility import reproducible
-from trainwell.run import (
-    Run,
-    RunDir,
-    default_run_dir,
-    environment,
-    git_state,
-    read_json,
-    write_json,
-)
+from trainwell.run import Run, RunDir
 from trainwell.split import Splits, make_splits
 from trainwell.train.callback import Callback
-from trainwell.train.checkpoint import latest_checkpoint
+from trainwell.trainer import NetworkResult, setup_trainer, train_network
+
+SPLITS = ("train", "validation", "test")
 
 
 @dataclass
@@ -56,14 +51,77 @@ class Prepared:
     """The validated inputs of a run: everything checked before a directory is made."""
 
     cfg: FitConfig
+    modality: Modality
     dataset: Dataset
     splits: Splits
+    samples: Samples  # every example, encoded with what the training split taught
+    choice: Choice
     data_path: str | None
     findings: list[Finding]  # the audit's, data findings included
     audit_seconds: float = 0.0
 
+    @property
+    def n_classes(self) -> int:
+        return len(self.dataset.classes) if self.dataset.classes is not None else 0
+
+    def split(self, name: str) -> tuple[Samples, np.ndarray]:
+        """The examples and targets of the training or validation split (the test split is
+        only handed out sealed, by :meth:`sealed_test`)."""
+        if name == "test":
+            raise RuntimeError("the test split is sealed until evaluation (TW-D07)")
+        rows = self.splits.indices(name)
+        return self.samples.subset(rows), self.dataset.y[rows]
+
+    def sealed_test(self) -> SealedTest:
+        rows = self.splits.indices("test")
+        return SealedTest(self.samples.subset(rows), self.dataset.y[rows])
+
+
+def prepare(
+    data: DataSource,
+    cfg: FitConfig,
+    *,
+    block: bool = True,
+    check_options: bool = True,
+    audit: bool = True,
+) -> Prepared:
+    """Read, split, encode and audit the data through its modality (no files written).
+
+    Args:
+        block: stop on an audit error the config does not allow (``audit.allow``).
+        check_options: refuse config keys that have no effect on this data (fresh runs; a
+            resumed run's full config was checked when it started).
+        audit: run the audit (``lr-find`` leaves it to ``trainwell audit``).
+
+    Raises:
+        DataError: unusable data; ConfigError: an option that does not apply; LeakageError
+            (if ``block``) for an unallowed audit error.
+    """
+    modality = modality_for(data, cfg)
+    if check_options:
+        check_applicable(cfg, modality.name, modality.options)
+    if cfg.baselines.ship == "lightgbm" and modality.name != "table":
+        raise ConfigError(
+            "baselines.ship=lightgbm: LightGBM is a baseline for tables only; the "
+            f"{modality.name} baselines are dummy and linear"
+        )
+    read = modality.read(data, cfg)
+    splits = make_splits(read.dataset, cfg.split, cfg.seed)
+    choice = modality.choose(read, splits, cfg)
+    samples = modality.encode(read, splits, choice, cfg)
+    start = perf_counter()
+    findings = modality.audit(read.dataset, samples, splits, cfg) if audit else []
+    if block:
+        stop_on_errors(findings, cfg.audit.allow)
+    return Prepared(
+        cfg, modality, read.dataset, splits, samples, choice, read.data_path, findings,
+        perf_counter() - start,
+    )  # fmt: skip
+
 
 class Stopwatch:
+    """Seconds per stage, for the manifest."""
+
     def __init__(self) -> None:
         self.timings: dict[str, float] = {}
 
@@ -76,54 +134,8 @@ class Stopwatch:
             self.timings[name] = round(perf_counter() - start, 3)
 
 
-def prepare(data: str | Path | pd.DataFrame, cfg: FitConfig, *, block: bool = True) -> Prepared:
-    """Read and validate the data, make the splits and audit them (no files written).
-
-    Raises:
-        DataError: unusable data; LeakageError (if ``block``) for an unallowed audit error.
-    """
-    kind = modality_of(data, cfg)
-    if kind is not None:
-        modal = prepare_modality(data, cfg, kind, block=block)
-        return Prepared(
-            cfg, modal.dataset, modal.splits, modal.data_path, modal.findings, modal.audit_seconds
-        )
-    if isinstance(data, pd.DataFrame):
-        if data.empty:
-            raise DataError("the DataFrame has no rows")
-        frame, source, sha, path = (
-            data.reset_index(drop=True),
-            "<DataFrame>",
-            frame_sha256(data),
-            None,
-        )
-        frame.columns = [str(c) for c in frame.columns]
-    else:
-        frame = read_table(data)
-        path = str(Path(data).resolve())
-        source, sha = str(data), file_sha256(Path(data))
-    dataset = build_dataset(frame, cfg.data, source, sha)
-    check_group_columns(dataset.frame, cfg.report.groups, dataset.target)
-    splits = make_splits(dataset, cfg.split, cfg.seed)
-    start = perf_counter()
-    findings = audit(dataset, splits, cfg, block=block)
-    return Prepared(cfg, dataset, splits, path, findings, perf_counter() - start)
-
-
-def audit(dataset: Dataset, splits: Splits, cfg: FitConfig, *, block: bool = True) -> list[Finding]:
-    """Run the audit on the real splits; error findings stop the run unless allowed.
-
-    Raises:
-        LeakageError: an error-severity finding whose id is not in ``audit.allow``.
-    """
-    findings = run_audit(dataset, splits, config=cfg.audit, train=cfg.train, seed=cfg.seed)
-    if block:
-        stop_on_errors(findings, cfg.audit.allow)
-    return findings
-
-
 def fit(
-    data: str | Path | pd.DataFrame | None = None,
+    data: DataSource | None = None,
     target: str | None = None,
     *,
     task: str | None = None,
@@ -143,7 +155,8 @@ def fit(
     """Train, evaluate and document a model for ``target`` in ``data``: ``trainwell fit``.
 
     Args:
-        data: a CSV/Parquet path or a DataFrame.
+        data: a CSV/Parquet path or a DataFrame; a folder of class sub-folders is an image
+            task (trainwell.modalities).
         target: the column to predict.
         task: ``classification``, ``binary``, ``multiclass`` or ``regression``; inferred if None.
         group: keep rows sharing this column's value in one split (TW-D04).
@@ -157,9 +170,9 @@ def fit(
         quiet: print nothing.
         groups: sensitive or slice columns (``"sex,age_band"`` or a list): metrics per group
             in the report (TW-E04); config ``report.groups``.
-        text: the text column of a text task (``data.text``; trainwell.modalities).
+        text: the text column of a text task (``data.text``).
         series: the series id column of a time-series task, rows ordered by ``time``
-            (``data.series``). A folder as ``data`` is an image task.
+            (``data.series``).
 
     Returns:
         The finished :class:`~trainwell.run.Run`.
@@ -173,13 +186,8 @@ def fit(
     """
     console = Console(stderr=True, quiet=quiet)
     if resume is not None:
-        if (
-            data is not None
-            or target is not None
-            or overrides
-            or config is not None
-            or groups is not None
-        ):
+        given = (data, target, config, groups, task, group, time, seed, text, series)
+        if any(v is not None for v in given) or overrides:
             raise TrainwellError(
                 "--resume continues a run exactly as it was configured; "
                 "do not pass data, --target, --config or overrides with it"
@@ -191,78 +199,13 @@ def fit(
         config, overrides, target=target, task=task, group=group, time=time, seed=seed,
         text=text, series=series, report__groups=groups,
     )  # fmt: skip
-    kind = modality_of(data, cfg)
-    if kind is not None:  # images, text, time series: same stages, trainwell.modalities
-        from trainwell.modalities.fit import fit_modality
-
-        return fit_modality(prepare_modality(data, cfg, kind), out, callbacks, console)
     prepared = prepare(data, cfg)
-    run_dir = start_run(prepared, out, console)
+    recorder = Recorder.start(prepared, out, console)
     return execute(
-        run_dir,
-        prepared.cfg,
-        lambda meter: _stages(run_dir, prepared, None, callbacks, console, meter),
+        recorder.dir,
+        cfg,
+        lambda meter: run_stages(recorder, prepared, None, callbacks, console, meter),
     )
-
-
-def start_run(
-    prepared: Prepared,
-    out: str | Path | None,
-    console: Console,
-    extra: dict[str, Any] | None = None,
-) -> RunDir:
-    """Create the run directory (only after every check passed): manifest (with ``extra``
-    keys), config.json, the command that reproduces the run, and the split indices."""
-    run_dir = RunDir(Path(out) if out is not None else default_run_dir(prepared.dataset.source))
-    run_dir.create({**manifest_for(prepared), **(extra or {})})
-    write_json(run_dir.config_path, prepared.cfg.model_dump(mode="json"))
-    if prepared.data_path is not None:
-        # Everything that shaped the run is in config.json (target, task, group, time, seed).
-        config = str(run_dir.config_path.resolve())
-        command = ["trainwell", "fit", prepared.data_path, "--config", config]
-        run_dir.update(reproduce=shlex.join([*command, "--out", "NEW_RUN_DIR"]))
-    write_json(run_dir.splits_path, prepared.splits.to_dict(prepared.dataset))
-    console.print(f"run directory: {run_dir.path}", highlight=False)
-    return run_dir
-
-
-def manifest_for(prepared: Prepared) -> dict[str, Any]:
-    ds, splits = prepared.dataset, prepared.splits
-    return {
-        "argv": sys.argv,
-        "seed": prepared.cfg.seed,
-        "config": prepared.cfg.model_dump(mode="json"),
-        "data": {
-            "path": prepared.data_path,
-            "source": ds.source,
-            "sha256": ds.sha256,
-            "rows": ds.n_rows,
-            "target": ds.target,
-            "task": ds.task,
-            "classes": list(ds.classes) if ds.classes is not None else None,
-            "features": [{"name": c.name, "kind": c.kind} for c in ds.features],
-        },
-        "splits": {
-            "method": splits.method,
-            "sizes": {n: len(splits.indices(n)) for n in ("train", "validation", "test")},
-            "hashes": splits.hashes(ds),
-        },
-        "environment": environment(),
-        "git": git_state(Path.cwd()),
-    }
-
-
-def mark_resumed(run_dir: RunDir, manifest: dict[str, Any], console: Console) -> Path | None:
-    """Set the run running again, log the resume in the manifest; the checkpoint to load."""
-    checkpoint = latest_checkpoint(run_dir.checkpoints)
-    resumes = [
-        *manifest.get("resumed", []),
-        {"checkpoint": checkpoint.name if checkpoint else None},
-    ]
-    run_dir.update(status="running", resumed=resumes)
-    where = checkpoint.name if checkpoint else "the start"
-    console.print(f"resuming {run_dir.path} from {where}", highlight=False)
-    return checkpoint
 
 
 def _resume(path: Path, callbacks: Sequence[Callback], console: Console) -> Run:
@@ -270,10 +213,6 @@ def _resume(path: Path, callbacks: Sequence[Callback], console: Console) -> Run:
     manifest = run_dir.open_existing()
     if manifest.get("status") == "complete":
         raise RunError(f"run {str(path)!r} is already complete; there is nothing to resume")
-    if manifest.get("modality") is not None:  # images, text, series
-        from trainwell.modalities.fit import resume_modality
-
-        return resume_modality(run_dir, manifest, callbacks, console)
     data_path = manifest["data"]["path"]
     if data_path is None:
         raise RunError(
@@ -283,22 +222,27 @@ def _resume(path: Path, callbacks: Sequence[Callback], console: Console) -> Run:
     if not run_dir.splits_path.is_file():
         raise RunError(f"run {str(path)!r} stopped before its splits were saved; start it again")
     cfg = FitConfig.model_validate(manifest["config"])
-    frame = read_table(data_path)
-    if file_sha256(Path(data_path)) != manifest["data"]["sha256"]:
+    kind = (manifest.get("modality") or {}).get("kind", "table")
+    if kind not in REGISTRY:
+        raise RunError(f"run {str(path)!r} was trained on {kind!r} data, unknown to this trainwell")
+    prepared = prepare(data_path, cfg, block=False, check_options=False)
+    if prepared.modality.name != kind:
+        raise RunError(f"{data_path!r} no longer reads as {kind} data; start a new run")
+    if prepared.dataset.sha256 != manifest["data"]["sha256"]:
         raise DataError(
             f"{data_path!r} changed since run {str(path)!r} started (its sha256 differs); "
             "resume needs the same data: restore it or start a new run"
         )
-    dataset = build_dataset(frame, cfg.data, manifest["data"]["source"], manifest["data"]["sha256"])
-    splits = Splits.from_dict(read_json(run_dir.splits_path))
-    if splits.hashes(dataset) != manifest["splits"]["hashes"]:
+    recorded = manifest["splits"]["hashes"]
+    saved = Splits.from_dict(read_json(run_dir.splits_path)).hashes(prepared.dataset)
+    if saved != recorded or prepared.splits.hashes(prepared.dataset) != recorded:
         raise RunError(f"the splits saved in {str(path)!r} do not match the data; start again")
-    checkpoint = mark_resumed(run_dir, manifest, console)
-    prepared = Prepared(cfg, dataset, splits, data_path, audit(dataset, splits, cfg))
+    recorder = Recorder(run_dir, console)
+    checkpoint = recorder.resumed()
     return execute(
         run_dir,
         cfg,
-        lambda meter: _stages(run_dir, prepared, checkpoint, callbacks, console, meter),
+        lambda meter: run_stages(recorder, prepared, checkpoint, callbacks, console, meter),
     )
 
 
@@ -321,7 +265,7 @@ def class_weights_for(
         severity="info",
         stage="preflight",
         message=f"The largest class is {ratio:.1f}x the smallest in the training split; "
-        "the loss, the linear model and LightGBM weight classes inversely to their frequency.",
+        "the loss and the baselines weight classes inversely to their frequency.",
         evidence={
             "train_counts": dict(zip(map(str, dataset.classes), counts.tolist(), strict=True)),
             "weights": dict(
@@ -336,7 +280,7 @@ def class_weights_for(
 def execute(run_dir: RunDir, cfg: FitConfig, stages: Callable[[EnergyMeter], None]) -> Run:
     """Run ``stages`` (seeded) into ``run_dir``; a failure or Ctrl-C is recorded in the
     manifest (``failed`` / ``interrupted``) before it propagates, so no stopped run is ever
-    marked complete. Shared by tables and the other modalities."""
+    marked complete."""
     meter = EnergyMeter(run_dir.path, cfg.report)  # TW-R04
     try:
         with reproducible(cfg.seed, cfg.train.deterministic):
@@ -356,208 +300,116 @@ def execute(run_dir: RunDir, cfg: FitConfig, stages: Callable[[EnergyMeter], Non
     return Run(run_dir.path)
 
 
-def _stages(
-    run_dir: RunDir,
+def train_and_validate(
+    prepared: Prepared,
+    *,
+    recorder: Recorder | None = None,
+    resume_from: Path | None = None,
+    callbacks: Sequence[Callback] = (),
+    console: Console | None = None,
+) -> NetworkResult:
+    """Train the network for ``prepared`` and return it with its validation scores
+    (``result.state.history``); with no ``recorder`` nothing is written (a tuning trial)."""
+    cfg, ds = prepared.cfg, prepared.dataset
+    train, y_train = prepared.split("train")
+    validation, y_validation = prepared.split("validation")
+    weights, _ = class_weights_for(ds, y_train, cfg)
+    paths = recorder.paths if recorder is not None else None
+    trainer = setup_trainer(
+        prepared.modality, train, y_train, prepared.choice, ds.task, prepared.n_classes,
+        weights, cfg, batch_plan=paths.batch_plan if paths else None,
+    )  # fmt: skip
+    return train_network(
+        trainer, validation, y_validation, cfg, paths=paths, resume_from=resume_from,
+        callbacks=callbacks, console=console,
+    )  # fmt: skip
+
+
+def run_stages(
+    recorder: Recorder,
     prepared: Prepared,
     checkpoint: Path | None,
     callbacks: Sequence[Callback],
     console: Console,
     meter: EnergyMeter,
 ) -> None:
-    cfg, ds, splits = prepared.cfg, prepared.dataset, prepared.splits
+    """The stages after :func:`prepare`, each returning a record the recorder writes."""
+    cfg, ds, splits, modality = prepared.cfg, prepared.dataset, prepared.splits, prepared.modality
     meter.start()
     watch = Stopwatch()
     watch.timings["audit"] = round(prepared.audit_seconds, 3)
     findings: list[Finding] = list(prepared.findings)
-    counts = {s: sum(f.severity == s for f in findings) for s in ("error", "warning", "info")}
-    allowed = sorted({f.id for f in findings if f.severity == "error"})
-    run_dir.update(audit={"counts": counts, "allowed": allowed})
+    recorder.audit(findings)
+    sizes = "/".join(str(len(splits.indices(n))) for n in SPLITS)
     console.print(
-        f"data: {ds.n_rows} rows, {len(ds.features)} features, task {ds.task}; "
-        f"split {splits.method}: "
-        + "/".join(str(len(splits.indices(n))) for n in ("train", "validation", "test")),
+        f"data: {ds.n_rows} {modality.name} examples, {len(ds.features)} features, task "
+        f"{ds.task}; split {splits.method}: {sizes}",
         highlight=False,
     )
-
+    counts = recorder.dir.manifest["audit"]["counts"]
+    allowed = recorder.dir.manifest["audit"]["allowed"]
     allowed_note = f" (allowed: {', '.join(allowed)})" if allowed else ""
     console.print(
-        f"audit: {counts['error']} errors{allowed_note}, "
-        f"{counts['warning']} warnings, {counts['info']} notes",
+        f"audit: {counts['error']} errors{allowed_note}, {counts['warning']} warnings, "
+        f"{counts['info']} notes",
         highlight=False,
     )
+    console.print(f"network: {prepared.choice.name} ({prepared.choice.reason})", highlight=False)
 
-    with watch.stage("preprocess"):
-        rows = {n: splits.indices(n) for n in ("train", "validation", "test")}
-        encoder = FeatureEncoder.fit(ds.frame.iloc[rows["train"]], ds.features)  # TW-D08
-        encoded = {
-            n: encoder.transform(ds.frame.iloc[r].reset_index(drop=True)) for n, r in rows.items()
-        }
-        train = bl.Arrays(*encoded["train"], ds.y[rows["train"]])
-        val = bl.Arrays(*encoded["validation"], ds.y[rows["validation"]])
-        test = SealedTest(*encoded["test"], ds.y[rows["test"]])  # TW-D07: opened once, below
-        levels = [len(encoder.vocab[name]) for name in encoder.categorical_names]
-    weights, weight_finding = class_weights_for(ds, train.y, cfg)
+    train, y_train = prepared.split("train")
+    validation, y_validation = prepared.split("validation")
+    test = prepared.sealed_test()  # TW-D07: opened once, in the evaluate stage
+    weights, weight_finding = class_weights_for(ds, y_train, cfg)
     if weight_finding is not None:
         findings.append(weight_finding)
-    task = ds.task
-    n_classes = len(ds.classes) if ds.classes is not None else 0
+    y = {"train": y_train, "validation": y_validation}
 
     with watch.stage("baselines"):
-        console.print("baselines: dummy, linear, LightGBM", highlight=False)
-        candidates = [
-            bl.fit_dummy(task, train, _empty_input(train, levels, cfg), n_classes),
-            bl.fit_linear(
-                task, train, _weight_dict(weights), levels, cfg.model.embedding_threshold, cfg.seed
-            ),
-            bl.fit_lightgbm(task, train, val, weights, cfg.baselines.lightgbm_rounds, cfg.seed),
-        ]
+        candidates = modality.baselines(
+            train, validation, ds.task, prepared.n_classes, y, weights, cfg
+        )
+        console.print("baselines: " + ", ".join(c.name for c in candidates), highlight=False)
     with watch.stage("train"):
         console.print("network: training (early stopping on validation loss)", highlight=False)
-        result = train_network(
-            task,
-            train,
-            val,
-            levels,
-            weights,
-            cfg,
-            checkpoints=run_dir.checkpoints,
-            tensorboard=run_dir.tensorboard,
-            training_log=run_dir.path / "training_log.json",
-            record_dir=run_dir.path,  # lr_find.json, batch_size.json: reused by --resume
-            resume_from=checkpoint,
-            callbacks=callbacks,
+        result = train_and_validate(
+            prepared, recorder=recorder, resume_from=checkpoint, callbacks=callbacks,
             console=console,
-        )
-        candidates.append(result.candidate)
+        )  # fmt: skip
+        network = NetworkCandidate("network", result.net, {"task": ds.task})
+        candidates.append(network)
         findings.extend(result.findings)
-        write_json(run_dir.history_path, result.state.history)
-        run_dir.update(network=result.details)
-
+        recorder.network(result.state.history, result.details)
     with watch.stage("evaluate"):
-        val_weights = None if weights is None else weights[val.y]
-        scores = {
-            c.name: task_metrics(task, val.y, c.outputs(val.num, val.cat), val_weights)
-            for c in candidates
-        }
-        ranking = sorted(candidates, key=lambda c: selection_score(task, scores[c.name]))
-        best = ranking[0]
-        ship_name = best.name if cfg.baselines.ship == "best" else cfg.baselines.ship
-        shipped = next(c for c in candidates if c.name == ship_name)
-        findings.extend(selection_findings(task, scores, best.name, ship_name))
-        num, cat, y_test = test.open()
-        findings.extend(record_test_use(run_dir, cfg, prepared.dataset, prepared.splits))
-        test_weights = None if weights is None else weights[y_test]
-        # Every candidate's outputs of the one sealed evaluation; the shipped model's are
-        # saved for the report, so the test split is never run through a model again.
-        test_outputs = {c.name: c.outputs(num, cat) for c in candidates}
-        test_scores = {
-            c.name: task_metrics(task, y_test, test_outputs[c.name], test_weights)
-            for c in candidates
-        }
-        metrics = {
-            "shipped": ship_name,
-            "selection_metric": SELECTION_METRIC[task],
-            "validation": scores[ship_name],
-            "test": test_scores[ship_name],
-            "network": {"validation": scores["network"], "test": test_scores["network"]},
-            "baselines": {
-                c.name: {
-                    "validation": scores[c.name],
-                    "test": test_scores[c.name],
-                    **({"info": c.info} if len(c.info) > 1 else {}),
-                }
-                for c in candidates
-                if c.name != "network"
-            },
-        }
-        write_json(run_dir.metrics_path, metrics)
-
-    with watch.stage("explain"):  # data summary, test predictions, groups, explanations
-        findings.extend(
-            record_evaluation(
-                run_dir.path,
-                ds,
-                splits,
-                encoder,
-                shipped,
-                result.candidate,
-                test_outputs[ship_name],
-                cfg,
-            )
+        evaluation = evaluate(
+            ds.task, candidates, validation, y_validation, test, weights, cfg.baselines.ship
         )
-
+        findings.extend(evaluation.findings)
+        findings.extend(recorder.test_use(prepared))
+        recorder.metrics(evaluation.metrics)
+    shipped = next(c for c in candidates if c.name == evaluation.shipped)
+    with watch.stage("explain"):  # data summary, test predictions, groups, explanations
+        analysis = modality.analyze(
+            ds, splits, prepared.samples, shipped, network,
+            evaluation.test_outputs[evaluation.shipped], cfg,
+        )  # fmt: skip
+        findings.extend(analysis.findings)
+        recorder.analysis(analysis)
     with watch.stage("export"):
-        classes = list(ds.classes) if ds.classes is not None else None
-        files = save_model(run_dir.model_dir, shipped, encoder, task, ds.target, classes)
-        write_findings(run_dir.findings_path, sort_findings(findings))
-        run_dir.update(shipped=ship_name, model_files=files)
+        recorder.model(prepared, shipped)
+        recorder.findings(findings)
     meter.stop()
-    run_dir.update(timings=watch.timings)
-    run_dir.finish("complete")
+    recorder.timings(watch.timings)
+    recorder.complete()
     # The report is derived from the finished run directory (and `trainwell report` can
     # rebuild it), so it is written after the run is complete and shows it so.
     with watch.stage("report"):
-        write_report(run_dir)
-    run_dir.update(timings=watch.timings)
-    print_summary(console, run_dir, metrics, task)
-
-
-def record_test_use(
-    run_dir: RunDir, cfg: FitConfig, dataset: Dataset, splits: Splits
-) -> list[Finding]:
-    """Count this evaluation of the test split in the results folder's ledger (TW-D07, H03);
-    a ``test-set-reuse`` finding when another configuration was judged on the same rows."""
-    ledger = TestSetLedger(run_dir.path.parent)
-    test_hash = splits.hashes(dataset)["test"]
-    reuse = ledger.record(test_hash, config_hash=config_sha256(cfg), run_id=run_dir.path.name)
-    uses = ledger.evaluations(test_hash)
-    run_dir.update(
-        test_set={"sha256": test_hash, "evaluations": len(uses), "ledger": str(ledger.path)}
-    )
-    return [reuse] if reuse is not None else []
-
-
-def _empty_input(train: bl.Arrays, levels: list[int], cfg: FitConfig) -> bl.TabularInput:
-    return bl.TabularInput.fit(
-        train.num, train.cat, levels, embedding_threshold=cfg.model.embedding_threshold, embed=False
-    )
-
-
-def _weight_dict(weights: np.ndarray | None) -> dict[int, float] | None:
-    return None if weights is None else {i: float(w) for i, w in enumerate(weights)}
-
-
-def selection_findings(
-    task: Task, scores: dict[str, dict[str, Any]], best: str, shipped: str
-) -> list[Finding]:
-    """Say plainly when a baseline beats the network on validation (TW-A08)."""
-    metric = SELECTION_METRIC[task]
-    net = selection_score(task, scores["network"])
-    found = []
-    if best != "network":
-        top = selection_score(task, scores[best])
-        found.append(
-            Finding(
-                id="baseline-beats-network",
-                practice="TW-A08",
-                severity="warning" if best == "dummy" else "info",
-                stage="evaluate",
-                message=f"The {best} baseline beat the network on validation {metric} "
-                f"({top:.4g} vs {net:.4g}); " + f"the shipped model is {shipped}.",
-                evidence={
-                    "metric": metric,
-                    "validation": {n: selection_score(task, s) for n, s in scores.items()},
-                },
-                fix="Ship it (the default), or keep the network with baselines.ship=network; "
-                "on tabular data gradient boosting often wins."
-                if best != "dummy"
-                else "Nothing beat predicting the prior: check that the features carry signal.",
-            )
-        )
-    return found
+        write_report(recorder.dir)
+    recorder.timings(watch.timings)
+    print_summary(console, recorder.dir, evaluation.metrics, ds.task)
 
 
 def print_summary(console: Console, run_dir: RunDir, metrics: dict[str, Any], task: str) -> None:
+    """The test metrics of every model, the shipped one marked, and where the report is."""
     from rich.table import Table
 
     keys = (

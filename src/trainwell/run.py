@@ -8,37 +8,27 @@ is not ``complete`` cannot be loaded for prediction, only resumed.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
 import platform
 import subprocess
 import sys
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import torch
 
-from trainwell.artifact import ShippedModel, load_model
 from trainwell.errors import RunError
+from trainwell.files import read_json, write_json
 from trainwell.findings import Finding, read_findings
-from trainwell.train.checkpoint import atomic_write_bytes
+
+if TYPE_CHECKING:
+    from trainwell.predictor import Predictor
+
+__all__ = ["Run", "RunDir", "load", "read_json", "write_json"]
 
 PACKAGES = ("numpy", "pandas", "pyarrow", "scikit-learn", "lightgbm", "safetensors", "pydantic")
-
-
-def write_json(path: Path, data: Any) -> None:
-    atomic_write_bytes(path, (json.dumps(data, indent=2, default=str) + "\n").encode())
-
-
-def read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:
-        raise RunError(f"{str(path)!r} is missing") from None
-    except json.JSONDecodeError as err:
-        raise RunError(f"{str(path)!r} is damaged: {err}") from None
 
 
 def environment() -> dict[str, Any]:
@@ -163,7 +153,7 @@ class Run:
     def __init__(self, path: str | Path) -> None:
         self.dir = RunDir(Path(path))
         self.manifest = self.dir.open_existing()
-        self._model: ShippedModel | None = None
+        self._model: Predictor | None = None
 
     @property
     def path(self) -> Path:
@@ -179,29 +169,31 @@ class Run:
         return read_findings(self.dir.findings_path)
 
     @property
-    def model(self) -> ShippedModel:
+    def model(self) -> Predictor:
+        """The shipped model (network or baseline): ``predict(raw data)`` gives a DataFrame.
+
+        Raises:
+            RunError: the run is not complete, or its model files are missing or changed.
+        """
         if self.manifest.get("status") != "complete":
             raise RunError(
                 f"run {str(self.path)!r} is {self.manifest.get('status', 'unfinished')}, "
                 f"not complete; finish it with `trainwell fit --resume {self.path}`"
             )
         if self._model is None:
-            self._model = load_model(self.dir.model_dir)
+            from trainwell.predictor import load_predictor
+
+            self._model = load_predictor(self.dir.model_dir)
         return self._model
 
     def predict(self, data: pd.DataFrame | str | Path) -> pd.DataFrame:
-        """Predict raw rows (a DataFrame or a CSV/Parquet path) with the shipped model; for
-        an image model, a folder of images (trainwell.modalities)."""
-        from trainwell.data.load import read_table
+        """Predict raw data with the shipped model: rows (a DataFrame or a CSV/Parquet path),
+        a folder of images, a table of texts or series, as the run was trained on.
 
-        if self.manifest.get("modality") is not None:
-            from trainwell.modalities.artifact import load_modality_model
-
-            if self.manifest.get("status") != "complete":
-                raise RunError(f"run {str(self.path)!r} is not complete; it cannot predict")
-            return load_modality_model(self.dir.model_dir).predict_data(data)
-        frame = data if isinstance(data, pd.DataFrame) else read_table(data)
-        return self.model.predict_frame(frame)
+        Raises:
+            RunError: the run is not complete; DataError: the data lacks what it needs.
+        """
+        return self.model.predict(data)
 
     def __repr__(self) -> str:
         return f"Run({str(self.path)!r}, status={self.manifest.get('status')!r})"

@@ -17,6 +17,13 @@ the models is computed here, once, while ``fit`` still holds them:
 
 from trainwell.analysis.energy import EnergyMeter
 from trainwell.analysis.groups import check_group_columns
-from trainwell.analysis.record import record_evaluation, record_examples
+from trainwell.analysis.record import Analysis, analyze_examples, analyze_table, write_analysis
 
-__all__ = ["EnergyMeter", "check_group_columns", "record_evaluation", "record_examples"]
+__all__ = [
+    "Analysis",
+    "EnergyMeter",
+    "analyze_examples",
+    "analyze_table",
+    "check_group_columns",
+    "write_analysis",
+]

@@ -14,7 +14,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -23,11 +23,18 @@ from sklearn.base import BaseEstimator
 from sklearn.inspection import permutation_importance
 from sklearn.metrics import log_loss
 
-from trainwell.baselines import Candidate
 from trainwell.config import ReportConfig, Task
 from trainwell.preprocess import FeatureEncoder
 
 Outputs = Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+
+class Candidate(Protocol):
+    """A model seen through a table's encoded arrays (numeric values, category codes)."""
+
+    name: str
+
+    def outputs(self, num: np.ndarray, cat: np.ndarray) -> np.ndarray: ...
 
 
 class _Prefit(BaseEstimator):

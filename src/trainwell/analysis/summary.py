@@ -11,7 +11,7 @@ import pandas as pd
 import torch
 
 from trainwell.data import Dataset
-from trainwell.model import TabularNet
+from trainwell.models.tabular import TabularNet
 from trainwell.preprocess import FeatureEncoder, TabularInput, embedding_dim
 from trainwell.split import Splits
 

@@ -1,16 +1,16 @@
-"""Images, text and time series in ``trainwell fit`` (TW-A01, A03, A04, D10).
+"""Every kind of data ``trainwell fit`` trains on, behind one contract.
+
+* :mod:`~trainwell.modalities.base`: the :class:`~trainwell.modalities.base.Modality` protocol
+  and :class:`~trainwell.modalities.base.Samples`, what a modality hands the pipeline;
+* :mod:`~trainwell.modalities.registry`: the registered modalities, in the order they are
+  asked whether they claim the data;
+* one module per modality: ``table``, ``image``, ``text``, ``series``.
 
 Data layouts:
 
+* tables: a CSV or Parquet file, or a DataFrame;
 * images: a folder with one sub-folder per class, ``trainwell fit photos/ --target label``;
-* text: a CSV or Parquet file with a text column, ``--text review``;
+* text: a table with a text column, ``--text review``;
 * time series: a long table, one row per time step, ``--series id --time t``: the rows of
   one id ordered by ``t`` form one example; its numeric columns are the channels.
-
-``prepare_modality`` reads, splits and audits (nothing written); ``fit_modality`` runs the
-stages into a run directory shaped like a tabular one. Tables never come here.
 """
-
-from trainwell.modalities.prepare import ModalPrepared, modality_of, prepare_modality
-
-__all__ = ["ModalPrepared", "modality_of", "prepare_modality"]

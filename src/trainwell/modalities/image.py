@@ -16,10 +16,24 @@ import numpy as np
 import pandas as pd
 import torch
 
-from trainwell.config import AugmentConfig, FitConfig
-from trainwell.errors import DataError
-from trainwell.findings import Finding
-from trainwell.modalities.base import Augment, Inputs, Samples
+from trainwell.candidates import Candidate
+from trainwell.config import AugmentConfig, FitConfig, Task
+from trainwell.data import Dataset
+from trainwell.errors import ConfigError, DataError, did_you_mean
+from trainwell.features import fit_feature_baselines
+from trainwell.findings import Finding, sort_findings
+from trainwell.modalities.base import Augment, DataSource, Inputs, Read, Samples
+from trainwell.modalities.common import (
+    NETWORK_OPTIONS,
+    BaseModality,
+    backbone_network,
+    base_audit,
+    check_weights_file,
+    keyed_predictions,
+    rows_dataset,
+)
+from trainwell.models import Choice, build_backbone, choose_architecture
+from trainwell.models.vision import TimmBackbone, import_timm
 from trainwell.split import Splits
 
 SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"})
@@ -271,9 +285,141 @@ def augmenter(cfg: AugmentConfig, samples: Samples) -> tuple[Augment | None, dic
     }
 
 
-def baseline_features(samples: Samples) -> np.ndarray:
-    """Pixels pooled to at most 16x16, for the linear baseline (TW-A08)."""
-    x = samples.inputs[0].float()
-    side = min(16, x.shape[2], x.shape[3])
-    pooled = torch.nn.functional.adaptive_avg_pool2d(x, side)
-    return pooled.reshape(len(x), -1).numpy() / 255.0
+class PooledPixels:
+    """Pixels averaged to ``side`` x ``side`` and scaled to [0, 1]: the linear baseline's
+    features (TW-A08)."""
+
+    def __init__(self, side: int) -> None:
+        self.side = side
+
+    def transform(self, samples: Samples) -> np.ndarray:
+        x = samples.inputs[0].float()
+        pooled = torch.nn.functional.adaptive_avg_pool2d(x, self.side)
+        return pooled.reshape(len(x), -1).numpy() / 255.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": "pooled_pixels", "side": self.side}
+
+
+class ImageModality(BaseModality):
+    """A folder with one sub-folder per class (``photos/cat/1.png``)."""
+
+    name = "image"
+    options = NETWORK_OPTIONS | {
+        "model.image_size", "augment.flip", "augment.crop", "augment.color_jitter"
+    }  # fmt: skip
+
+    def claims(self, data: DataSource, cfg: FitConfig) -> bool:
+        return isinstance(data, str | Path) and Path(data).is_dir()
+
+    def read(self, data: DataSource, cfg: FitConfig) -> Read:
+        import hashlib
+
+        from trainwell.data.load import file_sha256
+
+        check_weights_file(cfg)
+        if cfg.report.groups:
+            raise ConfigError(
+                "--groups needs columns beside the examples; a folder of images has none "
+                "(per-group metrics work on tables and text)"
+            )
+        if cfg.model.name not in {"auto", "small_cnn"}:
+            timm = import_timm()
+            if cfg.model.name not in timm.list_models():
+                raise ConfigError(
+                    f"unknown image architecture model.name={cfg.model.name!r}"
+                    f"{did_you_mean(cfg.model.name, timm.list_models())}; try small_cnn, "
+                    "resnet18 or efficientnet_b0"
+                )
+        folder = Path(str(data))
+        if not cfg.data.target:
+            cfg.data.target = LABEL
+        samples = load(folder, cfg)
+        digest = hashlib.sha256()  # the folder's content: names relative to it, then bytes
+        for path in sorted(samples.frame[PATH]):
+            digest.update(str(Path(path).relative_to(folder)).encode())
+            digest.update(bytes.fromhex(file_sha256(Path(path))))
+        dataset = rows_dataset(samples.frame, cfg, str(data), digest.hexdigest())
+        return Read(dataset, samples, str(folder.resolve()))
+
+    def choose(self, read: Read, splits: Splits, cfg: FitConfig) -> Choice:
+        assert read.samples is not None
+        side = int(max(read.samples.inputs[0].shape[2:]))
+        return choose_architecture(
+            "image", cfg.model.name, n_train=len(splits.train), image_side=side,
+            pretrained=cfg.model.pretrained,
+        )  # fmt: skip
+
+    def encode(self, read: Read, splits: Splits, choice: Choice, cfg: FitConfig) -> Samples:
+        assert read.samples is not None
+        return read.samples
+
+    def audit(
+        self, dataset: Dataset, samples: Samples, splits: Splits, cfg: FitConfig
+    ) -> list[Finding]:
+        found = base_audit(dataset, samples, cfg)
+        found.append(
+            check_near_duplicates(
+                samples, splits, cfg.audit.shared_rows_error_fraction, cfg.audit.evidence_limit
+            )
+        )
+        return sort_findings([f for f in found if f is not None])
+
+    def build_network(
+        self,
+        samples: Samples,
+        choice: Choice,
+        task: Task,
+        n_classes: int,
+        y_train: np.ndarray,
+        weighted: bool,
+        cfg: FitConfig,
+    ) -> tuple[torch.nn.Module, dict[str, Any]]:
+        x = samples.inputs[0]
+        channels = int(x.shape[1])
+        transfer = None
+        if choice.name == "small_cnn":
+            # TW-A02: capacity for the image size: each stage halves the side (down to 4px).
+            side = int(max(x.shape[2:]))
+            width, stages = (16, 2) if side <= 16 else (32, 3) if side <= 32 else (32, 4)
+            backbone: torch.nn.Module = build_backbone(
+                {"name": "small_cnn", "in_channels": channels, "width": width, "stages": stages}
+            )
+        else:
+            hub = cfg.model.download and choice.pretrained is None
+            backbone = TimmBackbone(choice.name, channels, hub_weights=hub)
+            if hub:
+                transfer = {"pretrained": f"timm hub: {choice.name}"}
+        return backbone_network(backbone, choice, samples, task, n_classes, y_train, cfg, transfer)
+
+    def augmenter(self, samples: Samples, cfg: FitConfig) -> tuple[Augment | None, dict[str, Any]]:
+        return augmenter(cfg.augment, samples)
+
+    def baselines(
+        self,
+        train: Samples,
+        validation: Samples,
+        task: Task,
+        n_classes: int,
+        y: dict[str, np.ndarray],
+        class_weights: np.ndarray | None,
+        cfg: FitConfig,
+    ) -> list[Candidate]:
+        x = train.inputs[0]
+        features = PooledPixels(min(16, int(x.shape[2]), int(x.shape[3])))
+        return list(
+            fit_feature_baselines(
+                features, train, y["train"], task, n_classes, class_weights, cfg.seed
+            )
+        )
+
+    def predict_samples(self, data: DataSource, encoding: dict[str, Any], folder: Path) -> Samples:
+        if isinstance(data, pd.DataFrame) or not Path(data).exists():
+            raise DataError("an image model predicts a folder of images (or one image file)")
+        return load(Path(data), FitConfig(), for_predict=encoding)
+
+    def predict_frame(self, samples: Samples, predictions: pd.DataFrame) -> pd.DataFrame:
+        return keyed_predictions(samples, predictions)
+
+    def load_features(self, spec: dict[str, Any]) -> PooledPixels:
+        return PooledPixels(int(spec["side"]))

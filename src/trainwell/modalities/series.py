@@ -8,16 +8,32 @@ else the longest). Series of different lengths or sampling intervals are audit f
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
 
-from trainwell.config import AugmentConfig, FitConfig
-from trainwell.errors import DataError, did_you_mean
-from trainwell.findings import Finding
-from trainwell.modalities.base import Augment, Inputs, Samples
+from trainwell.candidates import Candidate
+from trainwell.config import AugmentConfig, FitConfig, Task
+from trainwell.data import Dataset, read_table
+from trainwell.errors import ConfigError, DataError, did_you_mean
+from trainwell.features import fit_feature_baselines
+from trainwell.findings import Finding, sort_findings
+from trainwell.modalities.base import Augment, DataSource, Inputs, Read, Samples
+from trainwell.modalities.common import (
+    NETWORK_OPTIONS,
+    BaseModality,
+    backbone_network,
+    base_audit,
+    check_weights_file,
+    keyed_predictions,
+    rows_dataset,
+)
+from trainwell.modalities.table import read_frame
+from trainwell.models import SERIES, Choice, build_backbone, choose_architecture
+from trainwell.split import Splits
 
 
 def _column(frame: pd.DataFrame, name: str, option: str) -> None:
@@ -202,9 +218,114 @@ def augmenter(cfg: AugmentConfig, samples: Samples) -> tuple[Augment | None, dic
     return augment, {"jitter": cfg.jitter, "scale": cfg.scale, "window": window}
 
 
-def baseline_features(samples: Samples) -> np.ndarray:
-    """Per-channel mean, std, min, max and slope, for the linear baseline (TW-A08)."""
-    x = samples.inputs[0].numpy()
-    t = np.linspace(-1, 1, x.shape[1])[None, :, None]
-    slope = (x * t).mean(axis=1) / (t**2).mean()
-    return np.concatenate([x.mean(1), x.std(1), x.min(1), x.max(1), slope], axis=1)
+class SeriesStats:
+    """Per-channel mean, standard deviation, minimum, maximum and slope: the linear
+    baseline's features (TW-A08)."""
+
+    def transform(self, samples: Samples) -> np.ndarray:
+        x = samples.inputs[0].numpy()
+        t = np.linspace(-1, 1, x.shape[1])[None, :, None]
+        slope = (x * t).mean(axis=1) / (t**2).mean()
+        return np.concatenate([x.mean(1), x.std(1), x.min(1), x.max(1), slope], axis=1)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": "series_stats"}
+
+
+class SeriesModality(BaseModality):
+    """A long table, one row per time step: ``--series ID --time T``; one label per series."""
+
+    name = "series"
+    options = NETWORK_OPTIONS | {
+        "model.series_length", "data.series", "data.time", "data.drop", "augment.jitter",
+        "augment.scale", "augment.window",
+    }  # fmt: skip
+
+    def claims(self, data: DataSource, cfg: FitConfig) -> bool:
+        return cfg.data.series is not None
+
+    def read(self, data: DataSource, cfg: FitConfig) -> Read:
+        check_weights_file(cfg)
+        name = cfg.model.name
+        if name not in {"auto", *SERIES}:
+            raise ConfigError(
+                f"unknown series architecture model.name={name!r}{did_you_mean(name, SERIES)}; "
+                f"choose {', '.join(SERIES)}"
+            )
+        if cfg.data.group is not None:
+            raise DataError("--group does not apply to series: each series is one example")
+        if cfg.report.groups:
+            raise ConfigError(
+                "--groups is not supported for series yet: one series is one example, and a "
+                "group column would have to be constant within each series; use it on tables"
+            )
+        frame, source, sha, path = read_frame(data)
+        samples = load(frame, cfg)
+        has_label = samples.frame[cfg.data.target].notna().to_numpy()
+        samples.frame = samples.frame.loc[has_label].reset_index(drop=True)
+        samples.inputs = samples.select(np.flatnonzero(has_label))
+        assert samples.key is not None
+        table = samples.frame[[samples.key, cfg.data.target]]
+        return Read(rows_dataset(table, cfg, source, sha), samples, path)
+
+    def choose(self, read: Read, splits: Splits, cfg: FitConfig) -> Choice:
+        return choose_architecture(
+            "series", cfg.model.name, n_train=len(splits.train), pretrained=cfg.model.pretrained
+        )
+
+    def encode(self, read: Read, splits: Splits, choice: Choice, cfg: FitConfig) -> Samples:
+        assert read.samples is not None
+        return read.samples
+
+    def audit(
+        self, dataset: Dataset, samples: Samples, splits: Splits, cfg: FitConfig
+    ) -> list[Finding]:
+        found = base_audit(dataset, samples, cfg)
+        found.extend(check_lengths_and_sampling(samples, cfg.audit.evidence_limit))
+        return sort_findings([f for f in found if f is not None])
+
+    def build_network(
+        self,
+        samples: Samples,
+        choice: Choice,
+        task: Task,
+        n_classes: int,
+        y_train: np.ndarray,
+        weighted: bool,
+        cfg: FitConfig,
+    ) -> tuple[torch.nn.Module, dict[str, Any]]:
+        x = samples.inputs[0]
+        spec: dict[str, Any] = {"name": choice.name, "channels": int(x.shape[2])}
+        if choice.name == "transformer":
+            spec["length"] = int(x.shape[1])
+        backbone = build_backbone(spec)
+        return backbone_network(backbone, choice, samples, task, n_classes, y_train, cfg)
+
+    def augmenter(self, samples: Samples, cfg: FitConfig) -> tuple[Augment | None, dict[str, Any]]:
+        return augmenter(cfg.augment, samples)
+
+    def baselines(
+        self,
+        train: Samples,
+        validation: Samples,
+        task: Task,
+        n_classes: int,
+        y: dict[str, np.ndarray],
+        class_weights: np.ndarray | None,
+        cfg: FitConfig,
+    ) -> list[Candidate]:
+        return list(
+            fit_feature_baselines(
+                SeriesStats(), train, y["train"], task, n_classes, class_weights, cfg.seed
+            )
+        )
+
+    def predict_samples(self, data: DataSource, encoding: dict[str, Any], folder: Path) -> Samples:
+        frame = data if isinstance(data, pd.DataFrame) else read_table(data)
+        return load(frame, FitConfig(), for_predict=encoding)
+
+    def predict_frame(self, samples: Samples, predictions: pd.DataFrame) -> pd.DataFrame:
+        return keyed_predictions(samples, predictions)
+
+    def load_features(self, spec: dict[str, Any]) -> SeriesStats:
+        return SeriesStats()

@@ -17,11 +17,30 @@ import numpy as np
 import pandas as pd
 import torch
 
-from trainwell.config import AugmentConfig, FitConfig
-from trainwell.errors import DataError, did_you_mean
-from trainwell.findings import Finding
-from trainwell.modalities.base import Augment, Inputs, Samples
+from trainwell.analysis.groups import check_group_columns
+from trainwell.candidates import Candidate
+from trainwell.config import AugmentConfig, FitConfig, Task
+from trainwell.data import Dataset, read_table
+from trainwell.errors import ConfigError, DataError, did_you_mean
+from trainwell.features import fit_feature_baselines
+from trainwell.findings import Finding, sort_findings
+from trainwell.modalities.base import Augment, DataSource, Inputs, Read, Samples
+from trainwell.modalities.common import (
+    NETWORK_OPTIONS,
+    BaseModality,
+    backbone_network,
+    base_audit,
+    check_weights_file,
+    rows_dataset,
+)
+from trainwell.modalities.table import read_frame
+from trainwell.models import Choice, build_backbone, choose_architecture
+from trainwell.models.text import HFEncoder
+from trainwell.models.transfer import text_source
 from trainwell.split import Splits
+
+# The folder, inside the model folder, that holds a pre-trained tokenizer's files.
+TOKENIZER = "tokenizer"
 
 WORD = re.compile(r"\w+", re.UNICODE)
 PAD, UNK = 0, 1
@@ -216,12 +235,161 @@ def augmenter(cfg: AugmentConfig) -> tuple[Augment | None, dict[str, Any]]:
     return augment, {"token_dropout": p}
 
 
-def baseline_features(samples: Samples, train_rows: np.ndarray) -> Any:
-    """TF-IDF word and bigram features fitted on the training texts, for the linear
-    baseline (TW-A08)."""
-    from sklearn.feature_extraction.text import TfidfVectorizer
+class Tfidf:
+    """TF-IDF of words and word pairs fitted on the training texts (scikit-learn's
+    ``TfidfVectorizer``, sublinear term frequency): the linear baseline's features (TW-A08).
 
-    texts = [normalize(t) for t in samples.extras["texts"]]
-    vectorizer = TfidfVectorizer(ngram_range=(1, 2), min_df=1, sublinear_tf=True)
-    vectorizer.fit([texts[i] for i in train_rows])
-    return vectorizer.transform(texts)
+    Kept as its vocabulary and IDF weights (JSON), never pickled.
+    """
+
+    def __init__(self, vectorizer: Any) -> None:
+        self.vectorizer = vectorizer
+
+    @classmethod
+    def fit(cls, texts: list[str]) -> Tfidf:
+        from sklearn.feature_extraction.text import TfidfVectorizer
+
+        vectorizer = TfidfVectorizer(ngram_range=(1, 2), min_df=1, sublinear_tf=True)
+        vectorizer.fit([normalize(t) for t in texts])
+        return cls(vectorizer)
+
+    def transform(self, samples: Samples) -> Any:
+        return self.vectorizer.transform([normalize(t) for t in samples.extras["texts"]])
+
+    def to_json(self) -> dict[str, Any]:
+        vocabulary = {str(k): int(v) for k, v in self.vectorizer.vocabulary_.items()}
+        return {"name": "tfidf", "vocabulary": vocabulary, "idf": self.vectorizer.idf_.tolist()}
+
+    @classmethod
+    def from_json(cls, spec: dict[str, Any]) -> Tfidf:
+        from sklearn.feature_extraction.text import TfidfVectorizer
+
+        vectorizer = TfidfVectorizer(
+            ngram_range=(1, 2), sublinear_tf=True, vocabulary=spec["vocabulary"]
+        )
+        vectorizer.idf_ = np.asarray(spec["idf"], dtype=np.float64)
+        return cls(vectorizer)
+
+
+class TextModality(BaseModality):
+    """A table with a text column (``--text review``) and a target."""
+
+    name = "text"
+    options = NETWORK_OPTIONS | {
+        "model.max_tokens",
+        "data.text",
+        "data.group",
+        "augment.token_dropout",
+    }
+
+    def claims(self, data: DataSource, cfg: FitConfig) -> bool:
+        return cfg.data.text is not None
+
+    def read(self, data: DataSource, cfg: FitConfig) -> Read:
+        check_weights_file(cfg)
+        frame, source, sha, path = read_frame(data)
+        assert cfg.data.text is not None
+        read_texts(frame, cfg.data.text)  # a clear error for a missing column
+        if cfg.data.target and cfg.data.target in frame.columns:
+            frame = frame.loc[frame[cfg.data.target].notna()].reset_index(drop=True)
+        keep = [cfg.data.text, cfg.data.target, cfg.data.group, *cfg.report.groups]
+        columns = list(dict.fromkeys(c for c in keep if c and c in frame.columns))
+        dataset = rows_dataset(frame[columns], cfg, source, sha)
+        check_group_columns(dataset.frame, cfg.report.groups, dataset.target)
+        return Read(dataset, None, path)
+
+    def choose(self, read: Read, splits: Splits, cfg: FitConfig) -> Choice:
+        name = cfg.model.name
+        weights = (
+            text_source(name, cfg.model.pretrained, cfg.model.download)
+            if name != "bag_of_embeddings"
+            else None
+        )
+        choice = choose_architecture(
+            "text", name, n_train=len(splits.train), pretrained=cfg.model.pretrained,
+            text_weights=weights,
+        )  # fmt: skip
+        if choice.name != "bag_of_embeddings" and choice.pretrained is None:
+            raise ConfigError(
+                f"pre-trained text encoder {choice.name!r} not found offline; pass "
+                "model.pretrained=FOLDER, allow a download with model.download=true, or "
+                "train from scratch with model.name=bag_of_embeddings"
+            )
+        return choice
+
+    def encode(self, read: Read, splits: Splits, choice: Choice, cfg: FitConfig) -> Samples:
+        # Tokenized now that the split (and the encoder) is known: a word vocabulary is
+        # fitted on the training texts only (TW-D08).
+        source = choice.pretrained if choice.name != "bag_of_embeddings" else None
+        return load(read.dataset.frame, cfg, train_rows=splits.train, encoder_source=source)
+
+    def audit(
+        self, dataset: Dataset, samples: Samples, splits: Splits, cfg: FitConfig
+    ) -> list[Finding]:
+        limit, share = cfg.audit.evidence_limit, cfg.audit.shared_rows_error_fraction
+        found = base_audit(dataset, samples, cfg)
+        found.append(check_empty(samples, limit))
+        found.append(check_near_duplicates(samples, splits, share, limit))
+        return sort_findings([f for f in found if f is not None])
+
+    def build_network(
+        self,
+        samples: Samples,
+        choice: Choice,
+        task: Task,
+        n_classes: int,
+        y_train: np.ndarray,
+        weighted: bool,
+        cfg: FitConfig,
+    ) -> tuple[torch.nn.Module, dict[str, Any]]:
+        if choice.name == "bag_of_embeddings":
+            vocab = len(samples.encoding["vocab"]) + 2
+            backbone = build_backbone({"name": "bag_of_embeddings", "vocab_size": vocab})
+            transfer: dict[str, Any] = {"pretrained": None}
+        else:
+            assert choice.pretrained is not None
+            backbone = HFEncoder.from_pretrained(choice.pretrained, download=cfg.model.download)
+            transfer = {"pretrained": choice.pretrained}
+        return backbone_network(backbone, choice, samples, task, n_classes, y_train, cfg, transfer)
+
+    def augmenter(self, samples: Samples, cfg: FitConfig) -> tuple[Augment | None, dict[str, Any]]:
+        return augmenter(cfg.augment)
+
+    def baselines(
+        self,
+        train: Samples,
+        validation: Samples,
+        task: Task,
+        n_classes: int,
+        y: dict[str, np.ndarray],
+        class_weights: np.ndarray | None,
+        cfg: FitConfig,
+    ) -> list[Candidate]:
+        features = Tfidf.fit(train.extras["texts"])
+        return list(
+            fit_feature_baselines(
+                features, train, y["train"], task, n_classes, class_weights, cfg.seed
+            )
+        )
+
+    def export(self, encoding: dict[str, Any], folder: Path) -> tuple[dict[str, Any], list[Path]]:
+        """A pre-trained tokenizer's files go with the model (JSON and text, no pickle)."""
+        if encoding.get("tokenizer") != "pretrained":
+            return encoding, []
+        from transformers import AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(encoding["source"], local_files_only=True)
+        saved = tokenizer.save_pretrained(str(folder / TOKENIZER))
+        files = [Path(name) for name in saved if Path(name).is_file()]
+        return {**encoding, "source": TOKENIZER}, files
+
+    def predict_samples(self, data: DataSource, encoding: dict[str, Any], folder: Path) -> Samples:
+        frame = data if isinstance(data, pd.DataFrame) else read_table(data)
+        return load(frame, FitConfig(), for_predict=encoding, folder=folder / TOKENIZER)
+
+    def predict_frame(self, samples: Samples, predictions: pd.DataFrame) -> pd.DataFrame:
+        predictions.index = samples.frame.index
+        return predictions
+
+    def load_features(self, spec: dict[str, Any]) -> Tfidf:
+        return Tfidf.from_json(spec)

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from trainwell.config import Task
-from trainwell.model import n_outputs
+from trainwell.models.tabular import n_outputs
 
 
 class Backbone(Protocol):

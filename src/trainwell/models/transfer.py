@@ -164,9 +164,9 @@ def linear_probe_head(
 def discriminative_groups(
     groups: list[nn.Module], lr: float, decay: float, weight_decay: float
 ) -> list[dict[str, Any]]:
-    """AdamW param groups: the last module (the head) at ``lr``, each one deeper at the LR of
-    the one above times ``decay`` (TW-A04); weight decay on weight matrices and kernels only
-    (TW-T05).
+    """Optimizer param groups: the last module (the head) at ``lr``, each one deeper at the LR
+    of the one above times ``decay`` (TW-A04); weight decay on weight matrices and kernels
+    only, not on biases, norms or embeddings (TW-T05).
 
     Example:
         >>> mods = [nn.Linear(2, 2), nn.Linear(2, 2)]
@@ -179,11 +179,15 @@ def discriminative_groups(
         group_lr = lr * decay ** (len(groups) - 1 - depth)
         decayed: list[nn.Parameter] = []
         plain: list[nn.Parameter] = []
-        for param in group.parameters():
-            if id(param) in seen:
-                continue
-            seen.add(id(param))
-            (decayed if param.ndim >= 2 else plain).append(param)
+        for module in group.modules():
+            for param in module.parameters(recurse=False):
+                if id(param) in seen:
+                    continue
+                seen.add(id(param))
+                # Biases, norms and embeddings are not decayed: decaying them shrinks
+                # offsets, scales and rare tokens' vectors without regularizing anything.
+                matrix = param.ndim >= 2 and not isinstance(module, nn.Embedding)
+                (decayed if matrix else plain).append(param)
         out.append({"params": decayed, "lr": group_lr, "weight_decay": weight_decay})
         out.append({"params": plain, "lr": group_lr, "weight_decay": 0.0})
     return out

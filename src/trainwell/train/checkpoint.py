@@ -22,6 +22,8 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from trainwell.errors import RunError
+from trainwell.files import atomic_write_bytes as atomic_write_bytes  # moved; old import path
+from trainwell.files import fsync_dir
 
 CHECKPOINT_RE = re.compile(r"^epoch-(\d{4,})\.safetensors$")
 
@@ -61,25 +63,6 @@ def unflatten(obj: Any, tensors: dict[str, torch.Tensor]) -> Any:
     return obj
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so no partial file is ever visible there."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with tmp.open("wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-    _fsync_dir(path.parent)
-
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def save_state(path: Path, state: dict[str, Any]) -> None:
     """Save a nested state (tensors and JSON-able values) atomically as one safetensors file."""
     tensors: dict[str, torch.Tensor] = {}
@@ -89,7 +72,7 @@ def save_state(path: Path, state: dict[str, Any]) -> None:
     with tmp.open("rb") as fh:
         os.fsync(fh.fileno())
     os.replace(tmp, path)
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
 
 
 def load_state(path: Path) -> dict[str, Any]:

@@ -9,7 +9,7 @@ LightGBM is saved in its own text format.
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import lightgbm as lgb
@@ -19,8 +19,9 @@ from sklearn.dummy import DummyClassifier, DummyRegressor
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression, Ridge
 
+from trainwell.candidates import LightGBMCandidate, NetworkCandidate, lightgbm_matrix
 from trainwell.config import Task
-from trainwell.model import ConstantHead, TabularNet, n_outputs
+from trainwell.models.tabular import ConstantHead, TabularNet, n_outputs
 from trainwell.preprocess import TabularInput
 
 
@@ -36,30 +37,13 @@ class Arrays:
         return len(self.y)
 
 
-@dataclass
-class Candidate:
-    """A fitted model that can be scored and shipped."""
-
-    name: str
-    model: TabularNet | lgb.Booster
-    info: dict[str, Any] = field(default_factory=dict)
-
-    def outputs(self, num: np.ndarray, cat: np.ndarray) -> np.ndarray:
-        """Class probabilities (n, K) or predicted values (n,) in the target's units."""
-        if isinstance(self.model, lgb.Booster):
-            raw = self.model.predict(lightgbm_matrix(num, cat))
-            raw = np.asarray(raw, dtype=np.float64)
-            return np.column_stack([1 - raw, raw]) if self.info["task"] == "binary" else raw
-        self.model.eval()
-        out = self.model.predict(torch.from_numpy(num), torch.from_numpy(cat))
-        return out.double().cpu().numpy()
-
-
 def _scaled_target(net: TabularNet, y: np.ndarray) -> np.ndarray:
     return (y - float(net.target_mean)) / float(net.target_std)
 
 
-def fit_dummy(task: Task, train: Arrays, template: TabularInput, n_classes: int) -> Candidate:
+def fit_dummy(
+    task: Task, train: Arrays, template: TabularInput, n_classes: int
+) -> NetworkCandidate:
     """Predict the class prior or the mean: the floor every model must clear."""
     net = TabularNet(
         template, {"type": "constant", "in": 0, "out": n_outputs(task, n_classes)}, task
@@ -75,7 +59,7 @@ def fit_dummy(task: Task, train: Arrays, template: TabularInput, n_classes: int)
     assert isinstance(net.head, ConstantHead)
     with torch.no_grad():
         net.head.bias.copy_(torch.as_tensor(bias, dtype=torch.float32))
-    return Candidate("dummy", net, {"task": task})
+    return NetworkCandidate("dummy", net, {"task": task})
 
 
 def fit_linear(
@@ -85,7 +69,7 @@ def fit_linear(
     encoder_levels: list[int],
     embedding_threshold: int,
     seed: int,
-) -> Candidate:
+) -> NetworkCandidate:
     """Logistic or ridge regression on the standardized features (one-hot for categories;
     high-cardinality categories are left out, as a linear model cannot embed them)."""
     inputs = TabularInput.fit(
@@ -115,11 +99,7 @@ def fit_linear(
     with torch.no_grad():
         net.head.weight.copy_(torch.as_tensor(coef, dtype=torch.float32))
         net.head.bias.copy_(torch.as_tensor(intercept, dtype=torch.float32))
-    return Candidate("linear", net, info)
-
-
-def lightgbm_matrix(num: np.ndarray, cat: np.ndarray) -> np.ndarray:
-    return np.hstack([num.astype(np.float64), cat.astype(np.float64)])
+    return NetworkCandidate("linear", net, info)
 
 
 def fit_lightgbm(
@@ -129,7 +109,7 @@ def fit_lightgbm(
     class_weights: np.ndarray | None,
     rounds: int,
     seed: int,
-) -> Candidate:
+) -> LightGBMCandidate:
     """Gradient boosting, the tabular baseline the guides say to beat (TW-A01, TW-A08).
 
     Early-stopped on the validation split (as the network is), deterministic, on torch's
@@ -177,7 +157,7 @@ def fit_lightgbm(
     best = booster.best_iteration or booster.current_iteration()
     # Keep only the trees up to the best iteration, so the saved model is the one scored.
     booster = lgb.Booster(model_str=booster.model_to_string(num_iteration=best))
-    return Candidate("lightgbm", booster, {"task": task, "rounds": best})
+    return LightGBMCandidate("lightgbm", booster, task, {"task": task, "rounds": best})
 
 
 def set_target_scaling(net: TabularNet, y_train: np.ndarray) -> None:

@@ -1,0 +1,38 @@
+"""The registered modalities, and the one that claims a given dataset.
+
+Adding a kind of data is one module implementing :class:`~trainwell.modalities.base.Modality`
+and one line here. The registry asks each modality in order whether it claims the data
+(a folder of images, ``--text``, ``--series``, ...); tables claim whatever is left.
+"""
+
+from __future__ import annotations
+
+from trainwell.config import FitConfig
+from trainwell.errors import ConfigError
+from trainwell.modalities.base import DataSource, Modality
+from trainwell.modalities.image import ImageModality
+from trainwell.modalities.series import SeriesModality
+from trainwell.modalities.table import TableModality
+from trainwell.modalities.text import TextModality
+
+# Asked in this order; the table is the fallback and stays last.
+REGISTRY: dict[str, Modality] = {
+    "image": ImageModality(),
+    "text": TextModality(),
+    "series": SeriesModality(),
+    "table": TableModality(),
+}
+
+
+def modality_for(data: DataSource, cfg: FitConfig) -> Modality:
+    """The modality that claims ``data`` under ``cfg``.
+
+    Raises:
+        ConfigError: more than one modality's option was given (``--text`` and ``--series``).
+    """
+    if cfg.data.text is not None and cfg.data.series is not None:
+        raise ConfigError("pass either --text or --series, not both")
+    for modality in REGISTRY.values():
+        if modality.claims(data, cfg):
+            return modality
+    raise AssertionError("the table modality claims any data")  # pragma: no cover

@@ -1,0 +1,515 @@
+"""One trainer setup for every modality: network, objective, optimizer, batches, schedule and
+callbacks around the one training loop (:func:`trainwell.train.loop.train`).
+
+``fit``, ``lr-find`` (and tuning and multi-process training after them) all build their
+network through :func:`setup_trainer`, so the same config trains the same way whatever the
+data: the optimizer named by ``train.optimizer`` (TW-T01), discriminative learning rates
+when fine-tuning (TW-A04), the batch plan (TW-T07-T10), precision (TW-T09). The network's
+initial weights come from their own random stream (the run's seed and the stage's name), so
+``lr-find`` previews exactly the weights ``fit`` starts from, whatever ran before (TW-R01).
+
+Nothing here needs a run directory: with ``paths=None`` a config is trained and scored in
+memory (what a tuning trial does); with paths, the checkpoints, TensorBoard events, training
+log, LR range test and batch plan are kept there for ``--resume``.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, cast
+
+import numpy as np
+import torch
+from rich.console import Console
+
+from trainwell.config import FitConfig, Task
+from trainwell.doctor import DoctorCallback, overfit_one_batch
+from trainwell.findings import Finding
+from trainwell.modalities.base import AugmentedData, Inputs, Modality, Samples, predict_outputs
+from trainwell.models import Choice, use_checkpointing
+from trainwell.models.tabular import Objective
+from trainwell.models.transfer import GradualUnfreezing, discriminative_groups, linear_probe_head
+from trainwell.train.callback import Callback
+from trainwell.train.callbacks import (
+    Checkpointing,
+    EarlyStopping,
+    GradientNorm,
+    ProgressBar,
+    TensorBoardLogger,
+)
+from trainwell.train.callbacks.checkpointing import restore
+from trainwell.train.callbacks.history import TrainingLog
+from trainwell.train.callbacks.remedy import Remedy
+from trainwell.train.loop import train
+from trainwell.train.lr_find import DEFAULT_LR, LRChoice, RangeTest, choose_lr, lr_range_test
+from trainwell.train.memory import BatchPlan, fit_batch_to_memory, step_probe
+from trainwell.train.precision import Mode, Precision, resolve_precision
+from trainwell.train.schedule import build_schedule
+from trainwell.train.state import TrainState
+
+# The doctor's overfit-one-batch check copies the network and trains it 200 steps on 16
+# examples: done for networks up to this size (seconds); for larger (pre-trained) ones it is
+# skipped, and the run says so.
+OVERFIT_CHECK_MAX_PARAMS = 2_000_000
+OVERFIT_CHECK_EXAMPLES = 16
+
+
+def stream_seed(seed: int, stage: str) -> int:
+    """A seed of its own for one stage's random draws (network init, training), derived from
+    the run's seed, so one stage's draws never depend on what ran before it."""
+    digest = hashlib.sha256(f"{seed}:{stage}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") & (2**63 - 1)
+
+
+def choose_batch_size(n_train: int, requested: int | None) -> tuple[int, str]:
+    """A batch size for ``n_train`` examples and why (TW-T07): 16-128 is the typical range,
+    with at least ~15 steps per epoch so early stopping and the schedule have steps to use."""
+    if requested is not None:
+        return requested, "set in config"
+    size = int(np.clip(2 ** math.floor(math.log2(max(1, n_train / 15))), 16, 128))
+    size = min(size, max(1, n_train))
+    return size, f"{n_train} training examples: {size} keeps >= 15 steps per epoch (16-128 range)"
+
+
+def make_optimizer(param_groups: list[dict[str, Any]], cfg: FitConfig) -> torch.optim.Optimizer:
+    """AdamW (TW-T01), or SGD with Nesterov momentum, over ``param_groups`` (their LRs)."""
+    if cfg.train.optimizer == "sgd":
+        return torch.optim.SGD(param_groups, momentum=cfg.train.momentum, nesterov=True)
+    return torch.optim.AdamW(param_groups)
+
+
+def validation_scores(
+    objective: Objective, out: torch.Tensor, y: torch.Tensor, task: Task, target_std: torch.Tensor
+) -> dict[str, float]:
+    """Validation loss (the training objective, on CPU) and one readable metric: accuracy, or
+    RMSE in the target's own units for regression."""
+    result = {"val_loss": float(objective(out, y))}
+    if task == "regression":
+        rmse = torch.sqrt(torch.mean((out[:, 0] - y) ** 2)) * target_std.cpu()
+        result["val_rmse"] = float(rmse)
+    else:
+        pred = (out[:, 0] > 0).long() if task == "binary" else out.argmax(1)
+        result["val_accuracy"] = float((pred == y).float().mean())
+    return result
+
+
+class Validator:
+    """Validation loss and accuracy (or RMSE) on unaugmented inputs, in eval mode."""
+
+    def __init__(self, objective: Objective, inputs: Inputs, y: torch.Tensor, task: Task):
+        # A CPU copy: moving the training objective would strand its class weights off GPU.
+        self.objective = copy.deepcopy(objective).cpu()
+        self.inputs, self.y, self.task = inputs, y, task
+
+    def __call__(self, model: torch.nn.Module) -> dict[str, float]:
+        out = predict_outputs(model, self.inputs, raw=True)
+        std = cast(torch.Tensor, model.target_std)
+        return validation_scores(self.objective, out, self.y, self.task, std)
+
+
+def targets(net: torch.nn.Module, task: Task, y: np.ndarray) -> torch.Tensor:
+    """The objective's targets: class indices, or the regression target scaled as the
+    network's output is (TW-D08)."""
+    if task == "regression":
+        mean, std = float(cast(Any, net).target_mean), float(cast(Any, net).target_std)
+        return torch.from_numpy(((y - mean) / std).astype(np.float32))
+    return torch.from_numpy(y.astype(np.int64))
+
+
+@dataclass
+class TrainPaths:
+    """Where a run keeps its training state; None for training without a run directory."""
+
+    checkpoints: Path
+    tensorboard: Path
+    training_log: Path
+    lr_find: Path
+    batch_plan: Path
+
+    @classmethod
+    def of(cls, run: Path) -> TrainPaths:
+        return cls(
+            run / "checkpoints",
+            run / "tensorboard",
+            run / "training_log.json",
+            run / "lr_find.json",
+            run / "batch_size.json",
+        )
+
+
+@dataclass
+class Trainer:
+    """The network for the data and everything its training steps use, before training."""
+
+    device: torch.device
+    net: torch.nn.Module
+    task: Task
+    choice: Choice
+    transfer: dict[str, Any]
+    objective: Objective
+    mode: Mode
+    precision: Precision
+    groups: list[torch.nn.Module]  # layer groups, input side first, the head last
+    fine_tune: bool
+    probe: float | None
+    decay: float
+    optimizer: torch.optim.Optimizer
+    unfreeze: GradualUnfreezing | None
+    plan: BatchPlan
+    augment_info: dict[str, Any]
+    data: AugmentedData
+    checkpointing: bool
+    checkpoint_reason: str
+
+    def range_test(self, cfg: FitConfig) -> RangeTest:
+        """The LR range test (TW-T02) on the training batches, as training sees them; the
+        weights, optimizer state and random generators are restored afterwards. Its random
+        draws (dropout) come from a stream of their own, so ``lr-find`` and ``fit`` sweep
+        identically."""
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(stream_seed(cfg.seed, "range_test"))
+            return self._sweep(cfg)
+
+    def _sweep(self, cfg: FitConfig) -> RangeTest:
+        return lr_range_test(
+            self.net, self.optimizer, self.objective, self.data, steps=cfg.train.lr_find_steps,
+            accumulate=self.plan.accumulate, precision=self.precision,
+            clip_grad_norm=cfg.train.clip_grad_norm, method=cfg.train.lr_find_method,
+        )  # fmt: skip
+
+
+def setup_trainer(
+    modality: Modality,
+    train_samples: Samples,
+    y_train: np.ndarray,
+    choice: Choice,
+    task: Task,
+    n_classes: int,
+    class_weights: np.ndarray | None,
+    cfg: FitConfig,
+    *,
+    batch_plan: Path | None = None,
+) -> Trainer:
+    """Build the network (its own random stream; pre-trained weights loaded, head probed when
+    fine-tuning), objective, optimizer with per-group learning rates, batch plan and the
+    training batches.
+
+    ``batch_plan``: where the batch plan is kept; read back when it exists, so a resumed run
+    keeps its batch.
+    """
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(stream_seed(cfg.seed, "network"))
+        net, transfer = modality.build_network(
+            train_samples, choice, task, n_classes, y_train, class_weights is not None, cfg
+        )
+    backbone = getattr(net, "backbone", None)
+    checkpointing, checkpoint_reason = (
+        use_checkpointing(cfg.model.gradient_checkpointing, backbone)
+        if backbone is not None
+        else (False, "the network has no backbone to checkpoint")
+    )
+    if checkpointing:
+        cast(Any, backbone).set_grad_checkpointing(True)
+    net.to(device)
+    weights = None if class_weights is None else torch.tensor(class_weights, dtype=torch.float32)
+    objective = Objective(task, weights).to(device)
+    mode = resolve_precision(cfg.train.precision, device)
+    precision = Precision(mode, device.type)
+
+    # Layer groups from the input side to the head (fine-tuning unfreezes them from the top);
+    # a network without them (the tabular MLP) is one group.
+    groups: list[torch.nn.Module] = (
+        cast(Any, net).layer_groups() if hasattr(net, "layer_groups") else [net]
+    )
+    fine_tune = transfer.get("pretrained") is not None
+    probe = None
+    if fine_tune:  # TW-A03/A04: linear probe, then fine-tune (LP-FT)
+        probe = linear_probe_head(net, train_samples.inputs, y_train, class_weights)
+    decay = cfg.model.layer_lr_decay if fine_tune else 1.0  # TW-A04
+    param_groups = discriminative_groups(
+        groups, cfg.train.lr or DEFAULT_LR, decay, cfg.train.weight_decay
+    )
+    optimizer = make_optimizer(param_groups, cfg)
+    unfreeze = None
+    if fine_tune:
+        unfreeze = GradualUnfreezing(groups[:-1], cfg.model.freeze_epochs, cfg.model.unfreeze_every)
+        unfreeze.apply(0)  # the range test and the first epochs see the frozen backbone
+
+    target = targets(net, task, y_train)
+    if batch_plan is not None and batch_plan.is_file():
+        plan = BatchPlan.load(batch_plan)  # a resumed run keeps its batch
+    else:
+        plan = _batch_plan(net, optimizer, objective, train_samples.inputs, target, precision, cfg)
+        if batch_plan is not None:
+            plan.save(batch_plan)
+    augment, augment_info = modality.augmenter(train_samples, cfg)
+    data = AugmentedData(
+        train_samples.inputs, target, plan.batch_size, augment, seed=cfg.seed, device=device
+    )
+    return Trainer(
+        device, net, task, choice, transfer, objective, mode, precision, groups, fine_tune,
+        probe, decay, optimizer, unfreeze, plan, augment_info, data, checkpointing,
+        checkpoint_reason,
+    )  # fmt: skip
+
+
+def _batch_plan(
+    net: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    objective: Objective,
+    inputs: Inputs,
+    target: torch.Tensor,
+    precision: Precision,
+    cfg: FitConfig,
+) -> BatchPlan:
+    """TW-T07: the batch for the data size; on CUDA shrunk to fit memory (accumulating)."""
+    size, why = choose_batch_size(len(target), cfg.train.batch_size)
+    if cfg.train.batch_size is not None:
+        return BatchPlan(size, cfg.train.accumulate, why)
+    probe = step_probe(net, optimizer, objective, inputs, target, precision)
+    device = next(net.parameters()).device
+    return fit_batch_to_memory(size, cfg.train.accumulate, probe, device, why)
+
+
+@dataclass
+class NetworkResult:
+    """The trained network (best validation weights, on the CPU) and how it was trained."""
+
+    net: torch.nn.Module
+    state: TrainState
+    details: dict[str, Any]
+    findings: list[Finding]  # the doctor's: preflight and training
+    lr_choice: LRChoice
+
+
+def train_network(
+    trainer: Trainer,
+    validation: Samples,
+    y_validation: np.ndarray,
+    cfg: FitConfig,
+    *,
+    paths: TrainPaths | None = None,
+    resume_from: Path | None = None,
+    callbacks: Sequence[Callback] = (),
+    console: Console | None = None,
+) -> NetworkResult:
+    """Pick the starting LR, train with every default on, return the best network.
+
+    ``paths`` None trains without a run directory (nothing is written).
+    """
+    net, optimizer, plan, data = trainer.net, trainer.optimizer, trainer.plan, trainer.data
+    # TW-T02: the LR range test picks the starting LR (unless train.lr is set), restoring
+    # the weights, optimizer and RNGs; a resumed run reuses the curve it recorded.
+    lr_choice = choose_lr(
+        cfg.train.lr, lambda: trainer.range_test(cfg), paths.lr_find if paths else None
+    )
+    top = float(optimizer.param_groups[-1]["lr"])
+    for group in optimizer.param_groups:  # keep the discriminative ratios
+        group["lr"] = lr_choice.lr * float(group["lr"]) / top
+    if console is not None:
+        console.print(f"learning rate {lr_choice.lr:.3g}: {lr_choice.reason}", highlight=False)
+    schedule = build_schedule(optimizer, cfg.train, math.ceil(len(data) / plan.accumulate))
+
+    findings: list[Finding] = []
+    n_params = sum(p.numel() for p in net.parameters())
+    if cfg.doctor.enabled and cfg.doctor.overfit_batch and n_params <= OVERFIT_CHECK_MAX_PARAMS:
+        # TW-X01 on a copy of the freshly built network (the same on --resume, before the
+        # checkpoint is loaded), so training itself is untouched.
+        inputs, target_batch = next(iter(data.epoch(0)))
+        n = OVERFIT_CHECK_EXAMPLES
+        small = (tuple(x[:n] for x in inputs), target_batch[:n])
+        failed = overfit_one_batch(net, small, trainer.objective)
+        if failed is not None:
+            findings.append(failed)
+            if console is not None:
+                console.print(f"doctor: {failed.message}", highlight=False)
+
+    loop = loop_callbacks(
+        cfg,
+        trainer.precision,
+        console,
+        schedule_callbacks=schedule.callbacks,
+        paths=paths,
+        first=[trainer.unfreeze] if trainer.unfreeze is not None else [],
+        extra=callbacks,
+    )
+    state = TrainState(net, optimizer, schedule.scheduler, max_epochs=cfg.train.max_epochs)
+    if resume_from is not None:
+        restore(resume_from, state, loop.stateful, trainer.precision)
+    else:  # the training draws (dropout) from a stream of their own (TW-R01)
+        torch.manual_seed(stream_seed(cfg.seed, "train"))
+    validate = Validator(
+        trainer.objective,
+        validation.inputs,
+        targets(net, trainer.task, y_validation),
+        trainer.task,
+    )
+    state = train(
+        net, optimizer, trainer.objective, data, max_epochs=cfg.train.max_epochs,
+        scheduler=schedule.loop_scheduler, callbacks=loop.all, validate=validate,
+        accumulate=plan.accumulate, precision=trainer.precision, state=state,
+    )  # fmt: skip
+    net.cpu().eval()
+    findings.extend(loop.doctor_findings())
+    details = {
+        "architecture": trainer.choice.name,
+        "architecture_reason": trainer.choice.reason,
+        "parameters": n_params,
+        **{k: v for k, v in trainer.transfer.items() if k in {"width", "depth"}},
+        "transfer": _transfer_details(trainer, lr_choice, cfg),
+        "augmentation": trainer.augment_info,
+        "gradient_checkpointing": {
+            "on": trainer.checkpointing,
+            "reason": trainer.checkpoint_reason,
+        },
+        "optimizer": cfg.train.optimizer,
+        **loop_details(plan, lr_choice, schedule.description, trainer, state, loop.early, cfg),
+    }
+    return NetworkResult(net, state, details, findings, lr_choice)
+
+
+def _transfer_details(trainer: Trainer, lr: LRChoice, cfg: FitConfig) -> dict[str, Any]:
+    groups, optimizer = trainer.groups, trainer.optimizer
+    layer_lrs = (
+        [float(g["initial_lr"]) for g in optimizer.param_groups[::2]]
+        if "initial_lr" in optimizer.param_groups[0]
+        else [lr.lr * trainer.decay ** (len(groups) - 1 - i) for i in range(len(groups))]
+    )
+    return {
+        "pretrained": trainer.transfer.get("pretrained"),
+        **{k: v for k, v in trainer.transfer.items() if k in {"loaded", "skipped", "of"}},
+        "freeze_epochs": cfg.model.freeze_epochs if trainer.fine_tune else None,
+        "head_start": None
+        if trainer.probe is None
+        else f"linear probe, train score {trainer.probe:.3f}",
+        "layer_groups": len(groups) - 1,
+        "layer_lrs": layer_lrs,
+        "unfreezing": trainer.unfreeze.log if trainer.unfreeze is not None else None,
+    }
+
+
+@dataclass
+class LoopCallbacks:
+    """The callbacks every trainwell fit puts around the loop, and the ones read afterwards."""
+
+    all: list[Callback]
+    stateful: list[Callback]  # what checkpoints carry besides the training state
+    early: EarlyStopping
+    doctor: DoctorCallback | None
+
+    def doctor_findings(self) -> list[Finding]:
+        if self.doctor is None:
+            return []
+        return [_in_context(f, self.early) for f in self.doctor.findings]
+
+
+def loop_callbacks(
+    cfg: FitConfig,
+    precision: Precision,
+    console: Console | None,
+    *,
+    schedule_callbacks: Sequence[Callback] = (),
+    paths: TrainPaths | None = None,
+    first: Sequence[Callback] = (),
+    extra: Sequence[Callback] = (),
+) -> LoopCallbacks:
+    """Gradient clipping and norm, early stopping, the training log, the schedule's steps, the
+    doctor and its remedy, checkpoints, TensorBoard and the progress bar, in the order they
+    must run (``first`` before them all, the caller's ``extra`` after). They talk through the
+    training state, never by calling each other."""
+    early = EarlyStopping("val_loss", patience=cfg.train.patience)
+    grad_norm = GradientNorm(cfg.train.clip_grad_norm)
+    # After GradientNorm (it reads this step's norm) and EarlyStopping (its best epoch).
+    log = TrainingLog(paths.training_log if paths else None)  # TW-M01, M03: the curves
+    all_callbacks: list[Callback] = [*first, grad_norm, early, log, *schedule_callbacks]
+    stateful: list[Callback] = [early, log]
+    doctor = None
+    if cfg.doctor.enabled:
+        doctor = DoctorCallback(on_finding=_live(console))
+        all_callbacks.append(doctor)
+        stateful.append(doctor)
+        if cfg.doctor.remedy:
+            remedy = Remedy(
+                doctor,
+                grad_norm,
+                lr_factor=cfg.doctor.remedy_lr_factor,
+                clip_grad_norm=cfg.doctor.remedy_clip_grad_norm,
+                max_remedies=cfg.doctor.max_remedies,
+            )
+            all_callbacks.append(remedy)
+            stateful.append(remedy)
+    if paths is not None:
+        all_callbacks.append(
+            Checkpointing(paths.checkpoints, stateful, precision, keep=cfg.train.checkpoint_keep)
+        )
+        if cfg.logging.tensorboard:
+            all_callbacks.append(TensorBoardLogger(paths.tensorboard, every=cfg.logging.log_every))
+    if console is not None and cfg.logging.progress:
+        all_callbacks.append(ProgressBar(console))
+    all_callbacks.extend(extra)
+    return LoopCallbacks(all_callbacks, stateful, early, doctor)
+
+
+def loop_details(
+    plan: BatchPlan,
+    lr: LRChoice,
+    schedule: str,
+    trainer: Trainer,
+    state: TrainState,
+    early: EarlyStopping,
+    cfg: FitConfig,
+) -> dict[str, Any]:
+    """What the manifest records of how the network was trained."""
+    return {
+        "batch_size": plan.batch_size,
+        "batch_size_reason": plan.reason,
+        "accumulate": plan.accumulate,
+        "effective_batch_size": plan.effective,
+        "lr": lr.lr,
+        "lr_source": lr.source,
+        "lr_reason": lr.reason,
+        "schedule": schedule,
+        "precision": trainer.mode,
+        "device": str(trainer.device),
+        "epochs_run": len(state.history),
+        "best_epoch": early.best_epoch + 1,
+        "steps": state.step,
+        "stop_reason": state.stop_reason or f"reached train.max_epochs={cfg.train.max_epochs}",
+    }
+
+
+_HANDLED_IN_FIT = {"overfitting"}  # see _in_context
+
+
+def _in_context(finding: Finding, early: EarlyStopping) -> Finding:
+    """Overfitting that early stopping already undid is a note, not a warning: the shipped
+    weights are those of the best epoch, before validation loss rose (TW-T04)."""
+    if finding.id not in _HANDLED_IN_FIT or early.best_epoch < 0:
+        return finding
+    return replace(
+        finding,
+        severity="info",
+        message=f"{finding.message} Early stopping restored the weights of the best epoch, "
+        "before the rise.",
+        fix="Nothing to do for this run. To get more out of the data: more regularization "
+        "(model.dropout, train.weight_decay) or more data.",
+    )
+
+
+def _live(console: Console | None) -> Callable[[Finding], None] | None:
+    """Print the doctor's warnings and errors as they are found (notes wait for the report)."""
+    if console is None:
+        return None
+
+    def show(finding: Finding) -> None:
+        if finding.severity != "info" and finding.id not in _HANDLED_IN_FIT:
+            where = f" (step {finding.step})" if finding.step is not None else ""
+            console.print(f"doctor: {finding.severity}{where}: {finding.message}", highlight=False)
+
+    return show
