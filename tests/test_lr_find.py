@@ -285,7 +285,7 @@ def test_fit_records_the_range_test_and_resume_reuses_it(
     def no_sweep(*args: object, **kwargs: object) -> RangeTest:
         raise AssertionError("a resumed run must not run the range test again")
 
-    monkeypatch.setattr("trainwell.network.lr_range_test", no_sweep)
+    monkeypatch.setattr("trainwell.trainer.lr_range_test", no_sweep)
     monkeypatch.setattr(lr_find_module, "lr_range_test", no_sweep)
     run = trainwell.fit(resume=tmp_path / "run", quiet=True)
     network = run.manifest["network"]

@@ -13,6 +13,7 @@ from conftest import mixed_frame
 import trainwell
 from trainwell.data.schema import ColumnSpec
 from trainwell.evaluate import SealedTest
+from trainwell.modalities.base import Samples
 from trainwell.preprocess import FeatureEncoder, TabularInput
 
 
@@ -66,7 +67,8 @@ def test_encoder_round_trips_through_json() -> None:
 
 
 def test_sealed_test_set_opens_once() -> None:
-    sealed = SealedTest(np.zeros(3))
+    frame = pd.DataFrame({"k": range(3)})
+    sealed = SealedTest(Samples("table", frame, None, (torch.zeros(3),), {}), np.zeros(3))
     sealed.open()
     with pytest.raises(RuntimeError, match="already evaluated once"):
         sealed.open()

@@ -52,6 +52,9 @@ class DataConfig(_Section):
     # ordering the rows inside a series) makes one sample per series.
     text: str | None = None
     series: str | None = None
+    # TW-A01: "auto" trains a table whose feature columns are one ordered signal (STEM0,
+    # STEM1, ..., neighbours strongly correlated) as a series; "table" keeps it a table.
+    layout: Literal["auto", "table", "wide_series"] = "auto"
 
     @field_validator("drop", mode="before")
     @classmethod

@@ -15,12 +15,13 @@ from PIL import Image
 
 from trainwell.config import build_config
 from trainwell.errors import LeakageError
-from trainwell.modalities import prepare_modality
+from trainwell.pipeline import prepare
 
 
 def ids(data: object, kind: str, **options: str) -> dict[str, dict]:
     cfg = build_config(**{f"data__{k}": v for k, v in options.items()})
-    prepared = prepare_modality(data, cfg, kind, block=False)  # type: ignore[arg-type]
+    prepared = prepare(data, cfg, block=False)  # type: ignore[arg-type]
+    assert prepared.modality.name == kind
     return {f.id: f.to_dict() for f in prepared.findings if f.id != "class-imbalance"}
 
 
@@ -47,7 +48,7 @@ def test_copied_images_across_splits_block_the_run(photos: Path, tmp_path: Path)
         Path(pair[0]).name.removeprefix("copy-")[:4] == Path(pair[1]).name.removeprefix("copy-")[:4]
     )
     with pytest.raises(LeakageError, match="--allow near-duplicate-across-splits"):
-        prepare_modality(copy, build_config(data__target="label"), "image")
+        prepare(copy, build_config(data__target="label"))
 
 
 def test_mixed_sizes_channels_and_unreadable_files(photos: Path, tmp_path: Path) -> None:
@@ -105,7 +106,7 @@ def test_series_values_are_ordered_by_time_and_padded() -> None:
     sensors = make_sensors(30)
     short = sensors.loc[~((sensors["id"] == "s000") & (sensors["t"] >= 35))]
     cfg = build_config(data__target="activity", data__series="id", data__time="t")
-    prepared = prepare_modality(short, cfg, "series", block=False)
+    prepared = prepare(short, cfg, block=False)
     samples = prepared.samples
     row = int(np.flatnonzero(samples.frame["id"] == "s000")[0])
     values = samples.inputs[0][row].numpy()

@@ -11,7 +11,8 @@ from modality_data import make_sensors
 
 import trainwell
 from trainwell.config import AugmentConfig, FitConfig
-from trainwell.modalities import image, network, series, text
+from trainwell.modalities import image, series, text
+from trainwell.modalities.series import SeriesModality
 from trainwell.modalities.base import AugmentedData, Samples
 from trainwell.models import ModalityNet
 
@@ -27,10 +28,10 @@ def test_validation_test_and_predict_batches_are_never_augmented(
 ) -> None:
     """Every batch the network sees in train mode carries the augmentation's mark; none it
     sees in eval mode (validation each epoch, the sealed test, predict) does."""
-    real = network.augmenter
+    real = SeriesModality.augmenter
 
-    def marked(samples: Samples, cfg: FitConfig):  # type: ignore[no-untyped-def]
-        augment, info = real(samples, cfg)
+    def marked(self: SeriesModality, samples: Samples, cfg: FitConfig):  # type: ignore[no-untyped-def]
+        augment, info = real(self, samples, cfg)
         assert augment is not None
 
         def spy(inputs: tuple[torch.Tensor, ...], gen: torch.Generator):  # type: ignore[no-untyped-def]
@@ -46,7 +47,7 @@ def test_validation_test_and_predict_batches_are_never_augmented(
         seen.append((self.training, bool(inputs[0].abs().max() > MARK / 2)))
         return forward(self, *inputs)
 
-    monkeypatch.setattr(network, "augmenter", marked)
+    monkeypatch.setattr(SeriesModality, "augmenter", marked)
     monkeypatch.setattr(ModalityNet, "forward", watched)
     data = make_sensors(60)
     run = trainwell.fit(

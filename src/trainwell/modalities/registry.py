@@ -14,12 +14,14 @@ from trainwell.modalities.image import ImageModality
 from trainwell.modalities.series import SeriesModality
 from trainwell.modalities.table import TableModality
 from trainwell.modalities.text import TextModality
+from trainwell.modalities.wide_series import WideSeriesModality
 
 # Asked in this order; the table is the fallback and stays last.
 REGISTRY: dict[str, Modality] = {
     "image": ImageModality(),
     "text": TextModality(),
     "series": SeriesModality(),
+    "wide_series": WideSeriesModality(),
     "table": TableModality(),
 }
 

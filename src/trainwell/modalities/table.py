@@ -81,7 +81,7 @@ class TableModality(BaseModality):
     options = frozenset(
         {"model.width", "model.depth", "model.dropout", "model.activation",
          "model.embedding_threshold", "model.name", "data.drop", "data.time", "data.group",
-         "data.max_classes"}
+         "data.max_classes", "data.layout"}
     )  # fmt: skip
 
     def claims(self, data: DataSource, cfg: FitConfig) -> bool:
