@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from trainwell.analysis.groups import check_group_columns
 from trainwell.audit import run_audit
 from trainwell.config import FitConfig
 from trainwell.data import Dataset, build_dataset, read_table
@@ -123,11 +124,13 @@ class WideSeriesModality(SeriesModality):
     def read(self, data: DataSource, cfg: FitConfig) -> Read:
         frame, source, sha, path = read_frame(data)
         exclude = {c for c in (cfg.data.target, cfg.data.group, cfg.data.time) if c}
-        found = find_signal(frame, exclude | set(cfg.data.drop))
+        found = find_signal(frame, exclude | set(cfg.data.drop) | set(cfg.report.groups))
         assert found is not None
         signal, correlation = found
         ignored = [c for c in frame.columns if c not in {*signal, *exclude}]
-        keep = [*signal, *[c for c in (cfg.data.target, cfg.data.group) if c]]
+        check_group_columns(frame, cfg.report.groups, cfg.data.target)
+        others = [cfg.data.target, cfg.data.group, *cfg.report.groups]
+        keep = list(dict.fromkeys([*signal, *[c for c in others if c]]))
         data_cfg = cfg.data.model_copy(update={"time": None, "drop": []})
         dataset = build_dataset(frame[keep], data_cfg, source, sha)
         samples = Samples(
