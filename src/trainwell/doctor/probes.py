@@ -153,11 +153,22 @@ class OptimizerProbe:
         doctor: receives the numbers.
         optimizer: the optimizer to watch, or ``None`` to use PyTorch's global optimizer
             hooks (no-code-change mode; the first optimizer that steps is the one watched).
+        external: a framework integration says when the gradients are whole and unclipped
+            by calling :meth:`gradients_ready` once per optimizer step; the step hooks then
+            never read gradients (inside a framework they run too early or after clipping).
     """
 
-    def __init__(self, doctor: Doctor, optimizer: torch.optim.Optimizer | None = None) -> None:
+    def __init__(
+        self,
+        doctor: Doctor,
+        optimizer: torch.optim.Optimizer | None = None,
+        *,
+        external: bool = False,
+    ) -> None:
         self.doctor = doctor
         self.optimizer = optimizer
+        self.external = external
+        self._ready_done = False  # external mode: this step's gradients were offered
         self.handles: list[RemovableHandle] = []
         self._before: list[torch.Tensor] | None = None
         self._params: list[torch.Tensor] | None = None  # this step's, from pre to post hook
@@ -190,7 +201,7 @@ class OptimizerProbe:
         doctor = self.doctor
         if not doctor.watching(optimizer):
             return
-        self._wants = doctor.wants_gradients()
+        self._wants = not self.external and doctor.wants_gradients()
         if not (doctor.heavy or self._wants):
             self._params = None  # a light step: nothing to read or snapshot
             return
@@ -204,10 +215,32 @@ class OptimizerProbe:
         if self._grads_read and self._wants:
             self._read_gradients(params)
 
-    def _read_gradients(self, params: list[torch.Tensor]) -> None:
+    def gradients_ready(self, norms: dict[int, float] | None = None) -> None:
+        """External mode: this optimizer step's gradients are complete (every accumulated
+        micro-batch) and not yet clipped; read them now, on the doctor's cadence, once a step.
+
+        Args:
+            norms: the L2 norm of each parameter's gradient by ``id(param)``, when the caller
+                measured them before a clipping that has already happened; ``None`` reads
+                ``param.grad`` now.
+        """
+        optimizer = self.optimizer
+        if self._ready_done or optimizer is None or not self.doctor.watching(optimizer):
+            return
+        self._ready_done = True
+        if self.doctor.wants_gradients():
+            self._read_gradients(self.params(optimizer), norms)
+
+    def _read_gradients(
+        self, params: list[torch.Tensor], known: dict[int, float] | None = None
+    ) -> None:
         doctor = self.doctor
-        with_grad = [p for p in params if p.grad is not None]
-        norms = stats.norm_values([p.grad for p in with_grad])  # type: ignore[misc]
+        if known is None:
+            with_grad = [p for p in params if p.grad is not None]
+            norms = stats.norm_values([p.grad for p in with_grad])  # type: ignore[misc]
+        else:
+            with_grad = [p for p in params if p.grad is not None and id(p) in known]
+            norms = [known[id(p)] for p in with_grad]
         total = stats.combined_norm(norms) if norms else None
         doctor.on_gradients(params, total)
         if not doctor.heavy and (total is None or math.isfinite(total)):
@@ -220,6 +253,7 @@ class OptimizerProbe:
         if not doctor.watching(optimizer):
             return
         params, self._params = self._params, None
+        self._ready_done = False
         if params is None:  # a light step
             doctor.on_step_end()
             return
