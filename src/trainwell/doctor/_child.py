@@ -10,6 +10,7 @@ from __future__ import annotations
 import atexit
 import json
 import os
+import warnings
 from typing import Any
 
 from trainwell.doctor.doctor import Doctor
@@ -38,6 +39,11 @@ def attach() -> Doctor | None:
     path = os.environ.get(EVENTS_ENV)
     if not path:
         return None
+    # torch warns on every compiled module's call while global module hooks exist; those
+    # are the doctor's, so the warning is the doctor's noise, not the script's.
+    warnings.filterwarnings(
+        "ignore", message=r"Using `torch\.compile\(module\)` when there are global hooks"
+    )
     sink = JsonLinesSink(path)
     doctor = Doctor(on_finding=sink.finding)
     probes = [ForwardProbe(doctor).attach(), OptimizerProbe(doctor).attach()]

@@ -5,6 +5,11 @@ random number and never return a value from a hook (a returned value would repla
 module output or the optimizer's arguments). The loss is read every step, the total gradient
 norm every few steps (every step while it is high or the loss is not finite), per-layer
 statistics only on the doctor's heavy steps.
+
+Under ``torch.compile`` the hooks return at once while Dynamo traces (``is_compiling()`` is a
+constant there): tracing the doctor's bookkeeping would break the graph or crash Dynamo
+("... is already tracked for mutation"). A compiled module is then seen from outside: its
+output (the ``OptimizedModule`` wrapper's hook runs eagerly), its loss and its gradients.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import weakref
 from typing import TYPE_CHECKING, Any
 
 import torch
+from torch.compiler import is_compiling
 from torch.nn.modules import module as module_hooks
 from torch.nn.modules.loss import _Loss
 from torch.optim import optimizer as optimizer_hooks
@@ -80,6 +86,8 @@ class ForwardProbe:
         self._pre_handle = None
 
     def _pre(self, module: torch.nn.Module, args: tuple[Any, ...]) -> None:
+        if is_compiling():
+            return
         doctor = self.doctor
         if doctor.step > 0 and self._pre_handle is not None:
             self._pre_handle.remove()  # safe: PyTorch iterates over a copy of the hooks
@@ -104,6 +112,8 @@ class ForwardProbe:
         return known
 
     def _post(self, module: torch.nn.Module, args: tuple[Any, ...], output: Any) -> None:
+        if is_compiling():
+            return
         doctor = self.doctor
         if isinstance(module, _Loss):
             # Watching one model, a training loss counts only if that model just ran forward.
@@ -199,7 +209,7 @@ class OptimizerProbe:
 
     def _pre(self, optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
         doctor = self.doctor
-        if not doctor.watching(optimizer):
+        if is_compiling() or not doctor.watching(optimizer):
             return
         self._wants = not self.external and doctor.wants_gradients()
         if not (doctor.heavy or self._wants):
@@ -250,7 +260,7 @@ class OptimizerProbe:
 
     def _post(self, optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
         doctor = self.doctor
-        if not doctor.watching(optimizer):
+        if is_compiling() or not doctor.watching(optimizer):
             return
         params, self._params = self._params, None
         self._ready_done = False
