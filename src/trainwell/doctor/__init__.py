@@ -10,13 +10,18 @@ fix. Four ways in::
     trainwell.integrations.lightning / .huggingface     # framework callbacks
 """
 
-from trainwell.doctor.callback import DoctorCallback
-from trainwell.doctor.command import run_doctor
+import importlib
+import typing
+
 from trainwell.doctor.doctor import REMEDY_IDS, Doctor
-from trainwell.doctor.remedy import remedy_finding
-from trainwell.doctor.sanity import overfit_one_batch
 from trainwell.doctor.thresholds import Thresholds
 from trainwell.doctor.watch import watch
+
+if typing.TYPE_CHECKING:
+    from trainwell.doctor.callback import DoctorCallback
+    from trainwell.doctor.command import run_doctor
+    from trainwell.doctor.remedy import remedy_finding
+    from trainwell.doctor.sanity import overfit_one_batch
 
 __all__ = [
     "REMEDY_IDS",
@@ -28,3 +33,25 @@ __all__ = [
     "run_doctor",
     "watch",
 ]
+
+# Loaded on first use (PEP 562): the zero-code doctor imports this package into every
+# script and DataLoader worker, which need neither trainwell's loop nor the terminal output.
+_LAZY = {
+    "DoctorCallback": "trainwell.doctor.callback",
+    "run_doctor": "trainwell.doctor.command",
+    "remedy_finding": "trainwell.doctor.remedy",
+    "overfit_one_batch": "trainwell.doctor.sanity",
+}
+
+
+def __getattr__(name: str) -> typing.Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'trainwell.doctor' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

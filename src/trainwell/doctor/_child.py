@@ -10,6 +10,7 @@ from __future__ import annotations
 import atexit
 import json
 import os
+import warnings
 from typing import Any
 
 from trainwell.doctor.doctor import Doctor
@@ -24,13 +25,28 @@ class JsonLinesSink:
 
     def __init__(self, path: str) -> None:
         self.path = path
+        self.rank = _rank()
 
     def write(self, event: dict[str, Any]) -> None:
         with open(self.path, "a", encoding="utf-8") as f:
             f.write(json.dumps(event, default=str) + "\n")
 
     def finding(self, finding: Finding) -> None:
-        self.write({"kind": "finding", "pid": os.getpid(), "finding": finding.to_dict()})
+        data = finding.to_dict()
+        if self.rank is not None:
+            data["evidence"] = {**data["evidence"], "rank": self.rank}
+        self.write({"kind": "finding", "pid": os.getpid(), "finding": data})
+
+
+def _rank() -> int | None:
+    """This worker's rank in a distributed run (``torchrun`` sets ``RANK`` and ``WORLD_SIZE``
+    before the script starts); ``None`` when the run is not distributed."""
+    try:
+        if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+            return int(os.environ["RANK"])
+    except (KeyError, ValueError):
+        pass
+    return None
 
 
 def attach() -> Doctor | None:
@@ -38,6 +54,11 @@ def attach() -> Doctor | None:
     path = os.environ.get(EVENTS_ENV)
     if not path:
         return None
+    # torch warns on every compiled module's call while global module hooks exist; those
+    # are the doctor's, so the warning is the doctor's noise, not the script's.
+    warnings.filterwarnings(
+        "ignore", message=r"Using `torch\.compile\(module\)` when there are global hooks"
+    )
     sink = JsonLinesSink(path)
     doctor = Doctor(on_finding=sink.finding)
     probes = [ForwardProbe(doctor).attach(), OptimizerProbe(doctor).attach()]

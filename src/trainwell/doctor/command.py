@@ -4,15 +4,26 @@ The child gets this package's ``_bootstrap`` folder first on ``PYTHONPATH``; Pyt
 its ``sitecustomize`` at start-up, which attaches the doctor through PyTorch's global
 module-forward and optimizer-step hooks as soon as the script imports torch. Findings come
 back as JSON lines through a file the parent tails, so they print while the script runs.
+
+Every process of the run writes there (``torchrun``'s workers too); a finding carries the
+rank of the worker that made it, and the same finding from several ranks prints once.
+SIGTERM, SIGHUP and SIGINT sent to ``trainwell doctor`` are passed on to the command, which
+then ends as it would alone; the summary and the JSON are written after it exits.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import subprocess
+import sys
 import tempfile
+import threading
+from collections.abc import Iterator
 from pathlib import Path
+from types import FrameType
 
 from rich.console import Console
 
@@ -78,41 +89,103 @@ def run_doctor(
     if not command:
         raise ConfigError("trainwell doctor needs a command: trainwell doctor -- python train.py")
     console = console or Console(stderr=True)
-    findings: list[Finding] = []
+    findings = _Findings()
+    # At a terminal, Ctrl-C reaches the whole foreground process group, the command
+    # included, and the command must stay in it to read the terminal. Anywhere else (a
+    # scheduler, a test, nohup) it gets its own group and every signal comes through here.
+    own_group = os.name == "posix" and not _in_foreground()
     with tempfile.TemporaryDirectory(prefix="trainwell-doctor-") as tmp:
         events = Path(tmp) / "events.jsonl"
         events.touch()
         reader = _EventReader(events)
         try:
             proc = subprocess.Popen(
-                command, env=child_env(events), stdout=child_output, stderr=child_output
+                command,
+                env=child_env(events),
+                stdout=child_output,
+                stderr=child_output,
+                process_group=0 if own_group else None,
             )
         except OSError as err:
             raise ConfigError(f"cannot run {command[0]!r}: {err.strerror or err}") from err
-        while True:
-            try:
-                done = proc.wait(timeout=_POLL_S) is not None
-            except subprocess.TimeoutExpired:
-                done = False
-            except KeyboardInterrupt:  # the child got the same Ctrl-C; let it finish reporting
-                proc.wait()
-                done = True
-            findings += _print_new(reader, console)
-            if done:
-                break
-        findings += _print_new(reader, console)
+        with _forward_signals(proc, own_group):
+            while True:
+                try:
+                    done = proc.wait(timeout=_POLL_S) is not None
+                except subprocess.TimeoutExpired:
+                    done = False
+                except KeyboardInterrupt:  # the child got the same Ctrl-C; let it report
+                    proc.wait()
+                    done = True
+                _print_new(reader, console, findings)
+                if done:
+                    break
+        _print_new(reader, console, findings)
     code = proc.returncode if proc.returncode >= 0 else 128 - proc.returncode
-    render.print_summary(console, findings, code)
+    render.print_summary(console, findings.items, code)
     if json_path is not None:
-        write_findings(json_path, findings)
+        write_findings(json_path, findings.items)
     return code
 
 
-def _print_new(reader: _EventReader, console: Console) -> list[Finding]:
-    new = []
+def _in_foreground() -> bool:
+    """This process runs in the foreground of a terminal (Ctrl-C reaches its group)."""
+    try:
+        return os.tcgetpgrp(sys.stdin.fileno()) == os.getpgrp()
+    except (AttributeError, OSError, ValueError):  # no terminal, or stdin closed/replaced
+        return False
+
+
+@contextlib.contextmanager
+def _forward_signals(proc: subprocess.Popen[bytes], own_group: bool) -> Iterator[None]:
+    """Pass SIGTERM, SIGHUP (and SIGINT when the command has its own process group) on to
+    the command while it runs; this process keeps waiting for it."""
+    if os.name != "posix" or threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers can only be set in the main thread
+        return
+
+    def forward(signum: int, frame: FrameType | None) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            if own_group:
+                os.killpg(proc.pid, signum)  # torchrun's workers and other helpers too
+            else:
+                proc.send_signal(signum)
+
+    signums = [signal.SIGTERM, signal.SIGHUP] + ([signal.SIGINT] if own_group else [])
+    previous = {signum: signal.signal(signum, forward) for signum in signums}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+class _Findings:
+    """The run's findings in arrival order; a finding that several ranks of a distributed
+    run make (same id and layer) is kept once, with the ranks listed in ``evidence``."""
+
+    def __init__(self) -> None:
+        self.items: list[Finding] = []
+        self._by_key: dict[tuple[str, str], Finding] = {}
+
+    def add(self, finding: Finding) -> bool:
+        """Keep ``finding``; ``False`` when it repeats another rank's finding."""
+        rank = finding.evidence.get("rank")
+        if rank is not None:
+            key = (finding.id, str(finding.evidence.get("layer", "")))
+            kept = self._by_key.get(key)
+            if kept is not None:
+                kept.evidence["ranks"] = sorted({*kept.evidence["ranks"], rank})
+                return False
+            finding.evidence["ranks"] = [rank]
+            self._by_key[key] = finding
+        self.items.append(finding)
+        return True
+
+
+def _print_new(reader: _EventReader, console: Console, findings: _Findings) -> None:
     for event in reader.read():
         if event.get("kind") == "finding":
             finding = Finding.from_dict(event["finding"])  # type: ignore[arg-type]
-            render.print_finding(console, finding)
-            new.append(finding)
-    return new
+            if findings.add(finding):
+                render.print_finding(console, finding)

@@ -5,6 +5,11 @@ random number and never return a value from a hook (a returned value would repla
 module output or the optimizer's arguments). The loss is read every step, the total gradient
 norm every few steps (every step while it is high or the loss is not finite), per-layer
 statistics only on the doctor's heavy steps.
+
+Under ``torch.compile`` the hooks return at once while Dynamo traces (``is_compiling()`` is a
+constant there): tracing the doctor's bookkeeping would break the graph or crash Dynamo
+("... is already tracked for mutation"). A compiled module is then seen from outside: its
+output (the ``OptimizedModule`` wrapper's hook runs eagerly), its loss and its gradients.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import weakref
 from typing import TYPE_CHECKING, Any
 
 import torch
+from torch.compiler import is_compiling
 from torch.nn.modules import module as module_hooks
 from torch.nn.modules.loss import _Loss
 from torch.optim import optimizer as optimizer_hooks
@@ -80,6 +86,8 @@ class ForwardProbe:
         self._pre_handle = None
 
     def _pre(self, module: torch.nn.Module, args: tuple[Any, ...]) -> None:
+        if is_compiling():
+            return
         doctor = self.doctor
         if doctor.step > 0 and self._pre_handle is not None:
             self._pre_handle.remove()  # safe: PyTorch iterates over a copy of the hooks
@@ -104,6 +112,8 @@ class ForwardProbe:
         return known
 
     def _post(self, module: torch.nn.Module, args: tuple[Any, ...], output: Any) -> None:
+        if is_compiling():
+            return
         doctor = self.doctor
         if isinstance(module, _Loss):
             # Watching one model, a training loss counts only if that model just ran forward.
@@ -153,11 +163,22 @@ class OptimizerProbe:
         doctor: receives the numbers.
         optimizer: the optimizer to watch, or ``None`` to use PyTorch's global optimizer
             hooks (no-code-change mode; the first optimizer that steps is the one watched).
+        external: a framework integration says when the gradients are whole and unclipped
+            by calling :meth:`gradients_ready` once per optimizer step; the step hooks then
+            never read gradients (inside a framework they run too early or after clipping).
     """
 
-    def __init__(self, doctor: Doctor, optimizer: torch.optim.Optimizer | None = None) -> None:
+    def __init__(
+        self,
+        doctor: Doctor,
+        optimizer: torch.optim.Optimizer | None = None,
+        *,
+        external: bool = False,
+    ) -> None:
         self.doctor = doctor
         self.optimizer = optimizer
+        self.external = external
+        self._ready_done = False  # external mode: this step's gradients were offered
         self.handles: list[RemovableHandle] = []
         self._before: list[torch.Tensor] | None = None
         self._params: list[torch.Tensor] | None = None  # this step's, from pre to post hook
@@ -188,9 +209,9 @@ class OptimizerProbe:
 
     def _pre(self, optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
         doctor = self.doctor
-        if not doctor.watching(optimizer):
+        if is_compiling() or not doctor.watching(optimizer):
             return
-        self._wants = doctor.wants_gradients()
+        self._wants = not self.external and doctor.wants_gradients()
         if not (doctor.heavy or self._wants):
             self._params = None  # a light step: nothing to read or snapshot
             return
@@ -204,10 +225,32 @@ class OptimizerProbe:
         if self._grads_read and self._wants:
             self._read_gradients(params)
 
-    def _read_gradients(self, params: list[torch.Tensor]) -> None:
+    def gradients_ready(self, norms: dict[int, float] | None = None) -> None:
+        """External mode: this optimizer step's gradients are complete (every accumulated
+        micro-batch) and not yet clipped; read them now, on the doctor's cadence, once a step.
+
+        Args:
+            norms: the L2 norm of each parameter's gradient by ``id(param)``, when the caller
+                measured them before a clipping that has already happened; ``None`` reads
+                ``param.grad`` now.
+        """
+        optimizer = self.optimizer
+        if self._ready_done or optimizer is None or not self.doctor.watching(optimizer):
+            return
+        self._ready_done = True
+        if self.doctor.wants_gradients():
+            self._read_gradients(self.params(optimizer), norms)
+
+    def _read_gradients(
+        self, params: list[torch.Tensor], known: dict[int, float] | None = None
+    ) -> None:
         doctor = self.doctor
-        with_grad = [p for p in params if p.grad is not None]
-        norms = stats.norm_values([p.grad for p in with_grad])  # type: ignore[misc]
+        if known is None:
+            with_grad = [p for p in params if p.grad is not None]
+            norms = stats.norm_values([p.grad for p in with_grad])  # type: ignore[misc]
+        else:
+            with_grad = [p for p in params if p.grad is not None and id(p) in known]
+            norms = [known[id(p)] for p in with_grad]
         total = stats.combined_norm(norms) if norms else None
         doctor.on_gradients(params, total)
         if not doctor.heavy and (total is None or math.isfinite(total)):
@@ -217,9 +260,10 @@ class OptimizerProbe:
 
     def _post(self, optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
         doctor = self.doctor
-        if not doctor.watching(optimizer):
+        if is_compiling() or not doctor.watching(optimizer):
             return
         params, self._params = self._params, None
+        self._ready_done = False
         if params is None:  # a light step
             doctor.on_step_end()
             return

@@ -13,9 +13,19 @@ from trainwell.findings import Finding, sort_findings
 _STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
 
 
+def _where(f: Finding) -> str:
+    where = f"step {f.step}" if f.step is not None else f.stage
+    ranks = f.evidence.get("ranks") or []
+    if len(ranks) > 1:  # a distributed run: the workers that found it
+        where += ", ranks " + ",".join(map(str, ranks))
+    elif "rank" in f.evidence:
+        where += f", rank {f.evidence['rank']}"
+    return where
+
+
 def finding_line(f: Finding) -> str:
     """Rich markup for one finding: where, what, and the fix."""
-    where = f"step {f.step}" if f.step is not None else f.stage
+    where = _where(f)
     if f.epoch is not None:
         where += f", epoch {f.epoch}"
     style = _STYLE[f.severity]
@@ -38,7 +48,7 @@ def print_summary(console: Console, findings: Sequence[Finding], exit_code: int)
     parts = ", ".join(f"{counts[s]} {s}" for s in ("error", "warning", "info") if counts[s])
     console.print(f"[bold]doctor summary:[/] {parts} (script exit code {exit_code})")
     for f in sort_findings(list(findings)):
-        where = f"step {f.step}" if f.step is not None else f.stage
+        where = _where(f)
         console.print(
             f"  [{_STYLE[f.severity]}]{f.severity:7}[/] {f.practice:7} {escape(f.id):24} "
             f"{escape(where)}",

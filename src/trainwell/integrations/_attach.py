@@ -33,7 +33,13 @@ def innermost(optimizer: torch.optim.Optimizer) -> torch.optim.Optimizer:
 
 
 class Attachment:
-    """A doctor with its probes on one model and optimizer."""
+    """A doctor with its probes on one model and optimizer.
+
+    The framework's callback calls ``self.optimizer_probe.gradients_ready()`` once per
+    optimizer step, at the moment its gradients are whole (every accumulated micro-batch) and
+    not yet clipped: inside a framework the optimizer's own step hooks run too early (before
+    a closure's backward) or too late (after clipping).
+    """
 
     def __init__(
         self,
@@ -44,9 +50,11 @@ class Attachment:
     ) -> None:
         self.doctor = Doctor(thresholds, on_finding, roots=[model], infer_validation=False)
         modules = {id(m) for m in model.modules()}
+        self.optimizer = innermost(optimizer)
+        self.optimizer_probe = OptimizerProbe(self.doctor, self.optimizer, external=True)
         self.probes: list[ForwardProbe | OptimizerProbe] = [
             ForwardProbe(self.doctor, modules).attach(),
-            OptimizerProbe(self.doctor, innermost(optimizer)).attach(),
+            self.optimizer_probe.attach(),
         ]
 
     def detach(self) -> None:

@@ -10,12 +10,13 @@ Example::
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Callable
 from typing import Any
 
 from trainwell.doctor.thresholds import Thresholds
 from trainwell.findings import Finding
-from trainwell.integrations._attach import Attachment, require
+from trainwell.integrations._attach import Attachment, innermost, require
 
 _pl = require("lightning.pytorch", '"trainwell[lightning]"')
 
@@ -23,6 +24,12 @@ _pl = require("lightning.pytorch", '"trainwell[lightning]"')
 class DoctorCallback(_pl.Callback):  # type: ignore[name-defined]
     """Watch a Lightning fit: gradients, updates and activations through the doctor's probes,
     the training loss from ``on_before_backward``, validation loss from ``callback_metrics``.
+
+    Gradients are read in ``on_before_optimizer_step``, which Lightning calls once per
+    optimizer step after the closure's backward of the last accumulated micro-batch and before
+    it clips (``gradient_clip_val``): the whole, unclipped gradient. The loss Lightning hands
+    to ``on_before_backward`` is divided by ``accumulate_grad_batches`` (automatic
+    optimization); the doctor sees it multiplied back, averaged over the micro-batches.
 
     Args:
         monitor: the logged validation metric holding the validation loss.
@@ -42,6 +49,7 @@ class DoctorCallback(_pl.Callback):  # type: ignore[name-defined]
         self.on_finding = on_finding
         self._attached: Attachment | None = None
         self._findings: list[Finding] = []
+        self._losses: list[float] = []  # this optimizer step's micro-batch losses
 
     @property
     def findings(self) -> list[Finding]:
@@ -58,7 +66,19 @@ class DoctorCallback(_pl.Callback):  # type: ignore[name-defined]
 
     def on_before_backward(self, trainer: Any, pl_module: Any, loss: Any) -> None:
         if self._attached:
-            self._attached.doctor.log_loss(loss)
+            # Lightning's automatic optimization divides by the factor before backward
+            # (loops/optimization/automatic.py, ClosureResult.from_training_step_output).
+            factor = trainer.accumulate_grad_batches if pl_module.automatic_optimization else 1
+            self._losses.append(float(loss.detach()) * factor)
+
+    def on_before_optimizer_step(self, trainer: Any, pl_module: Any, optimizer: Any) -> None:
+        attached = self._attached
+        if attached is None or innermost(optimizer) is not attached.optimizer:
+            return
+        if self._losses:
+            attached.doctor.log_loss(statistics.fmean(self._losses))
+            self._losses = []
+        attached.optimizer_probe.gradients_ready()
 
     def on_validation_epoch_end(self, trainer: Any, pl_module: Any) -> None:
         value = trainer.callback_metrics.get(self.monitor)
