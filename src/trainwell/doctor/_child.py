@@ -14,6 +14,7 @@ import warnings
 from typing import Any
 
 from trainwell.doctor.doctor import Doctor
+from trainwell.doctor.loss_probe import LossProbe
 from trainwell.doctor.probes import ForwardProbe, OptimizerProbe
 from trainwell.findings import Finding
 
@@ -61,7 +62,11 @@ def attach() -> Doctor | None:
     )
     sink = JsonLinesSink(path)
     doctor = Doctor(on_finding=sink.finding)
-    probes = [ForwardProbe(doctor).attach(), OptimizerProbe(doctor).attach()]
+    probes = [
+        ForwardProbe(doctor).attach(),
+        OptimizerProbe(doctor).attach(),
+        LossProbe(doctor).attach(),
+    ]
     atexit.register(_finish, doctor, sink, probes)
     return doctor
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import statistics
+import weakref
 from collections import deque
 from collections.abc import Callable
 from typing import Any
@@ -16,7 +17,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from trainwell.doctor import checks, stats
+from trainwell.doctor import causes, checks, signals, stats
+from trainwell.doctor.checks import labels, regimen, shapes
 from trainwell.doctor.naming import Naming
 from trainwell.doctor.record import EpochRecord, LayerSample, LossCurve
 from trainwell.doctor.thresholds import Thresholds
@@ -26,6 +28,11 @@ from trainwell.findings import Finding
 REMEDY_IDS = frozenset({"nonfinite-loss", "nonfinite-gradients", "nonfinite-weights", "divergence"})
 _LABEL_BATCHES = 64  # preflight looks at the labels of the first batches only
 _CURVE_EVERY = 4  # loss-curve checks every few steps: cheap enough, still "within a few steps"
+_TRAIN_ROWS, _EVAL_ROWS = 8192, 2048  # row fingerprints kept for the validation-overlap check
+_GRAPH_SCAN_STEPS = (64, 256)  # steps (besides epoch ends) to look for losses kept with graphs
+_BASELINE_STEPS = 150  # steps before a loss at the label baseline counts as stuck
+_CLASSIFICATION = {"CrossEntropyLoss", "NLLLoss", "BCELoss", "BCEWithLogitsLoss"}
+_REGRESSION = {"MSELoss"}
 
 
 class Doctor:
@@ -73,12 +80,33 @@ class Doctor:
         self._nonfinite_pending: tuple[int, float, int | None] | None = None
         self._step_losses: list[float] = []
         self._explicit_loss: float | None = None
+        self._backward_losses: list[float] = []  # scalars back-propagated (any loss)
+        self.sees_backward = False  # a LossProbe reports .backward() calls
+        self._last_training = True  # mode of the module that last finished a forward pass
+        self._eval_candidates: list[tuple[str, float, torch.Tensor | None]] = []
+        self._rnn_inputs: list[tuple[torch.nn.Module, bool, tuple[int, ...]]] = []
+        self._symptoms = causes.Attribution()
+        self._signed_loss = False  # a loss went below 0: ratio-based curve checks are off
+        self._loss_name: str | None = None
+        self.dataset_rows: int | None = None  # largest dataset a DataLoader iterated
+        self.input_module: torch.nn.Module | None = None
+        self._first_x: torch.Tensor | None = None
+        self._train_rows: set[float] = set()
+        self._eval_rows: list[float] = []
+        self._dropout: dict[int, tuple[torch.nn.Module, float]] = {}
+        self._initial_lr: float | None = None
+        self._lr_low_since: int | None = None
+        self._baseline: tuple[float, float] | None = None
+        self._graph_scans = 0
+        self._lr_cause: Finding | None = None
         self._epoch_train: list[float] = []
         self._eval_sum, self._eval_n = 0.0, 0
         self._explicit_val = not infer_validation
         self._labels: list[np.ndarray] = []
         self._preflight_loss_done = False
-        self._pairing_done: set[int] = set()
+        self._pairing_done: set[str] = set()
+        # weak: a freed loss module's id is reused by the next one, which must be checked
+        self._paired_modules: weakref.WeakSet[torch.nn.Module] = weakref.WeakSet()
         self._activations: dict[tuple[str, int | str], list[float]] = {}
         self._no_grad_counts: dict[str, int] = {}
         self._unchanged_counts: dict[str, int] = {}
@@ -154,11 +182,13 @@ class Doctor:
         key = (finding.id, str(finding.evidence.get("layer", "")))
         if key in self._keys or (self._broken and finding.id not in REMEDY_IDS):
             return  # once weights are NaN every other statistic is noise
-        if finding.id in ("nonfinite-weights", "nonfinite-gradients"):
-            self._broken = True
         self._keys.add(key)
         if finding.epoch is None and self.epoch is not None and finding.stage == "train":
             finding = Finding(**{**finding.to_dict(), "epoch": self.epoch})
+        if self._symptoms.absorb(finding):
+            return  # explained by a cause already reported: attached to it as a symptom
+        if finding.id in ("nonfinite-weights", "nonfinite-gradients"):
+            self._broken = True
         self.findings.append(finding)
         if finding.id in REMEDY_IDS and self._remedy is None:
             self._remedy = finding
@@ -191,11 +221,14 @@ class Doctor:
 
     # ---- loss ----------------------------------------------------------------------------
     def on_loss_inputs(
-        self, module: torch.nn.Module, out: torch.Tensor, target: torch.Tensor
+        self, loss: torch.nn.Module | str, out: torch.Tensor, target: torch.Tensor
     ) -> None:
-        if id(module) in self._pairing_done or out.numel() == 0 or target.numel() == 0:
+        """What a loss module (or a functional loss, by name) received, checked once per loss."""
+        done = self._pairing_done if isinstance(loss, str) else self._paired_modules
+        if loss in done or out.numel() == 0 or target.numel() == 0:
             return
-        self._pairing_done.add(id(module))
+        done.add(loss)  # type: ignore[arg-type]
+        name = loss if isinstance(loss, str) else type(loss).__name__
         # The output sigmoid saturating is a confident prediction, not a dying layer. The
         # first module (in completion order) that returned this tensor produced it; its
         # containers returned the same object.
@@ -203,30 +236,91 @@ class Doctor:
         self._output_modules.update(id(m) for m in producers)
         producer = type(producers[0]).__name__ if producers else None
         summary = stats.summarize_loss_inputs(out, target, producer)
-        self.emit(checks.check_output_loss_mismatch(type(module).__name__, summary))
+        self.emit(checks.check_output_loss_mismatch(name, summary))
+        self.emit(shapes.check_pairing_shapes(name, signals.summarize_axes(out, target)))
+        if self._rnn_inputs and target.dim() > 0:
+            self._refresh_names()
+            rnns = [(self.naming.module(m), bf, sh) for m, bf, sh in self._rnn_inputs]
+            self.emit(shapes.check_rnn_layout(rnns, int(target.shape[0])))
 
     def on_loss(
         self, module: torch.nn.Module, loss: torch.Tensor, target: torch.Tensor | None
     ) -> None:
+        self.on_named_loss(type(module).__name__, loss, target)
+
+    def on_functional_loss(
+        self, name: str, out: torch.Tensor, target: torch.Tensor, loss: torch.Tensor, mean: bool
+    ) -> None:
+        """A functional loss (``F.cross_entropy`` ...) ran; ``mean``: it averaged the batch."""
+        if torch.is_grad_enabled() and not self._discover and not self._forward_seen:
+            return  # watching one model: a training loss counts only if that model just ran
+        if torch.is_grad_enabled() and (self.keeps_outputs or self.step == 0):
+            self.on_loss_inputs(name, out, target)
+        if loss.numel() == 1 and mean:  # a summed loss scales with the batch: not a curve
+            self.on_named_loss(name, loss, target)
+
+    def on_named_loss(self, name: str, loss: torch.Tensor, target: torch.Tensor | None) -> None:
         value = float(loss.detach())
         if not (loss.requires_grad and torch.is_grad_enabled()):
             # A loss without graph is an evaluation batch: its mean is the validation loss.
-            n = int(target.shape[0]) if target is not None and target.dim() > 0 else 1
-            self._eval_sum += value * n
-            self._eval_n += n
+            self._add_eval(value, target)
             return
+        if self.sees_backward and not self._last_training:
+            # Model in eval() with gradients on: validation that forgot no_grad, or training
+            # left in eval mode. Whether .backward() runs on it tells them apart.
+            self._commit_eval_candidates()
+            self._eval_candidates.append((name, value, target))
+            return
+        self._commit_eval_candidates()
+        self._train_loss(name, value, target)
+
+    def _add_eval(self, value: float, target: torch.Tensor | None) -> None:
+        n = int(target.shape[0]) if target is not None and target.dim() > 0 else 1
+        self._eval_sum += value * n
+        self._eval_n += n
+
+    def _commit_eval_candidates(self) -> None:
+        for _, value, target in self._eval_candidates:
+            self._add_eval(value, target)
+        self._eval_candidates = []
+
+    def on_backward(self, loss: torch.Tensor) -> None:
+        """``loss.backward()`` is about to run: ``loss`` is a training loss, whatever made it."""
+        if not (loss.requires_grad and loss.numel() == 1):
+            return
+        candidates, self._eval_candidates = self._eval_candidates, []
+        for name, value, target in candidates:  # back-propagated: they were training losses
+            self._train_loss(name, value, target)
+        if self._step_losses or self._explicit_loss is not None:
+            return  # a loss module or function already gave this step's loss
+        value = float(loss.detach())
         self._close_eval_phase()
         self._check_pending_input()
+        self._backward_losses.append(value)
+        self._on_step_loss(value)
+
+    def _train_loss(self, name: str, value: float, target: torch.Tensor | None) -> None:
+        self._close_eval_phase()
+        self._check_pending_input()
+        self._loss_name = self._loss_name or name
+        x, self._first_x = self._first_x, None
+        if x is not None and target is not None and self.input_module is not None:
+            columns = signals.target_like_features(x, target)
+            if columns:
+                self._refresh_names()
+                layer = self.naming.module(self.input_module)
+                self.emit(labels.check_target_in_features(columns, layer))
         self._step_losses.append(value)
         if not self._preflight_loss_done and math.isfinite(value):
             self._preflight_loss_done = True
             out = next(reversed(self._outputs.values()), None)
             n_units = out.shape[1] if out is not None and out.dim() >= 2 else 1
-            self.emit(checks.check_loss_at_init(value, type(module).__name__, n_units, t=self.t))
+            self.emit(checks.check_loss_at_init(value, name, n_units, t=self.t))
         if target is not None and len(self._labels) < _LABEL_BATCHES and target.numel() <= 1 << 16:
             self._labels.append(target.detach().cpu().numpy())
             if len(self._labels) % 8 == 0:
                 self.emit(checks.check_label_order(self._labels, step=self.step, t=self.t))
+                self.emit(labels.check_same_batch(self._labels, self.step, self.dataset_rows))
         self._on_step_loss(value)
 
     def log_loss(self, loss: float | torch.Tensor) -> None:
@@ -265,6 +359,7 @@ class Doctor:
         # A reference, held until the loss is computed, so a non-finite loss can be traced to
         # the first layer that produced one; kept on heavy steps and while a trace is pending.
         self._forward_seen = True
+        self._last_training = module.training
         if self.keeps_outputs:
             self._outputs.pop(module, None)
             self._outputs[module] = out
@@ -281,6 +376,9 @@ class Doctor:
     def on_first_input(self, module: torch.nn.Module, x: torch.Tensor) -> None:
         # Judged once the forward pass is complete, when the layer can be named.
         self.input_checked = True
+        self.input_module = module
+        if x.dim() == 2 and x.shape[0] >= 32:
+            self._first_x = x
         means, stds = stats.feature_moments(x)
         self._pending_input = (module, means, stds)
 
@@ -290,6 +388,29 @@ class Doctor:
             self._pending_input = None
             self._refresh_names()
             self.emit(checks.check_input_scale(self.naming.module(module), means, stds, t=self.t))
+
+    def on_model_input(self, x: torch.Tensor, training: bool) -> None:
+        """An input batch of the first learning layer: fingerprints for the overlap check."""
+        if training:
+            if len(self._train_rows) < _TRAIN_ROWS and self.epoch is None:
+                self._train_rows.update(signals.row_fingerprints(x))
+        elif self._train_rows and len(self._eval_rows) < _EVAL_ROWS:
+            self._eval_rows += signals.row_fingerprints(x)
+
+    @property
+    def wants_rows(self) -> bool:
+        return len(self._train_rows) < _TRAIN_ROWS or len(self._eval_rows) < _EVAL_ROWS
+
+    def on_rnn_input(self, module: torch.nn.Module, x: torch.Tensor) -> None:
+        if len(self._rnn_inputs) < 8:
+            self._rnn_inputs.append(
+                (module, bool(getattr(module, "batch_first", False)), tuple(x.shape))
+            )
+
+    def on_dropout(self, module: torch.nn.Module) -> None:
+        p = getattr(module, "p", None)
+        if isinstance(p, float):
+            self._dropout[id(module)] = (module, p)
 
     def on_mode_layer(self, module: torch.nn.Module) -> None:
         if module.training:
@@ -341,6 +462,7 @@ class Doctor:
 
     def _step_loss_finite(self) -> bool:
         losses = [self._explicit_loss] if self._explicit_loss is not None else self._step_losses
+        losses = losses or self._backward_losses
         return all(math.isfinite(v) for v in losses)
 
     def on_layer_gradients(self, params: list[torch.Tensor], by_param: dict[int, float]) -> None:
@@ -405,7 +527,10 @@ class Doctor:
         loss = self._explicit_loss
         if loss is None and self._step_losses:
             loss = sum(self._step_losses) / len(self._step_losses)
-        self._explicit_loss, self._step_losses = None, []
+        if loss is None and self._backward_losses:  # accumulated micro-batches add up
+            loss = sum(self._backward_losses)
+        self._explicit_loss, self._step_losses, self._backward_losses = None, [], []
+        self._commit_eval_candidates()
         if loss is not None:
             self.curve.append(loss)
             self._epoch_train.append(loss)
@@ -438,13 +563,21 @@ class Doctor:
         self._mode_eval, self._mode_train = {}, False
 
     def _check_curve(self, loss: float | None) -> None:
+        if self.step in _GRAPH_SCAN_STEPS:
+            self._scan_graphs()
         if loss is None:
             return
+        # Ratios to the start and the minimum assume a loss bounded below by 0; a loss that
+        # went negative (NLLLoss on probabilities, a custom loss) makes them meaningless.
+        self._signed_loss = self._signed_loss or loss < 0
         values, start = self.curve.values, self.curve.start
         window = values[-self.t.spike_window - self.t.spike_steps :]
-        if loss > self.t.loss_spike_factor * min(window):  # else no spike is possible
+        if not self._signed_loss and loss > self.t.loss_spike_factor * min(window):
             self.emit(checks.check_loss_spike(self.step, window, start, self.epoch, t=self.t))
         if self.step % _CURVE_EVERY:
+            return
+        self._check_regimen(start)
+        if self._signed_loss:
             return
         recent = self.curve.recent(self.t.diverge_window)
         self.emit(
@@ -460,6 +593,94 @@ class Doctor:
         self.emit(checks.check_oscillation(self.step, window, start, ratio, self.epoch, t=self.t))
         self.emit(checks.check_lr_too_low(self.step, window, start, ratio, self.epoch, t=self.t))
 
+    def _check_regimen(self, start: float | None) -> None:
+        """Causes checked before the LR symptoms they produce (so those attach to them)."""
+        recent = self.curve.recent(20)
+        level = statistics.median(recent) if recent else None
+        stuck = (
+            self.step >= 50
+            and level is not None
+            and start is not None
+            and start > 0
+            and level >= 0.8 * start
+        )
+        opt = self._optimizer
+        if opt is not None and opt.param_groups:
+            group = opt.param_groups[0]
+            lr = float(group.get("lr", 0.0))
+            if self._initial_lr is None:
+                self._initial_lr = lr
+            initial = self._initial_lr
+            if lr <= regimen.LR_COLLAPSE * initial:
+                since = self._lr_low_since = (
+                    self.step if self._lr_low_since is None else self._lr_low_since
+                )
+                if self.step - since >= regimen.LR_COLLAPSE_STEPS and self._lr_cause is None:
+                    self._lr_cause = regimen.check_lr_decayed(
+                        self.step, lr, initial, since, _scheduler_of(opt), self.epoch
+                    )
+                    self.emit(self._lr_cause)
+            else:
+                self._lr_low_since = None
+            wd = float(group.get("weight_decay", 0.0) or 0.0)
+            if wd > 0:
+                decoupled = isinstance(opt, (torch.optim.SGD, torch.optim.AdamW)) or bool(
+                    group.get("decoupled_weight_decay")
+                )
+                self.emit(
+                    regimen.check_weight_decay(
+                        self.step,
+                        type(opt).__name__,
+                        lr,
+                        wd,
+                        decoupled,
+                        self._recent_update_ratio(),
+                        stuck,
+                        self.epoch,
+                    )
+                )
+        if stuck and self._dropout and self.step >= 100:
+            reason = (
+                f"the training loss is still {level:.3g} (start {start:.3g}) "
+                f"after {self.step} steps"
+            )
+            layers = self._dropout_layers()
+            self.emit(regimen.check_dropout(self.step, layers, reason, self.epoch))
+        self._check_baseline(level)
+
+    def _check_baseline(self, level: float | None) -> None:
+        name = self._loss_name
+        if level is None or self.step < _BASELINE_STEPS or len(self._labels) < 8 or name is None:
+            return
+        classification = name in _CLASSIFICATION
+        if not classification and name not in _REGRESSION:
+            return
+        ratio = self._recent_update_ratio()
+        if ratio is not None and ratio < self.t.low_update_ratio:
+            return  # the weights barely move: the LR, not the labels (lr-too-low says so)
+        if self._baseline is None:
+            try:
+                self._baseline = signals.label_baseline(self._labels, classification)
+            except (ValueError, TypeError):
+                self._baseline = (math.nan, 0.0)
+        baseline, majority = self._baseline
+        self.emit(
+            labels.check_stuck_at_baseline(
+                self.step, level, baseline, majority, classification, self.epoch
+            )
+        )
+
+    def _dropout_layers(self) -> dict[str, float]:
+        self._refresh_names()
+        return {self.naming.module(m): p for m, p in self._dropout.values()}
+
+    def _scan_graphs(self) -> None:
+        if self._graph_scans >= 4 or not self.sees_backward:
+            return
+        self._graph_scans += 1
+        count, chain = signals.held_loss_graphs()
+        self.emit(regimen.check_held_graphs(count, chain, self.step))
+
     def _update_history(self) -> list[float]:
         return [r for s in self.samples if (r := s.median_update_ratio()) is not None]
 
@@ -469,6 +690,10 @@ class Doctor:
 
     # ---- epochs --------------------------------------------------------------------------
     def _close_eval_phase(self) -> None:
+        if self._eval_rows:
+            rows, self._eval_rows = self._eval_rows, []
+            seen = sum(r in self._train_rows for r in rows)
+            self.emit(labels.check_val_overlap(seen / len(rows), len(rows), self.step))
         if self._eval_n and not self._explicit_val:
             self._add_epoch(self._eval_sum / self._eval_n, None)
         self._eval_sum, self._eval_n = 0.0, 0
@@ -505,6 +730,15 @@ class Doctor:
         epoch = len(self.epochs) if epoch is None else epoch
         self.epochs.append(EpochRecord(epoch, train_loss, val_loss))
         self.epoch = epoch + 1
+        record = self.epochs[-1]
+        if self._dropout and record.train_loss and val_loss < 0.7 * record.train_loss:
+            reason = (
+                f"validation loss {val_loss:.3g} (dropout off) is far below training loss "
+                f"{record.train_loss:.3g} (dropout on)"
+            )
+            self.emit(regimen.check_dropout(self.step, self._dropout_layers(), reason, epoch))
+        if len(self.epochs) <= 3:
+            self._scan_graphs()
         self.emit(checks.check_overfitting(self.epochs, self.step, t=self.t))
         self.emit(
             checks.check_val_better_than_train(
@@ -520,12 +754,28 @@ class Doctor:
                 step, value, epoch = self._nonfinite_pending
                 self._nonfinite_pending = None
                 self.emit(checks.check_nonfinite_loss(step, value, None, epoch))
+            self._commit_eval_candidates()
             self._close_eval_phase()
+            self._scan_graphs()
             self.emit(
                 checks.check_stopped_early(self.epochs, max_epochs, stopped, self.step, t=self.t)
             )
             self.emit(checks.check_still_improving(self.epochs, self.step, t=self.t))
         return self.findings
+
+
+def _scheduler_of(optimizer: torch.optim.Optimizer) -> str | None:
+    """The class name of an LR scheduler driving ``optimizer`` (looked up once, when needed)."""
+    import gc
+
+    kind = torch.optim.lr_scheduler.LRScheduler
+    for ref in gc.get_referrers(optimizer):
+        # The scheduler holds the optimizer in its attribute dict (or directly).
+        holders = gc.get_referrers(ref) if isinstance(ref, dict) else [ref]
+        for holder in holders:
+            if isinstance(holder, kind) and getattr(holder, "optimizer", None) is optimizer:
+                return type(holder).__name__
+    return None
 
 
 def _params(optimizer: torch.optim.Optimizer) -> list[Any]:

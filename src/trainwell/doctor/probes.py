@@ -103,7 +103,12 @@ class ForwardProbe:
         if out is not None and target is not None:
             self.doctor.on_loss_inputs(module, out, target)
 
-    def _kind(self, module: torch.nn.Module) -> tuple[int, bool]:
+    def _kind(self, module: torch.nn.Module, args: tuple[Any, ...] = ()) -> tuple[int, bool]:
+        # First call of this module: the layout and settings the shape checks read.
+        if isinstance(module, torch.nn.RNNBase) and args and isinstance(args[0], torch.Tensor):
+            self.doctor.on_rnn_input(module, args[0])
+        elif isinstance(module, torch.nn.modules.dropout._DropoutNd):
+            self.doctor.on_dropout(module)
         kind = _DEAD if isinstance(module, _DEAD_PRONE) else _OTHER
         if isinstance(module, _SATURATING):
             kind = _SATURATE
@@ -132,6 +137,10 @@ class ForwardProbe:
             return
         if self.modules is not None and id(module) not in self.modules:
             return
+        if module is doctor.input_module and doctor.wants_rows and args:
+            x = _first_tensor(args[0])  # rows for the validation-overlap check
+            if x is not None and x.dim() >= 2:
+                doctor.on_model_input(x, module.training and torch.is_grad_enabled())
         if not torch.is_grad_enabled():
             return
         out = _first_tensor(output)
@@ -144,7 +153,7 @@ class ForwardProbe:
             x = _first_tensor(args[0]) if args else None
             if x is not None and x.is_floating_point():
                 doctor.on_first_input(module, x)
-        kind, mode_layer = self._kinds.get(module) or self._kind(module)
+        kind, mode_layer = self._kinds.get(module) or self._kind(module, args)
         if mode_layer:
             doctor.on_mode_layer(module)
         if doctor.heavy and kind:

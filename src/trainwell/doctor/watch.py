@@ -9,6 +9,7 @@ from typing import Any
 import torch
 
 from trainwell.doctor.doctor import Doctor
+from trainwell.doctor.loss_probe import LossProbe
 from trainwell.doctor.probes import ForwardProbe, OptimizerProbe
 from trainwell.doctor.thresholds import Thresholds
 from trainwell.findings import Finding
@@ -54,9 +55,10 @@ def watch(
     del loss_fn  # loss modules are recognized by type wherever they are
     dr = Doctor(thresholds, on_finding, roots=[model])
     modules = {id(m) for m in model.modules()}
-    probes: list[ForwardProbe | OptimizerProbe] = [
+    probes: list[ForwardProbe | OptimizerProbe | LossProbe] = [
         ForwardProbe(dr, modules).attach(),
         OptimizerProbe(dr, optimizer).attach(),
+        LossProbe(dr).attach(),
     ]
     try:
         yield dr

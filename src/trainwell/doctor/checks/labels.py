@@ -1,0 +1,136 @@
+"""Labels that do not belong to their inputs: the same batch every step, a loss stuck at
+what the label frequencies alone give, the target among the input features, validation rows
+taken from the training set."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from trainwell.findings import Finding
+
+
+def check_same_batch(
+    labels: Sequence[np.ndarray], step: int | None = None, dataset_rows: int | None = None
+) -> Finding | None:
+    """The last 8 batches have identical labels, in the same order, while the data loader
+    holds more rows than one batch (TW-X09): the loop feeds one batch again and again
+    (``next(iter(loader))`` outside the loop, a slice that never moves).
+
+    ``dataset_rows`` is the largest dataset a DataLoader iterated; without it (full-batch
+    training on tensors looks the same) nothing is reported.
+    """
+    recent = list(labels[-8:])
+    if len(recent) < 8 or dataset_rows is None:
+        return None
+    first = recent[0]
+    if first.size < 4 or len(np.unique(first)) < 2 or dataset_rows <= first.shape[0]:
+        return None
+    if not all(a.shape == first.shape and np.array_equal(a, first) for a in recent[1:]):
+        return None
+    return Finding(
+        id="same-batch",
+        practice="TW-X09",
+        severity="error",
+        stage="train",
+        step=step,
+        message=f"The same batch is trained on every step: the last {len(recent)} batches have "
+        f"identical labels in identical order, though the data loader holds {dataset_rows} "
+        f"rows ({first.shape[0]} per batch).",
+        evidence={"batches": len(recent), "batch_rows": int(first.shape[0]), "rows": dataset_rows},
+        fix="Draw a new batch each step: iterate `for x, y in loader:` inside the epoch loop "
+        "(not a `next(iter(loader))` taken once), and advance the slice index.",
+    )
+
+
+def check_stuck_at_baseline(
+    step: int,
+    level: float,
+    baseline: float,
+    majority: float,
+    classification: bool,
+    epoch: int | None = None,
+) -> Finding | None:
+    """The loss never beat what the label frequencies alone give (TW-X09 / TW-D11).
+
+    ``level`` is the recent training loss; ``baseline`` the loss of predicting the class
+    frequencies (cross-entropy: their entropy) or the mean (MSE: the target variance);
+    ``majority`` the share of the largest class. With a dominant class (>= 75 %) the model
+    settled on predicting it: fix the imbalance (class weights, resampling). Otherwise the
+    inputs say nothing about the labels: they were shuffled or indexed apart.
+    """
+    if not (baseline > 0) or level < 0.97 * baseline:
+        return None
+    if classification and majority >= 0.75:
+        return Finding(
+            id="majority-class",
+            practice="TW-D11",
+            severity="warning",
+            stage="train",
+            step=step,
+            epoch=epoch,
+            message=f"The model predicts the majority class: {majority:.0%} of labels are one "
+            f"class and the loss ({level:.3g}) sits at the {baseline:.3g} of predicting the "
+            "class frequencies for every input.",
+            evidence={"loss": level, "baseline": baseline, "majority_share": majority},
+            fix="Counter the class imbalance: CrossEntropyLoss(weight=...) with inverse class "
+            "frequencies (pos_weight for BCEWithLogitsLoss) or a WeightedRandomSampler, and "
+            "judge by balanced accuracy / F1, not accuracy.",
+        )
+    what = "class frequencies" if classification else "mean target"
+    return Finding(
+        id="labels-unlearnable",
+        practice="TW-X09",
+        severity="error",
+        stage="train",
+        step=step,
+        epoch=epoch,
+        message=f"After {step} steps the loss ({level:.3g}) is no better than predicting the "
+        f"{what} for every input ({baseline:.3g}): the inputs carry no information about "
+        "their labels.",
+        evidence={"loss": level, "baseline": baseline},
+        fix="Check that inputs and labels stay paired: shuffle them with one permutation "
+        "(or through one Dataset), index both with the same ids, and look at a few "
+        "(input, label) pairs.",
+    )
+
+
+def check_target_in_features(columns: Sequence[int], layer: str) -> Finding | None:
+    """An input column determines the target exactly: the target (or a copy) was left among
+    the features (TW-D06). Fix: drop it from the inputs."""
+    if not columns:
+        return None
+    return Finding(
+        id="target-in-features",
+        practice="TW-D06",
+        severity="error",
+        stage="preflight",
+        step=0,
+        message=f"Input feature{'s' if len(columns) > 1 else ''} "
+        f"{', '.join(map(str, columns))} of {layer} determine the target exactly: the target "
+        "(or a copy of it) is among the input features.",
+        evidence={"columns": list(columns), "layer": layer},
+        fix="Drop the target column from the features (X = df.drop(columns=[target])) before "
+        "building the inputs.",
+    )
+
+
+def check_val_overlap(overlap: float, n_val: int, step: int | None = None) -> Finding | None:
+    """Most validation rows are also training rows: validation is drawn from the training
+    set, so it measures memorization (TW-D06). ``overlap``: the share of validation rows seen
+    in training."""
+    if n_val < 16 or overlap < 0.5:
+        return None
+    return Finding(
+        id="validation-overlaps-train",
+        practice="TW-D06",
+        severity="error",
+        stage="train",
+        step=step,
+        message=f"{overlap:.0%} of the {n_val} validation rows are identical to training rows: "
+        "the validation set is drawn from the training set.",
+        evidence={"overlap": overlap, "validation_rows": n_val},
+        fix="Split before training and validate on held-out rows only (random_split / "
+        "train_test_split once; build the validation loader from the held-out part).",
+    )

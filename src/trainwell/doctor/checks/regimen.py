@@ -1,0 +1,149 @@
+"""Causes in how training is set up, named instead of their symptoms: an LR schedule that
+decayed the rate to nothing, a weight decay that dominates the update, dropout that leaves
+nothing to learn from, losses kept with their graphs."""
+
+from __future__ import annotations
+
+from trainwell.findings import Finding
+
+# The LR fell below this fraction of where it started and stayed there (a cosine schedule
+# reaches it only in the last ~0.1 % of its steps).
+LR_COLLAPSE = 1e-6
+LR_COLLAPSE_STEPS = 20
+# Per-step shrink factor lr * weight_decay (SGD, AdamW): 1e-2 halves the weights in ~70 steps.
+DECAY_SHRINK = 1e-2
+COUPLED_DECAY = 0.1  # L2 coefficient for Adam / RMSprop / Adagrad (typical 1e-5 .. 1e-2)
+DROPOUT_HIGH = 0.75  # TW-T05: 0.2-0.5
+
+
+def check_lr_decayed(
+    step: int,
+    lr: float,
+    initial: float,
+    since: int,
+    scheduler: str | None,
+    epoch: int | None = None,
+) -> Finding | None:
+    """The learning rate decayed to a negligible fraction of its start and stayed there
+    (TW-T03): a scheduler stepped every batch where it counts epochs (StepLR's step_size,
+    ExponentialLR's gamma). Raising the LR does not help; fix the ``scheduler.step()`` call.
+
+    ``since`` is the step the LR first fell below ``LR_COLLAPSE * initial``.
+    """
+    if initial <= 0 or lr > LR_COLLAPSE * initial or step - since < LR_COLLAPSE_STEPS:
+        return None
+    who = f"the {scheduler} scheduler" if scheduler else "the LR scheduler"
+    return Finding(
+        id="lr-decayed-away",
+        practice="TW-T03",
+        severity="error",
+        stage="train",
+        step=step,
+        epoch=epoch,
+        message=f"The learning rate fell from {initial:.3g} to {lr:.3g} by step {since} and "
+        f"training stopped moving: {who} decays it far faster than intended.",
+        evidence={"lr": lr, "initial_lr": initial, "collapsed_at": since, "scheduler": scheduler},
+        fix=f"Call {who}.step() once per epoch (after the epoch loop), not after every batch, "
+        "or give it step counts in batches (step_size / T_max = epochs * batches per epoch).",
+    )
+
+
+def check_weight_decay(
+    step: int,
+    optimizer: str,
+    lr: float,
+    weight_decay: float,
+    decoupled: bool,
+    update_ratio: float | None,
+    stuck: bool,
+    epoch: int | None = None,
+) -> Finding | None:
+    """Weight decay so strong that it, not the data, sets the update (TW-T05).
+
+    With SGD / AdamW every step shrinks the weights by ``lr * weight_decay``; when that is
+    over 1 % per step, the measured update ||dW|| / ||W|| is about ``lr * weight_decay`` and
+    the loss cannot fall, this is the cause, not a too-high LR. For Adam's coupled L2 an
+    coefficient of 0.1 or more does the same. Fix: weight_decay 1e-4 .. 1e-2 (AdamW 0.01-0.1).
+    """
+    shrink = lr * weight_decay
+    strong = shrink >= DECAY_SHRINK if decoupled else weight_decay >= COUPLED_DECAY
+    if not strong:
+        return None
+    explains_update = update_ratio is not None and 0.3 * shrink <= update_ratio <= 3 * shrink
+    if not (stuck or explains_update):
+        return None
+    measured = (
+        f"; measured update {update_ratio:.2g} of the weights per step" if update_ratio else ""
+    )
+    return Finding(
+        id="weight-decay-too-strong",
+        practice="TW-T05",
+        severity="error",
+        stage="train",
+        step=step,
+        epoch=epoch,
+        message=f"weight_decay={weight_decay:g} in {optimizer} (lr {lr:g}) shrinks the weights by "
+        f"{shrink:.2g} per step{measured}: the decay, not the data, drives the weights.",
+        evidence={
+            "weight_decay": weight_decay,
+            "lr": lr,
+            "lr_times_wd": shrink,
+            "update_ratio": update_ratio,
+        },
+        fix=f"Lower weight_decay in {optimizer} to 1e-4 .. 1e-2 (AdamW: 0.01-0.1), keep the "
+        "learning rate.",
+    )
+
+
+def check_dropout(
+    step: int, layers: dict[str, float], reason: str, epoch: int | None = None
+) -> Finding | None:
+    """Dropout of 0.75 or more: the network cannot fit the training data (TW-T05).
+
+    ``layers`` maps dropout layers to their ``p``; ``reason`` says what shows it (training
+    loss stuck, validation far below training). Fix: p = 0.1-0.5.
+    """
+    high = {k: p for k, p in layers.items() if p >= DROPOUT_HIGH}
+    if not high:
+        return None
+    names = ", ".join(f"{k} (p={p:g})" for k, p in high.items())
+    return Finding(
+        id="regularization-too-strong",
+        practice="TW-T05",
+        severity="warning",
+        stage="train",
+        step=step,
+        epoch=epoch,
+        message=f"Dropout drops most units: {names}; {reason}.",
+        evidence={"dropout": high},
+        fix="Use dropout p between 0.1 and 0.5 (nn.Dropout(0.2)); regularize more only once "
+        "the model fits the training data.",
+    )
+
+
+def check_held_graphs(count: int, chain: int, step: int | None = None) -> Finding | None:
+    """Loss tensors with their autograd graphs are kept across steps, so memory grows every
+    epoch (PyTorch FAQ "don't accumulate history across your training loop").
+
+    ``chain`` is the longest running sum of losses (``total += loss``); ``count`` the
+    scalars with graphs alive (``losses.append(loss)``). Fix: ``loss.item()``.
+    """
+    if chain < 10 and count < 20:
+        return None
+    how = (
+        f"a running total built from {chain} losses (total += loss)"
+        if chain >= 10
+        else f"{count} loss tensors alive with their graphs (losses.append(loss))"
+    )
+    return Finding(
+        id="loss-graph-kept",
+        practice="TW-X09",
+        severity="warning",
+        stage="train",
+        step=step,
+        message=f"The script keeps losses with their autograd history: {how}. Every step's "
+        "graph stays in memory, which grows each epoch.",
+        evidence={"scalars_with_graph": count, "longest_sum": chain},
+        fix="Accumulate plain numbers: total += loss.item() (or loss.detach()); append "
+        "loss.item() to lists.",
+    )

@@ -1,0 +1,143 @@
+"""Find the training loss however the script computes it.
+
+Loss *modules* (``nn.CrossEntropyLoss()``) are seen by :class:`~.probes.ForwardProbe`. This
+probe sees the rest:
+
+* functional losses (``F.cross_entropy``, ``F.nll_loss``, ``F.mse_loss`` ...): the functions
+  in ``torch.nn.functional`` are wrapped by pass-through functions that hand the output, the
+  target and the loss to the doctor and return the loss untouched (a loss module's own call
+  into ``torch.nn.functional`` is left to the module hook);
+* any other loss (a plain function, a Hugging Face model output's ``.loss``): the scalar whose
+  ``.backward()`` runs is the training loss. ``Tensor.backward`` is wrapped, which also tells a
+  forward pass under ``model.eval()`` *without* ``no_grad`` (validation that forgot it, whose
+  loss nobody back-propagates) from training in eval mode (whose loss is back-propagated).
+
+``torch.overrides.TorchFunctionMode`` would see the same, but runs Python for every tensor
+operation of the model (a per-op cost on the hot path); wrapping a handful of functions costs
+one Python call per loss. Inside ``torch.compile`` the wrappers call straight through.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader
+
+if TYPE_CHECKING:
+    from trainwell.doctor.doctor import Doctor
+
+#: ``torch.nn.functional`` loss -> the loss module that calls it (checks know losses by name).
+FUNCTIONAL_LOSSES = {
+    "cross_entropy": "CrossEntropyLoss",
+    "nll_loss": "NLLLoss",
+    "mse_loss": "MSELoss",
+    "l1_loss": "L1Loss",
+    "smooth_l1_loss": "SmoothL1Loss",
+    "huber_loss": "HuberLoss",
+    "binary_cross_entropy": "BCELoss",
+    "binary_cross_entropy_with_logits": "BCEWithLogitsLoss",
+}
+_LOSS_MODULES = "torch.nn.modules.loss"
+
+
+def _compiling() -> bool:
+    compiler = getattr(torch, "compiler", None)
+    return bool(compiler is not None and compiler.is_compiling())
+
+
+class LossProbe:
+    """Pass-through wrappers around the functional losses and ``Tensor.backward``.
+
+    Args:
+        doctor: receives the losses (:meth:`Doctor.on_functional_loss`,
+            :meth:`Doctor.on_backward`).
+
+    Only one probe can be attached at a time (the wrappers are process-wide); a second
+    :meth:`attach` while one is active is a no-op for the second probe.
+    """
+
+    _active: LossProbe | None = None
+
+    def __init__(self, doctor: Doctor) -> None:
+        self.doctor = doctor
+        self._originals: dict[str, Callable[..., Any]] = {}
+        self._backward: Callable[..., Any] | None = None
+        self._iter: Callable[..., Any] | None = None
+
+    def attach(self) -> LossProbe:
+        if LossProbe._active is not None:
+            return self
+        LossProbe._active = self
+        for name, label in FUNCTIONAL_LOSSES.items():
+            original = getattr(F, name, None)
+            if original is not None:
+                self._originals[name] = original
+                setattr(F, name, self._wrap(original, label))
+        self._backward = torch.Tensor.backward
+        torch.Tensor.backward = self._wrap_backward(self._backward)  # type: ignore[method-assign]
+        self._iter = DataLoader.__iter__
+        DataLoader.__iter__ = self._wrap_iter(self._iter)  # type: ignore[method-assign]
+        self.doctor.sees_backward = True
+        return self
+
+    def remove(self) -> None:
+        if LossProbe._active is not self:
+            return
+        for name, original in self._originals.items():
+            setattr(F, name, original)
+        if self._backward is not None:
+            torch.Tensor.backward = self._backward  # type: ignore[method-assign]
+        if self._iter is not None:
+            DataLoader.__iter__ = self._iter  # type: ignore[method-assign]
+        self._originals, self._backward, self._iter = {}, None, None
+        self.doctor.sees_backward = False
+        LossProbe._active = None
+
+    def _wrap(self, original: Callable[..., Any], label: str) -> Callable[..., Any]:
+        doctor = self.doctor
+
+        @functools.wraps(original)
+        def loss(input: Any, target: Any, *args: Any, **kwargs: Any) -> Any:
+            result = original(input, target, *args, **kwargs)
+            if _compiling() or sys._getframe(1).f_globals.get("__name__") == _LOSS_MODULES:
+                return result  # traced code, or a loss module (its own hook reports it)
+            tensors = (result, input, target)
+            if all(isinstance(v, torch.Tensor) for v in tensors):
+                mean = kwargs.get("reduction", "mean") == "mean"
+                doctor.on_functional_loss(label, input, target, result, mean)
+            return result
+
+        return loss
+
+    def _wrap_backward(self, original: Callable[..., Any]) -> Callable[..., Any]:
+        doctor = self.doctor
+
+        @functools.wraps(original)
+        def backward(self: torch.Tensor, *args: Any, **kwargs: Any) -> Any:
+            if not _compiling():
+                doctor.on_backward(self)
+            return original(self, *args, **kwargs)
+
+        return backward
+
+    def _wrap_iter(self, original: Callable[..., Any]) -> Callable[..., Any]:
+        doctor = self.doctor
+
+        @functools.wraps(original)
+        def iterate(self: DataLoader[Any]) -> Any:
+            # How many rows the loader holds: one batch again and again is a bug only when
+            # there are more (the same-batch check).
+            try:
+                rows = len(self.dataset)  # type: ignore[arg-type]
+            except TypeError:
+                rows = None
+            if rows is not None and (doctor.dataset_rows is None or rows > doctor.dataset_rows):
+                doctor.dataset_rows = rows
+            return original(self)
+
+        return iterate

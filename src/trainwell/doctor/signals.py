@@ -1,0 +1,129 @@
+"""Tensor readings for the checks on labels, shapes, data overlap and held graphs.
+
+Like :mod:`.stats`: read-only, under ``torch.no_grad()``, plain numbers out; no global random
+numbers are drawn (row fingerprints use a private generator).
+"""
+
+from __future__ import annotations
+
+import gc
+import math
+from typing import Any
+
+import numpy as np
+import torch
+
+from trainwell.doctor.checks.shapes import AxesSummary
+
+_PROJECTION: dict[tuple[int, str], torch.Tensor] = {}
+
+
+@torch.no_grad()
+def summarize_axes(out: torch.Tensor, target: torch.Tensor) -> AxesSummary:
+    """Shapes of what a loss received, and over which axis its output sums to one."""
+    o = out.detach().float()
+    rows = cols = log_rows = log_cols = False
+    if o.dim() == 2 and o.shape[0] > 1 and o.shape[1] > 1:
+        one = torch.ones((), device=o.device)
+        rows = bool(torch.allclose(o.sum(dim=1), one, atol=1e-3))
+        cols = bool(torch.allclose(o.sum(dim=0), one, atol=1e-3))
+        if float(o.max()) <= 0:
+            e = o.exp()
+            log_rows = bool(torch.allclose(e.sum(dim=1), one, atol=1e-3))
+            log_cols = bool(torch.allclose(e.sum(dim=0), one, atol=1e-3))
+    return AxesSummary(
+        out_shape=tuple(o.shape),
+        target_shape=tuple(target.shape),
+        target_is_float=target.is_floating_point(),
+        rows_sum_to_one=rows or log_rows,
+        cols_sum_to_one=cols or log_cols,
+    )
+
+
+@torch.no_grad()
+def row_fingerprints(x: torch.Tensor) -> list[float]:
+    """One number per row (a fixed random projection): equal rows give equal numbers.
+
+    Cheaper than hashing bytes (one matrix-vector product); a collision between different
+    rows of real data is vanishingly unlikely.
+    """
+    flat = x.detach().flatten(1)
+    key = (flat.shape[1], str(flat.device))
+    w = _PROJECTION.get(key)
+    if w is None:
+        g = torch.Generator().manual_seed(12345)
+        w = _PROJECTION[key] = torch.randn(flat.shape[1], generator=g, dtype=torch.float64).to(
+            flat.device
+        )
+    return [round(v, 6) for v in (flat.double() @ w).tolist()]
+
+
+@torch.no_grad()
+def target_like_features(x: torch.Tensor, target: torch.Tensor) -> list[int]:
+    """Input columns that determine the target exactly.
+
+    Classification (integer target): the column's values and the labels map one-to-one.
+    Regression (float target): absolute correlation of at least 0.999.
+    """
+    if x.dim() != 2 or x.shape[0] < 16 or target.shape[0] != x.shape[0]:
+        return []
+    xs = x.detach().double().cpu().numpy()
+    ys = target.detach().reshape(x.shape[0], -1)
+    if ys.shape[1] != 1:
+        return []
+    y = ys[:, 0].double().cpu().numpy()
+    hits = []
+    if not target.is_floating_point():
+        n_classes = len(np.unique(y))
+        if n_classes < 2:
+            return []
+        for j in range(xs.shape[1]):
+            col = xs[:, j]
+            pairs = np.unique(np.stack([col, y], axis=1), axis=0)
+            if len(pairs) == n_classes == len(np.unique(col)):
+                hits.append(j)
+        return hits
+    if y.std() == 0:
+        return []
+    for j in range(xs.shape[1]):
+        col = xs[:, j]
+        if col.std() > 0 and abs(float(np.corrcoef(col, y)[0, 1])) >= 0.999:
+            hits.append(j)
+    return hits
+
+
+def held_loss_graphs() -> tuple[int, int]:
+    """Scalars with autograd history alive now: (how many, longest chain of additions).
+
+    A running total built with ``total += loss`` is a chain of ``AddBackward`` nodes as long
+    as the steps it summed; a list of losses keeps one graph per step. Both keep memory that
+    should have been freed. Walks ``gc.get_objects()``: run it rarely (epoch ends).
+    """
+    count, longest = 0, 0
+    for obj in gc.get_objects():
+        if type(obj) is not torch.Tensor or obj.dim() != 0 or obj.grad_fn is None:
+            continue
+        count += 1
+        node: Any = obj.grad_fn
+        depth = 0
+        while node is not None and type(node).__name__.startswith("AddBackward") and depth < 1e5:
+            depth += 1
+            nxt = [f for f, _ in node.next_functions if f is not None]
+            node = next((f for f in nxt if type(f).__name__.startswith("AddBackward")), None)
+        longest = max(longest, depth)
+    return count, longest
+
+
+def label_baseline(labels: list[np.ndarray], classification: bool) -> tuple[float, float]:
+    """The loss of predicting the label frequencies (cross-entropy) or the mean (MSE), and
+    the share of the most frequent class (0 for regression). Negative labels (ignore_index)
+    are left out."""
+    flat = np.concatenate([np.asarray(a).reshape(-1) for a in labels])
+    if classification:
+        flat = flat[flat >= 0].astype(np.int64)
+        if flat.size == 0:
+            return math.nan, 0.0
+        p = np.bincount(flat) / flat.size
+        p = p[p > 0]
+        return float(-(p * np.log(p)).sum()), float(p.max())
+    return float(flat.astype(np.float64).var()), 0.0
