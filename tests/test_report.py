@@ -20,6 +20,7 @@ from trainwell.analysis.groups import gap_finding
 from trainwell.cli import main
 from trainwell.config import ReportConfig
 from trainwell.evaluate import task_metrics
+from trainwell.report.intervals import wilson
 
 
 def sensitive_frame(n: int = 600, seed: int = 0) -> pd.DataFrame:
@@ -135,6 +136,17 @@ def test_summary_and_evaluation_numbers_match_metrics_json(run: Path) -> None:
                 assert same(shown[f"models.{name}.{split}.{key}"], values[split][key])
                 checked += 1
     assert checked == 5 * 4 * 2
+
+
+def test_report_names_the_interval_methods_and_shows_wilsons_accuracy_interval(run: Path) -> None:
+    html = (run / "report.html").read_text()
+    assert "Wilson score (accuracy)" in html
+    assert "BCa bootstrap, 100 resamples of the test rows (" in html
+    predictions = pd.read_parquet(run / "predictions" / "test.parquet")
+    proba = predictions[sorted(c for c in predictions.columns if c.startswith("p_"))].to_numpy()
+    correct = int((proba.argmax(axis=1) == predictions["y_true"].to_numpy()).sum())
+    low, high = wilson(correct, len(predictions))
+    assert f'<span class="ci" title="Wilson score">{low:.3g} – {high:.3g}</span>' in html
 
 
 def test_every_finding_is_shown_in_its_section(run: Path) -> None:

@@ -48,7 +48,8 @@ def limitations(run: RunFiles, evaluation: dict[str, Any]) -> list[str]:
     if interval:
         size = run.manifest.get("splits", {}).get("sizes", {}).get("test", 0)
         found.append(
-            f"The test split has {size} rows: the 95% bootstrap interval of test {metric} is "
+            f"The test split has {size} rows: the 95% interval "
+            f"({evaluation.get('ci_method', {}).get(metric, 'bootstrap')}) of test {metric} is "
             f"{interval[0]:.4g} to {interval[1]:.4g}; differences smaller than that are noise."
         )
     if run.manifest.get("status") != "complete":
