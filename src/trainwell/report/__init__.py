@@ -72,6 +72,13 @@ def build_context(run: Path) -> dict[str, Any]:
         findings=[f.to_dict() for f in files.findings],
         findings_saved=(run / "findings.json").exists(),  # an empty list is a clean run
         limitations=card.limitations(files, context["evaluation"]),
+        card={
+            "front_matter": card.front_matter(files, context["evaluation"]),
+            "hyperparameters": card.hyperparameters(files),
+            "examination": card.examination(files),
+            "environment": card.environment(files),
+            "get_started": card.get_started(files),
+        },
         ethics=card.ethics(files),
         classes=files.classes,
     )
@@ -89,6 +96,10 @@ def _environment() -> jinja2.Environment:
     )
     env.filters["num"] = _num
     env.filters["exact"] = _exact
+    # The model card is Markdown, which jinja's autoescape does not cover: user strings there
+    # go through these (trainwell.report.card).
+    env.filters["md"] = card.md
+    env.filters["code"] = card.code
     return env
 
 
