@@ -35,14 +35,14 @@ PIPELINE_TAGS = {
 
 
 def md(value: Any) -> str:
-    """``value`` as Markdown text that renders literally: HTML special characters become
+    r"""``value`` as Markdown text that renders literally: HTML special characters become
     entities, Markdown punctuation is backslash-escaped, line breaks become spaces.
 
     Example:
         >>> md("<svg onload=alert(1)>")
         '&lt;svg onload=alert(1)&gt;'
-        >>> md("a_b*c")
-        'a\\_b\\*c'
+        >>> print(md("a_b*c"))
+        a\_b\*c
     """
     text = " ".join(str(value).splitlines())
     text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
