@@ -301,6 +301,9 @@ class LoggingConfig(_Section):
     tensorboard: bool = True  # TW-M02
     progress: bool = True
     log_every: int = Field(default=10, ge=1)  # steps between TensorBoard step scalars
+    # TW-M04: steps between per-layer weight/gradient norms and histograms in TensorBoard
+    # (0: never); each costs a copy of every parameter, so it is sparse by default.
+    histogram_every: int = Field(default=200, ge=0)
 
 
 class FitConfig(_Section):

@@ -28,6 +28,7 @@ from trainwell.report.sections import (
     summary,
     training,
 )
+from trainwell.report.tensorboard import write_summary
 from trainwell.run import RunDir
 from trainwell.train.checkpoint import atomic_write_bytes
 
@@ -63,7 +64,10 @@ def _exact(value: Any) -> str:
 
 def build_context(run: Path) -> dict[str, Any]:
     """All values the two templates show, keyed by section name."""
-    files = RunFiles.read(run)
+    return _context(RunFiles.read(run), run)
+
+
+def _context(files: RunFiles, run: Path) -> dict[str, Any]:
     context: dict[str, Any] = {name: module.build(files) for name, module in SECTIONS.items()}
     context.update(
         run=run.name,
@@ -106,7 +110,8 @@ def _environment() -> jinja2.Environment:
 def write_report(run_dir: RunDir | Path | str) -> None:
     """Write ``report.html`` and ``model_card.md`` into a run directory (atomically)."""
     path = Path(run_dir.path) if isinstance(run_dir, RunDir) else Path(run_dir)
-    context = build_context(path)
+    files = RunFiles.read(path)
+    context = _context(files, path)
     env = _environment()
     for template, name in (
         ("report.html.j2", "report.html"),
@@ -114,3 +119,4 @@ def write_report(run_dir: RunDir | Path | str) -> None:
     ):
         text = env.get_template(template).render(**context)
         atomic_write_bytes(path / name, text.encode())
+    write_summary(files, path / "tensorboard")  # the range test and findings (TW-M02)
