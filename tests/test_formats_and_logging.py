@@ -58,23 +58,28 @@ def test_parquet_with_group_split_keeps_customers_apart(parquet_run: Path) -> No
 
 
 def test_tensorboard_holds_losses_metrics_lr_and_grad_norm(parquet_run: Path) -> None:
-    events = EventAccumulator(str(parquet_run / "run" / "tensorboard"))
-    events.Reload()
-    tags = set(events.Tags()["scalars"])
-    assert {
-        "epoch/train_loss",
-        "epoch/val_loss",
-        "epoch/val_accuracy",
-        "step/train_loss",
-        "step/lr",
-        "step/grad_norm",
-    } <= tags
+    folder = parquet_run / "run" / "tensorboard"
+    train_run, validation_run = (
+        EventAccumulator(str(folder / "train")),
+        EventAccumulator(str(folder / "validation")),
+    )
+    train_run.Reload()
+    validation_run.Reload()
+    assert {"epoch/loss", "step/loss", "step/lr", "step/grad_norm"} <= set(
+        train_run.Tags()["scalars"]
+    )
+    assert {"epoch/loss", "epoch/accuracy"} <= set(validation_run.Tags()["scalars"])
     history = json.loads((parquet_run / "run" / "history.json").read_text())
-    logged = [e.value for e in events.Scalars("epoch/val_loss")]
+    logged = [e.value for e in validation_run.Scalars("epoch/loss")]
     np.testing.assert_allclose(logged, [h["val_loss"] for h in history], rtol=1e-6)
-    lrs = [e.value for e in events.Scalars("step/lr")]
+    lrs = [e.value for e in train_run.Scalars("step/lr")]
     assert lrs[0] < max(lrs)  # warmup: the learning rate rises first ...
     assert lrs[-1] < max(lrs)  # ... then decays
+    # The report adds the LR range test and the findings (TW-T02, TW-M02).
+    summary = EventAccumulator(str(folder / "run_summary"))
+    summary.Reload()
+    assert "lr_find/smoothed_loss" in summary.Tags()["scalars"]
+    assert "findings/text_summary" in summary.Tags()["tensors"]
 
 
 def test_precision_is_fp32_on_cpu_and_mixed_on_cuda_by_default() -> None:

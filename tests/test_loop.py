@@ -150,3 +150,25 @@ def test_gradient_clipping_bounds_the_update_and_records_the_raw_norm() -> None:
     assert state.grad_norm is not None
     assert float(state.grad_norm) == pytest.approx(200.0)
     assert float(model.weight.detach()) == pytest.approx(1.0)  # clipped to norm 1, lr 1
+
+
+@pytest.mark.parametrize("max_norm", [0.05, 1e6])
+def test_clipping_equals_torch_clip_grad_norm(max_norm: float) -> None:
+    """A clipped (or unclipped) step equals torch.nn.utils.clip_grad_norm_'s bit for bit."""
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(5, 7), nn.ReLU(), nn.Linear(7, 2))
+    reference = copy.deepcopy(net)
+    x, y = torch.randn(16, 5), torch.randn(16, 2)
+    for model in (net, reference):
+        nn.functional.mse_loss(model(x), y).backward()
+    clip = GradientNorm(max_norm=max_norm)
+    state = TrainState(net, torch.optim.SGD(net.parameters(), lr=0.1), max_epochs=1)
+    clip.on_fit_start(state)
+    clip.on_before_optimizer_step(state)
+    expected = nn.utils.clip_grad_norm_(reference.parameters(), max_norm)
+    assert state.grad_norm is not None
+    assert torch.equal(state.grad_norm, expected)
+    for ours, theirs in zip(net.parameters(), reference.parameters(), strict=True):
+        assert ours.grad is not None
+        assert theirs.grad is not None
+        assert torch.equal(ours.grad, theirs.grad)

@@ -20,6 +20,8 @@ from trainwell.analysis.groups import gap_finding
 from trainwell.cli import main
 from trainwell.config import ReportConfig
 from trainwell.evaluate import task_metrics
+from trainwell.report.card import md
+from trainwell.report.intervals import wilson
 
 
 def sensitive_frame(n: int = 600, seed: int = 0) -> pd.DataFrame:
@@ -135,6 +137,17 @@ def test_summary_and_evaluation_numbers_match_metrics_json(run: Path) -> None:
                 assert same(shown[f"models.{name}.{split}.{key}"], values[split][key])
                 checked += 1
     assert checked == 5 * 4 * 2
+
+
+def test_report_names_the_interval_methods_and_shows_wilsons_accuracy_interval(run: Path) -> None:
+    html = (run / "report.html").read_text()
+    assert "Wilson score (accuracy)" in html
+    assert "BCa bootstrap, 100 resamples of the test rows (" in html
+    predictions = pd.read_parquet(run / "predictions" / "test.parquet")
+    proba = predictions[sorted(c for c in predictions.columns if c.startswith("p_"))].to_numpy()
+    correct = int((proba.argmax(axis=1) == predictions["y_true"].to_numpy()).sum())
+    low, high = wilson(correct, len(predictions))
+    assert f'<span class="ci" title="Wilson score">{low:.3g} – {high:.3g}</span>' in html
 
 
 def test_every_finding_is_shown_in_its_section(run: Path) -> None:
@@ -272,7 +285,7 @@ def test_model_card_names_real_metrics_and_a_limitation_from_findings(run: Path)
     assert f"| log_loss | {metrics['test']['log_loss']:.4g} |" in card
     limitations = card.split("## Limitations and failure modes")[1].split("## Ethical")[0]
     gap = next(f for f in findings if f["id"] == "group-gap")
-    assert gap["message"] in limitations
+    assert md(gap["message"]) in limitations
     assert "misclassified" in limitations  # drawn from the worst errors
 
 
@@ -352,3 +365,102 @@ def test_unknown_group_column_is_a_one_line_error(
         "trainwell: error: --groups column 'colour' is not in the data (did you mean 'color'?)"
     )
     assert not (tmp_path / "r").exists()
+
+
+def card_table(card: str, heading: str) -> dict[str, str]:
+    """The two-column table under ``heading`` in a Markdown card, as {first cell: second}."""
+    section = card.split(heading)[1].split("\n## ")[0]
+    rows = [line.strip("|").split(" | ") for line in section.splitlines() if line.startswith("| ")]
+    return {row[0].strip(): row[1].strip() for row in rows[1:]}
+
+
+def test_model_card_is_a_hugging_face_card_with_the_test_metrics(run: Path) -> None:
+    from huggingface_hub import ModelCard
+
+    card = ModelCard.load(run / "model_card.md")
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert card.data.license == "other"
+    assert card.data.library_name == "trainwell"
+    assert "tabular-classification" in card.data.tags
+    assert card.data.datasets == ["people.csv"]
+    results = {r.metric_type: r for r in card.data.eval_results}
+    expected = {k: v for k, v in metrics["test"].items() if k in results}
+    assert {"accuracy", "log_loss", "roc_auc"} <= set(expected)
+    for key, value in expected.items():
+        assert results[key].metric_value == value
+        assert results[key].dataset_split == "test"
+    energy = json.loads((run / "energy.json").read_text())
+    co2 = card.data.co2_eq_emissions
+    assert co2["emissions"] == pytest.approx(energy["total"]["emissions_kg"] * 1000)
+    assert co2["source"] == "codecarbon"
+    for heading in (
+        "## How to get started with the model",
+        "### Training hyperparameters",
+        "## Model examination",
+        "## Environmental impact",
+    ):
+        assert heading in card.text
+    assert f"trainwell predict {run.name} new.csv" in card.text
+    assert f"trainwell.load('{run.name}')" in card.text
+
+
+def test_model_card_hyperparameters_equal_the_manifest(run: Path) -> None:
+    manifest = json.loads((run / "manifest.json").read_text())
+    network, train = manifest["network"], manifest["config"]["train"]
+    table = card_table((run / "model_card.md").read_text(), "### Training hyperparameters")
+    assert table["optimizer"] == train["optimizer"]
+    assert float(table["learning rate"]) == network["lr"]
+    assert table["learning rate chosen by"] == network["lr_source"]
+    assert table["schedule"] == md(network["schedule"])
+    assert int(table["batch size"]) == network["batch_size"]
+    assert int(table["effective batch size"]) == network["effective_batch_size"]
+    assert int(table["maximum epochs"]) == train["max_epochs"]
+    assert int(table["epochs run"]) == network["epochs_run"]
+    assert int(table["early-stopping epoch (best, weights restored)"]) == network["best_epoch"]
+    assert float(table["gradient clipping (max norm)"]) == train["clip_grad_norm"]
+    assert float(table["weight decay"]) == train["weight_decay"]
+
+
+def test_model_card_examination_and_environment_come_from_the_run(run: Path) -> None:
+    card = (run / "model_card.md").read_text()
+    saved = json.loads((run / "explanations.json").read_text())
+    top = saved["importance"]["features"][0]
+    table = card_table(card, "## Model examination")
+    assert float(table[f"`{top['name']}`"]) == pytest.approx(top["mean"], rel=1e-3)
+    energy = json.loads((run / "energy.json").read_text())
+    environment = card.split("## Environmental impact")[1].split("\n## ")[0]
+    assert f"{energy['total']['energy_kwh'] * 1000:.3g} Wh" in environment
+    assert f"Hours used: {energy['total']['duration_s'] / 3600:.3g}" in environment
+
+
+def test_user_strings_in_the_model_card_render_as_text(run: Path, tmp_path: Path) -> None:
+    """A class, a group value, the data path and the run's name that are HTML stay text."""
+    import shutil
+
+    import markdown
+    from huggingface_hub import ModelCard
+
+    from trainwell.report import write_report
+
+    hostile = "<svg onload=alert(1)>"
+    copy = tmp_path / "run <b>x</b>"
+    shutil.copytree(run, copy)
+    manifest = json.loads((copy / "manifest.json").read_text())
+    manifest["data"]["classes"] = [hostile, "*bold*"]
+    manifest["data"]["source"] = "<img src=x onerror=alert(2)>.csv"
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    groups = json.loads((copy / "groups.json").read_text())
+    for column in groups["columns"]:
+        for group in column["groups"]:
+            group["group"] = hostile
+    (copy / "groups.json").write_text(json.dumps(groups))
+    write_report(copy)
+    text = (copy / "model_card.md").read_text()
+    card = ModelCard.load(copy / "model_card.md")  # the metadata still parses
+    assert card.data.datasets == ["<img src=x onerror=alert(2)>.csv"]  # YAML-quoted, not HTML
+    html = markdown.markdown(card.text, extensions=["tables", "fenced_code"])
+    for tag in ("<svg", "<img", "<b>"):
+        assert tag not in html
+    assert "&lt;svg onload=alert(1)&gt;" in html  # shown as text
+    assert "*bold*" in html  # not emphasis
+    assert "&lt;svg onload=alert(1)&gt;" in text.split("## Per-group results")[1]

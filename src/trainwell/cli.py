@@ -318,6 +318,33 @@ def report(run_dir: Annotated[Path, typer.Argument(help="A run directory.")]) ->
     typer.echo(f"report: {folder.report_path}", err=True)
 
 
+@app.command()
+def runs(
+    folder: Annotated[
+        Path, typer.Argument(help="Results folder holding run directories (default runs/).")
+    ] = Path("runs"),
+    output_format: Annotated[
+        str, typer.Option("--format", help="table (default) or json.")
+    ] = "table",
+) -> None:
+    """List the runs in a results folder: status, data, shipped model, key test metric and
+    the config keys that differ between them (TW-M05)."""
+    from rich.console import Console
+
+    from trainwell.errors import ConfigError
+    from trainwell.runs_index import list_runs, to_json, to_table
+
+    if output_format not in {"table", "json"}:
+        raise ConfigError(f"--format must be table or json, not {output_format!r}")
+    found = list_runs(folder)
+    if output_format == "json":
+        typer.echo(to_json(found))
+    elif not found:
+        typer.echo(f"no runs in {str(folder)!r} (folders with a manifest.json)")
+    else:
+        Console(width=max(100, Console().width), soft_wrap=False).print(to_table(found, folder))
+
+
 DOCTOR_EPILOG = (
     "\b\nExamples:\n"
     "  trainwell doctor -- python train.py --epochs 5\n"

@@ -279,8 +279,9 @@ class ReportConfig(_Section):
     group_gap_relative: float = Field(default=0.5, gt=0.0)
     # TW-E04: groups with fewer test rows than this are listed but not judged (too noisy).
     min_group_size: int = Field(default=20, ge=1)
-    # TW-E03: resamples of the test predictions for the 95% confidence intervals.
-    bootstrap: int = Field(default=500, ge=0)
+    # TW-E03: resamples of the test rows for the 95% BCa bootstrap intervals (accuracy's Wilson
+    # interval needs none); 0 turns the bootstrap off. See trainwell.report.intervals.
+    bootstrap: int = Field(default=1999, ge=0)
     # TW-E05: permutation importance on the validation split (repeats, at most this many rows)
     # and Shapley-value attributions (captum) for this many validation examples.
     importance_repeats: int = Field(default=5, ge=1)
@@ -303,6 +304,9 @@ class LoggingConfig(_Section):
     tensorboard: bool = True  # TW-M02
     progress: bool = True
     log_every: int = Field(default=10, ge=1)  # steps between TensorBoard step scalars
+    # TW-M04: steps between per-layer weight/gradient norms and histograms in TensorBoard
+    # (0: never); each costs a copy of every parameter, so it is sparse by default.
+    histogram_every: int = Field(default=200, ge=0)
 
 
 class FitConfig(_Section):

@@ -45,6 +45,7 @@ from trainwell.train.callbacks import (
 from trainwell.train.callbacks.checkpointing import restore
 from trainwell.train.callbacks.history import TrainingLog
 from trainwell.train.callbacks.remedy import Remedy
+from trainwell.train.callbacks.tensorboard import flatten as flatten_hparams
 from trainwell.train.loop import train
 from trainwell.train.lr_find import DEFAULT_LR, LRChoice, RangeTest, choose_lr, lr_range_test
 from trainwell.train.memory import BatchPlan, fit_batch_to_memory, step_probe
@@ -449,7 +450,17 @@ def loop_callbacks(
             Checkpointing(paths.checkpoints, stateful, precision, keep=cfg.train.checkpoint_keep)
         )
         if cfg.logging.tensorboard:
-            all_callbacks.append(TensorBoardLogger(paths.tensorboard, every=cfg.logging.log_every))
+            hparams = flatten_hparams(
+                cfg.model_dump(mode="json", include={"seed", "split", "model", "train"})
+            )
+            all_callbacks.append(
+                TensorBoardLogger(
+                    paths.tensorboard,
+                    every=cfg.logging.log_every,
+                    histogram_every=cfg.logging.histogram_every,
+                    hparams=hparams,
+                )
+            )
     if console is not None and cfg.logging.progress:
         all_callbacks.append(ProgressBar(console))
     all_callbacks.extend(extra)

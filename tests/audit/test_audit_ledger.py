@@ -72,3 +72,16 @@ def test_config_hash_ignores_logging_but_not_training() -> None:
     faster = base.model_copy(update={"train": base.train.model_copy(update={"lr": 0.01})})
     assert config_sha256(base) == config_sha256(quiet)
     assert config_sha256(base) != config_sha256(faster)
+
+
+def test_concurrent_writers_lose_no_entry(tmp_path: Path) -> None:
+    """Eight threads record at once; the file lock keeps every entry."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def record(i: int) -> None:
+        TestSetLedger(tmp_path).record("t1", config_hash="c1", run_id=f"run-{i}")
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(record, range(24)))
+    runs = sorted(e["run"] for e in TestSetLedger(tmp_path).evaluations("t1"))
+    assert runs == sorted(f"run-{i}" for i in range(24))

@@ -16,16 +16,16 @@ Example:
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from filelock import FileLock
 from pydantic import BaseModel
 
 from trainwell.errors import RunError
@@ -50,23 +50,6 @@ def config_sha256(
     kept = {k: v for k, v in data.items() if k not in exclude}
     text = json.dumps(kept, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(text.encode()).hexdigest()
-
-
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    """Hold an exclusive lock on ``path`` where the OS offers one (POSIX), so two runs
-    finishing at once do not lose each other's entry."""
-    try:
-        import fcntl
-    except ImportError:  # Windows: last writer wins, the file itself stays whole
-        yield
-        return
-    with path.open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 class TestSetLedger:
@@ -132,7 +115,9 @@ class TestSetLedger:
             configuration, else ``None``.
         """
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with _locked(self.path.with_suffix(".lock")):
+        # An exclusive lock (fcntl on POSIX, msvcrt on Windows) so that two runs finishing
+        # at once do not lose each other's entry.
+        with FileLock(self.path.with_suffix(".lock")):
             data = self._read()
             entries = data["test_sets"].setdefault(test_hash, [])
             entries.append(

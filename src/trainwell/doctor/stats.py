@@ -26,8 +26,10 @@ def grad_norms(grads: list[torch.Tensor]) -> list[torch.Tensor]:
             else torch.linalg.vector_norm(g)
             for g in grads
         ]
-    # torch._foreach_norm is the fused kernel clip_grad_norm_ uses; it is private, so fall
-    # back to one norm per tensor if it ever goes away.
+    # The doctor needs each tensor's norm, and PyTorch's public API has no fused per-tensor
+    # norm (torch.nn.utils.get_total_norm returns only the total). torch._foreach_norm is
+    # the fused kernel get_total_norm itself calls; it is private, so fall back to one norm
+    # per tensor if it ever goes away.
     foreach = getattr(torch, "_foreach_norm", None)
     if foreach is not None:
         return list(foreach(grads))

@@ -28,6 +28,7 @@ from trainwell.report.sections import (
     summary,
     training,
 )
+from trainwell.report.tensorboard import write_summary
 from trainwell.run import RunDir
 from trainwell.train.checkpoint import atomic_write_bytes
 
@@ -63,7 +64,10 @@ def _exact(value: Any) -> str:
 
 def build_context(run: Path) -> dict[str, Any]:
     """All values the two templates show, keyed by section name."""
-    files = RunFiles.read(run)
+    return _context(RunFiles.read(run), run)
+
+
+def _context(files: RunFiles, run: Path) -> dict[str, Any]:
     context: dict[str, Any] = {name: module.build(files) for name, module in SECTIONS.items()}
     context.update(
         run=run.name,
@@ -72,6 +76,13 @@ def build_context(run: Path) -> dict[str, Any]:
         findings=[f.to_dict() for f in files.findings],
         findings_saved=(run / "findings.json").exists(),  # an empty list is a clean run
         limitations=card.limitations(files, context["evaluation"]),
+        card={
+            "front_matter": card.front_matter(files, context["evaluation"]),
+            "hyperparameters": card.hyperparameters(files),
+            "examination": card.examination(files),
+            "environment": card.environment(files),
+            "get_started": card.get_started(files),
+        },
         ethics=card.ethics(files),
         classes=files.classes,
     )
@@ -89,13 +100,18 @@ def _environment() -> jinja2.Environment:
     )
     env.filters["num"] = _num
     env.filters["exact"] = _exact
+    # The model card is Markdown, which jinja's autoescape does not cover: user strings there
+    # go through these (trainwell.report.card).
+    env.filters["md"] = card.md
+    env.filters["code"] = card.code
     return env
 
 
 def write_report(run_dir: RunDir | Path | str) -> None:
     """Write ``report.html`` and ``model_card.md`` into a run directory (atomically)."""
     path = Path(run_dir.path) if isinstance(run_dir, RunDir) else Path(run_dir)
-    context = build_context(path)
+    files = RunFiles.read(path)
+    context = _context(files, path)
     env = _environment()
     for template, name in (
         ("report.html.j2", "report.html"),
@@ -103,3 +119,4 @@ def write_report(run_dir: RunDir | Path | str) -> None:
     ):
         text = env.get_template(template).render(**context)
         atomic_write_bytes(path / name, text.encode())
+    write_summary(files, path / "tensorboard")  # the range test and findings (TW-M02)

@@ -1,11 +1,11 @@
-"""4 · Evaluation: test metrics with bootstrap confidence intervals, every model side by side,
-confusion matrix, ROC/PR and calibration curves or predicted-versus-actual and residuals, and
-the worst errors (TW-E01, TW-E03). Built from the saved test predictions (TW-D07)."""
+"""4 · Evaluation: test metrics with 95% confidence intervals (Wilson, BCa bootstrap; see
+trainwell.report.intervals), every model side by side, confusion matrix, ROC/PR and calibration
+curves or predicted-versus-actual and residuals, and the worst errors (TW-E01, TW-E03). Built
+from the saved test predictions (TW-D07)."""
 
 from __future__ import annotations
 
 import math
-import warnings
 from typing import Any
 
 import numpy as np
@@ -15,6 +15,7 @@ from sklearn.calibration import calibration_curve
 
 from trainwell.evaluate import task_metrics
 from trainwell.report import figures
+from trainwell.report.intervals import Interval, metric_intervals
 from trainwell.report.load import RunFiles
 from trainwell.report.sections.common import all_models, findings_of, metric_keys
 
@@ -31,31 +32,17 @@ def outputs_of(predictions: pd.DataFrame, task: str) -> np.ndarray:
     return predictions[columns].to_numpy(dtype=float)
 
 
-def bootstrap(
-    task: str, y: np.ndarray, out: np.ndarray, keys: list[str], n: int, seed: int
-) -> dict[str, tuple[float, float] | None]:
-    """95% percentile intervals of each metric over ``n`` resamples of the test rows."""
-    if n == 0 or len(y) < 2:
-        return {k: None for k in keys}
-    rng = np.random.default_rng(seed)
-    draws: dict[str, list[float]] = {k: [] for k in keys}
-    for _ in range(n):
-        idx = rng.integers(0, len(y), len(y))
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # a resample may lack a class; the metric is None then
-            values = task_metrics(task, y[idx], out[idx])  # type: ignore[arg-type]
-        for k in keys:
-            v = values.get(k)
-            if v is not None and math.isfinite(v):
-                draws[k].append(v)
-    result: dict[str, tuple[float, float] | None] = {}
-    for k, values_k in draws.items():
-        if len(values_k) < n // 2:
-            result[k] = None
-        else:
-            low, high = np.percentile(values_k, [2.5, 97.5])
-            result[k] = (float(low), float(high))
-    return result
+def interval_summary(intervals: dict[str, Interval]) -> str:
+    """One sentence naming each interval method and its metrics, e.g. "Wilson score
+    (accuracy); BCa bootstrap, 1999 resamples of the test rows (log_loss, roc_auc)"."""
+    by_method: dict[str, list[str]] = {}
+    for key, interval in intervals.items():
+        if interval.low is not None:
+            by_method.setdefault(interval.method, []).append(key)
+    return "; ".join(
+        f"{method.replace(' resamples', ' resamples of the test rows')} ({', '.join(keys)})"
+        for method, keys in by_method.items()
+    )
 
 
 def _classification_figures(
@@ -233,8 +220,15 @@ def build(run: RunFiles) -> dict[str, Any]:
     out = outputs_of(predictions, run.task)
     keys = [k for k in result["keys"] if metrics["test"].get(k) is not None]
     report_cfg = run.config.get("report", {})
-    n_boot = int(report_cfg.get("bootstrap", 300))
-    result["ci"] = bootstrap(run.task, y, out, keys, n_boot, int(run.config.get("seed", 0)))
+    n_boot = int(report_cfg.get("bootstrap", 1999))
+    intervals = metric_intervals(run.task, y, out, keys, n_boot, int(run.config.get("seed", 0)))
+    result["ci"] = {
+        k: (i.low, i.high) if i.low is not None and i.high is not None else None
+        for k, i in intervals.items()
+    }
+    # How each interval was made (or why there is none), shown with it in the report and card.
+    result["ci_method"] = {k: i.note or i.method for k, i in intervals.items()}
+    result["ci_summary"] = interval_summary(intervals)
     result["bootstrap"] = n_boot
     # The saved predictions must reproduce metrics.json: both come from one evaluation.
     recomputed = task_metrics(run.task, y, out)  # type: ignore[arg-type]

@@ -1,44 +1,173 @@
-"""TensorBoard logging of losses, metrics, learning rate and gradient norm (TW-M01-M03)."""
+"""TensorBoard logging as its users expect it (TW-M01-M04).
+
+The layout follows Keras's ``TensorBoard`` callback: one run per split under the log folder,
+``train/`` and ``validation/``, writing the same tags (``epoch/loss``, ``epoch/accuracy``),
+so TensorBoard overlays the training and validation curves in one chart.
+
+- ``step/lr``, ``step/loss``, ``step/grad_norm`` every ``every`` optimizer steps (train run).
+  ``step/lr`` is the rate the optimizer used for that step: it is read before
+  ``optimizer.step()`` and the scheduler, which moves it for the next step.
+- ``epoch/<metric>`` after each validation: ``train_loss`` as ``loss`` in the train run,
+  ``val_<metric>`` as ``<metric>`` in the validation run.
+- per-layer weight and gradient norms (``weights/<name>``, ``gradients/<name>``) and
+  histograms every ``histogram_every`` steps (0: never), read before the optimizer step
+  (TW-M04). Histograms cost a copy of every parameter, so the default cadence is sparse.
+- at the end, the hyperparameters and final (best-epoch) validation metrics with the hparams
+  plugin (``SummaryWriter.add_hparams``), in the log folder itself.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
+import torch
 from torch.utils.tensorboard import SummaryWriter
 
 from trainwell.train.callback import Callback
 from trainwell.train.state import TrainState
 
+HParam = bool | int | float | str
+
 
 class TensorBoardLogger(Callback):
-    """Step scalars every ``every`` optimizer steps; epoch scalars after each validation."""
+    """Log to ``folder/train`` and ``folder/validation`` (see the module docstring).
 
-    def __init__(self, folder: Path, every: int = 10) -> None:
-        self.folder = folder
+    Args:
+        folder: the run's ``tensorboard/`` folder.
+        every: log step scalars every this many optimizer steps.
+        histogram_every: log per-layer statistics and histograms every this many optimizer
+            steps; 0 turns them off.
+        hparams: the hyperparameters to record (e.g. the flattened config); None records
+            the optimizer's own (type, learning rate, weight decay, max epochs).
+    """
+
+    def __init__(
+        self,
+        folder: Path,
+        every: int = 10,
+        histogram_every: int = 200,
+        hparams: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.folder = Path(folder)
         self.every = every
-        self.writer: SummaryWriter | None = None
+        self.histogram_every = histogram_every
+        self.hparams = dict(hparams) if hparams is not None else None
+        self.train: SummaryWriter | None = None
+        self.validation: SummaryWriter | None = None
+        self._lr: float | None = None
 
     def on_fit_start(self, state: TrainState) -> None:
-        self.writer = SummaryWriter(str(self.folder))
+        self.train = SummaryWriter(str(self.folder / "train"))
+        self.validation = SummaryWriter(str(self.folder / "validation"))
+        group = state.optimizer.param_groups[0]
+        # The rate training started from (a scheduler keeps it as "initial_lr"): with the
+        # LR range test, the config's train.lr is null and this is the chosen one (TW-T02).
+        used = {
+            "optimizer": type(state.optimizer).__name__,
+            "lr": float(group.get("initial_lr", group["lr"])),
+            "weight_decay": float(group.get("weight_decay", 0.0)),
+            "max_epochs": state.max_epochs,
+        }
+        self.hparams = {**(self.hparams or {}), **{f"used.{k}": v for k, v in used.items()}}
+
+    def on_before_optimizer_step(self, state: TrainState) -> None:
+        step = state.step + 1  # the step about to be taken
+        if step % self.every == 0:
+            self._lr = state.lr  # the scheduler moves it after this step
+        if self.train is not None and self.histogram_every and step % self.histogram_every == 0:
+            self._layers(state.model, step)
+
+    @torch.no_grad()
+    def _layers(self, model: torch.nn.Module, step: int) -> None:
+        assert self.train is not None
+        for name, param in model.named_parameters():
+            if not param.requires_grad:
+                continue
+            weights = param.detach().float().cpu()
+            self.train.add_scalar(f"weights/{name}", float(weights.norm()), step)
+            self.train.add_histogram(f"weights/{name}", weights, step)
+            if param.grad is not None:
+                grad = param.grad.detach().float().cpu()
+                self.train.add_scalar(f"gradients/{name}", float(grad.norm()), step)
+                self.train.add_histogram(f"gradients/{name}", grad, step)
 
     def on_step_end(self, state: TrainState) -> None:
-        if self.writer is None or state.step % self.every:
+        if self.train is None or state.step % self.every:
             return
         if state.loss is not None:
-            self.writer.add_scalar("step/train_loss", float(state.loss), state.step)
-        self.writer.add_scalar("step/lr", state.lr, state.step)
+            self.train.add_scalar("step/loss", float(state.loss), state.step)
+        self.train.add_scalar("step/lr", self._lr if self._lr is not None else state.lr, state.step)
         if state.grad_norm is not None:
-            self.writer.add_scalar("step/grad_norm", float(state.grad_norm), state.step)
+            self.train.add_scalar("step/grad_norm", float(state.grad_norm), state.step)
 
     def on_epoch_end(self, state: TrainState) -> None:
-        if self.writer is None:
+        if self.train is None or self.validation is None:
             return
         for name, value in state.history[-1].items():
-            if name != "epoch":
-                self.writer.add_scalar(f"epoch/{name}", value, state.epoch + 1)
-        self.writer.flush()
+            if name == "epoch":
+                continue
+            if name.startswith("val_"):
+                self.validation.add_scalar(f"epoch/{name[4:]}", value, state.epoch + 1)
+            else:
+                self.train.add_scalar(
+                    f"epoch/{name.removeprefix('train_')}", value, state.epoch + 1
+                )
+        self.train.flush()
+        self.validation.flush()
 
     def on_fit_end(self, state: TrainState) -> None:
-        if self.writer is not None:
-            self.writer.close()
-            self.writer = None
+        if self.train is None or self.validation is None:
+            return
+        self._write_hparams(state)
+        for writer in (self.train, self.validation):
+            writer.close()
+        self.train = self.validation = None
+
+    def _write_hparams(self, state: TrainState) -> None:
+        best = _best_epoch(state.history)
+        if best is None:
+            return
+        metrics = {
+            f"hparam/{name}": float(value)
+            for name, value in best.items()
+            if name != "epoch" and isinstance(value, int | float)
+        }
+        metrics["hparam/best_epoch"] = float(best["epoch"]) + 1
+        hparams = {k: _hparam_value(v) for k, v in (self.hparams or {}).items()}
+        with SummaryWriter(str(self.folder)) as writer:
+            # run_name="." keeps the hparams in the log folder itself (not a timestamped one).
+            writer.add_hparams(hparams, metrics, run_name=".")
+
+
+def _best_epoch(history: list[dict[str, float]]) -> dict[str, float] | None:
+    """The epoch early stopping keeps (lowest val_loss), else the last one."""
+    scored = [h for h in history if h.get("val_loss") is not None]
+    if scored:
+        return min(scored, key=lambda h: h["val_loss"])
+    return history[-1] if history else None
+
+
+def _hparam_value(value: Any) -> HParam:
+    """The hparams plugin takes bool, number or string; anything else is shown as text."""
+    if isinstance(value, bool | int | float | str):
+        return value
+    return str(value)
+
+
+def flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, HParam]:
+    """``{"train": {"lr": 0.1}}`` -> ``{"train.lr": 0.1}``, for the hparams plugin.
+
+    Example:
+        >>> flatten({"train": {"lr": 0.1, "milestones": [0.5]}, "seed": 0})
+        {'train.lr': 0.1, 'train.milestones': '[0.5]', 'seed': 0}
+    """
+    found: dict[str, HParam] = {}
+    for key, value in config.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            found.update(flatten(value, f"{name}."))
+        elif value is not None:
+            found[name] = _hparam_value(value)
+    return found
