@@ -23,6 +23,7 @@ import torch
 from trainwell.artifact import ShippedModel, load_model
 from trainwell.errors import RunError
 from trainwell.findings import Finding, read_findings
+from trainwell.run_files import check_new_run_dir, check_run_tree, read_manifest, read_metrics
 from trainwell.train.checkpoint import atomic_write_bytes
 
 PACKAGES = ("numpy", "pandas", "pyarrow", "scikit-learn", "lightgbm", "safetensors", "pydantic")
@@ -111,7 +112,8 @@ class RunDir:
         self.manifest: dict[str, Any] = {}
 
     def create(self, manifest: dict[str, Any]) -> None:
-        """Start a new run; refuses a folder that already holds files."""
+        """Start a new run; refuses a folder that already holds files, or a file."""
+        check_new_run_dir(self.path)
         if self.path.exists() and any(self.path.iterdir()):
             what = "a run" if self.manifest_path.exists() else "files"
             raise RunError(
@@ -128,7 +130,8 @@ class RunDir:
                 f"{str(self.path)!r} is not a trainwell run (no manifest.json); "
                 "pass the folder that `trainwell fit` created"
             )
-        self.manifest = read_json(self.manifest_path)
+        check_run_tree(self.path)  # no symlinks: nothing outside the run is read or written
+        self.manifest = read_manifest(self.path)
         return self.manifest
 
     def update(self, **fields: Any) -> None:
@@ -171,8 +174,7 @@ class Run:
 
     @property
     def metrics(self) -> dict[str, Any]:
-        result: dict[str, Any] = read_json(self.dir.metrics_path)
-        return result
+        return read_metrics(self.dir.path)
 
     @property
     def findings(self) -> list[Finding]:
