@@ -269,6 +269,11 @@ def _resume(path: Path, callbacks: Sequence[Callback], console: Console) -> Run:
     run_dir = RunDir(path)
     manifest = run_dir.open_existing()
     if manifest.get("status") == "complete":
+        if not (run_dir.report_path.is_file() and run_dir.model_card_path.is_file()):
+            # Killed while the report was written (it comes after "complete"): finish it.
+            console.print(f"finishing {run_dir.path}: writing its report", highlight=False)
+            write_report(run_dir)
+            return Run(run_dir.path)
         raise RunError(f"run {str(path)!r} is already complete; there is nothing to resume")
     if manifest.get("modality") is not None:  # images, text, series
         from trainwell.modalities.fit import resume_modality
