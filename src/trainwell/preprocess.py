@@ -118,7 +118,7 @@ class FeatureEncoder:
                         f"column {col.name!r} should hold numbers but row {bad.index[0]} "
                         f"holds {bad.iloc[0]!r}"
                     )
-                array = converted.to_numpy(dtype=np.float64, na_value=np.nan)
+                array = converted.to_numpy(dtype=np.float64, na_value=np.nan, copy=True)
                 # ±inf and values float32 cannot hold are missing (trainwell.data.guard).
                 with np.errstate(invalid="ignore"):
                     array[~(np.abs(array) <= FLOAT32_MAX)] = np.nan

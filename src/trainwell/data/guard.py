@@ -44,7 +44,7 @@ MAX_CLASSES = 1000
 SNIFF_BYTES = 64 << 10
 FINDINGS_ATTR = "trainwell_read_findings"  # findings of read_table, carried in DataFrame.attrs
 _DECIMAL_COMMA = re.compile(r"^\s*[+-]?\d+,\d+\s*$")
-_THOUSANDS = re.compile(r"^\s*[+-]?\d{1,3}(,\d{3})+\s*$")
+_THOUSANDS = re.compile(r"^\s*[+-]?[1-9]\d{0,2}(,\d{3})+\s*$")  # "1,234": ambiguous
 
 
 def _sample(path: Path) -> str:
@@ -137,10 +137,15 @@ def nested_columns(frame: pd.DataFrame) -> list[str]:
     return found
 
 
+def _is_text(values: pd.Series) -> bool:
+    # pandas 3 reads text as its "str" dtype, older versions as object.
+    return values.dtype == object or pd.api.types.is_string_dtype(values)
+
+
 def _decimal_comma_columns(frame: pd.DataFrame, skip: set[str]) -> list[str]:
     found = []
     for name in frame.columns:
-        if name in skip or frame[name].dtype != object:
+        if name in skip or not _is_text(frame[name]):
             continue
         present = frame[name].dropna()
         if present.empty or not all(isinstance(v, str) for v in present.head(50)):
@@ -164,13 +169,13 @@ def _numeric_like(values: pd.Series) -> bool:
     if pd.api.types.is_numeric_dtype(values):
         return True
     present = values.dropna()
-    if present.empty or values.dtype != object:
+    if present.empty or not _is_text(values):
         return False
     return bool(pd.to_numeric(present, errors="coerce").notna().all())
 
 
 def _mixed_timezones(values: pd.Series) -> bool:
-    if values.dtype != object:
+    if not _is_text(values):
         return False
     sample = values.dropna().astype(str).head(500)
     if sample.empty or not sample.str.contains(r"\d{4}-\d\d-\d\d", regex=True).all():
