@@ -346,19 +346,24 @@ def execute(run_dir: RunDir, cfg: FitConfig, stages: Callable[[EnergyMeter], Non
     try:
         with reproducible(cfg.seed, cfg.train.deterministic):
             stages(meter)
-    except KeyboardInterrupt:
-        meter.stop("interrupted")
-        run_dir.finish("interrupted", "stopped by the user; continue with --resume")
-        raise
-    except TrainwellError as err:
-        meter.stop("failed")
-        run_dir.finish("failed", str(err))
-        raise
     except BaseException as err:
-        meter.stop("failed")
-        run_dir.finish("failed", f"{type(err).__name__}: {err}")
+        if run_dir.manifest.get("status") == "complete":
+            raise  # stopped while writing the report: still complete; --resume writes it
+        _record_stop(run_dir, meter, err)
         raise
     return Run(run_dir.path)
+
+
+def _record_stop(run_dir: RunDir, meter: EnergyMeter, err: BaseException) -> None:
+    if isinstance(err, KeyboardInterrupt):
+        meter.stop("interrupted")
+        run_dir.finish("interrupted", "stopped by the user; continue with --resume")
+    elif isinstance(err, TrainwellError):
+        meter.stop("failed")
+        run_dir.finish("failed", str(err))
+    else:
+        meter.stop("failed")
+        run_dir.finish("failed", f"{type(err).__name__}: {err}")
 
 
 def _stages(

@@ -108,6 +108,28 @@ def _tensor_refs(structure: Any) -> set[str]:
     return refs
 
 
+def check_checkpoint(path: Path) -> Any:
+    """Check a checkpoint without loading its tensors: the safetensors header against the
+    file, the ``trainwell`` metadata, and that every tensor it names is in the file.
+
+    Returns:
+        The parsed JSON structure.
+
+    Raises:
+        RunDirError: naming the file and the first problem.
+    """
+    where = f"checkpoint {str(path)!r}"
+    entries = check_safetensors(path)
+    metadata = safetensors_metadata(path)
+    if "trainwell" not in metadata:
+        raise RunDirError(f"{where} is not trainwell's: no 'trainwell' metadata")
+    structure = parse_json(metadata["trainwell"], where)
+    missing = sorted(_tensor_refs(structure) - set(entries))
+    if missing:
+        raise RunDirError(f"{where} is damaged: its metadata names a missing tensor {missing[0]!r}")
+    return structure
+
+
 def load_state(path: Path) -> dict[str, Any]:
     """Load a state written by :func:`save_state`.
 
@@ -119,14 +141,7 @@ def load_state(path: Path) -> dict[str, Any]:
         RunDirError: the file is not a trainwell checkpoint or is damaged.
     """
     where = f"checkpoint {str(path)!r}"
-    entries = check_safetensors(path)
-    metadata = safetensors_metadata(path)
-    if "trainwell" not in metadata:
-        raise RunDirError(f"{where} is not trainwell's: no 'trainwell' metadata")
-    structure = parse_json(metadata["trainwell"], where)
-    missing = sorted(_tensor_refs(structure) - set(entries))
-    if missing:
-        raise RunDirError(f"{where} is damaged: its metadata names a missing tensor {missing[0]!r}")
+    structure = check_checkpoint(path)
     try:
         tensors = load_file(str(path))
         result = unflatten(structure, tensors)
@@ -153,5 +168,6 @@ def latest_checkpoint(folder: Path) -> Path | None:
     found = [(int(m.group(1)), p) for p in folder.iterdir() if (m := CHECKPOINT_RE.match(p.name))]
     if not found:
         return None
-    latest = max(found)[1]
-    return path_in_run(folder.parent, f"{folder.name}/{latest.name}")
+    latest = path_in_run(folder.parent, f"{folder.name}/{max(found)[1].name}")
+    check_checkpoint(latest)  # a damaged checkpoint is refused before any work resumes
+    return latest
