@@ -25,19 +25,32 @@ def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, s
     return (code if isinstance(code, int) else 1), out, err
 
 
+# Only a guard against a hung child, never a time limit: a loaded CI machine can be many
+# times slower than a laptop, and a slow run is not a failed one.
+HANG_GUARD_S = 1800
+
+
 def run_subprocess(
-    args: list[str], cwd: Path, timeout: float = 300
+    args: list[str], cwd: Path, timeout: float = HANG_GUARD_S
 ) -> subprocess.CompletedProcess[str]:
     """Run ``python -m trainwell ARGS`` in a fresh interpreter, as a user would."""
     env = {**os.environ, "PYTHONWARNINGS": "error"}
-    return subprocess.run(
-        [sys.executable, "-m", "trainwell", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=env,
-    )
+    try:
+        return subprocess.run(
+            [sys.executable, "-m", "trainwell", *args],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=env,
+        )
+    except subprocess.TimeoutExpired as err:
+        tail = (err.stderr or b"")[-2000:]
+        text = tail.decode(errors="replace") if isinstance(tail, bytes) else tail
+        pytest.fail(
+            f"hang guard: `trainwell {' '.join(args)}` was still running after {timeout:.0f} s "
+            f"(it is presumed hung); its stderr ends: {text}"
+        )
 
 
 class InterruptAfter(Callback):

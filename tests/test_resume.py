@@ -24,7 +24,12 @@ SETTINGS = [
     "train.max_epochs=8",
     "train.patience=100",
     "baselines.ship=network",
+    "baselines.lightgbm_rounds=50",
     "logging.progress=false",
+    "logging.tensorboard=false",
+    "report.bootstrap=0",
+    "report.importance_repeats=1",
+    "report.energy=false",
 ]
 
 
@@ -46,8 +51,10 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def test_interrupted_then_resumed_equals_uninterrupted(data: Path, tmp_path: Path) -> None:
-    full = trainwell.fit(data, "label", out=tmp_path / "full", overrides=SETTINGS, quiet=True)
+def test_interrupted_then_resumed_equals_uninterrupted(
+    data: Path, uninterrupted: Path, tmp_path: Path
+) -> None:
+    full = trainwell.load(uninterrupted)
     with pytest.raises(KeyboardInterrupt):
         trainwell.fit(
             data,
@@ -72,56 +79,112 @@ def test_interrupted_then_resumed_equals_uninterrupted(data: Path, tmp_path: Pat
     assert resumed.metrics == full.metrics
     history = json.loads((resumed.path / "history.json").read_text())
     assert [h["epoch"] for h in history] == list(range(8))
+    assert findings_of(resumed.path) == findings_of(full.path)
 
 
-def test_sigkill_mid_training_then_resume_equals_uninterrupted(tmp_path: Path) -> None:
-    data = tmp_path / "big.csv"
-    mixed_frame(3000).to_csv(data, index=False)
-    settings = [
-        "train.max_epochs=40",
-        "train.patience=1000",
-        "baselines.ship=network",
-        "logging.progress=false",
-    ]
-    cut = tmp_path / "cut"
+# Runs `trainwell.fit` in a child process that stops where the test wants to kill it: at
+# the end of epoch N (after its checkpoint is written) or inside the report. It writes a
+# marker file and sleeps there, so the test kills it on an event, never on a clock.
+HANG = """
+import pathlib, sys, time
+import trainwell
+import trainwell.pipeline as pipeline
+from trainwell.train.callback import Callback
+
+marker, where, data, out, *overrides = sys.argv[1:]
+
+def hang(*_):
+    marker.write_text(where)
+    time.sleep(3600)
+
+class HangAtEpoch(Callback):
+    def on_epoch_end(self, state):
+        if where == f"epoch={state.epoch + 1}":
+            hang()
+
+marker = pathlib.Path(marker)
+if where == "report":
+    pipeline.write_report = hang
+trainwell.fit(data, "label", out=out, overrides=overrides, callbacks=[HangAtEpoch()], quiet=True)
+"""
+HANG_GUARD_S = 1800  # only against a hang; the kill itself waits on the marker file
+
+
+def start_and_kill(data: Path, out: Path, where: str) -> None:
+    """Run a fit in a child process and SIGKILL it once it reaches ``where``."""
+    marker = out.parent / f"{out.name}.marker"
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "trainwell",
-            "fit",
-            str(data),
-            "--target",
-            "label",
-            "--out",
-            str(cut),
-            *settings,
-        ],
+        [sys.executable, "-c", HANG, str(marker), where, str(data), str(out), *SETTINGS],
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        cwd=tmp_path,
+        stderr=subprocess.PIPE,
+        cwd=out.parent,
     )
-    deadline = time.monotonic() + 240
-    while not (cut / "checkpoints" / "epoch-0005.safetensors").exists():
-        assert proc.poll() is None, "the run ended before it could be killed"
-        assert time.monotonic() < deadline
-        time.sleep(0.01)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
+    started = time.monotonic()
+    try:
+        while not marker.exists():
+            if proc.poll() is not None:
+                stderr = proc.stderr.read().decode() if proc.stderr else ""
+                pytest.fail(f"the run ended before reaching {where}: {stderr[-2000:]}")
+            if time.monotonic() - started > HANG_GUARD_S:
+                pytest.fail(f"hang guard: the run did not reach {where} in {HANG_GUARD_S} s")
+            time.sleep(0.05)
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        if proc.stderr:
+            proc.stderr.close()
+
+
+def findings_of(run: Path) -> list[dict[str, object]]:
+    found: list[dict[str, object]] = json.loads((run / "findings.json").read_text())
+    return found
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The run every killed-and-resumed run must equal (its own results folder)."""
+    out = tmp_path_factory.mktemp("uninterrupted") / "full"
+    trainwell.fit(data, "label", out=out, overrides=SETTINGS, quiet=True)
+    return out
+
+
+def test_sigkill_in_a_late_epoch_then_resume_equals_uninterrupted(
+    data: Path, uninterrupted: Path, tmp_path: Path
+) -> None:
+    cut = tmp_path / "cut"
+    start_and_kill(data, cut, "epoch=7")
     assert json.loads((cut / "manifest.json").read_text())["status"] == "running"
+    assert (cut / "checkpoints" / "epoch-0007.safetensors").is_file()
     assert not (cut / "model").exists()
 
     resumed = run_subprocess(["fit", "--resume", str(cut)], cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr
-    full = run_subprocess(
-        ["fit", str(data), "--target", "label", "--out", str(tmp_path / "full"), *settings],
-        cwd=tmp_path,
-    )
-    assert full.returncode == 0, full.stderr
-    assert_same_weights(tmp_path / "full", cut)
+    assert_same_weights(uninterrupted, cut)
     manifest = json.loads((cut / "manifest.json").read_text())
     assert manifest["status"] == "complete"
-    assert len(manifest["resumed"]) == 1
+    assert manifest["resumed"] == [{"checkpoint": "epoch-0007.safetensors"}]
+    # The doctor's state travelled with the checkpoint: the same findings, no new ones.
+    assert findings_of(cut) == findings_of(uninterrupted)
+
+
+def test_sigkill_while_the_report_is_written_then_resume_writes_it(
+    data: Path, uninterrupted: Path, tmp_path: Path
+) -> None:
+    cut = tmp_path / "cut"
+    start_and_kill(data, cut, "report")
+    assert json.loads((cut / "manifest.json").read_text())["status"] == "complete"
+    assert not (cut / "report.html").exists()
+
+    resumed = run_subprocess(["fit", "--resume", str(cut)], cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "writing its report" in resumed.stderr
+    assert "Status: <b>complete</b>" in (cut / "report.html").read_text()
+    assert (cut / "model_card.md").is_file()
+    assert_same_weights(uninterrupted, cut)
+    assert findings_of(cut) == findings_of(uninterrupted)
+    again = run_subprocess(["fit", "--resume", str(cut)], cwd=tmp_path)
+    assert again.returncode == 2
+    assert "already complete" in again.stderr
 
 
 def test_resume_refuses_changed_data_and_finished_runs(data: Path, tmp_path: Path) -> None:

@@ -281,15 +281,20 @@ def predict(
     import pandas as pd
 
     from trainwell.data import read_table
+    from trainwell.data.output import prepare_output_file, unseen_category_warnings
     from trainwell.errors import DataError, did_you_mean
     from trainwell.run import load
 
+    if out is not None:
+        prepare_output_file(out)
     run = load(run_dir)
     if data.is_dir():  # a folder of images, for an image model (trainwell.modalities)
         frame, result = pd.DataFrame(), run.predict(data)
     else:
         frame = read_table(data)
         result = run.predict(frame)
+        for line in unseen_category_warnings(run, frame):
+            typer.echo(f"trainwell: warning: {line}", err=True)
     for name in reversed(keep or []):
         if name not in frame.columns:
             raise DataError(

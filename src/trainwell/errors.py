@@ -8,6 +8,8 @@ stderr and exit code 2. Anything else escaping is a bug (exit code 1, with a tra
     ├── DataError             unreadable, empty or unusable data
     │   └── LeakageError      the audit found leakage between splits (blocking)
     └── RunError              a run directory that is missing, incomplete or tampered with
+        └── RunDirError       a file in a run directory is malformed, out of bounds or
+                              outside the directory (a symlink, ``..``, an absolute path)
 """
 
 from __future__ import annotations
@@ -34,6 +36,13 @@ class LeakageError(DataError):
 
 class RunError(TrainwellError):
     """A run directory is not a run, is incomplete, or fails its integrity check."""
+
+
+class RunDirError(RunError):
+    """A file trainwell reads back from a run directory is malformed or is not inside it.
+
+    The message names the file and what is wrong with it (trainwell.run_files).
+    """
 
 
 def did_you_mean(name: str, choices: Iterable[str]) -> str:

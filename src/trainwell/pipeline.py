@@ -212,6 +212,11 @@ def _resume(path: Path, callbacks: Sequence[Callback], console: Console) -> Run:
     run_dir = RunDir(path)
     manifest = run_dir.open_existing()
     if manifest.get("status") == "complete":
+        if not (run_dir.report_path.is_file() and run_dir.model_card_path.is_file()):
+            # Killed while the report was written (it comes after "complete"): finish it.
+            console.print(f"finishing {run_dir.path}: writing its report", highlight=False)
+            write_report(run_dir)
+            return Run(run_dir.path)
         raise RunError(f"run {str(path)!r} is already complete; there is nothing to resume")
     data_path = manifest["data"]["path"]
     if data_path is None:
@@ -285,19 +290,24 @@ def execute(run_dir: RunDir, cfg: FitConfig, stages: Callable[[EnergyMeter], Non
     try:
         with reproducible(cfg.seed, cfg.train.deterministic):
             stages(meter)
-    except KeyboardInterrupt:
-        meter.stop("interrupted")
-        run_dir.finish("interrupted", "stopped by the user; continue with --resume")
-        raise
-    except TrainwellError as err:
-        meter.stop("failed")
-        run_dir.finish("failed", str(err))
-        raise
     except BaseException as err:
-        meter.stop("failed")
-        run_dir.finish("failed", f"{type(err).__name__}: {err}")
+        if run_dir.manifest.get("status") == "complete":
+            raise  # stopped while writing the report: still complete; --resume writes it
+        _record_stop(run_dir, meter, err)
         raise
     return Run(run_dir.path)
+
+
+def _record_stop(run_dir: RunDir, meter: EnergyMeter, err: BaseException) -> None:
+    if isinstance(err, KeyboardInterrupt):
+        meter.stop("interrupted")
+        run_dir.finish("interrupted", "stopped by the user; continue with --resume")
+    elif isinstance(err, TrainwellError):
+        meter.stop("failed")
+        run_dir.finish("failed", str(err))
+    else:
+        meter.stop("failed")
+        run_dir.finish("failed", f"{type(err).__name__}: {err}")
 
 
 def train_and_validate(

@@ -38,6 +38,7 @@ from trainwell.errors import RunError
 from trainwell.files import atomic_write_bytes
 from trainwell.modalities.base import DataSource, Samples
 from trainwell.modalities.registry import REGISTRY
+from trainwell.run_files import check_safetensors
 
 FORMAT_VERSION: Literal[2] = 2
 MODEL_JSON = "model.json"
@@ -231,6 +232,7 @@ def _load_torch(spec: ModelFile, folder: Path) -> Candidate:
 
     assert spec.network is not None
     path = member(folder, WEIGHTS, spec.files)
+    check_safetensors(path)  # the header against the file, before anything is allocated
     try:
         net = load_network(spec.network)
         net.load_state_dict(load_file(str(path)))
@@ -256,7 +258,11 @@ def _load_linear(spec: ModelFile, folder: Path) -> Candidate:
     from safetensors.torch import load_file
 
     assert spec.features is not None
-    tensors = load_file(str(member(folder, WEIGHTS, spec.files)))
+    path = member(folder, WEIGHTS, spec.files)
+    check_safetensors(path)
+    tensors = load_file(str(path))
+    if set(tensors) != {"coef", "intercept"}:
+        raise RunError(f"{str(path)!r} holds {sorted(tensors)}, not a linear model's coef, intercept")
     coef, intercept = tensors["coef"].numpy(), tensors["intercept"].numpy()
     if spec.features.get("name") == "none":
         from trainwell.features import NoFeatures

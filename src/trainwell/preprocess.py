@@ -26,6 +26,7 @@ import pandas as pd
 import torch
 from torch import nn
 
+from trainwell.data.guard import FLOAT32_MAX
 from trainwell.data.schema import TRUE_WORDS, ColumnSpec
 from trainwell.errors import DataError
 
@@ -117,7 +118,11 @@ class FeatureEncoder:
                         f"column {col.name!r} should hold numbers but row {bad.index[0]} "
                         f"holds {bad.iloc[0]!r}"
                     )
-                numeric.append(converted.to_numpy(dtype=np.float64, na_value=np.nan)[:, None])
+                array = converted.to_numpy(dtype=np.float64, na_value=np.nan, copy=True)
+                # ±inf and values float32 cannot hold are missing (trainwell.data.guard).
+                with np.errstate(invalid="ignore"):
+                    array[~(np.abs(array) <= FLOAT32_MAX)] = np.nan
+                numeric.append(array[:, None])
             elif col.kind == "boolean":
                 if pd.api.types.is_bool_dtype(values) or pd.api.types.is_numeric_dtype(values):
                     flags = values.astype("float64")
@@ -136,6 +141,20 @@ class FeatureEncoder:
         num = np.hstack(numeric) if numeric else np.zeros((n, 0))
         cat = np.hstack(codes) if codes else np.zeros((n, 0), dtype=np.int64)
         return num.astype(np.float32), cat.astype(np.int64)
+
+    def unseen_categories(self, frame: pd.DataFrame, limit: int = 3) -> dict[str, dict[str, Any]]:
+        """Categorical values of ``frame`` the training split never had (they are encoded as
+        unknown, code 0): per column, the number of rows and up to ``limit`` examples."""
+        found: dict[str, dict[str, Any]] = {}
+        for name in self.categorical_names:
+            if name not in frame.columns:
+                continue
+            text = frame[name].dropna().astype(str)
+            unseen = text[~text.isin(set(self.vocab[name]))]
+            if len(unseen):
+                examples = unseen.value_counts().index[:limit].tolist()
+                found[name] = {"rows": len(unseen), "examples": [str(v) for v in examples]}
+        return found
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -22,6 +22,7 @@ import torch
 from trainwell.errors import RunError
 from trainwell.files import read_json, write_json
 from trainwell.findings import Finding, read_findings
+from trainwell.run_files import check_new_run_dir, check_run_tree, read_manifest, read_metrics
 
 if TYPE_CHECKING:
     from trainwell.predictor import Predictor
@@ -101,7 +102,8 @@ class RunDir:
         self.manifest: dict[str, Any] = {}
 
     def create(self, manifest: dict[str, Any]) -> None:
-        """Start a new run; refuses a folder that already holds files."""
+        """Start a new run; refuses a folder that already holds files, or a file."""
+        check_new_run_dir(self.path)
         if self.path.exists() and any(self.path.iterdir()):
             what = "a run" if self.manifest_path.exists() else "files"
             raise RunError(
@@ -118,7 +120,8 @@ class RunDir:
                 f"{str(self.path)!r} is not a trainwell run (no manifest.json); "
                 "pass the folder that `trainwell fit` created"
             )
-        self.manifest = read_json(self.manifest_path)
+        check_run_tree(self.path)  # no symlinks: nothing outside the run is read or written
+        self.manifest = read_manifest(self.path)
         return self.manifest
 
     def update(self, **fields: Any) -> None:
@@ -161,8 +164,7 @@ class Run:
 
     @property
     def metrics(self) -> dict[str, Any]:
-        result: dict[str, Any] = read_json(self.dir.metrics_path)
-        return result
+        return read_metrics(self.dir.path)
 
     @property
     def findings(self) -> list[Finding]:

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from trainwell.config import Task
+from trainwell.data.guard import FLOAT32_MAX
 from trainwell.findings import Finding
 
 # Deep enough for a feature that encodes up to 2**6 = 64 class regions or target levels,
@@ -51,6 +52,9 @@ def single_feature_skill(
         depth = None
     else:
         values = x.to_numpy(dtype=np.float64, na_value=np.nan)[:, None]
+        # sklearn's trees compute in float32: ±inf or |x| > 3.4e38 would stop the audit.
+        with np.errstate(invalid="ignore"):
+            values = np.where(np.abs(values) <= FLOAT32_MAX, values, np.nan)
         depth = NUMERIC_DEPTH
     tree: Any = (
         DecisionTreeRegressor(max_depth=depth, random_state=0)

@@ -7,7 +7,14 @@ from pathlib import Path
 
 import pandas as pd
 
+from trainwell.data.guard import (
+    FINDINGS_ATTR,
+    csv_dialect,
+    duplicate_header_names,
+    refuse_duplicate_names,
+)
 from trainwell.errors import DataError
+from trainwell.findings import Finding
 
 SUFFIXES = {".csv": "csv", ".tsv": "tsv", ".txt": "csv", ".parquet": "parquet", ".pq": "parquet"}
 
@@ -28,10 +35,16 @@ def frame_sha256(frame: pd.DataFrame) -> str:
 def read_table(path: str | Path) -> pd.DataFrame:
     """Read a CSV, TSV or Parquet file.
 
+    A CSV's delimiter is sniffed when its header lacks commas, and duplicate names in the raw
+    header are noted (trainwell.data.guard); those findings travel in
+    ``frame.attrs["trainwell_read_findings"]``.
+
     Raises:
-        DataError: the file is missing, a folder, of an unknown type, unreadable or empty.
+        DataError: the file is missing, a folder, of an unknown type, unreadable or empty, or
+            a Parquet file with two columns of one name.
     """
     path = Path(path)
+    findings: list[Finding] = []
     if not path.exists():
         raise DataError(f"data file {str(path)!r} does not exist; check the path")
     if path.is_dir():
@@ -48,8 +61,13 @@ def read_table(path: str | Path) -> pd.DataFrame:
     try:
         if kind == "parquet":
             frame = pd.read_parquet(path)
+            refuse_duplicate_names(frame.columns, repr(str(path)))
         else:
-            frame = pd.read_csv(path, sep="\t" if kind == "tsv" else ",", low_memory=False)
+            sep, findings = csv_dialect(path, "\t" if kind == "tsv" else ",")
+            findings += duplicate_header_names(path, sep)
+            # A ';' file is what spreadsheets write where the decimal separator is a comma.
+            decimal = "," if sep == ";" else "."
+            frame = pd.read_csv(path, sep=sep, decimal=decimal, low_memory=False)
     except pd.errors.EmptyDataError:
         raise DataError(f"data file {str(path)!r} is empty; it needs a header and rows") from None
     except (pd.errors.ParserError, UnicodeDecodeError, OSError, ValueError) as err:
@@ -62,4 +80,6 @@ def read_table(path: str | Path) -> pd.DataFrame:
     if frame.empty:
         raise DataError(f"data file {str(path)!r} has no rows; it needs at least a header and rows")
     frame.columns = [str(c) for c in frame.columns]
-    return frame.reset_index(drop=True)
+    frame = frame.reset_index(drop=True)
+    frame.attrs[FINDINGS_ATTR] = findings  # build_dataset adds them to the dataset's findings
+    return frame

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from trainwell.config import DataConfig, Task
+from trainwell.data.guard import guard_frame, refuse_many_classes
 from trainwell.errors import DataError, did_you_mean
 from trainwell.findings import Finding
 
@@ -63,7 +64,10 @@ def _parses_as_datetime(values: pd.Series) -> bool:
     sample = values.dropna().astype(str).head(200)
     if sample.empty or sample.str.fullmatch(r"[+-]?\d+(\.\d+)?").all():
         return False  # plain numbers are numbers, not epoch timestamps
-    parsed = pd.to_datetime(sample, errors="coerce", format="ISO8601")
+    try:
+        parsed = pd.to_datetime(sample, errors="coerce", format="ISO8601")
+    except (ValueError, TypeError):  # e.g. mixed time zones left as text
+        return False
     return bool(parsed.notna().all())
 
 
@@ -130,7 +134,9 @@ def build_dataset(frame: pd.DataFrame, cfg: DataConfig, source: str, sha256: str
 
     Raises:
         DataError: an unknown column, no usable target, a single class, a non-numeric
-            regression target, an entirely empty column, or no feature left.
+            regression target, an entirely empty column, or no feature left; and the
+            refusals of :mod:`trainwell.data.guard` (non-finite target, nested target,
+            more than 1000 classes, duplicate column names).
     """
     if not cfg.target:
         raise DataError("no target column given; pass --target COLUMN")
@@ -140,7 +146,10 @@ def build_dataset(frame: pd.DataFrame, cfg: DataConfig, source: str, sha256: str
     for name in cfg.drop:
         _check_column(frame, name, "data.drop")
 
-    findings: list[Finding] = []
+    roles = {"--group": cfg.group, "--time": cfg.time}
+    frame, findings = guard_frame(
+        frame, cfg.target, {k: v for k, v in roles.items() if v is not None}
+    )
     has_target = frame[cfg.target].notna()
     if not has_target.any():
         raise DataError(f"target column {cfg.target!r} has no values in any row")
@@ -167,6 +176,7 @@ def build_dataset(frame: pd.DataFrame, cfg: DataConfig, source: str, sha256: str
     else:
         labels = frame[cfg.target]
         uniques = labels.unique().tolist()
+        refuse_many_classes(cfg.target, len(uniques))
         try:
             ordered = sorted(uniques)
         except TypeError:

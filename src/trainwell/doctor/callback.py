@@ -44,6 +44,7 @@ class DoctorCallback(Callback):
         self.doctor: Doctor | None = None
         self._probes: list[ForwardProbe | OptimizerProbe] = []
         self._restored: list[Finding] = []
+        self._saved: dict[str, Any] | None = None  # the doctor's state from a checkpoint
 
     @property
     def findings(self) -> list[Finding]:
@@ -53,6 +54,10 @@ class DoctorCallback(Callback):
     def on_fit_start(self, state: TrainState) -> None:
         dr = Doctor(self.thresholds, self.on_finding, roots=[state.model], infer_validation=False)
         dr.step, dr.epoch = state.step, state.epoch
+        if self._saved is not None:  # resumed: continue the checks where they were
+            dr.load_state_dict(self._saved)
+            dr.step, dr.epoch = state.step, state.epoch
+            self._restored, self._saved = [], None
         modules = {id(m) for m in state.model.modules()}
         self._probes = [
             ForwardProbe(dr, modules).attach(),
@@ -107,7 +112,16 @@ class DoctorCallback(Callback):
                     self.on_finding(remedy)
 
     def state_dict(self) -> dict[str, Any]:
-        return {"findings": [f.to_dict() for f in self.findings]}
+        """The findings and the doctor's running state (:meth:`Doctor.state_dict`), so a
+        resumed run raises the findings the uninterrupted run would."""
+        saved: dict[str, Any] = {"findings": [f.to_dict() for f in self.findings]}
+        if self.doctor is not None:
+            saved["doctor"] = self.doctor.state_dict()
+        return saved
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self._restored = [Finding.from_dict(d) for d in state.get("findings", [])]
+        self._saved = state.get("doctor")
+        if self._saved is not None and self.doctor is not None:  # restored after fit start
+            self.doctor.load_state_dict(self._saved)
+            self._restored, self._saved = [], None

@@ -7,6 +7,7 @@ probes are numbers, plus tensors it only reads (layer outputs, loss inputs, targ
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import statistics
 import weakref
@@ -762,6 +763,84 @@ class Doctor:
             )
             self.emit(checks.check_still_improving(self.epochs, self.step, t=self.t))
         return self.findings
+
+    # ---- resume --------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """The checks' running state, so a run resumed from a checkpoint is judged as the
+        uninterrupted run would be (TW-T11): the loss curve and its start, gradient norms,
+        layer samples, epochs, counters and the findings already made. Modules are named
+        (ids change between processes); long series are tensors. Taken at an epoch's end."""
+        names = self.naming.modules
+        activations = []
+        for (kind, key), history in self._activations.items():
+            if isinstance(key, int) and key not in names:
+                continue
+            name, how = (names[key], "id") if isinstance(key, int) else (key, "name")
+            activations.append([kind, name, how, torch.tensor(history, dtype=torch.float64)])
+        return {
+            "step": self.step,
+            "epoch": self.epoch,
+            "findings": [f.to_dict() for f in self.findings],
+            "keys": [list(k) for k in sorted(self._keys)],
+            "curve": {
+                "values": torch.tensor(self.curve.values, dtype=torch.float64),
+                "best_smoothed": self.curve.best_smoothed,
+                "start": self.curve._start,
+            },
+            "grad_norms": list(self.grad_norms),
+            "grad_start": list(self._grad_start),
+            "grad_alert": self._grad_alert,
+            "samples": [dataclasses.asdict(s) for s in self.samples],
+            "epochs": [dataclasses.asdict(e) for e in self.epochs],
+            "input_checked": self.input_checked,
+            "preflight_loss_done": self._preflight_loss_done,
+            "labels": [torch.from_numpy(np.ascontiguousarray(a)) for a in self._labels],
+            "activations": activations,
+            "output_modules": sorted(names[i] for i in self._output_modules if i in names),
+            "no_grad_counts": dict(self._no_grad_counts),
+            "unchanged_counts": dict(self._unchanged_counts),
+            "layer_samples": self._layer_samples,
+            "update_samples": self._update_samples,
+            "eval_streak": self._eval_streak,
+            "explicit_val": self._explicit_val,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Continue from :meth:`state_dict` (the models must be the doctor's ``roots``)."""
+        by_name = {name: i for i, name in self.naming.modules.items()}
+        modules = {id(m): m for root in self.naming.roots for m in root.modules()}
+        self.step, self.epoch = int(state["step"]), state["epoch"]
+        self.findings = [Finding.from_dict(d) for d in state["findings"]]
+        self._keys = {(str(a), str(b)) for a, b in state["keys"]}
+        curve = state["curve"]
+        self.curve.values = [float(v) for v in curve["values"].tolist()]
+        self.curve.best_smoothed = float(curve["best_smoothed"])
+        self.curve._start = curve["start"]
+        self.grad_norms.clear()
+        self.grad_norms.extend(float(v) for v in state["grad_norms"])
+        self._grad_start = [float(v) for v in state["grad_start"]]
+        self._grad_alert = bool(state["grad_alert"])
+        self.samples.clear()
+        self.samples.extend(LayerSample(**s) for s in state["samples"])
+        self.epochs = [EpochRecord(**e) for e in state["epochs"]]
+        self.input_checked = bool(state["input_checked"])
+        self._preflight_loss_done = bool(state["preflight_loss_done"])
+        self._labels = [t.numpy() for t in state["labels"]]
+        self._activations = {}
+        for kind, key, how, history in state["activations"]:
+            if how == "id":
+                if key not in by_name or by_name[key] not in modules:
+                    continue
+                self._act_modules[by_name[key]] = modules[by_name[key]]
+                key = by_name[key]
+            self._activations[(kind, key)] = [float(v) for v in history.tolist()]
+        self._output_modules = {by_name[n] for n in state["output_modules"] if n in by_name}
+        self._no_grad_counts = {str(k): int(v) for k, v in state["no_grad_counts"].items()}
+        self._unchanged_counts = {str(k): int(v) for k, v in state["unchanged_counts"].items()}
+        self._layer_samples = int(state["layer_samples"])
+        self._update_samples = int(state["update_samples"])
+        self._eval_streak = int(state["eval_streak"])
+        self._explicit_val = bool(state["explicit_val"])
 
 
 def _scheduler_of(optimizer: torch.optim.Optimizer) -> str | None:

@@ -90,6 +90,11 @@ def load(
     ids = list(groups.groups)
     lengths = groups.size().to_numpy()
     length = int(enc.get("length") or cfg.model.series_length or lengths.max())
+    if length < 2:
+        raise DataError(
+            f"every series has a single time step (one row per {sid!r}); a series model "
+            f"needs at least 2 steps: drop --series to treat the rows as a table"
+        )
     values = np.zeros((len(ids), length, len(channels)), dtype=np.float32)
     labels, steps = [], []
     mixed: list[Any] = []

@@ -21,9 +21,10 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from trainwell.errors import RunError
+from trainwell.errors import RunDirError
 from trainwell.files import atomic_write_bytes as atomic_write_bytes  # moved; old import path
 from trainwell.files import fsync_dir
+from trainwell.run_files import check_safetensors, parse_json, path_in_run, safetensors_metadata
 
 CHECKPOINT_RE = re.compile(r"^epoch-(\d{4,})\.safetensors$")
 
@@ -75,23 +76,62 @@ def save_state(path: Path, state: dict[str, Any]) -> None:
     fsync_dir(path.parent)
 
 
+def _tensor_refs(structure: Any) -> set[str]:
+    """Every tensor name a flattened structure refers to (iteratively: no deep recursion)."""
+    refs: set[str] = set()
+    stack = [structure]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            if "__tensor__" in item:
+                refs.add(str(item["__tensor__"]))
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return refs
+
+
+def check_checkpoint(path: Path) -> Any:
+    """Check a checkpoint without loading its tensors: the safetensors header against the
+    file, the ``trainwell`` metadata, and that every tensor it names is in the file.
+
+    Returns:
+        The parsed JSON structure.
+
+    Raises:
+        RunDirError: naming the file and the first problem.
+    """
+    where = f"checkpoint {str(path)!r}"
+    entries = check_safetensors(path)
+    metadata = safetensors_metadata(path)
+    if "trainwell" not in metadata:
+        raise RunDirError(f"{where} is not trainwell's: no 'trainwell' metadata")
+    structure = parse_json(metadata["trainwell"], where)
+    missing = sorted(_tensor_refs(structure) - set(entries))
+    if missing:
+        raise RunDirError(f"{where} is damaged: its metadata names a missing tensor {missing[0]!r}")
+    return structure
+
+
 def load_state(path: Path) -> dict[str, Any]:
     """Load a state written by :func:`save_state`.
 
+    The safetensors header is checked against the file before anything is allocated
+    (:func:`trainwell.run_files.check_safetensors`), and every tensor the JSON structure
+    names must be in the file.
+
     Raises:
-        RunError: the file is not a trainwell checkpoint or is damaged.
+        RunDirError: the file is not a trainwell checkpoint or is damaged.
     """
+    where = f"checkpoint {str(path)!r}"
+    structure = check_checkpoint(path)
     try:
         tensors = load_file(str(path))
-        from safetensors import safe_open
-
-        with safe_open(str(path), framework="pt") as fh:
-            metadata = fh.metadata() or {}
-        structure = json.loads(metadata["trainwell"])
-    except (SafetensorError, OSError, KeyError, json.JSONDecodeError) as err:
-        raise RunError(f"checkpoint {str(path)!r} is damaged or not trainwell's: {err}") from None
-    result = unflatten(structure, tensors)
-    assert isinstance(result, dict)
+        result = unflatten(structure, tensors)
+    except (SafetensorError, OSError, KeyError, TypeError, ValueError) as err:
+        raise RunDirError(f"{where} is damaged or not trainwell's: {err}") from None
+    if not isinstance(result, dict):
+        raise RunDirError(f"{where} is damaged: its state is not a JSON object")
     return result
 
 
@@ -100,8 +140,17 @@ def checkpoint_path(folder: Path, epoch: int) -> Path:
 
 
 def latest_checkpoint(folder: Path) -> Path | None:
-    """The checkpoint of the latest epoch in ``folder``, or None."""
-    if not folder.is_dir():
+    """The checkpoint of the latest epoch in ``folder``, or None.
+
+    Raises:
+        RunDirError: ``folder`` or the checkpoint is a symlink or not a regular file.
+    """
+    if not folder.is_dir() and not folder.is_symlink():
         return None
+    path_in_run(folder.parent, folder.name, kind="dir")  # refuses a symlinked folder
     found = [(int(m.group(1)), p) for p in folder.iterdir() if (m := CHECKPOINT_RE.match(p.name))]
-    return max(found)[1] if found else None
+    if not found:
+        return None
+    latest = path_in_run(folder.parent, f"{folder.name}/{max(found)[1].name}")
+    check_checkpoint(latest)  # a damaged checkpoint is refused before any work resumes
+    return latest

@@ -7,7 +7,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from trainwell.errors import RunDirError
+from trainwell.run_files import path_in_run
 from trainwell.train.callback import Callback
 from trainwell.train.checkpoint import CHECKPOINT_RE, checkpoint_path, load_state, save_state
 from trainwell.train.precision import Precision
@@ -45,20 +48,49 @@ def restore(
 ) -> None:
     """Load a checkpoint written by :class:`Checkpointing` into a freshly built run."""
     saved = load_state(path)
-    state.model.load_state_dict(saved["model"])
-    state.optimizer.load_state_dict(saved["optimizer"])
-    if state.scheduler is not None and saved["scheduler"] is not None:
-        state.scheduler.load_state_dict(saved["scheduler"])
-    precision.load_state_dict(saved["precision"])
-    for cb in callbacks:
-        if type(cb).__name__ in saved["callbacks"]:
-            cb.load_state_dict(saved["callbacks"][type(cb).__name__])
+    where = f"checkpoint {str(path)!r}"
+    try:
+        CheckpointState.model_validate(saved)
+    except ValidationError as err:
+        first = err.errors()[0]
+        field = ".".join(str(p) for p in first["loc"])
+        raise RunDirError(f"{where} is malformed: {field}: {first['msg']}") from None
+    try:
+        state.model.load_state_dict(saved["model"])
+        state.optimizer.load_state_dict(saved["optimizer"])
+        if state.scheduler is not None and saved["scheduler"] is not None:
+            state.scheduler.load_state_dict(saved["scheduler"])
+        precision.load_state_dict(saved["precision"])
+        for cb in callbacks:
+            if type(cb).__name__ in saved["callbacks"]:
+                cb.load_state_dict(saved["callbacks"][type(cb).__name__])
+        torch.set_rng_state(saved["rng"]["torch"])
+        if saved["rng"]["cuda"]:
+            torch.cuda.set_rng_state_all(saved["rng"]["cuda"])
+    except (RuntimeError, KeyError, ValueError, TypeError, IndexError, AttributeError) as err:
+        line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise RunDirError(f"{where} does not fit this run: {line}") from None
     state.epoch, state.step = saved["epoch"], saved["step"]
     state.history = saved["history"]
     state.stop, state.stop_reason = saved["stop"], saved["stop_reason"]
-    torch.set_rng_state(saved["rng"]["torch"])
-    if saved["rng"]["cuda"]:
-        torch.cuda.set_rng_state_all(saved["rng"]["cuda"])
+
+
+class CheckpointState(BaseModel):
+    """The JSON side of a checkpoint as :func:`restore` reads it (tensors are checked by
+    ``load_state_dict``). Bounds keep a tampered file from steering the loop."""
+
+    model_config = ConfigDict(extra="allow", arbitrary_types_allowed=True)
+    epoch: int = Field(ge=0, le=10_000_000)
+    step: int = Field(ge=0)
+    history: list[dict[str, Any]] = Field(max_length=10_000_000)
+    stop: bool
+    stop_reason: str | None
+    model: dict[str, Any]
+    optimizer: dict[str, Any]
+    scheduler: dict[str, Any] | None
+    precision: dict[str, Any] | None
+    callbacks: dict[str, Any]
+    rng: dict[str, Any]
 
 
 class Checkpointing(Callback):
@@ -75,11 +107,17 @@ class Checkpointing(Callback):
 
     def on_fit_start(self, state: TrainState) -> None:
         # A process killed mid-write leaves only a temporary file; it was never a checkpoint.
+        self._check_folder()
         if self.folder.is_dir():
             for stale in self.folder.glob(".epoch-*.tmp-*"):
                 stale.unlink()
 
+    def _check_folder(self) -> None:
+        # Never write or delete through a symlinked checkpoints/ (it may point anywhere).
+        path_in_run(self.folder.parent, self.folder.name, kind="dir", must_exist=False)
+
     def on_epoch_end(self, state: TrainState) -> None:
+        self._check_folder()
         self.folder.mkdir(parents=True, exist_ok=True)
         save_state(
             checkpoint_path(self.folder, state.epoch + 1),
