@@ -16,6 +16,7 @@ from rich.console import Console
 from trainwell.baselines import Arrays, Candidate, set_target_scaling
 from trainwell.config import FitConfig, Task
 from trainwell.doctor import DoctorCallback, overfit_one_batch
+from trainwell.doctor.plan import TrainingPlan
 from trainwell.findings import Finding
 from trainwell.model import Objective, TabularNet, init_output_bias, mlp_spec, n_outputs, size_mlp
 from trainwell.preprocess import TabularInput
@@ -31,7 +32,14 @@ from trainwell.train.callbacks.checkpointing import restore
 from trainwell.train.callbacks.history import TrainingLog
 from trainwell.train.callbacks.remedy import Remedy
 from trainwell.train.loop import InMemoryData, train
-from trainwell.train.lr_find import DEFAULT_LR, LRChoice, RangeTest, choose_lr, lr_range_test
+from trainwell.train.lr_find import (
+    DEFAULT_LR,
+    LRChoice,
+    RangeTest,
+    check_lr_choice,
+    choose_lr,
+    lr_range_test,
+)
 from trainwell.train.memory import BatchPlan, fit_batch_to_memory, step_probe
 from trainwell.train.precision import Mode, Precision, resolve_precision
 from trainwell.train.schedule import build_schedule
@@ -235,6 +243,7 @@ def train_network(
     resume_from: Path | None = None,
     callbacks: Sequence[Callback] = (),
     console: Console | None = None,
+    doctor_plan: TrainingPlan | None = None,
 ) -> NetworkResult:
     """Build the network for the data, train it with every default on, return the best one."""
     setup = setup_training(task, train_arrays, levels, class_weights, cfg, record_dir=record_dir)
@@ -276,6 +285,7 @@ def train_network(
         tensorboard=tensorboard,
         training_log=training_log,
         extra=callbacks,
+        doctor_plan=doctor_plan,
     )
     early, stateful, all_callbacks = loop.early, loop.stateful, loop.all
     state = TrainState(net, optimizer, scheduler, max_epochs=cfg.train.max_epochs)
@@ -301,7 +311,7 @@ def train_network(
         "parameters": sum(p.numel() for p in net.parameters()),
         **loop_details(plan, lr_choice, schedule.description, mode, device, state, early, cfg),
     }
-    findings.extend(loop.doctor_findings())
+    findings.extend(loop.doctor_findings(lr_choice))
     return NetworkResult(Candidate("network", net, {"task": task}), state, details, findings)
 
 
@@ -313,11 +323,19 @@ class LoopCallbacks:
     stateful: list[Callback]  # what checkpoints carry besides the training state
     early: EarlyStopping
     doctor: DoctorCallback | None
+    show: Callable[[Finding], None] | None = None  # prints a finding in the run's output
 
-    def doctor_findings(self) -> list[Finding]:
+    def doctor_findings(self, lr: LRChoice | None = None) -> list[Finding]:
+        """The doctor's findings in fit's context; with ``lr``, also whether the doctor
+        contradicted the LR the range test chose (TW-T02), shown as the run's output."""
         if self.doctor is None:
             return []
-        return [_in_context(f, self.early) for f in self.doctor.findings]
+        found = [_in_context(f, self.early) for f in self.doctor.findings]
+        contradicted = check_lr_choice(lr, found) if lr is not None else []
+        for finding in contradicted:
+            if self.show is not None:
+                self.show(finding)
+        return found + contradicted
 
 
 def loop_callbacks(
@@ -331,6 +349,7 @@ def loop_callbacks(
     training_log: Path | None = None,
     first: Sequence[Callback] = (),
     extra: Sequence[Callback] = (),
+    doctor_plan: TrainingPlan | None = None,
 ) -> LoopCallbacks:
     """Gradient clipping and norm, early stopping, the training log, the schedule's steps, the
     doctor and its remedy, checkpoints, TensorBoard and the progress bar, in the order they
@@ -343,7 +362,7 @@ def loop_callbacks(
     stateful: list[Callback] = [early, log]
     doctor = None
     if cfg.doctor.enabled:
-        doctor = DoctorCallback(on_finding=_live(console))
+        doctor = DoctorCallback(on_finding=_live(console), plan=doctor_plan)
         all_callbacks.append(doctor)
         stateful.append(doctor)
         if cfg.doctor.remedy:
@@ -365,7 +384,7 @@ def loop_callbacks(
     if console is not None and cfg.logging.progress:
         all_callbacks.append(ProgressBar(console))
     all_callbacks.extend(extra)
-    return LoopCallbacks(all_callbacks, stateful, early, doctor)
+    return LoopCallbacks(all_callbacks, stateful, early, doctor, _live(console))
 
 
 def loop_details(

@@ -29,6 +29,7 @@ from trainwell.audit import TestSetLedger, config_sha256, run_audit, stop_on_err
 from trainwell.config import FitConfig, Task, options_config
 from trainwell.data import Dataset, build_dataset, read_table
 from trainwell.data.load import file_sha256, frame_sha256
+from trainwell.doctor.plan import plan_of_split
 from trainwell.errors import DataError, RunError, TrainwellError
 from trainwell.evaluate import SELECTION_METRIC, SealedTest, selection_score, task_metrics
 from trainwell.findings import Finding, sort_findings, write_findings
@@ -427,6 +428,7 @@ def _stages(
             resume_from=checkpoint,
             callbacks=callbacks,
             console=console,
+            doctor_plan=plan_of_split(ds, splits, prepared.findings),  # the doctor knows the split
         )
         candidates.append(result.candidate)
         findings.extend(result.findings)

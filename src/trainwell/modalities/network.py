@@ -17,6 +17,7 @@ from rich.console import Console
 
 from trainwell.config import FitConfig, Task
 from trainwell.doctor import overfit_one_batch
+from trainwell.doctor.plan import TrainingPlan, unfreezing_groups
 from trainwell.findings import Finding
 from trainwell.modalities import image, series, text
 from trainwell.modalities.base import Augment, AugmentedData, Inputs, Samples, predict_outputs
@@ -273,6 +274,11 @@ def train_modality(
         training_log=_in_run(run_path, "training_log.json"),
         first=[unfreeze] if fine_tune else [],
         extra=callbacks,
+        doctor_plan=TrainingPlan(
+            unfreezing_groups(net, groups[:-1], unfreeze.trainable, cfg.train.max_epochs)
+        )
+        if fine_tune
+        else None,  # the doctor is told the planned freezing (TW-A04)
     )
     state = TrainState(net, optimizer, schedule.scheduler, max_epochs=cfg.train.max_epochs)
     if resume_from is not None:
@@ -285,7 +291,7 @@ def train_modality(
         accumulate=plan.accumulate, precision=precision, state=state,
     )  # fmt: skip
     net.cpu().eval()
-    findings.extend(loop.doctor_findings())
+    findings.extend(loop.doctor_findings(lr_choice))
     details = {
         "modality": samples.kind,
         "architecture": choice.name,
