@@ -29,8 +29,8 @@ an epoch every row counts once.
   pre-trained backbone under a linear-probed head gives such a curve: every LR is as good
   as the next, and reading a "valley" off a 0.3 % wobble is reading noise. The standard
   error is that of the difference of two smoothed points: the batch-to-batch scatter of the
-  log-loss (a robust standard deviation, 1.4826 x MAD of the raw log-losses around the
-  smoothed curve) times ``sqrt(2 / window)``.
+  log-loss (a robust standard deviation, 1.4826 x MAD of the successive differences of the
+  raw log-losses, over sqrt(2)) times ``sqrt(2 / window)``.
 * ``noisy``: the fall is ``FLAT_Z`` standard errors or more but under ``NOISE_Z`` (3): a
   hint of a descent, too weak to read an LR off.
 
@@ -404,8 +404,11 @@ def suggest(
     positive = bool(np.all(raw > 0))
     # Log scale for positive losses (as smooth() averages them), raw scale otherwise.
     level, measured = (np.log(curve), np.log(raw)) if positive else (curve, raw)
-    residual = measured - level
-    noise = 1.4826 * float(np.median(np.abs(residual - np.median(residual))))
+    # Batch-to-batch scatter from successive differences, which the curve's own trend
+    # hardly touches (deviations from the moving average would count a steep descent as
+    # noise): a robust standard deviation (1.4826 x MAD), over sqrt(2) for a difference.
+    steps = np.diff(measured)
+    noise = 1.4826 * float(np.median(np.abs(steps - np.median(steps)))) / math.sqrt(2)
     error = noise / math.sqrt(window)  # standard error of one smoothed point
     start_level = float(level[half])  # the first full window: nothing learned yet
     # A rise counts when it is RISE x the best and beyond noise (NOISE_Z standard errors).
