@@ -151,7 +151,8 @@ def test_a_flat_curve_gives_no_suggestion_and_fit_keeps_the_default(tmp_path: Pa
     lrs = list(np.geomspace(1e-7, 10, 50))
     flat = suggest(lrs, [0.69] * 50)
     assert flat.suggestion is None
-    assert "never fell" in flat.reason
+    assert flat.verdict == "flat"
+    assert "the curve is flat" in flat.reason
     chosen = choose_lr(None, lambda: flat, tmp_path / "lr.json")
     assert chosen.source == "default"
     assert chosen.lr == 1e-3
@@ -235,7 +236,7 @@ def test_cli_lr_find_writes_plot_and_curve_and_prints_the_suggestion(
     assert set(saved) >= {"lrs", "losses", "smoothed", "suggestion", "method", "reason"}
     assert len(saved["lrs"]) <= 60
     assert f"suggested learning rate: {saved['suggestion']:.3g}" in out
-    assert "why: half way along the longest fall" in out
+    assert "why: valley rule (fastai)" in out
 
 
 @pytest.mark.parametrize(
@@ -291,6 +292,6 @@ def test_fit_records_the_range_test_and_resume_reuses_it(
     network = run.manifest["network"]
     assert network["lr"] == record["suggestion"]
     assert network["lr_source"] == "recorded"
-    assert network["lr_reason"].startswith("LR range test: half way")
+    assert network["lr_reason"].startswith("LR range test: valley rule")
     assert network["effective_batch_size"] == network["batch_size"] * network["accumulate"]
     assert run.manifest["config"]["train"]["lr"] is None  # "auto": the reproduce command re-runs it

@@ -198,7 +198,8 @@ LR_FIND_EPILOG = (
     "for train.lr_find_steps steps while the LR grows from 1e-7 to 10, and stops\n"
     "when the loss diverges. The suggestion is half way along the longest fall of the\n"
     "smoothed loss (train.lr_find_method=valley), where it falls fastest (=steepest), or a\n"
-    "tenth of the LR at its lowest point (=minimum).\n"
+    "tenth of the LR at its lowest point (=minimum). A flat, noisy or too short curve\n"
+    "gives no suggestion (the reason is printed); fit then starts at 1e-3.\n"
     "fit runs the same test by default (train.lr=auto) unless train.lr is set to a number."
 )
 
@@ -254,7 +255,8 @@ def lr_find(
     if json_out is not None:
         json_out.write_text(json.dumps(test.to_dict(), indent=1) + "\n")
     if test.suggestion is None:
-        typer.echo(f"no suggestion: the test was {test.reason}; fit would start at {DEFAULT_LR:g}")
+        typer.echo(f"no suggestion ({test.verdict}): {test.reason}")
+        typer.echo(f"fit would start at the fallback {DEFAULT_LR:g}")
     else:
         typer.echo(f"suggested learning rate: {test.suggestion:.3g}")
         typer.echo(f"why: {test.reason}")

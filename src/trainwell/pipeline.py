@@ -28,6 +28,7 @@ from trainwell.audit import stop_on_errors
 from trainwell.candidates import NetworkCandidate
 from trainwell.config import FitConfig, check_applicable, options_config
 from trainwell.data import Dataset
+from trainwell.doctor.plan import plan_of_split
 from trainwell.errors import ConfigError, DataError, RunError, TrainwellError
 from trainwell.evaluate import SealedTest, evaluate
 from trainwell.files import read_json
@@ -329,9 +330,10 @@ def train_and_validate(
         prepared.modality, train, y_train, prepared.choice, ds.task, prepared.n_classes,
         weights, cfg, batch_plan=paths.batch_plan if paths else None,
     )  # fmt: skip
+    split = plan_of_split(ds, prepared.splits, prepared.findings)  # the doctor knows the split
     return train_network(
         trainer, validation, y_validation, cfg, paths=paths, resume_from=resume_from,
-        callbacks=callbacks, console=console,
+        callbacks=callbacks, console=console, split_plan=split,
     )  # fmt: skip
 
 

@@ -262,7 +262,9 @@ def _load_linear(spec: ModelFile, folder: Path) -> Candidate:
     check_safetensors(path)
     tensors = load_file(str(path))
     if set(tensors) != {"coef", "intercept"}:
-        raise RunError(f"{str(path)!r} holds {sorted(tensors)}, not a linear model's coef, intercept")
+        raise RunError(
+            f"{str(path)!r} holds {sorted(tensors)}, not a linear model's coef, intercept"
+        )
     coef, intercept = tensors["coef"].numpy(), tensors["intercept"].numpy()
     if spec.features.get("name") == "none":
         from trainwell.features import NoFeatures

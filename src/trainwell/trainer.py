@@ -29,6 +29,7 @@ from rich.console import Console
 
 from trainwell.config import FitConfig, Task
 from trainwell.doctor import DoctorCallback, overfit_one_batch
+from trainwell.doctor.plan import TrainingPlan, unfreezing_groups
 from trainwell.findings import Finding
 from trainwell.modalities.base import AugmentedData, Inputs, Modality, Samples, predict_outputs
 from trainwell.models import Choice, use_checkpointing
@@ -47,7 +48,14 @@ from trainwell.train.callbacks.history import TrainingLog
 from trainwell.train.callbacks.remedy import Remedy
 from trainwell.train.callbacks.tensorboard import flatten as flatten_hparams
 from trainwell.train.loop import train
-from trainwell.train.lr_find import DEFAULT_LR, LRChoice, RangeTest, choose_lr, lr_range_test
+from trainwell.train.lr_find import (
+    DEFAULT_LR,
+    LRChoice,
+    RangeTest,
+    check_lr_choice,
+    choose_lr,
+    lr_range_test,
+)
 from trainwell.train.memory import BatchPlan, fit_batch_to_memory, step_probe
 from trainwell.train.precision import Mode, Precision, resolve_precision
 from trainwell.train.schedule import build_schedule
@@ -299,10 +307,13 @@ def train_network(
     resume_from: Path | None = None,
     callbacks: Sequence[Callback] = (),
     console: Console | None = None,
+    split_plan: TrainingPlan | None = None,
 ) -> NetworkResult:
     """Pick the starting LR, train with every default on, return the best network.
 
-    ``paths`` None trains without a run directory (nothing is written).
+    ``paths`` None trains without a run directory (nothing is written). The doctor is told
+    the plan: the split (``split_plan``: what the audit verified of it) and the planned
+    freezing when fine-tuning (TW-A04), so neither is reported as a fault.
     """
     net, optimizer, plan, data = trainer.net, trainer.optimizer, trainer.plan, trainer.data
     # TW-T02: the LR range test picks the starting LR (unless train.lr is set), restoring
@@ -331,6 +342,14 @@ def train_network(
             if console is not None:
                 console.print(f"doctor: {failed.message}", highlight=False)
 
+    frozen = (
+        unfreezing_groups(
+            net, trainer.groups[:-1], trainer.unfreeze.trainable, cfg.train.max_epochs
+        )
+        if trainer.unfreeze is not None
+        else ()
+    )
+    plan = TrainingPlan(frozen, split_plan.split if split_plan is not None else None)
     loop = loop_callbacks(
         cfg,
         trainer.precision,
@@ -339,6 +358,7 @@ def train_network(
         paths=paths,
         first=[trainer.unfreeze] if trainer.unfreeze is not None else [],
         extra=callbacks,
+        doctor_plan=plan,
     )
     state = TrainState(net, optimizer, schedule.scheduler, max_epochs=cfg.train.max_epochs)
     if resume_from is not None:
@@ -357,7 +377,7 @@ def train_network(
         accumulate=plan.accumulate, precision=trainer.precision, state=state,
     )  # fmt: skip
     net.cpu().eval()
-    findings.extend(loop.doctor_findings())
+    findings.extend(loop.doctor_findings(lr_choice))
     details = {
         "architecture": trainer.choice.name,
         "architecture_reason": trainer.choice.reason,
@@ -403,11 +423,19 @@ class LoopCallbacks:
     stateful: list[Callback]  # what checkpoints carry besides the training state
     early: EarlyStopping
     doctor: DoctorCallback | None
+    show: Callable[[Finding], None] | None = None  # prints a finding in the run's output
 
-    def doctor_findings(self) -> list[Finding]:
+    def doctor_findings(self, lr: LRChoice | None = None) -> list[Finding]:
+        """The doctor's findings in fit's context; with ``lr``, also whether the doctor
+        contradicted the LR the range test chose (TW-T02), shown as the run's output."""
         if self.doctor is None:
             return []
-        return [_in_context(f, self.early) for f in self.doctor.findings]
+        found = [_in_context(f, self.early) for f in self.doctor.findings]
+        contradicted = check_lr_choice(lr, found) if lr is not None else []
+        for finding in contradicted:
+            if self.show is not None:
+                self.show(finding)
+        return found + contradicted
 
 
 def loop_callbacks(
@@ -419,6 +447,7 @@ def loop_callbacks(
     paths: TrainPaths | None = None,
     first: Sequence[Callback] = (),
     extra: Sequence[Callback] = (),
+    doctor_plan: TrainingPlan | None = None,
 ) -> LoopCallbacks:
     """Gradient clipping and norm, early stopping, the training log, the schedule's steps, the
     doctor and its remedy, checkpoints, TensorBoard and the progress bar, in the order they
@@ -432,7 +461,7 @@ def loop_callbacks(
     stateful: list[Callback] = [early, log]
     doctor = None
     if cfg.doctor.enabled:
-        doctor = DoctorCallback(on_finding=_live(console))
+        doctor = DoctorCallback(on_finding=_live(console), plan=doctor_plan)
         all_callbacks.append(doctor)
         stateful.append(doctor)
         if cfg.doctor.remedy:
@@ -464,7 +493,7 @@ def loop_callbacks(
     if console is not None and cfg.logging.progress:
         all_callbacks.append(ProgressBar(console))
     all_callbacks.extend(extra)
-    return LoopCallbacks(all_callbacks, stateful, early, doctor)
+    return LoopCallbacks(all_callbacks, stateful, early, doctor, _live(console))
 
 
 def loop_details(

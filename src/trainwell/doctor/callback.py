@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from trainwell.doctor.doctor import Doctor
+from trainwell.doctor.plan import TrainingPlan
 from trainwell.doctor.probes import ForwardProbe, OptimizerProbe
 from trainwell.doctor.thresholds import Thresholds
 from trainwell.findings import Finding
@@ -25,6 +26,8 @@ class DoctorCallback(Callback):
         thresholds: decision thresholds; tuned defaults when ``None``.
         on_finding: called with each finding as it is made (progress display, logging).
         val_key: the ``history`` key holding the validation loss.
+        plan: the trainer's plan (planned freezing, the split and what the audit verified),
+            so the doctor does not report planned choices as faults (:mod:`.plan`).
 
     Example:
         >>> cb = DoctorCallback()
@@ -37,8 +40,10 @@ class DoctorCallback(Callback):
         thresholds: Thresholds | None = None,
         on_finding: Callable[[Finding], None] | None = None,
         val_key: str = "val_loss",
+        plan: TrainingPlan | None = None,
     ) -> None:
         self.thresholds = thresholds
+        self.plan = plan
         self.on_finding = on_finding
         self.val_key = val_key
         self.doctor: Doctor | None = None
@@ -52,7 +57,13 @@ class DoctorCallback(Callback):
         return [*self._restored, *found]
 
     def on_fit_start(self, state: TrainState) -> None:
-        dr = Doctor(self.thresholds, self.on_finding, roots=[state.model], infer_validation=False)
+        dr = Doctor(
+            self.thresholds,
+            self.on_finding,
+            roots=[state.model],
+            infer_validation=False,
+            plan=self.plan,
+        )
         dr.step, dr.epoch = state.step, state.epoch
         if self._saved is not None:  # resumed: continue the checks where they were
             dr.load_state_dict(self._saved)

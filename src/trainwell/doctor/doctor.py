@@ -21,6 +21,7 @@ import torch
 from trainwell.doctor import causes, checks, signals, stats
 from trainwell.doctor.checks import labels, regimen, shapes
 from trainwell.doctor.naming import Naming
+from trainwell.doctor.plan import TrainingPlan
 from trainwell.doctor.record import EpochRecord, LayerSample, LossCurve
 from trainwell.doctor.thresholds import Thresholds
 from trainwell.findings import Finding
@@ -49,6 +50,9 @@ class Doctor:
         infer_validation: treat losses computed without gradients between training steps as
             one validation epoch (for scripts that never report validation). Integrations
             that call :meth:`log_validation` turn it off.
+        plan: what the trainer planned (frozen groups, the split and what the audit
+            verified), so planned choices are not reported as faults; None for a user's
+            script (see :mod:`trainwell.doctor.plan`).
     """
 
     def __init__(
@@ -57,8 +61,13 @@ class Doctor:
         on_finding: Callable[[Finding], None] | None = None,
         roots: list[torch.nn.Module] | None = None,
         infer_validation: bool = True,
+        plan: TrainingPlan | None = None,
     ) -> None:
         self.t = thresholds or Thresholds()
+        self.plan = plan
+        # Parameters in the optimizer that were frozen at the first step, not by the plan:
+        # a finding at the end if they never trained (frozen, then released, is fine).
+        self._frozen: dict[str, torch.Tensor] = {}
         self.on_finding = on_finding
         self.naming = Naming(roots or [])
         self._discover = not roots
@@ -471,9 +480,12 @@ class Doctor:
         for i, p in enumerate(params):
             name = self.naming.param(p, i)
             norm = by_param.get(id(p))
-            # An all-zero Linear/Conv gradient is dead units (judged per row below), not X08.
-            if (norm is None or norm == 0.0) and (
-                p.grad is None or id(p) not in self.naming.unit_params
+            # A frozen parameter has no gradient by design (judged at the end, see finish);
+            # an all-zero Linear/Conv gradient is dead units (judged per row below), not X08.
+            if (
+                p.requires_grad
+                and (norm is None or norm == 0.0)
+                and (p.grad is None or id(p) not in self.naming.unit_params)
             ):
                 sample.no_grad.append(name)
             if p.grad is None or norm is None:
@@ -539,22 +551,28 @@ class Doctor:
         if self.step == 1:
             self._check_optimizer_coverage()
         self._check_mode()
+        if self._frozen and self.step % _CURVE_EVERY == 0:
+            self._released()
         self._check_curve(loss)
         self._outputs.clear()
         self._forward_seen = False
         self.step += 1
 
     def _check_optimizer_coverage(self) -> None:
-        missing, frozen = [], []
+        missing = []
         for name, p in self.naming.root_params():
             if p.requires_grad and id(p) not in self._opt_params:
                 missing.append(name)
         if self._optimizer is not None:
             for i, p in enumerate(_params(self._optimizer)):
-                if not p.requires_grad:
-                    frozen.append(self.naming.param(p, i))
+                name = self.naming.param(p, i)
+                if not p.requires_grad and not (self.plan and self.plan.planned_frozen(name)):
+                    self._frozen[name] = p
         self.emit(checks.check_not_in_optimizer(missing))
-        self.emit(checks.check_frozen_in_optimizer(frozen))
+
+    def _released(self) -> None:
+        """Forget frozen parameters that have been unfrozen since (gradual unfreezing)."""
+        self._frozen = {n: p for n, p in self._frozen.items() if not p.requires_grad}
 
     def _check_mode(self) -> None:
         self._eval_streak = self._eval_streak + 1 if self._mode_eval and not self._mode_train else 0
@@ -741,9 +759,14 @@ class Doctor:
         if len(self.epochs) <= 3:
             self._scan_graphs()
         self.emit(checks.check_overfitting(self.epochs, self.step, t=self.t))
+        self._released()
         self.emit(
             checks.check_val_better_than_train(
-                self.epochs, self.step, first_loss=self.curve.start, t=self.t
+                self.epochs,
+                self.step,
+                first_loss=self.curve.start,
+                split=self.plan.split if self.plan else None,
+                t=self.t,
             )
         )
 
@@ -758,6 +781,8 @@ class Doctor:
             self._commit_eval_candidates()
             self._close_eval_phase()
             self._scan_graphs()
+            self._released()
+            self.emit(checks.check_frozen_in_optimizer(list(self._frozen), self.step))
             self.emit(
                 checks.check_stopped_early(self.epochs, max_epochs, stopped, self.step, t=self.t)
             )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+from trainwell.doctor.plan import SplitPlan
 from trainwell.doctor.record import EpochRecord
 from trainwell.doctor.thresholds import Thresholds
 from trainwell.findings import Finding
@@ -70,6 +71,7 @@ def check_val_better_than_train(
     step: int | None = None,
     *,
     first_loss: float | None = None,
+    split: SplitPlan | None = None,
     t: Thresholds = _DEFAULT,
 ) -> Finding | None:
     """Validation loss far below training loss for two epochs running: a sign that validation
@@ -77,6 +79,10 @@ def check_val_better_than_train(
 
     Fix: check the split for duplicates and shared groups across splits and that validation
     comes from the same distribution; heavy dropout or augmentation explain only a small gap.
+
+    When ``split`` says the trainer split by group or time and the audit verified that no
+    group (period) is shared, overlap is ruled out: the gap is reported as a shift between
+    the groups (periods), a note with the audit's evidence (``validation-shift``, TW-E02).
     """
     rows = [r for r in history if r.val_loss is not None and r.train_loss is not None]
     if len(rows) < 2 or rows[-1].epoch < t.val_better_min_epoch:
@@ -91,6 +97,8 @@ def check_val_better_than_train(
     if min(r.train_loss or 0.0 for r in rows[-2:]) <= floor:
         return None
     last = rows[-1]
+    if split is not None and split.disjoint_groups_or_periods:
+        return _validation_shift(last, ratios, split, step)
     return Finding(
         id="val-better-than-train",
         practice="TW-D06",
@@ -103,6 +111,49 @@ def check_val_better_than_train(
         evidence={"val_loss": last.val_loss, "train_loss": last.train_loss, "ratios": ratios},
         fix="Check for duplicate or shared-group rows across splits and split before any "
         "preprocessing (trainwell audit DATA --target COL finds them).",
+    )
+
+
+def _validation_shift(
+    last: EpochRecord, ratios: list[float], split: SplitPlan, step: int | None
+) -> Finding:
+    what = "groups" if split.method == "group" else "periods"
+    if split.method == "group":
+        groups = split.evidence.get("groups", {})
+        proof = (
+            f"the audit verified the split by {split.column!r} disjoint "
+            f"({groups.get('train', '?')} training and {groups.get('validation', '?')} "
+            f"validation groups, {split.evidence.get('shared_groups', 0)} shared)"
+        )
+        whose = f"the validation {split.column} values differ from the training ones"
+    else:
+        proof = (
+            f"the split by {split.column!r} is in time order, as the audit verified "
+            f"(training until {split.evidence.get('train_until')}, validation from "
+            f"{split.evidence.get('validation_from')})"
+        )
+        whose = "the validation period differs from the training period"
+    return Finding(
+        id="validation-shift",
+        practice="TW-E02",
+        severity="info",
+        stage="train",
+        step=step,
+        epoch=last.epoch,
+        message=f"Validation loss ({last.val_loss:.3g}) is {1 / ratios[-1]:.1f}x lower than "
+        f"training loss ({last.train_loss:.3g}); {proof}, so this is not overlap: "
+        f"{whose} (a shift between {what}). Validation scores measure those {what}.",
+        evidence={
+            "val_loss": last.val_loss,
+            "train_loss": last.train_loss,
+            "ratios": ratios,
+            "split": split.method,
+            "column": split.column,
+            **split.evidence,
+        },
+        fix=f"Nothing is wrong with the split. Expect scores to vary between {what}; "
+        "compare the per-group metrics in the report, and get more "
+        f"{what} if the test {what} matter most.",
     )
 
 

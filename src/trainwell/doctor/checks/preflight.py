@@ -262,12 +262,15 @@ def check_not_in_optimizer(names: Sequence[str]) -> Finding | None:
     )
 
 
-def check_frozen_in_optimizer(names: Sequence[str]) -> Finding | None:
-    """Parameters given to the optimizer have ``requires_grad=False`` (TW-X08).
+def check_frozen_in_optimizer(names: Sequence[str], step: int = 0) -> Finding | None:
+    """Parameters given to the optimizer stayed frozen (``requires_grad=False``) for the
+    whole run (TW-X08).
 
     Passing a parameter to the optimizer says it should train; a frozen flag left over from a
-    fine-tuning stage contradicts that. Fix: unfreeze with ``p.requires_grad_(True)`` or drop
-    it from the optimizer.
+    fine-tuning stage contradicts that. Frozen for a while and then released (gradual
+    unfreezing, TW-A04) is not a finding, nor is freezing that fit planned: the doctor judges
+    this when training ends. Fix: unfreeze with ``p.requires_grad_(True)`` or drop it from
+    the optimizer.
     """
     if not names:
         return None
@@ -275,10 +278,10 @@ def check_frozen_in_optimizer(names: Sequence[str]) -> Finding | None:
         id="params-frozen",
         practice="TW-X08",
         severity="warning",
-        stage="preflight",
-        step=0,
-        message=f"{len(names)} parameters in the optimizer are frozen (requires_grad=False): "
-        f"{_short(names)}.",
+        stage="train",
+        step=step,
+        message=f"{len(names)} parameters in the optimizer stayed frozen (requires_grad=False) "
+        f"for the whole run, so they never trained: {_short(names)}.",
         evidence={"parameters": list(names)},
         fix="Unfreeze them (p.requires_grad_(True)) if they should train, or leave them out "
         "of the optimizer.",
