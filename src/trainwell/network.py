@@ -29,6 +29,7 @@ from trainwell.train.callbacks import (
 )
 from trainwell.train.callbacks.checkpointing import restore
 from trainwell.train.callbacks.history import TrainingLog
+from trainwell.train.callbacks.mlflow_logger import MLflowLogger
 from trainwell.train.callbacks.remedy import Remedy
 from trainwell.train.callbacks.tensorboard import flatten as flatten_hparams
 from trainwell.train.loop import InMemoryData, train
@@ -370,6 +371,14 @@ def loop_callbacks(
                 hparams=flatten_hparams(
                     cfg.model_dump(mode="json", include={"seed", "split", "model", "train"})
                 ),
+            )
+        )
+    if cfg.logging.mlflow:
+        all_callbacks.append(
+            MLflowLogger(
+                cfg.logging.mlflow,
+                params=flatten_hparams(cfg.model_dump(mode="json", exclude={"logging"})),
+                run_name=tensorboard.parent.name if tensorboard is not None else None,
             )
         )
     if console is not None and cfg.logging.progress:
