@@ -307,6 +307,9 @@ class LoggingConfig(_Section):
     # TW-M04: steps between per-layer weight/gradient norms and histograms in TensorBoard
     # (0: never); each costs a copy of every parameter, so it is sparse by default.
     histogram_every: int = Field(default=200, ge=0)
+    # TW-M05: also log params and per-epoch metrics to MLflow (pip install "trainwell[mlflow]"):
+    # a tracking URI (sqlite:///mlflow.db) or a local folder (MLflow's file store); null: off.
+    mlflow: str | None = None
 
 
 class FitConfig(_Section):

@@ -45,6 +45,7 @@ from trainwell.train.callbacks import (
 )
 from trainwell.train.callbacks.checkpointing import restore
 from trainwell.train.callbacks.history import TrainingLog
+from trainwell.train.callbacks.mlflow_logger import MLflowLogger
 from trainwell.train.callbacks.remedy import Remedy
 from trainwell.train.callbacks.tensorboard import flatten as flatten_hparams
 from trainwell.train.loop import train
@@ -490,6 +491,14 @@ def loop_callbacks(
                     hparams=hparams,
                 )
             )
+    if cfg.logging.mlflow:  # TW-M05, for users who already track their runs in MLflow
+        all_callbacks.append(
+            MLflowLogger(
+                cfg.logging.mlflow,
+                params=flatten_hparams(cfg.model_dump(mode="json", exclude={"logging"})),
+                run_name=paths.checkpoints.parent.name if paths is not None else None,
+            )
+        )
     if console is not None and cfg.logging.progress:
         all_callbacks.append(ProgressBar(console))
     all_callbacks.extend(extra)

@@ -147,7 +147,9 @@ def metadata(run: RunFiles, evaluation: dict[str, Any]) -> dict[str, Any]:
     # The file or folder name: a local path means nothing on the Hub and may reveal folders.
     source = Path(str(data.get("source") or "data")).name
     shipped = (run.metrics or {}).get("shipped")
-    tags = ["trainwell", _pipeline_tag(run), _shipped_library(shipped)]
+    tags = ["trainwell", _pipeline_tag(run)]
+    if shipped:
+        tags.append(_shipped_library(shipped))
     if shipped == "network":
         tags.append("safetensors")
     found: dict[str, Any] = {
