@@ -94,7 +94,32 @@ def _check_column(frame: pd.DataFrame, name: str | None, option: str) -> None:
         )
 
 
-def _infer_task(y: pd.Series, cfg: DataConfig) -> Task:
+# A class needs a row in each of train, validation and test (TW-D03).
+MIN_ROWS_PER_CLASS = 3
+
+
+def _measured_quantity(y: pd.Series) -> str | None:
+    """Why integer values read as a measured quantity rather than class codes, or ``None``.
+
+    Class codes are few, consecutive (0..4, 1..10) and each fills several rows. Integer
+    measurements (weights in pounds, counts) on a small table are spread out: most values occur
+    once or twice, which no stratified split can hold as classes (linnerud's ``Weight``: 17
+    values in 20 rows).
+    """
+    counts = y.value_counts()
+    values = counts.index.to_numpy(dtype=float)
+    consecutive = values.max() - values.min() + 1 == len(counts)
+    rare = int((counts < MIN_ROWS_PER_CLASS).sum())
+    if consecutive or rare * 2 <= len(counts):
+        return None
+    return (
+        f"{len(counts)} distinct integers between {values.min():g} and "
+        f"{values.max():g}, {rare} of them in fewer than {MIN_ROWS_PER_CLASS} rows"
+    )
+
+
+def _infer_task(y: pd.Series, cfg: DataConfig) -> tuple[Task, str | None]:
+    """The task, and the reason when ``auto`` read small integers as a regression target."""
     numeric = pd.api.types.is_numeric_dtype(y) and not pd.api.types.is_bool_dtype(y)
     if cfg.task == "regression":
         if not numeric:
@@ -105,12 +130,14 @@ def _infer_task(y: pd.Series, cfg: DataConfig) -> Task:
                     f"--task regression needs a numeric target, but {cfg.target!r} holds "
                     f"{bad.iloc[0]!r}; use --task classification or fix the column"
                 )
-        return "regression"
+        return "regression", None
     n_classes = y.nunique()
     if cfg.task == "auto":
         integral = numeric and bool(np.all(np.mod(y.to_numpy(dtype=float), 1) == 0))
         if numeric and not (integral and n_classes <= cfg.max_classes):
-            return "regression"
+            return "regression", None
+        if integral and (reason := _measured_quantity(y)) is not None:
+            return "regression", reason
     if n_classes < 2:
         raise DataError(
             f"target {cfg.target!r} has a single class ({_python(y.iloc[0])!r}); "
@@ -122,7 +149,7 @@ def _infer_task(y: pd.Series, cfg: DataConfig) -> Task:
             f"--task {cfg.task} does not fit target {cfg.target!r} with {n_classes} classes; "
             f"use --task {task}"
         )
-    return task
+    return task, None
 
 
 def build_dataset(frame: pd.DataFrame, cfg: DataConfig, source: str, sha256: str) -> Dataset:
@@ -160,7 +187,24 @@ def build_dataset(frame: pd.DataFrame, cfg: DataConfig, source: str, sha256: str
         )
     frame = frame.loc[has_target].reset_index(drop=True)
 
-    task = _infer_task(frame[cfg.target], cfg)
+    task, measured = _infer_task(frame[cfg.target], cfg)
+    if measured is not None:
+        findings.append(
+            Finding(
+                id="task-inferred",
+                practice="TW-E01",
+                severity="info",
+                stage="audit",
+                message=f"target {cfg.target!r} was read as a regression target: {measured}, "
+                "which reads as a measured quantity, not class labels.",
+                evidence={
+                    "distinct_values": int(frame[cfg.target].nunique()),
+                    "rows": len(frame),
+                },
+                fix="If the values are class codes, pass --task classification (each class "
+                f"needs at least {MIN_ROWS_PER_CLASS} rows).",
+            )
+        )
     classes: tuple[Any, ...] | None = None
     if task == "regression":
         y = pd.to_numeric(frame[cfg.target], errors="coerce").to_numpy(dtype=np.float64)
