@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from trainwell.config import DataConfig, Task
+from trainwell.data.identity import names_rows
 from trainwell.errors import DataError, did_you_mean
 from trainwell.findings import Finding
 
@@ -152,6 +153,24 @@ def _infer_task(y: pd.Series, cfg: DataConfig) -> tuple[Task, str | None]:
     return task, None
 
 
+def _naming_finding(naming: dict[str, str]) -> Finding:
+    names = list(naming)
+    personal = any("person names" in r for r in naming.values())
+    return Finding(
+        id="row-names-dropped",
+        practice="TW-R03" if personal else "TW-D01",
+        severity="warning",
+        stage="audit",
+        message=f"{len(names)} column(s) name individual rows and were left out of the "
+        f"features: {', '.join(f'{n!r} ({r})' for n, r in list(naming.items())[:3])}. "
+        "A model can only memorize such a column"
+        + (", and person names are personal data (TW-R03)." if personal else " (TW-D01)."),
+        evidence={"columns": naming},
+        fix="Nothing to do if the column is an identifier. To use what it holds, derive a "
+        "coarser column from it (a title or family name, a prefix of a code) and pass that.",
+    )
+
+
 def build_dataset(frame: pd.DataFrame, cfg: DataConfig, source: str, sha256: str) -> Dataset:
     """Validate a raw table against the data config and return the typed :class:`Dataset`.
 
@@ -220,7 +239,10 @@ def build_dataset(frame: pd.DataFrame, cfg: DataConfig, source: str, sha256: str
         y = labels.map(index).to_numpy(dtype=np.int64)
 
     excluded = {cfg.target, cfg.group, cfg.time, *cfg.drop}
+    # A text or series column given with --text/--series is the input itself, not a category.
+    raw_inputs = {cfg.text, cfg.series}
     features = []
+    naming: dict[str, str] = {}
     for name in frame.columns:
         if name in excluded:
             continue
@@ -229,10 +251,22 @@ def build_dataset(frame: pd.DataFrame, cfg: DataConfig, source: str, sha256: str
                 f"column {name!r} has no values in any row; drop it from the file "
                 f"or pass data.drop={name}"
             )
-        features.append(ColumnSpec(name, infer_kind(frame[name])))
+        kind = infer_kind(frame[name])
+        reason = (
+            names_rows(frame[name]) if kind == "categorical" and name not in raw_inputs else None
+        )
+        if reason is not None:
+            naming[str(name)] = reason
+            continue
+        features.append(ColumnSpec(name, kind))
+    if naming:
+        findings.append(_naming_finding(naming))
     if not features:
+        left_out = (
+            f" ({', '.join(map(repr, naming))} name rows, so were left out)" if naming else ""
+        )
         raise DataError(
-            f"no feature columns left besides the target {cfg.target!r}; "
+            f"no feature columns left besides the target {cfg.target!r}{left_out}; "
             "the data needs at least one input column"
         )
     if cfg.time is not None:
