@@ -46,6 +46,7 @@ from trainwell.run import (
     read_json,
     write_json,
 )
+from trainwell.selection import choose_model
 from trainwell.split import Splits, make_splits
 from trainwell.train.callback import Callback
 from trainwell.train.checkpoint import latest_checkpoint
@@ -439,11 +440,14 @@ def _stages(
             c.name: task_metrics(task, val.y, c.outputs(val.num, val.cat), val_weights)
             for c in candidates
         }
-        ranking = sorted(candidates, key=lambda c: selection_score(task, scores[c.name]))
-        best = ranking[0]
-        ship_name = best.name if cfg.baselines.ship == "best" else cfg.baselines.ship
+        # TW-A02/A08: the simpler model ships when validation is too small to choose.
+        selection = choose_model(
+            task, val.y, {c.name: c.outputs(val.num, val.cat) for c in candidates}, val_weights
+        )
+        ship_name = selection.chosen if cfg.baselines.ship == "best" else cfg.baselines.ship
         shipped = next(c for c in candidates if c.name == ship_name)
-        findings.extend(selection_findings(task, scores, best.name, ship_name))
+        findings.extend(selection_findings(task, scores, selection.best, ship_name))
+        findings.extend(selection.findings)
         num, cat, y_test = test.open()
         findings.extend(record_test_use(run_dir, cfg, prepared.dataset, prepared.splits))
         test_weights = None if weights is None else weights[y_test]
