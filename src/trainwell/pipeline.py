@@ -32,6 +32,7 @@ from trainwell.data.load import file_sha256, frame_sha256
 from trainwell.errors import DataError, RunError, TrainwellError
 from trainwell.evaluate import SELECTION_METRIC, SealedTest, selection_score, task_metrics
 from trainwell.findings import Finding, sort_findings, write_findings
+from trainwell.interrupts import RunInterrupted, Terminated, terminate_as_interrupt
 from trainwell.modalities import modality_of, prepare_modality
 from trainwell.network import train_network
 from trainwell.preprocess import FeatureEncoder
@@ -340,12 +341,13 @@ def execute(run_dir: RunDir, cfg: FitConfig, stages: Callable[[EnergyMeter], Non
     marked complete. Shared by tables and the other modalities."""
     meter = EnergyMeter(run_dir.path, cfg.report)  # TW-R04
     try:
-        with reproducible(cfg.seed, cfg.train.deterministic):
+        with reproducible(cfg.seed, cfg.train.deterministic), terminate_as_interrupt():
             stages(meter)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as err:  # Ctrl-C, or SIGTERM (trainwell.interrupts)
         meter.stop("interrupted")
-        run_dir.finish("interrupted", "stopped by the user; continue with --resume")
-        raise
+        signal_name = "SIGTERM" if isinstance(err, Terminated) else "SIGINT"
+        run_dir.finish("interrupted", f"stopped by {signal_name}; continue with --resume")
+        raise RunInterrupted(run_dir.path, signal_name) from None
     except TrainwellError as err:
         meter.stop("failed")
         run_dir.finish("failed", str(err))
