@@ -94,10 +94,13 @@ def test_the_shipped_model_won_on_validation(runs: dict) -> None:
         key = metrics["selection_metric"]
         scores = {"network": metrics["network"]["validation"][key]}
         scores |= {n: b["validation"][key] for n, b in metrics["baselines"].items()}
-        assert metrics["shipped"] == min(scores, key=scores.__getitem__)
+        best = min(scores, key=scores.__getitem__)
         findings = json.loads((runs[name][0] / "findings.json").read_text())
+        # A simpler model ships only when validation was too small to choose, and says so.
+        too_small = [f for f in findings if f["id"] == "validation-too-small"]
+        assert metrics["shipped"] == (too_small[0]["evidence"]["chosen"] if too_small else best)
         beaten = any(f["id"] == "baseline-beats-network" for f in findings)
-        assert beaten == (metrics["shipped"] != "network")
+        assert beaten == (best != "network")
 
 
 def test_manifest_records_versions_hashes_and_a_complete_status(runs: dict) -> None:
@@ -175,3 +178,14 @@ def test_weights_are_safetensors_and_nothing_is_pickled(runs: dict) -> None:
         if path.is_file():
             assert path.suffix not in {".pkl", ".pickle", ".pt", ".pth", ".joblib"}
             assert path.read_bytes()[:2] != b"\x80\x04"  # a pickle protocol-4 header
+
+
+def test_the_demo_schedule_decays_to_its_end_in_the_run_that_happens(runs: dict) -> None:
+    """Early stopping ends the demo (breast cancer) long before train.max_epochs; the cosine
+    must still reach its end there (TW-T03, T04), not stop at ~89% of the peak."""
+    out = runs["breast_cancer"][0]
+    log = json.loads((out / "training_log.json").read_text())
+    lrs = log["steps"]["lr"]
+    assert lrs[-1] < 0.1 * max(lrs)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert "compressed to end where early stopping would stop" in json.dumps(manifest)

@@ -59,8 +59,9 @@ def test_params_and_epoch_metrics_round_trip(
 
 
 def test_the_config_key_adds_the_logger(tmp_path: Path) -> None:
-    from trainwell.config import build_config
     from trainwell.network import loop_callbacks
+
+    from trainwell.config import build_config
     from trainwell.train.precision import Precision
 
     cfg = build_config(overrides=["logging.mlflow=mlruns", "logging.progress=false"])

@@ -50,6 +50,77 @@ def test_warmup_cosine_rises_linearly_then_decays_to_zero() -> None:
     assert lrs[-1] < 1e-3 * LR
 
 
+class LrLog(Callback):
+    def __init__(self) -> None:
+        self.lrs: list[float] = []
+
+    def on_step_end(self, state: TrainState) -> None:
+        self.lrs.append(state.lr)
+
+
+def test_warmup_cosine_reaches_its_end_when_early_stopping_ends_the_run() -> None:
+    """A plateau after epoch 3: early stopping (patience 6) would stop at epoch 10 of 100, with
+    the cosine laid over 100 epochs still at ~97% of its peak; the decay is compressed to end
+    there instead (TW-T03, T04)."""
+    from trainwell.train.callbacks import EarlyStopping
+
+    cfg = TrainConfig(schedule="warmup_cosine", max_epochs=100, warmup_epochs=1, patience=6)
+    data, _ = make_data()
+    model = nn.Linear(4, 1)
+    opt = torch.optim.SGD(model.parameters(), lr=LR)
+    schedule = build_schedule(opt, cfg, len(data))
+    log = LrLog()
+    losses = [1.0, 0.9, 0.8] + [0.85] * 200  # no improvement after epoch 3
+    state = train(
+        model,
+        opt,
+        nn.functional.mse_loss,
+        data,
+        max_epochs=cfg.max_epochs,
+        scheduler=schedule.loop_scheduler,
+        callbacks=[EarlyStopping(patience=cfg.patience), *schedule.callbacks, log],
+        validate=lambda m: {"val_loss": losses[len(log.lrs) // len(data) - 1]},
+    )
+    assert state.epoch == 9  # epochs 1-3 improve, then 6 without: stopped as before
+    assert log.lrs[-1] < 0.1 * max(log.lrs)
+    assert state.extras["anneal"]["start_step"] == 6 * len(data)  # after 3 epochs of 6
+    assert "compressed to end where early stopping would stop" in schedule.description
+    # Before the stop, the curve never jumps: each step lowers the LR a little.
+    drops = [a - b for a, b in zip(log.lrs[len(data) :], log.lrs[len(data) + 1 :], strict=False)]
+    assert min(drops) >= 0
+    assert max(drops) < 0.3 * LR
+
+
+def test_an_improving_run_keeps_its_planned_decay() -> None:
+    cfg = TrainConfig(schedule="warmup_cosine", max_epochs=10, warmup_epochs=1, patience=4)
+    data, _ = make_data()
+    opt = optimizer()
+    schedule = build_schedule(opt, cfg, len(data))
+    log = LrLog()
+    state = train(
+        nn.Linear(4, 1),
+        opt,
+        nn.functional.mse_loss,
+        data,
+        max_epochs=cfg.max_epochs,
+        scheduler=schedule.loop_scheduler,
+        callbacks=[*schedule.callbacks, log],
+        validate=lambda m: {"val_loss": 1.0 / (1 + len(log.lrs))},  # always improving
+    )
+    assert state.epoch == 10
+    assert "anneal" not in state.extras
+    reference_opt = optimizer()
+    reference = build_schedule(reference_opt, cfg, len(data)).scheduler
+    assert reference is not None
+    planned = []
+    for _ in range(len(log.lrs)):
+        reference_opt.step()
+        reference.step()
+        planned.append(reference_opt.param_groups[0]["lr"])
+    assert log.lrs == pytest.approx(planned, abs=1e-12)
+    assert log.lrs[-1] < 1e-3 * LR
+
+
 def test_one_cycle_peaks_at_the_configured_fraction() -> None:
     lrs = curve(TrainConfig(schedule="one_cycle", max_epochs=10, one_cycle_peak=0.25))
     peak = max(range(len(lrs)), key=lrs.__getitem__)

@@ -129,22 +129,28 @@ def fit(
         raise TrainwellError(
             "--resume continues a run exactly as configured; pass only --resume RUN_DIR"
         )
-    run_fit(
-        data,
-        target,
-        task=task,
-        group=group,
-        time=time,
-        out=out,
-        seed=seed,
-        config=config,
-        overrides=[*(overrides or []), *([f"audit.allow={','.join(allow)}"] if allow else [])],
-        resume=resume,
-        quiet=quiet,
-        groups=groups,
-        text=text,
-        series=series,
-    )
+    try:
+        run_fit(
+            data,
+            target,
+            task=task,
+            group=group,
+            time=time,
+            out=out,
+            seed=seed,
+            config=config,
+            overrides=[*(overrides or []), *([f"audit.allow={','.join(allow)}"] if allow else [])],
+            resume=resume,
+            quiet=quiet,
+            groups=groups,
+            text=text,
+            series=series,
+        )
+    except KeyboardInterrupt as err:  # typer turns it into a silent exit 130: say it here
+        from trainwell.interrupts import interrupted_message
+
+        typer.echo(interrupted_message(err), err=True)
+        raise typer.Exit(130) from None
 
 
 @app.command()
@@ -402,7 +408,9 @@ def main(argv: list[str] | None = None) -> Any:
         message = err.format_message() if hasattr(err, "format_message") else str(err)
         typer.echo(f"trainwell: error: {_one_line(message)}; see trainwell --help", err=True)
         sys.exit(getattr(err, "exit_code", 2))
-    except KeyboardInterrupt:
-        typer.echo("trainwell: interrupted", err=True)
+    except KeyboardInterrupt as err:
+        from trainwell.interrupts import interrupted_message
+
+        typer.echo(interrupted_message(err), err=True)
         sys.exit(130)
     sys.exit(code if isinstance(code, int) else 0)

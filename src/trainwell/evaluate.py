@@ -19,6 +19,7 @@ from trainwell.candidates import Candidate
 from trainwell.config import Task
 from trainwell.findings import Finding
 from trainwell.modalities.base import Samples
+from trainwell.selection import choose_model
 
 
 def classification_metrics(
@@ -149,12 +150,15 @@ def evaluate(
     on it (the shipped model's test outputs are kept, so it is never run through a model
     again).
 
-    ``ship``: ``best`` (the lowest validation selection score) or a candidate's name.
+    ``ship``: ``best`` (the lowest validation selection score, or a simpler candidate that
+    validation cannot tell from it: :func:`trainwell.selection.choose_model`) or a name.
     """
-    scores, _ = score_candidates(task, candidates, validation, y_validation, class_weights)
-    best = min(scores, key=lambda n: selection_score(task, scores[n]))
-    shipped = best if ship == "best" else ship
-    findings = selection_findings(task, scores, best, shipped)
+    scores, outputs = score_candidates(task, candidates, validation, y_validation, class_weights)
+    weights = None if class_weights is None else class_weights[y_validation]
+    # TW-A02/A08: the simpler model ships when validation is too small to tell it from the best.
+    selection = choose_model(task, y_validation, outputs, weights)
+    shipped = selection.chosen if ship == "best" else ship
+    findings = [*selection_findings(task, scores, selection.best, shipped), *selection.findings]
     test_samples, y_test = test.open()
     test_scores, test_outputs = score_candidates(
         task, candidates, test_samples, y_test, class_weights

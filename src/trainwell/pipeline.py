@@ -33,6 +33,7 @@ from trainwell.errors import ConfigError, DataError, RunError, TrainwellError
 from trainwell.evaluate import SealedTest, evaluate
 from trainwell.files import read_json
 from trainwell.findings import Finding
+from trainwell.interrupts import RunInterrupted, Terminated, terminate_as_interrupt
 from trainwell.modalities.base import DataSource, Modality, Samples
 from trainwell.modalities.registry import REGISTRY, modality_for
 from trainwell.models import Choice
@@ -289,20 +290,26 @@ def execute(run_dir: RunDir, cfg: FitConfig, stages: Callable[[EnergyMeter], Non
     marked complete."""
     meter = EnergyMeter(run_dir.path, cfg.report)  # TW-R04
     try:
-        with reproducible(cfg.seed, cfg.train.deterministic):
+        with reproducible(cfg.seed, cfg.train.deterministic), terminate_as_interrupt():
             stages(meter)
     except BaseException as err:
         if run_dir.manifest.get("status") == "complete":
             raise  # stopped while writing the report: still complete; --resume writes it
         _record_stop(run_dir, meter, err)
+        if isinstance(err, KeyboardInterrupt):  # Ctrl-C, or SIGTERM (trainwell.interrupts)
+            raise RunInterrupted(run_dir.path, _signal_name(err)) from None
         raise
     return Run(run_dir.path)
+
+
+def _signal_name(err: BaseException) -> str:
+    return "SIGTERM" if isinstance(err, Terminated) else "SIGINT"
 
 
 def _record_stop(run_dir: RunDir, meter: EnergyMeter, err: BaseException) -> None:
     if isinstance(err, KeyboardInterrupt):
         meter.stop("interrupted")
-        run_dir.finish("interrupted", "stopped by the user; continue with --resume")
+        run_dir.finish("interrupted", f"stopped by {_signal_name(err)}; continue with --resume")
     elif isinstance(err, TrainwellError):
         meter.stop("failed")
         run_dir.finish("failed", str(err))

@@ -80,6 +80,11 @@ def _stratified(dataset: Dataset, cfg: SplitConfig, seed: int) -> Splits:
         raise DataError(
             f"class {dataset.classes[rare]!r} has only {counts[rare]} row(s); a stratified "
             "split needs at least 3 per class (one per split): add rows or drop the class"
+            + (
+                "; if the target is a measured quantity, pass --task regression"
+                if all(isinstance(c, int | float) for c in dataset.classes)
+                else ""
+            )
         )
     n_classes = len(counts)
     if min(n_val, n_test) < n_classes:

@@ -113,3 +113,34 @@ def test_missing_cleanlab_skips_with_an_install_hint(
     assert finding is not None
     assert (finding.id, finding.severity) == ("label-errors-skipped", "info")
     assert finding.fix == 'pip install "trainwell[audit]"'
+
+
+def _blobs(std: float, flip: float, seed: int) -> tuple[pd.DataFrame, np.ndarray]:
+    from sklearn.datasets import make_blobs
+
+    x, y = make_blobs(600, centers=3, cluster_std=std, random_state=seed)
+    rows = np.random.default_rng(seed).choice(600, size=round(600 * flip), replace=False)
+    y[rows] = (y[rows] + 1) % 3
+    return pd.DataFrame(x, columns=["a", "b"]), y
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_flipped_labels_on_a_separable_task_warn(seed: int) -> None:
+    features, y = _blobs(std=0.8, flip=0.10, seed=seed)
+    finding = check_label_errors(features, y, ("a", "b", "c"), seed=0)
+    assert finding is not None
+    assert finding.severity == "warning"
+    assert finding.evidence["confidently_contradicted"] >= 0.5
+    assert "gives their label under 10%" in finding.message
+
+
+@pytest.mark.parametrize("seed", [0, 2])
+def test_a_merely_noisy_task_is_info_with_its_error_rate(seed: int) -> None:
+    features, y = _blobs(std=3.0, flip=0.0, seed=seed)  # classes overlap; no label is wrong
+    finding = check_label_errors(features, y, ("a", "b", "c"), seed=0)
+    assert finding is not None
+    assert finding.evidence["fraction"] > 0.13  # the case: 13-35% of rows flagged
+    assert finding.severity == "info"
+    assert finding.evidence["confidently_contradicted"] < 0.5
+    assert "the task's own noise" in finding.message
+    assert f"errs on {finding.evidence['out_of_fold_error_rate']:.1%}" in finding.message

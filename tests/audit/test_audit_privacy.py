@@ -48,3 +48,11 @@ def test_personal_data_silent_on_ordinary_columns() -> None:
     )
     text = ["product name", "city", "day", "code"]
     assert check_personal_data(frame, list(frame.columns), text) is None
+
+
+def test_catalogue_form_names_are_person_names() -> None:
+    names = [f"Braund{chr(97 + i % 26)}, Mr. Owen Harris" for i in range(N)]
+    frame = pd.DataFrame({"score": range(N), "Name": names})
+    finding = check_personal_data(frame, ["score", "Name"], ["Name"])
+    assert finding is not None
+    assert "person names (100% of values)" in finding.evidence["columns"]["Name"]

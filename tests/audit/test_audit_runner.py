@@ -168,7 +168,7 @@ def test_empty_table_says_so() -> None:
 def test_public_api_is_exactly_all() -> None:
     public = {n for n in dir(trainwell.audit) if not n.startswith("_")}
     modules = {"columns", "config", "labels", "leakage", "ledger", "privacy", "quality",
-               "runner", "signatures", "target_leakage"}  # fmt: skip
+               "runner", "shift", "signatures", "target_leakage"}  # fmt: skip
     assert public - modules == set(trainwell.audit.__all__)
     assert all(hasattr(trainwell.audit, n) for n in trainwell.audit.__all__)
 

@@ -12,8 +12,8 @@ from modality_data import make_sensors
 import trainwell
 from trainwell.config import AugmentConfig, FitConfig
 from trainwell.modalities import image, series, text
-from trainwell.modalities.series import SeriesModality
 from trainwell.modalities.base import AugmentedData, Samples
+from trainwell.modalities.series import SeriesModality
 from trainwell.models import ModalityNet
 
 MARK = 1e6  # added by the spy below; no real sensor value comes near it

@@ -12,13 +12,13 @@ from collections.abc import Sequence
 import pandas as pd
 
 from trainwell.audit._common import name_tokens
+from trainwell.data.identity import name_share
 from trainwell.findings import Finding
 
 EMAIL = r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+"
 # 7 to 15 digits (ITU-T E.164 allows at most 15) with the usual separators.
 PHONE = r"\+?[\d\s().-]{7,22}"
 ISO_DATE = r"\d{4}-\d{2}-\d{2}.*"
-PERSON_NAME = r"[A-Z][a-z'’-]+(?:\s+[A-Z][a-z'’.-]*)+"
 # Values looked at per column; the share of matches is stable well before this.
 SAMPLE = 1000
 
@@ -70,7 +70,8 @@ def _reason(values: pd.Series, name: str, fraction: float) -> str | None:
         return f"e-mail addresses ({share:.0%} of values)"
     if (share := _phone_share(text)) >= fraction:
         return f"phone numbers ({share:.0%} of values)"
-    if tokens and tokens[-1] == "name" and (share := _share(text, PERSON_NAME)) >= fraction:
+    # "Anna Schmidt" and the catalogue form "Braund, Mr. Owen Harris" (data.identity).
+    if tokens and tokens[-1] == "name" and (share := name_share(text)) >= fraction:
         return f"person names ({share:.0%} of values)"
     return None
 

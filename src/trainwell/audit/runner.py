@@ -12,7 +12,7 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-from trainwell.audit import columns, labels, leakage, privacy, quality, target_leakage
+from trainwell.audit import columns, labels, leakage, privacy, quality, shift, target_leakage
 from trainwell.audit._common import as_float, columns_of_kind, model_matrix
 from trainwell.audit.signatures import ExactRowSignature, RoundedRowSignature
 from trainwell.config import AuditConfig, TrainConfig
@@ -150,6 +150,18 @@ def _groups_across(dataset: Dataset, splits: Splits, cfg: AuditConfig) -> list[F
     )
 
 
+def _shift(dataset: Dataset, splits: Splits) -> list[Finding]:
+    return _some(
+        shift.check_label_shift(dataset.y, dataset.classes, splits),
+        shift.check_feature_shift(
+            dataset.frame,
+            columns_of_kind(dataset, "numeric"),
+            columns_of_kind(dataset, "categorical", "boolean"),
+            splits,
+        ),
+    )
+
+
 def _target_leakage(
     dataset: Dataset, splits: Splits | None, cfg: AuditConfig, seed: int
 ) -> list[Finding]:
@@ -193,6 +205,7 @@ def audit_steps(
     steps += [
         ("duplicates-across-splits", lambda: _duplicates_across(dataset, splits, cfg)),
         ("groups-across-splits", lambda: _groups_across(dataset, splits, cfg)),
+        ("shift-between-splits", lambda: _shift(dataset, splits)),
     ]
     if dataset.time is not None:
         time_column = dataset.time

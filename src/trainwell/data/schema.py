@@ -14,6 +14,7 @@ import pandas as pd
 
 from trainwell.config import DataConfig, Task
 from trainwell.data.guard import guard_frame, refuse_many_classes
+from trainwell.data.identity import names_rows
 from trainwell.errors import DataError, did_you_mean
 from trainwell.findings import Finding
 
@@ -98,7 +99,32 @@ def _check_column(frame: pd.DataFrame, name: str | None, option: str) -> None:
         )
 
 
-def _infer_task(y: pd.Series, cfg: DataConfig) -> Task:
+# A class needs a row in each of train, validation and test (TW-D03).
+MIN_ROWS_PER_CLASS = 3
+
+
+def _measured_quantity(y: pd.Series) -> str | None:
+    """Why integer values read as a measured quantity rather than class codes, or ``None``.
+
+    Class codes are few, consecutive (0..4, 1..10) and each fills several rows. Integer
+    measurements (weights in pounds, counts) on a small table are spread out: most values occur
+    once or twice, which no stratified split can hold as classes (linnerud's ``Weight``: 17
+    values in 20 rows).
+    """
+    counts = y.value_counts()
+    values = counts.index.to_numpy(dtype=float)
+    consecutive = values.max() - values.min() + 1 == len(counts)
+    rare = int((counts < MIN_ROWS_PER_CLASS).sum())
+    if consecutive or rare * 2 <= len(counts):
+        return None
+    return (
+        f"{len(counts)} distinct integers between {values.min():g} and "
+        f"{values.max():g}, {rare} of them in fewer than {MIN_ROWS_PER_CLASS} rows"
+    )
+
+
+def _infer_task(y: pd.Series, cfg: DataConfig) -> tuple[Task, str | None]:
+    """The task, and the reason when ``auto`` read small integers as a regression target."""
     numeric = pd.api.types.is_numeric_dtype(y) and not pd.api.types.is_bool_dtype(y)
     if cfg.task == "regression":
         if not numeric:
@@ -109,12 +135,14 @@ def _infer_task(y: pd.Series, cfg: DataConfig) -> Task:
                     f"--task regression needs a numeric target, but {cfg.target!r} holds "
                     f"{bad.iloc[0]!r}; use --task classification or fix the column"
                 )
-        return "regression"
+        return "regression", None
     n_classes = y.nunique()
     if cfg.task == "auto":
         integral = numeric and bool(np.all(np.mod(y.to_numpy(dtype=float), 1) == 0))
         if numeric and not (integral and n_classes <= cfg.max_classes):
-            return "regression"
+            return "regression", None
+        if integral and (reason := _measured_quantity(y)) is not None:
+            return "regression", reason
     if n_classes < 2:
         raise DataError(
             f"target {cfg.target!r} has a single class ({_python(y.iloc[0])!r}); "
@@ -126,7 +154,25 @@ def _infer_task(y: pd.Series, cfg: DataConfig) -> Task:
             f"--task {cfg.task} does not fit target {cfg.target!r} with {n_classes} classes; "
             f"use --task {task}"
         )
-    return task
+    return task, None
+
+
+def _naming_finding(naming: dict[str, str]) -> Finding:
+    names = list(naming)
+    personal = any("person names" in r for r in naming.values())
+    return Finding(
+        id="row-names-dropped",
+        practice="TW-R03" if personal else "TW-D01",
+        severity="warning",
+        stage="audit",
+        message=f"{len(names)} column(s) name individual rows and were left out of the "
+        f"features: {', '.join(f'{n!r} ({r})' for n, r in list(naming.items())[:3])}. "
+        "A model can only memorize such a column"
+        + (", and person names are personal data (TW-R03)." if personal else " (TW-D01)."),
+        evidence={"columns": naming},
+        fix="Nothing to do if the column is an identifier. To use what it holds, derive a "
+        "coarser column from it (a title or family name, a prefix of a code) and pass that.",
+    )
 
 
 def build_dataset(frame: pd.DataFrame, cfg: DataConfig, source: str, sha256: str) -> Dataset:
@@ -169,7 +215,24 @@ def build_dataset(frame: pd.DataFrame, cfg: DataConfig, source: str, sha256: str
         )
     frame = frame.loc[has_target].reset_index(drop=True)
 
-    task = _infer_task(frame[cfg.target], cfg)
+    task, measured = _infer_task(frame[cfg.target], cfg)
+    if measured is not None:
+        findings.append(
+            Finding(
+                id="task-inferred",
+                practice="TW-E01",
+                severity="info",
+                stage="audit",
+                message=f"target {cfg.target!r} was read as a regression target: {measured}, "
+                "which reads as a measured quantity, not class labels.",
+                evidence={
+                    "distinct_values": int(frame[cfg.target].nunique()),
+                    "rows": len(frame),
+                },
+                fix="If the values are class codes, pass --task classification (each class "
+                f"needs at least {MIN_ROWS_PER_CLASS} rows).",
+            )
+        )
     classes: tuple[Any, ...] | None = None
     if task == "regression":
         y = pd.to_numeric(frame[cfg.target], errors="coerce").to_numpy(dtype=np.float64)
@@ -186,7 +249,10 @@ def build_dataset(frame: pd.DataFrame, cfg: DataConfig, source: str, sha256: str
         y = labels.map(index).to_numpy(dtype=np.int64)
 
     excluded = {cfg.target, cfg.group, cfg.time, *cfg.drop}
+    # A text or series column given with --text/--series is the input itself, not a category.
+    raw_inputs = {cfg.text, cfg.series}
     features = []
+    naming: dict[str, str] = {}
     for name in frame.columns:
         if name in excluded:
             continue
@@ -195,10 +261,22 @@ def build_dataset(frame: pd.DataFrame, cfg: DataConfig, source: str, sha256: str
                 f"column {name!r} has no values in any row; drop it from the file "
                 f"or pass data.drop={name}"
             )
-        features.append(ColumnSpec(name, infer_kind(frame[name])))
+        kind = infer_kind(frame[name])
+        reason = (
+            names_rows(frame[name]) if kind == "categorical" and name not in raw_inputs else None
+        )
+        if reason is not None:
+            naming[str(name)] = reason
+            continue
+        features.append(ColumnSpec(name, kind))
+    if naming:
+        findings.append(_naming_finding(naming))
     if not features:
+        left_out = (
+            f" ({', '.join(map(repr, naming))} name rows, so were left out)" if naming else ""
+        )
         raise DataError(
-            f"no feature columns left besides the target {cfg.target!r}; "
+            f"no feature columns left besides the target {cfg.target!r}{left_out}; "
             "the data needs at least one input column"
         )
     if cfg.time is not None:

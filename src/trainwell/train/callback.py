@@ -37,6 +37,10 @@ class Callback:
     def on_fit_end(self, state: TrainState) -> None:
         """After the last epoch or a stop; runs even if a callback asked to stop."""
 
+    def on_interrupt(self, state: TrainState) -> None:
+        """Ctrl-C or SIGTERM stopped training mid-epoch (``on_fit_end`` will not run):
+        release what ``on_fit_start`` took, such as a live display on the terminal."""
+
     def state_dict(self) -> dict[str, Any]:
         return {}
 

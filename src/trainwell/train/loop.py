@@ -66,48 +66,53 @@ def train(
     n_batches = len(data)
     for cb in callbacks:
         cb.on_fit_start(state)
-    while state.epoch < max_epochs and not state.stop:
-        model.train()
-        optimizer.zero_grad(set_to_none=True)
-        state.epoch_loss_sum, state.epoch_batches = 0.0, 0
-        for cb in callbacks:
-            cb.on_epoch_start(state)
-        for i, (inputs, target) in enumerate(data.epoch(state.epoch)):
-            state.batch = i
-            group_start = i - i % accumulate
-            group_size = min(accumulate, n_batches - group_start)
-            with precision.autocast():
-                loss = loss_fn(model(*inputs), target)
-            # Dividing only when accumulating keeps the plain case free of an extra op.
-            precision.backward(loss / group_size if group_size > 1 else loss)
-            state.loss = loss.detach()
-            state.epoch_loss_sum += state.loss.item()
-            state.epoch_batches += 1
-            if i + 1 - group_start < group_size:
-                continue
-            precision.unscale(optimizer)
-            for cb in callbacks:
-                cb.on_before_optimizer_step(state)
-            precision.step(optimizer)
+    try:
+        while state.epoch < max_epochs and not state.stop:
+            model.train()
             optimizer.zero_grad(set_to_none=True)
-            if scheduler is not None:
-                scheduler.step()
-            state.step += 1
+            state.epoch_loss_sum, state.epoch_batches = 0.0, 0
             for cb in callbacks:
-                cb.on_step_end(state)
-            if state.stop:
-                break
-        record = {
-            "epoch": float(state.epoch),
-            "train_loss": state.epoch_loss_sum / max(1, state.epoch_batches),
-        }
-        if validate is not None and not state.stop:
-            state.validation = validate(model)
-            record.update(state.validation)
-        state.history.append(record)
+                cb.on_epoch_start(state)
+            for i, (inputs, target) in enumerate(data.epoch(state.epoch)):
+                state.batch = i
+                group_start = i - i % accumulate
+                group_size = min(accumulate, n_batches - group_start)
+                with precision.autocast():
+                    loss = loss_fn(model(*inputs), target)
+                # Dividing only when accumulating keeps the plain case free of an extra op.
+                precision.backward(loss / group_size if group_size > 1 else loss)
+                state.loss = loss.detach()
+                state.epoch_loss_sum += state.loss.item()
+                state.epoch_batches += 1
+                if i + 1 - group_start < group_size:
+                    continue
+                precision.unscale(optimizer)
+                for cb in callbacks:
+                    cb.on_before_optimizer_step(state)
+                precision.step(optimizer)
+                optimizer.zero_grad(set_to_none=True)
+                if scheduler is not None:
+                    scheduler.step()
+                state.step += 1
+                for cb in callbacks:
+                    cb.on_step_end(state)
+                if state.stop:
+                    break
+            record = {
+                "epoch": float(state.epoch),
+                "train_loss": state.epoch_loss_sum / max(1, state.epoch_batches),
+            }
+            if validate is not None and not state.stop:
+                state.validation = validate(model)
+                record.update(state.validation)
+            state.history.append(record)
+            for cb in callbacks:
+                cb.on_epoch_end(state)
+            state.epoch += 1
+    except KeyboardInterrupt:  # Ctrl-C, or SIGTERM made one (trainwell.interrupts)
         for cb in callbacks:
-            cb.on_epoch_end(state)
-        state.epoch += 1
+            cb.on_interrupt(state)
+        raise
     for cb in callbacks:
         cb.on_fit_end(state)
     return state

@@ -60,5 +60,8 @@ class ProgressBar(Callback):
 
     def on_fit_end(self, state: TrainState) -> None:
         if self.progress is not None:
-            self.progress.stop()
+            self.progress.stop()  # transient: the bar is cleared from the terminal
             self.progress = None
+
+    def on_interrupt(self, state: TrainState) -> None:
+        self.on_fit_end(state)

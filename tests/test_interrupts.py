@@ -1,0 +1,79 @@
+"""Ctrl-C and SIGTERM end a run as ``interrupted`` and say how to resume it."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import mixed_frame
+from rich.console import Console
+from torch import nn
+
+from trainwell.train.callback import Callback
+from trainwell.train.callbacks.progress import ProgressBar
+from trainwell.train.loop import InMemoryData, train
+from trainwell.train.state import TrainState
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_a_signal_during_training_marks_the_run_interrupted(
+    sig: signal.Signals, tmp_path: Path
+) -> None:
+    mixed_frame(300).to_csv(tmp_path / "data.csv", index=False)
+    run = tmp_path / "run"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "trainwell", "fit", "data.csv", "--target", "label",
+         "--out", str(run), "train.max_epochs=100000", "train.patience=100000",
+         "train.lr=0.01", "logging.progress=false"],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "PYTHONWARNINGS": "error"},
+    )  # fmt: skip
+    checkpoints = run / "checkpoints"
+    # Wait for the event "training has saved a checkpoint" (or the process ending early).
+    while proc.poll() is None and not any(checkpoints.glob("*.safetensors")):
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=0.2)
+    assert proc.poll() is None, proc.communicate()[1]
+    proc.send_signal(sig)
+    _, err = proc.communicate()
+    assert proc.returncode == 130, err
+    assert f"trainwell: interrupted; resume with `trainwell fit --resume {run}`" in err
+    assert "Traceback" not in err
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["status"] == "interrupted"
+    assert sig.name in manifest["error"]
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # this process is untouched
+
+
+class CtrlC(Callback):
+    def on_epoch_end(self, state: TrainState) -> None:
+        if state.epoch == 1:
+            raise KeyboardInterrupt
+
+
+def test_ctrl_c_clears_the_progress_bar() -> None:
+    screen = io.StringIO()
+    bar = ProgressBar(Console(file=screen, force_terminal=True, width=80))
+    x = torch.randn(32, 3)
+    model = nn.Linear(3, 1)
+    with pytest.raises(KeyboardInterrupt):
+        train(
+            model,
+            torch.optim.SGD(model.parameters(), lr=0.1),
+            nn.functional.mse_loss,
+            InMemoryData((x,), x[:, :1], 8),
+            max_epochs=50,
+            callbacks=[bar, CtrlC()],
+        )
+    assert bar.progress is None  # stopped: a transient bar is erased from the terminal
+    shown = screen.getvalue()
+    assert "\x1b[?25h" in shown  # the cursor is shown again ...
+    assert shown.endswith("\x1b[1A\x1b[2K")  # ... and the bar's line erased
