@@ -285,7 +285,7 @@ def load(folder: Path, cfg: FitConfig, *, for_predict: dict[str, Any] | None = N
         encoding=encoding,
         info={"clips": len(clips), "seconds": n_samples / SAMPLE_RATE, "frames": frames},
         findings=findings,
-        extras={"fingerprint": fingerprints(spec), "sample_rate": rates, "seconds": seconds},
+        extras={"fingerprint": fingerprints(spec)},
     )
 
 
