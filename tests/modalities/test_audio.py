@@ -140,6 +140,8 @@ def test_a_fit_on_tones_learns_well_above_chance(network_run: Path) -> None:
     assert run.manifest["network"]["architecture"] == "audio_cnn"
     for name in ("report.html", "model_card.md", "metrics.json", "findings.json"):
         assert (network_run / name).is_file(), name
+    assert "- Network: audio_cnn, " in (network_run / "model_card.md").read_text()
+    assert "audio_cnn" in (network_run / "report.html").read_text()
     metrics = run.metrics
     # Three classes: chance is 1/3. Tones are easy; the network after 5 epochs and the
     # MFCC baseline must both be far above it.
