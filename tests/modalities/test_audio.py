@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -130,6 +131,18 @@ def test_a_folder_of_sounds_is_audio_and_a_folder_of_images_stays_image(
     assert modality_for(tmp_path / "photos", cfg).name == "image"
     (tmp_path / "empty").mkdir()
     assert modality_for(tmp_path / "empty", cfg).name == "image"  # says it lacks images
+
+
+def test_a_missing_audio_package_is_one_line_with_the_install_hint(
+    tones: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setitem(sys.modules, "soundfile", None)  # as if not installed
+    code, _, err = run_cli(["audit", str(tones)], capsys)
+    assert code == 2, err
+    assert err.strip() == (
+        "trainwell: error: audio data needs soundfile, which is not installed; "
+        'install it with: pip install "trainwell[audio]"'
+    )
 
 
 def test_a_fit_on_tones_learns_well_above_chance(network_run: Path) -> None:
