@@ -310,7 +310,13 @@ class ImageModality(BaseModality):
     }  # fmt: skip
 
     def claims(self, data: DataSource, cfg: FitConfig) -> bool:
-        return isinstance(data, str | Path) and Path(data).is_dir()
+        # A folder of other files (sounds) is not images; an empty one is, to say what it lacks.
+        folder = Path(data) if isinstance(data, str | Path) else None
+        return (
+            folder is not None
+            and folder.is_dir()
+            and (bool(image_files(folder)) or not any(p.is_file() for p in folder.rglob("*")))
+        )
 
     def read(self, data: DataSource, cfg: FitConfig) -> Read:
         import hashlib

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from trainwell.config import FitConfig
 from trainwell.errors import ConfigError
+from trainwell.modalities.audio import AudioModality
 from trainwell.modalities.base import DataSource, Modality
 from trainwell.modalities.image import ImageModality
 from trainwell.modalities.series import SeriesModality
@@ -18,6 +19,7 @@ from trainwell.modalities.wide_series import WideSeriesModality
 
 # Asked in this order; the table is the fallback and stays last.
 REGISTRY: dict[str, Modality] = {
+    "audio": AudioModality(),
     "image": ImageModality(),
     "text": TextModality(),
     "series": SeriesModality(),

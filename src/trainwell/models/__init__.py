@@ -17,6 +17,7 @@ hub ids (``distilbert-``  text    any ``transformers`` encoder in the local cach
 ``tcn``                   series  temporal CNN with dilated residual convolutions
 ``lstm``                  series  two-layer LSTM
 ``transformer``           series  Transformer encoder
+``audio_cnn``             audio   residual CNN on log-mel spectrograms
 ========================  ======  =========================================================
 """
 
@@ -28,6 +29,7 @@ from typing import Any, Literal
 from torch import nn
 
 from trainwell.errors import ConfigError
+from trainwell.models.audio import AudioCNN
 from trainwell.models.net import ModalityNet, Standardize
 from trainwell.models.series import LSTMEncoder, SeriesTransformer, TemporalCNN
 from trainwell.models.text import BagOfEmbeddings, HFEncoder
@@ -137,6 +139,8 @@ def build_backbone(spec: dict[str, Any]) -> nn.Module:
         return HFEncoder(spec["config"])
     if name == "bag_of_embeddings":
         return BagOfEmbeddings(**args)
+    if name == "audio_cnn":
+        return AudioCNN(**args)
     raise ConfigError(f"unknown architecture {name!r} in the model spec")
 
 
