@@ -350,7 +350,7 @@ def train_network(
         if trainer.unfreeze is not None
         else ()
     )
-    plan = TrainingPlan(frozen, split_plan.split if split_plan is not None else None)
+    doctor_plan = TrainingPlan(frozen, split_plan.split if split_plan is not None else None)
     loop = loop_callbacks(
         cfg,
         trainer.precision,
@@ -359,7 +359,7 @@ def train_network(
         paths=paths,
         first=[trainer.unfreeze] if trainer.unfreeze is not None else [],
         extra=callbacks,
-        doctor_plan=plan,
+        doctor_plan=doctor_plan,
     )
     state = TrainState(net, optimizer, schedule.scheduler, max_epochs=cfg.train.max_epochs)
     if resume_from is not None:
