@@ -43,9 +43,9 @@ from trainwell.run import (
     default_run_dir,
     environment,
     git_state,
-    read_json,
     write_json,
 )
+from trainwell.run_files import read_splits
 from trainwell.split import Splits, make_splits
 from trainwell.train.callback import Callback
 from trainwell.train.checkpoint import latest_checkpoint
@@ -295,7 +295,7 @@ def _resume(path: Path, callbacks: Sequence[Callback], console: Console) -> Run:
             "resume needs the same data: restore it or start a new run"
         )
     dataset = build_dataset(frame, cfg.data, manifest["data"]["source"], manifest["data"]["sha256"])
-    splits = Splits.from_dict(read_json(run_dir.splits_path))
+    splits = Splits.from_dict(read_splits(run_dir.path, dataset.n_rows))
     if splits.hashes(dataset) != manifest["splits"]["hashes"]:
         raise RunError(f"the splits saved in {str(path)!r} do not match the data; start again")
     checkpoint = mark_resumed(run_dir, manifest, console)

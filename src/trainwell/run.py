@@ -23,7 +23,13 @@ import torch
 from trainwell.artifact import ShippedModel, load_model
 from trainwell.errors import RunError
 from trainwell.findings import Finding, read_findings
-from trainwell.run_files import check_new_run_dir, check_run_tree, read_manifest, read_metrics
+from trainwell.run_files import (
+    check_new_run_dir,
+    check_run_tree,
+    read_manifest,
+    read_metrics,
+    read_run_json,
+)
 from trainwell.train.checkpoint import atomic_write_bytes
 
 PACKAGES = ("numpy", "pandas", "pyarrow", "scikit-learn", "lightgbm", "safetensors", "pydantic")
@@ -34,12 +40,8 @@ def write_json(path: Path, data: Any) -> None:
 
 
 def read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:
-        raise RunError(f"{str(path)!r} is missing") from None
-    except json.JSONDecodeError as err:
-        raise RunError(f"{str(path)!r} is damaged: {err}") from None
+    """A JSON file inside a run directory, bounded (trainwell.run_files.read_run_json)."""
+    return read_run_json(path.parent, path.name)
 
 
 def environment() -> dict[str, Any]:
