@@ -294,3 +294,31 @@ def test_check_safetensors_accepts_a_real_file_and_refuses_overlaps(tmp_path: Pa
     _write(path, header, body)
     with pytest.raises(RunDirError, match="overlap or leave gaps"):
         check_safetensors(path)
+
+
+@pytest.mark.parametrize("content", ['{"id": 1}', '[{"nonsense": true}]', "[3]", "[[[["])
+def test_malformed_findings_stop_the_report_in_one_line(
+    run: Path, content: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (run / "findings.json").write_text(content)
+    line = one_line_error(["report", str(run)], capsys)
+    assert f"{run / 'findings.json'}' is" in line
+    with pytest.raises(RunDirError, match=r"findings\.json"):
+        trainwell.load(run).findings  # noqa: B018 - the property reads the file
+
+
+BAD_SPLITS = [
+    "[]",
+    '{"method": "x", "train": [0], "validation": [1]}',
+    '{"method": "x", "train": [99999], "validation": [], "test": []}',
+]
+
+
+@pytest.mark.parametrize("content", BAD_SPLITS)
+def test_malformed_splits_stop_resume_in_one_line(
+    run: Path, content: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    interrupted(run)
+    (run / "splits.json").write_text(content)
+    line = one_line_error(["fit", "--resume", str(run)], capsys)
+    assert f"{run / 'splits.json'}' is malformed" in line

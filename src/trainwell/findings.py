@@ -62,6 +62,20 @@ def write_findings(path: Path, findings: list[Finding]) -> None:
 
 
 def read_findings(path: Path) -> list[Finding]:
-    if not path.exists():
+    """The findings in ``findings.json`` inside a run directory; ``[]`` when it is absent.
+
+    Raises:
+        RunDirError: the file is a symlink, not a list of findings, or damaged.
+    """
+    from trainwell.errors import RunDirError
+    from trainwell.run_files import read_run_json
+
+    if not path.exists() and not path.is_symlink():
         return []
-    return [Finding.from_dict(d) for d in json.loads(path.read_text())]
+    data = read_run_json(path.parent, path.name)
+    try:
+        if not isinstance(data, list):
+            raise TypeError("not a list")
+        return [Finding.from_dict(d) for d in data]
+    except (TypeError, ValueError, KeyError) as err:
+        raise RunDirError(f"{str(path)!r} is malformed: {err}") from None

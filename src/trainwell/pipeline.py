@@ -31,7 +31,6 @@ from trainwell.data import Dataset
 from trainwell.doctor.plan import plan_of_split
 from trainwell.errors import ConfigError, DataError, RunError, TrainwellError
 from trainwell.evaluate import SealedTest, evaluate
-from trainwell.files import read_json
 from trainwell.findings import Finding
 from trainwell.interrupts import RunInterrupted, Terminated, terminate_as_interrupt
 from trainwell.modalities.base import DataSource, Modality, Samples
@@ -41,6 +40,7 @@ from trainwell.recorder import Recorder
 from trainwell.report import write_report
 from trainwell.reproducibility import reproducible
 from trainwell.run import Run, RunDir
+from trainwell.run_files import read_splits
 from trainwell.split import Splits, make_splits
 from trainwell.train.callback import Callback
 from trainwell.trainer import NetworkResult, setup_trainer, train_network
@@ -241,8 +241,11 @@ def _resume(path: Path, callbacks: Sequence[Callback], console: Console) -> Run:
             "resume needs the same data: restore it or start a new run"
         )
     recorded = manifest["splits"]["hashes"]
-    saved = Splits.from_dict(read_json(run_dir.splits_path)).hashes(prepared.dataset)
-    if saved != recorded or prepared.splits.hashes(prepared.dataset) != recorded:
+    saved = Splits.from_dict(read_splits(run_dir.path, prepared.dataset.n_rows))
+    if (
+        saved.hashes(prepared.dataset) != recorded
+        or prepared.splits.hashes(prepared.dataset) != recorded
+    ):
         raise RunError(f"the splits saved in {str(path)!r} do not match the data; start again")
     recorder = Recorder(run_dir, console)
     checkpoint = recorder.resumed()

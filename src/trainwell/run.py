@@ -20,9 +20,15 @@ import pandas as pd
 import torch
 
 from trainwell.errors import RunError
-from trainwell.files import read_json, write_json
+from trainwell.files import write_json
 from trainwell.findings import Finding, read_findings
-from trainwell.run_files import check_new_run_dir, check_run_tree, read_manifest, read_metrics
+from trainwell.run_files import (
+    check_new_run_dir,
+    check_run_tree,
+    read_manifest,
+    read_metrics,
+    read_run_json,
+)
 
 if TYPE_CHECKING:
     from trainwell.predictor import Predictor
@@ -30,6 +36,11 @@ if TYPE_CHECKING:
 __all__ = ["Run", "RunDir", "load", "read_json", "write_json"]
 
 PACKAGES = ("numpy", "pandas", "pyarrow", "scikit-learn", "lightgbm", "safetensors", "pydantic")
+
+
+def read_json(path: Path) -> Any:
+    """A JSON file inside a run directory, bounded (trainwell.run_files.read_run_json)."""
+    return read_run_json(path.parent, path.name)
 
 
 def environment() -> dict[str, Any]:

@@ -378,3 +378,30 @@ def check_new_run_dir(path: str | Path) -> None:
             if not parent.is_dir():
                 raise RunDirError(f"--out {str(path)!r}: {str(parent)!r} is a file, not a folder")
             break
+
+
+class SplitsFile(_Lenient):
+    """``splits.json``: the row indices of each split."""
+
+    method: str
+    train: list[int]
+    validation: list[int]
+    test: list[int]
+
+
+def read_splits(run_dir: str | Path, n_rows: int) -> dict[str, Any]:
+    """``splits.json`` validated: three lists of row indices, each within ``0..n_rows-1``.
+
+    Raises:
+        RunDirError: missing, malformed, or an index outside the data.
+    """
+    where = repr(str(Path(run_dir) / "splits.json"))
+    raw = read_run_json(run_dir, "splits.json")
+    parsed = _validate(SplitsFile, raw, where)
+    assert isinstance(parsed, SplitsFile)
+    for name in ("train", "validation", "test"):
+        rows = getattr(parsed, name)
+        if rows and not (min(rows) >= 0 and max(rows) < n_rows):
+            raise RunDirError(f"{where} is malformed: {name} holds a row outside 0..{n_rows - 1}")
+    result: dict[str, Any] = raw
+    return result
