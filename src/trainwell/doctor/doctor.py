@@ -248,14 +248,19 @@ class Doctor:
     ) -> None:
         self.on_named_loss(type(module).__name__, loss, target)
 
+    def before_functional_loss(self, name: str, out: torch.Tensor, target: torch.Tensor) -> None:
+        """A functional loss (``F.cross_entropy`` ...) is about to run on ``out``, ``target``."""
+        if not torch.is_grad_enabled() or name in self._pairing_done:
+            return
+        if self._discover or self._forward_seen:  # watching one model: only after it ran
+            self.on_loss_inputs(name, out, target)
+
     def on_functional_loss(
-        self, name: str, out: torch.Tensor, target: torch.Tensor, loss: torch.Tensor, mean: bool
+        self, name: str, target: torch.Tensor, loss: torch.Tensor, mean: bool
     ) -> None:
-        """A functional loss (``F.cross_entropy`` ...) ran; ``mean``: it averaged the batch."""
+        """A functional loss returned ``loss``; ``mean``: it averaged over the batch."""
         if torch.is_grad_enabled() and not self._discover and not self._forward_seen:
             return  # watching one model: a training loss counts only if that model just ran
-        if torch.is_grad_enabled() and (self.keeps_outputs or self.step == 0):
-            self.on_loss_inputs(name, out, target)
         if loss.numel() == 1 and mean:  # a summed loss scales with the batch: not a curve
             self.on_named_loss(name, loss, target)
 
@@ -360,6 +365,8 @@ class Doctor:
         # the first layer that produced one; kept on heavy steps and while a trace is pending.
         self._forward_seen = True
         self._last_training = module.training
+        if self._eval_candidates and module.training:
+            self._commit_eval_candidates()  # training resumed: no backward came for them
         if self.keeps_outputs:
             self._outputs.pop(module, None)
             self._outputs[module] = out
@@ -639,36 +646,40 @@ class Doctor:
                         self.epoch,
                     )
                 )
-        if stuck and self._dropout and self.step >= 100:
+        base = self._label_baseline()
+        near_base = base is not None and level is not None and level >= 0.85 * base[0]
+        if (stuck or near_base) and self._dropout and self.step >= 100:
             reason = (
-                f"the training loss is still {level:.3g} (start {start:.3g}) "
-                f"after {self.step} steps"
+                f"the training loss is still {level:.3g} (start {start:.3g}"
+                + (f", label baseline {base[0]:.3g}" if base is not None else "")
+                + f") after {self.step} steps"
             )
-            layers = self._dropout_layers()
-            self.emit(regimen.check_dropout(self.step, layers, reason, self.epoch))
-        self._check_baseline(level)
+            self.emit(regimen.check_dropout(self.step, self._dropout_layers(), reason, self.epoch))
+        if base is not None and level is not None:
+            ratio = self._recent_update_ratio()
+            if ratio is None or ratio >= self.t.low_update_ratio:  # else the LR is the cause
+                self.emit(
+                    labels.check_stuck_at_baseline(
+                        self.step, level, base[0], base[1], base[2], self.epoch
+                    )
+                )
 
-    def _check_baseline(self, level: float | None) -> None:
+    def _label_baseline(self) -> tuple[float, float, bool] | None:
+        """(loss of predicting the label frequencies, majority share, classification), once
+        enough steps and labels are in; ``None`` for losses it does not apply to."""
         name = self._loss_name
-        if level is None or self.step < _BASELINE_STEPS or len(self._labels) < 8 or name is None:
-            return
+        if self.step < _BASELINE_STEPS or len(self._labels) < 8 or name is None:
+            return None
         classification = name in _CLASSIFICATION
         if not classification and name not in _REGRESSION:
-            return
-        ratio = self._recent_update_ratio()
-        if ratio is not None and ratio < self.t.low_update_ratio:
-            return  # the weights barely move: the LR, not the labels (lr-too-low says so)
+            return None
         if self._baseline is None:
             try:
                 self._baseline = signals.label_baseline(self._labels, classification)
             except (ValueError, TypeError):
                 self._baseline = (math.nan, 0.0)
         baseline, majority = self._baseline
-        self.emit(
-            labels.check_stuck_at_baseline(
-                self.step, level, baseline, majority, classification, self.epoch
-            )
-        )
+        return (baseline, majority, classification) if math.isfinite(baseline) else None
 
     def _dropout_layers(self) -> dict[str, float]:
         self._refresh_names()
