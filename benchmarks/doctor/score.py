@@ -78,12 +78,12 @@ def describe(findings: list[Finding]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=2)
-    parser.add_argument("--only", default="")
+    parser.add_argument("--only", default="", help="file prefixes, comma-separated")
     parser.add_argument("--details", action="store_true")
     args = parser.parse_args()
 
     scripts = sorted(p for p in SCRIPTS.glob("*.py") if not p.name.startswith("_"))
-    scripts = [p for p in scripts if p.name.startswith(args.only)]
+    scripts = [p for p in scripts if p.name.startswith(tuple(args.only.split(",")))]
     jobs = []
     for p in scripts:
         prefix = p.name.split("-")[0]
@@ -91,16 +91,15 @@ def main() -> None:
             jobs.append((p, False, None))
         else:
             jobs += [(p, False, prefix), (p, True, None)]
-    with ThreadPoolExecutor(args.jobs) as pool:
-        results = list(pool.map(lambda j: run(j[0], j[1]), jobs))
-
     detected: dict[str, list[int | None]] = {}
     named: dict[str, list[bool]] = {}
     clean_runs, alarms, infos = 0, [], []
+    pool = ThreadPoolExecutor(args.jobs)
+    results = pool.map(lambda j: run(j[0], j[1]), jobs)  # in order, as they finish
     for (path, fixed, prefix), (findings, code, secs) in zip(jobs, results, strict=True):
         label = path.stem + (" --fixed" if fixed else "")
         if args.details:
-            print(f"{label:34} exit {code:3} {secs:5.1f}s  {describe(findings)}")
+            print(f"{label:34} exit {code:3} {secs:5.1f}s  {describe(findings)}", flush=True)
         serious = [f for f in findings if f.severity != "info"]
         if prefix is not None:
             _, practice, causes = PROBLEMS[prefix]
@@ -114,6 +113,7 @@ def main() -> None:
         if serious:
             alarms.append((label, serious))
         infos += [(label, f) for f in findings if f.severity == "info"]
+    pool.shutdown()
 
     header = f"{'problem':28} {'practice':8} {'recall':>8} {'cause 1st':>9} {'median steps':>13}"
     print("\n" + header)

@@ -8,6 +8,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset, WeightedRandomSampler
 
 seed()
+LR = 0.05
 g = torch.Generator().manual_seed(0)
 n = 2000
 y = (torch.rand(n, generator=g) < 0.1).long()
@@ -20,7 +21,7 @@ if FIXED:
 else:
     train = DataLoader(ds, batch_size=32, shuffle=True)
 model = mlp(10, 2, hidden=16)
-opt = torch.optim.SGD(model.parameters(), lr=0.01)
+opt = torch.optim.SGD(model.parameters(), lr=LR)
 loss_fn = nn.CrossEntropyLoss()
 for _epoch in range(4):
     for xb, yb in train:

@@ -97,10 +97,10 @@ def run_doctor(
             except KeyboardInterrupt:  # the child got the same Ctrl-C; let it finish reporting
                 proc.wait()
                 done = True
-            findings += _print_new(reader, console)
+            findings += _print_new(reader, console, findings)
             if done:
                 break
-        findings += _print_new(reader, console)
+        findings += _print_new(reader, console, findings)
     code = proc.returncode if proc.returncode >= 0 else 128 - proc.returncode
     render.print_summary(console, findings, code)
     if json_path is not None:
@@ -108,11 +108,17 @@ def run_doctor(
     return code
 
 
-def _print_new(reader: _EventReader, console: Console) -> list[Finding]:
-    new = []
+def _print_new(reader: _EventReader, console: Console, seen: list[Finding]) -> list[Finding]:
+    new: list[Finding] = []
     for event in reader.read():
         if event.get("kind") == "finding":
             finding = Finding.from_dict(event["finding"])  # type: ignore[arg-type]
             render.print_finding(console, finding)
             new.append(finding)
+        elif event.get("kind") == "symptoms":  # a cause, now with the symptoms it explains
+            cause = Finding.from_dict(event["finding"])  # type: ignore[arg-type]
+            for found in (seen, new):
+                for i, f in enumerate(found):
+                    if (f.id, f.step, f.message) == (cause.id, cause.step, cause.message):
+                        found[i] = cause
     return new

@@ -29,7 +29,7 @@ REMEDY_IDS = frozenset({"nonfinite-loss", "nonfinite-gradients", "nonfinite-weig
 _LABEL_BATCHES = 64  # preflight looks at the labels of the first batches only
 _CURVE_EVERY = 4  # loss-curve checks every few steps: cheap enough, still "within a few steps"
 _TRAIN_ROWS, _EVAL_ROWS = 8192, 2048  # row fingerprints kept for the validation-overlap check
-_GRAPH_SCAN_STEPS = (64, 256)  # steps (besides epoch ends) to look for losses kept with graphs
+_GRAPH_SCAN_STEPS = (64, 160, 400)  # steps (besides epoch ends) to look for losses kept with graphs
 _BASELINE_STEPS = 150  # steps before a loss at the label baseline counts as stuck
 _CLASSIFICATION = {"CrossEntropyLoss", "NLLLoss", "BCELoss", "BCEWithLogitsLoss"}
 _REGRESSION = {"MSELoss"}
@@ -194,6 +194,12 @@ class Doctor:
             self._remedy = finding
         if self.on_finding is not None:
             self.on_finding(finding)
+
+    @property
+    def causes(self) -> list[Finding]:
+        """Findings reported as causes; the findings they explain are in
+        ``evidence["symptoms"]`` (:mod:`.causes`)."""
+        return list(self._symptoms.causes)
 
     def needs_remedy(self) -> Finding | None:
         """The divergence / NaN finding that calls for a remedy, once; ``None`` otherwise.
@@ -686,7 +692,7 @@ class Doctor:
         return {self.naming.module(m): p for m, p in self._dropout.values()}
 
     def _scan_graphs(self) -> None:
-        if self._graph_scans >= 4 or not self.sees_backward:
+        if self._graph_scans >= 5:
             return
         self._graph_scans += 1
         count, chain = signals.held_loss_graphs()
