@@ -93,6 +93,7 @@ class Doctor:
         self._first_x: torch.Tensor | None = None
         self._train_rows: set[float] = set()
         self._eval_rows: list[float] = []
+        self._pending_rows: list[float] = []  # eval mode with gradients: train or validation
         self._dropout: dict[int, tuple[torch.nn.Module, float]] = {}
         self._initial_lr: float | None = None
         self._lr_low_since: int | None = None
@@ -290,6 +291,11 @@ class Doctor:
         self._eval_sum += value * n
         self._eval_n += n
 
+    def _commit_pending_rows(self) -> None:
+        if self._pending_rows and self._train_rows and len(self._eval_rows) < _EVAL_ROWS:
+            self._eval_rows += self._pending_rows  # no backward came: validation rows
+        self._pending_rows = []
+
     def _commit_eval_candidates(self) -> None:
         for _, value, target in self._eval_candidates:
             self._add_eval(value, target)
@@ -300,6 +306,8 @@ class Doctor:
         if not (loss.requires_grad and loss.numel() == 1):
             return
         candidates, self._eval_candidates = self._eval_candidates, []
+        rows, self._pending_rows = self._pending_rows, []
+        self._add_train_rows(rows)  # back-propagated: they were training rows
         for name, value, target in candidates:  # back-propagated: they were training losses
             self._train_loss(name, value, target)
         if self._step_losses or self._explicit_loss is not None:
@@ -373,6 +381,8 @@ class Doctor:
         self._last_training = module.training
         if self._eval_candidates and module.training:
             self._commit_eval_candidates()  # training resumed: no backward came for them
+        if self._pending_rows and module.training:
+            self._commit_pending_rows()
         if self.keeps_outputs:
             self._outputs.pop(module, None)
             self._outputs[module] = out
@@ -402,13 +412,23 @@ class Doctor:
             self._refresh_names()
             self.emit(checks.check_input_scale(self.naming.module(module), means, stds, t=self.t))
 
-    def on_model_input(self, x: torch.Tensor, training: bool) -> None:
-        """An input batch of the first learning layer: fingerprints for the overlap check."""
-        if training:
-            if len(self._train_rows) < _TRAIN_ROWS and self.epoch is None:
-                self._train_rows.update(signals.row_fingerprints(x))
-        elif self._train_rows and len(self._eval_rows) < _EVAL_ROWS:
+    def on_model_input(self, x: torch.Tensor, train_mode: bool) -> None:
+        """An input batch of the first learning layer: fingerprints for the overlap check.
+
+        With gradients on and the model in eval mode the batch is either validation without
+        ``no_grad`` or training left in eval mode: it waits for a ``.backward()`` to decide.
+        """
+        grad = torch.is_grad_enabled()
+        if grad and train_mode:
+            self._add_train_rows(signals.row_fingerprints(x))
+        elif grad and self.sees_backward:
+            self._pending_rows += signals.row_fingerprints(x)
+        elif not grad and self._train_rows and len(self._eval_rows) < _EVAL_ROWS:
             self._eval_rows += signals.row_fingerprints(x)
+
+    def _add_train_rows(self, rows: list[float]) -> None:
+        if len(self._train_rows) < _TRAIN_ROWS and self.epoch is None:
+            self._train_rows.update(rows)
 
     @property
     def wants_rows(self) -> bool:
@@ -544,6 +564,7 @@ class Doctor:
             loss = sum(self._backward_losses)
         self._explicit_loss, self._step_losses, self._backward_losses = None, [], []
         self._commit_eval_candidates()
+        self._commit_pending_rows()
         if loss is not None:
             self.curve.append(loss)
             self._epoch_train.append(loss)
@@ -724,7 +745,7 @@ class Doctor:
             val_loss: mean validation loss of the epoch.
             epoch: the epoch number; counts up from 0 when omitted.
             train_loss: the epoch's mean training loss, used when the doctor saw no step
-                losses; otherwise the mean of the last quarter of the losses it saw since the
+                losses; otherwise the median of the last quarter of the losses it saw since the
                 previous call (at least 3), which matches the model validation ran on.
         """
         self._explicit_val = True
@@ -740,7 +761,7 @@ class Doctor:
         # epoch's last quarter when the doctor saw them.
         late = self._epoch_train[-max(3, len(self._epoch_train) // 4) :]
         if late and all(math.isfinite(v) for v in late):
-            train_loss = statistics.fmean(late)
+            train_loss = statistics.median(late)  # robust to the hard batches of small-batch runs
         elif train_loss is None and any(math.isfinite(v) for v in self._epoch_train):
             train_loss = statistics.fmean(v for v in self._epoch_train if math.isfinite(v))
         self._epoch_train = []
@@ -772,6 +793,7 @@ class Doctor:
                 self._nonfinite_pending = None
                 self.emit(checks.check_nonfinite_loss(step, value, None, epoch))
             self._commit_eval_candidates()
+            self._commit_pending_rows()
             self._close_eval_phase()
             self._scan_graphs()
             self.emit(
