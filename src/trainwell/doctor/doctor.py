@@ -94,6 +94,7 @@ class Doctor:
         self._train_rows: set[float] = set()
         self._eval_rows: list[float] = []
         self._pending_rows: list[float] = []  # eval mode with gradients: train or validation
+        self._rows_open = True
         self._dropout: dict[int, tuple[torch.nn.Module, float]] = {}
         self._initial_lr: float | None = None
         self._lr_low_since: int | None = None
@@ -420,10 +421,13 @@ class Doctor:
         """
         grad = torch.is_grad_enabled()
         if grad and train_mode:
-            self._add_train_rows(signals.row_fingerprints(x))
+            if len(self._train_rows) < _TRAIN_ROWS and self.epoch is None:
+                self._add_train_rows(signals.row_fingerprints(x))
+        elif not self._train_rows or len(self._eval_rows) >= _EVAL_ROWS:
+            return  # nothing to compare with, or enough validation rows
         elif grad and self.sees_backward:
             self._pending_rows += signals.row_fingerprints(x)
-        elif not grad and self._train_rows and len(self._eval_rows) < _EVAL_ROWS:
+        elif not grad:
             self._eval_rows += signals.row_fingerprints(x)
 
     def _add_train_rows(self, rows: list[float]) -> None:
@@ -432,7 +436,14 @@ class Doctor:
 
     @property
     def wants_rows(self) -> bool:
-        return len(self._train_rows) < _TRAIN_ROWS or len(self._eval_rows) < _EVAL_ROWS
+        """Row fingerprints are still collected (decided per forward pass, cheaply)."""
+        return self._rows_open
+
+    def _update_rows_open(self) -> None:
+        train_open = len(self._train_rows) < _TRAIN_ROWS and self.epoch is None
+        self._rows_open = train_open or (
+            bool(self._train_rows) and len(self._eval_rows) < _EVAL_ROWS
+        )
 
     def on_rnn_input(self, module: torch.nn.Module, x: torch.Tensor) -> None:
         if len(self._rnn_inputs) < 8:
@@ -565,6 +576,8 @@ class Doctor:
         self._explicit_loss, self._step_losses, self._backward_losses = None, [], []
         self._commit_eval_candidates()
         self._commit_pending_rows()
+        if self._rows_open:
+            self._update_rows_open()
         if loss is not None:
             self.curve.append(loss)
             self._epoch_train.append(loss)

@@ -136,8 +136,7 @@ def check_grad_spike(
         n > t.grad_spike_factor * median and n > t.grad_spike_floor * start
         for n in norms[-persist:]
     )
-    # Growth must last too: with batches of a few samples one norm can be 50x the start.
-    growth = all(n > t.grad_spike_factor * start for n in norms[-persist:])
+    growth = current > t.grad_spike_factor * start
     if median <= 0 or not (jump or growth):
         return None
     return Finding(
