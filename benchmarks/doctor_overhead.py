@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from trainwell.doctor import Doctor
+from trainwell.doctor.loss_probe import LossProbe
 from trainwell.doctor.probes import ForwardProbe, OptimizerProbe
 
 
@@ -70,13 +71,16 @@ def measure(make: Callable[[], nn.Module], x: torch.Tensor, steps: int) -> tuple
     dr = Doctor(roots=[on])
     forward = ForwardProbe(dr, {id(m) for m in on.modules()})
     optimizer = OptimizerProbe(dr, opts[on]).attach()
+    losses = LossProbe(dr)  # functional losses and .backward(): around the watched steps only
     for i in range(steps):
         order = (off, on) if i % 2 else (on, off)  # alternate who goes first
         for model in order:
             if model is on:
                 forward.attach()
+                losses.attach()
             t = step(model)
             forward.remove()
+            losses.remove()
             if i >= 20:  # warm-up steps are not timed
                 times[model is on].append(t)
     optimizer.remove()

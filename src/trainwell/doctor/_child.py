@@ -77,6 +77,9 @@ def _finish(doctor: Doctor, sink: JsonLinesSink, probes: list[Any]) -> None:
     if doctor.step == 0 and not doctor.findings:
         return  # a helper process (data-loader worker, tool) that never trained
     doctor.finish()
+    for cause in doctor.causes:
+        if cause.evidence.get("symptoms"):  # attached after the cause was written
+            sink.write({"kind": "symptoms", "pid": os.getpid(), "finding": cause.to_dict()})
     sink.write(
         {
             "kind": "end",

@@ -182,6 +182,14 @@ class _Findings:
         self.items.append(finding)
         return True
 
+    def replace(self, cause: Finding) -> None:
+        """Put ``cause`` (a finding again, with the symptoms it explains) in its place."""
+        for i, f in enumerate(self.items):
+            if (f.id, f.step, f.message) == (cause.id, cause.step, cause.message):
+                if "ranks" in f.evidence:
+                    cause.evidence["ranks"] = f.evidence["ranks"]
+                self.items[i] = cause
+
 
 def _print_new(reader: _EventReader, console: Console, findings: _Findings) -> None:
     for event in reader.read():
@@ -189,3 +197,5 @@ def _print_new(reader: _EventReader, console: Console, findings: _Findings) -> N
             finding = Finding.from_dict(event["finding"])  # type: ignore[arg-type]
             if findings.add(finding):
                 render.print_finding(console, finding)
+        elif event.get("kind") == "symptoms":  # a cause, now with the symptoms it explains
+            findings.replace(Finding.from_dict(event["finding"]))  # type: ignore[arg-type]

@@ -31,7 +31,7 @@ REMEDY_IDS = frozenset({"nonfinite-loss", "nonfinite-gradients", "nonfinite-weig
 _LABEL_BATCHES = 64  # preflight looks at the labels of the first batches only
 _CURVE_EVERY = 4  # loss-curve checks every few steps: cheap enough, still "within a few steps"
 _TRAIN_ROWS, _EVAL_ROWS = 8192, 2048  # row fingerprints kept for the validation-overlap check
-_GRAPH_SCAN_STEPS = (64, 256)  # steps (besides epoch ends) to look for losses kept with graphs
+_GRAPH_SCAN_STEPS = (64, 160, 400)  # steps (besides epoch ends) to look for losses kept with graphs
 _BASELINE_STEPS = 150  # steps before a loss at the label baseline counts as stuck
 _CLASSIFICATION = {"CrossEntropyLoss", "NLLLoss", "BCELoss", "BCEWithLogitsLoss"}
 _REGRESSION = {"MSELoss"}
@@ -103,6 +103,8 @@ class Doctor:
         self._first_x: torch.Tensor | None = None
         self._train_rows: set[float] = set()
         self._eval_rows: list[float] = []
+        self._pending_rows: list[float] = []  # eval mode with gradients: train or validation
+        self._rows_open = True
         self._dropout: dict[int, tuple[torch.nn.Module, float]] = {}
         self._initial_lr: float | None = None
         self._lr_low_since: int | None = None
@@ -205,6 +207,12 @@ class Doctor:
         if self.on_finding is not None:
             self.on_finding(finding)
 
+    @property
+    def causes(self) -> list[Finding]:
+        """Findings reported as causes; the findings they explain are in
+        ``evidence["symptoms"]`` (:mod:`.causes`)."""
+        return list(self._symptoms.causes)
+
     def needs_remedy(self) -> Finding | None:
         """The divergence / NaN finding that calls for a remedy, once; ``None`` otherwise.
 
@@ -258,14 +266,19 @@ class Doctor:
     ) -> None:
         self.on_named_loss(type(module).__name__, loss, target)
 
+    def before_functional_loss(self, name: str, out: torch.Tensor, target: torch.Tensor) -> None:
+        """A functional loss (``F.cross_entropy`` ...) is about to run on ``out``, ``target``."""
+        if not torch.is_grad_enabled() or name in self._pairing_done:
+            return
+        if self._discover or self._forward_seen:  # watching one model: only after it ran
+            self.on_loss_inputs(name, out, target)
+
     def on_functional_loss(
-        self, name: str, out: torch.Tensor, target: torch.Tensor, loss: torch.Tensor, mean: bool
+        self, name: str, target: torch.Tensor, loss: torch.Tensor, mean: bool
     ) -> None:
-        """A functional loss (``F.cross_entropy`` ...) ran; ``mean``: it averaged the batch."""
+        """A functional loss returned ``loss``; ``mean``: it averaged over the batch."""
         if torch.is_grad_enabled() and not self._discover and not self._forward_seen:
             return  # watching one model: a training loss counts only if that model just ran
-        if torch.is_grad_enabled() and (self.keeps_outputs or self.step == 0):
-            self.on_loss_inputs(name, out, target)
         if loss.numel() == 1 and mean:  # a summed loss scales with the batch: not a curve
             self.on_named_loss(name, loss, target)
 
@@ -289,6 +302,11 @@ class Doctor:
         self._eval_sum += value * n
         self._eval_n += n
 
+    def _commit_pending_rows(self) -> None:
+        if self._pending_rows and self._train_rows and len(self._eval_rows) < _EVAL_ROWS:
+            self._eval_rows += self._pending_rows  # no backward came: validation rows
+        self._pending_rows = []
+
     def _commit_eval_candidates(self) -> None:
         for _, value, target in self._eval_candidates:
             self._add_eval(value, target)
@@ -299,6 +317,8 @@ class Doctor:
         if not (loss.requires_grad and loss.numel() == 1):
             return
         candidates, self._eval_candidates = self._eval_candidates, []
+        rows, self._pending_rows = self._pending_rows, []
+        self._add_train_rows(rows)  # back-propagated: they were training rows
         for name, value, target in candidates:  # back-propagated: they were training losses
             self._train_loss(name, value, target)
         if self._step_losses or self._explicit_loss is not None:
@@ -370,6 +390,10 @@ class Doctor:
         # the first layer that produced one; kept on heavy steps and while a trace is pending.
         self._forward_seen = True
         self._last_training = module.training
+        if self._eval_candidates and module.training:
+            self._commit_eval_candidates()  # training resumed: no backward came for them
+        if self._pending_rows and module.training:
+            self._commit_pending_rows()
         if self.keeps_outputs:
             self._outputs.pop(module, None)
             self._outputs[module] = out
@@ -399,17 +423,37 @@ class Doctor:
             self._refresh_names()
             self.emit(checks.check_input_scale(self.naming.module(module), means, stds, t=self.t))
 
-    def on_model_input(self, x: torch.Tensor, training: bool) -> None:
-        """An input batch of the first learning layer: fingerprints for the overlap check."""
-        if training:
+    def on_model_input(self, x: torch.Tensor, train_mode: bool) -> None:
+        """An input batch of the first learning layer: fingerprints for the overlap check.
+
+        With gradients on and the model in eval mode the batch is either validation without
+        ``no_grad`` or training left in eval mode: it waits for a ``.backward()`` to decide.
+        """
+        grad = torch.is_grad_enabled()
+        if grad and train_mode:
             if len(self._train_rows) < _TRAIN_ROWS and self.epoch is None:
-                self._train_rows.update(signals.row_fingerprints(x))
-        elif self._train_rows and len(self._eval_rows) < _EVAL_ROWS:
+                self._add_train_rows(signals.row_fingerprints(x))
+        elif not self._train_rows or len(self._eval_rows) >= _EVAL_ROWS:
+            return  # nothing to compare with, or enough validation rows
+        elif grad and self.sees_backward:
+            self._pending_rows += signals.row_fingerprints(x)
+        elif not grad:
             self._eval_rows += signals.row_fingerprints(x)
+
+    def _add_train_rows(self, rows: list[float]) -> None:
+        if len(self._train_rows) < _TRAIN_ROWS and self.epoch is None:
+            self._train_rows.update(rows)
 
     @property
     def wants_rows(self) -> bool:
-        return len(self._train_rows) < _TRAIN_ROWS or len(self._eval_rows) < _EVAL_ROWS
+        """Row fingerprints are still collected (decided per forward pass, cheaply)."""
+        return self._rows_open
+
+    def _update_rows_open(self) -> None:
+        train_open = len(self._train_rows) < _TRAIN_ROWS and self.epoch is None
+        self._rows_open = train_open or (
+            bool(self._train_rows) and len(self._eval_rows) < _EVAL_ROWS
+        )
 
     def on_rnn_input(self, module: torch.nn.Module, x: torch.Tensor) -> None:
         if len(self._rnn_inputs) < 8:
@@ -544,6 +588,9 @@ class Doctor:
             loss = sum(self._backward_losses)
         self._explicit_loss, self._step_losses, self._backward_losses = None, [], []
         self._commit_eval_candidates()
+        self._commit_pending_rows()
+        if self._rows_open:
+            self._update_rows_open()
         if loss is not None:
             self.curve.append(loss)
             self._epoch_train.append(loss)
@@ -658,43 +705,47 @@ class Doctor:
                         self.epoch,
                     )
                 )
-        if stuck and self._dropout and self.step >= 100:
+        base = self._label_baseline()
+        near_base = base is not None and level is not None and level >= 0.85 * base[0]
+        if (stuck or near_base) and self._dropout and self.step >= 100:
             reason = (
-                f"the training loss is still {level:.3g} (start {start:.3g}) "
-                f"after {self.step} steps"
+                f"the training loss is still {level:.3g} (start {start:.3g}"
+                + (f", label baseline {base[0]:.3g}" if base is not None else "")
+                + f") after {self.step} steps"
             )
-            layers = self._dropout_layers()
-            self.emit(regimen.check_dropout(self.step, layers, reason, self.epoch))
-        self._check_baseline(level)
+            self.emit(regimen.check_dropout(self.step, self._dropout_layers(), reason, self.epoch))
+        if base is not None and level is not None:
+            ratio = self._recent_update_ratio()
+            if ratio is None or ratio >= self.t.low_update_ratio:  # else the LR is the cause
+                self.emit(
+                    labels.check_stuck_at_baseline(
+                        self.step, level, base[0], base[1], base[2], self.epoch
+                    )
+                )
 
-    def _check_baseline(self, level: float | None) -> None:
+    def _label_baseline(self) -> tuple[float, float, bool] | None:
+        """(loss of predicting the label frequencies, majority share, classification), once
+        enough steps and labels are in; ``None`` for losses it does not apply to."""
         name = self._loss_name
-        if level is None or self.step < _BASELINE_STEPS or len(self._labels) < 8 or name is None:
-            return
+        if self.step < _BASELINE_STEPS or len(self._labels) < 8 or name is None:
+            return None
         classification = name in _CLASSIFICATION
         if not classification and name not in _REGRESSION:
-            return
-        ratio = self._recent_update_ratio()
-        if ratio is not None and ratio < self.t.low_update_ratio:
-            return  # the weights barely move: the LR, not the labels (lr-too-low says so)
+            return None
         if self._baseline is None:
             try:
                 self._baseline = signals.label_baseline(self._labels, classification)
             except (ValueError, TypeError):
                 self._baseline = (math.nan, 0.0)
         baseline, majority = self._baseline
-        self.emit(
-            labels.check_stuck_at_baseline(
-                self.step, level, baseline, majority, classification, self.epoch
-            )
-        )
+        return (baseline, majority, classification) if math.isfinite(baseline) else None
 
     def _dropout_layers(self) -> dict[str, float]:
         self._refresh_names()
         return {self.naming.module(m): p for m, p in self._dropout.values()}
 
     def _scan_graphs(self) -> None:
-        if self._graph_scans >= 4 or not self.sees_backward:
+        if self._graph_scans >= 5:
             return
         self._graph_scans += 1
         count, chain = signals.held_loss_graphs()
@@ -726,7 +777,7 @@ class Doctor:
             val_loss: mean validation loss of the epoch.
             epoch: the epoch number; counts up from 0 when omitted.
             train_loss: the epoch's mean training loss, used when the doctor saw no step
-                losses; otherwise the mean of the last quarter of the losses it saw since the
+                losses; otherwise the median of the last quarter of the losses it saw since the
                 previous call (at least 3), which matches the model validation ran on.
         """
         self._explicit_val = True
@@ -742,7 +793,7 @@ class Doctor:
         # epoch's last quarter when the doctor saw them.
         late = self._epoch_train[-max(3, len(self._epoch_train) // 4) :]
         if late and all(math.isfinite(v) for v in late):
-            train_loss = statistics.fmean(late)
+            train_loss = statistics.median(late)  # robust to the hard batches of small-batch runs
         elif train_loss is None and any(math.isfinite(v) for v in self._epoch_train):
             train_loss = statistics.fmean(v for v in self._epoch_train if math.isfinite(v))
         self._epoch_train = []
@@ -779,6 +830,7 @@ class Doctor:
                 self._nonfinite_pending = None
                 self.emit(checks.check_nonfinite_loss(step, value, None, epoch))
             self._commit_eval_candidates()
+            self._commit_pending_rows()
             self._close_eval_phase()
             self._scan_graphs()
             self._released()

@@ -103,13 +103,19 @@ class LossProbe:
 
         @functools.wraps(original)
         def loss(input: Any, target: Any, *args: Any, **kwargs: Any) -> Any:
+            if (
+                _compiling()
+                or not (isinstance(input, torch.Tensor) and isinstance(target, torch.Tensor))
+                or sys._getframe(1).f_globals.get("__name__") == _LOSS_MODULES
+            ):  # traced code, or a loss module (its own hook reports it)
+                return original(input, target, *args, **kwargs)
+            # Paired before the call: binary_cross_entropy raises on values outside [0, 1],
+            # and the finding must be out before the script dies.
+            doctor.before_functional_loss(label, input, target)
             result = original(input, target, *args, **kwargs)
-            if _compiling() or sys._getframe(1).f_globals.get("__name__") == _LOSS_MODULES:
-                return result  # traced code, or a loss module (its own hook reports it)
-            tensors = (result, input, target)
-            if all(isinstance(v, torch.Tensor) for v in tensors):
+            if isinstance(result, torch.Tensor):
                 mean = kwargs.get("reduction", "mean") == "mean"
-                doctor.on_functional_loss(label, input, target, result, mean)
+                doctor.on_functional_loss(label, target, result, mean)
             return result
 
         return loss

@@ -140,7 +140,7 @@ class ForwardProbe:
         if module is doctor.input_module and doctor.wants_rows and args:
             x = _first_tensor(args[0])  # rows for the validation-overlap check
             if x is not None and x.dim() >= 2:
-                doctor.on_model_input(x, module.training and torch.is_grad_enabled())
+                doctor.on_model_input(x, module.training)
         if not torch.is_grad_enabled():
             return
         out = _first_tensor(output)

@@ -37,6 +37,8 @@ def summarize_axes(out: torch.Tensor, target: torch.Tensor) -> AxesSummary:
         target_is_float=target.is_floating_point(),
         rows_sum_to_one=rows or log_rows,
         cols_sum_to_one=cols or log_cols,
+        out_min=float(o.min()) if o.numel() else 0.0,
+        out_max=float(o.max()) if o.numel() else 0.0,
     )
 
 

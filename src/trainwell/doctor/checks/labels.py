@@ -60,7 +60,7 @@ def check_stuck_at_baseline(
     settled on predicting it: fix the imbalance (class weights, resampling). Otherwise the
     inputs say nothing about the labels: they were shuffled or indexed apart.
     """
-    if not (baseline > 0) or level < 0.97 * baseline:
+    if not (baseline > 0) or level < 0.95 * baseline:
         return None
     if classification and majority >= 0.75:
         return Finding(

@@ -22,6 +22,8 @@ class AxesSummary:
     target_is_float: bool
     rows_sum_to_one: bool  # softmax (or log_softmax) over classes, dim 1
     cols_sum_to_one: bool  # ... over the batch, dim 0
+    out_min: float = 0.0
+    out_max: float = 0.0
 
 
 def _broadcast(a: tuple[int, ...], b: tuple[int, ...]) -> tuple[int, ...] | None:
@@ -63,6 +65,26 @@ def check_pairing_shapes(loss_name: str, s: AxesSummary) -> Finding | None:
                 fix="Make the shapes equal before the loss: loss_fn(out.squeeze(-1), y) or "
                 "loss_fn(out, y.view(-1, 1)).",
             )
+    if (
+        loss_name == "NLLLoss"
+        and len(s.out_shape) == 2
+        and s.out_min < 0 < s.out_max
+        and not s.rows_sum_to_one
+        and not s.cols_sum_to_one
+    ):
+        return Finding(
+            id="output-loss-mismatch",
+            practice="TW-A06",
+            severity="error",
+            stage="preflight",
+            step=0,
+            message=f"NLLLoss gets raw scores in [{s.out_min:.3g}, {s.out_max:.3g}], not "
+            "log-probabilities: it returns minus the score of the true class, which falls "
+            "without bound as the scores grow.",
+            evidence={"loss": loss_name, "output_min": s.out_min, "output_max": s.out_max},
+            fix="Apply log_softmax(dim=1) to the output before NLLLoss, or use "
+            "CrossEntropyLoss on the raw scores.",
+        )
     if s.cols_sum_to_one and not s.rows_sum_to_one and len(s.out_shape) == 2:
         return Finding(
             id="softmax-over-batch",
