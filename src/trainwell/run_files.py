@@ -175,11 +175,15 @@ class ManifestSplits(_Lenient):
     hashes: dict[str, str] = Field(default_factory=dict)
 
 
+class ManifestModality(_Lenient):
+    kind: str = "table"
+
+
 class Manifest(_Lenient):
     """The fields of ``manifest.json`` that trainwell reads back."""
 
     status: str
-    modality: str | None = None
+    modality: ManifestModality | None = None
     seed: int | None = None
     config: dict[str, Any] = Field(default_factory=dict)
     data: ManifestData | None = None
