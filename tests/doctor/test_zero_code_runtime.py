@@ -226,3 +226,13 @@ def test_spawned_dataloader_workers_load_the_doctor_and_nothing_heavy(tmp_path: 
         assert "trainwell.doctor._child" in modules  # the doctor did attach in the worker
         heavy = {m.split(".")[0] for m in modules} & {"sklearn", "pandas", "lightgbm", "rich"}
         assert heavy == set()
+
+
+def test_the_runner_and_the_hook_import_only_what_they_need() -> None:
+    """``trainwell doctor`` itself needs no torch; the hook in a script needs no pipeline."""
+    loaded = "print(sorted({m.split('.')[0] for m in sys.modules} & %r))"
+    heavy = {"torch", "sklearn", "pandas", "lightgbm", "scipy", "pydantic", "rich"}
+    runner = f"import sys, trainwell.cli, trainwell.doctor.command; {loaded % heavy}"
+    hook = f"import sys, torch, trainwell.doctor._child; {loaded % (heavy - {'torch'})}"
+    assert plain([sys.executable, "-c", runner], Path.cwd()).stdout == "['pydantic', 'rich']\n"
+    assert plain([sys.executable, "-c", hook], Path.cwd()).stdout == "[]\n"
