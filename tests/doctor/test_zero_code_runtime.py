@@ -177,3 +177,62 @@ def test_a_signal_to_the_doctor_reaches_the_script_and_the_json_is_written(
         os.kill(int(ready[1]), 0)  # the script is gone, not orphaned
     assert [f["id"] for f in json.loads(out.read_text())] == ["output-loss-mismatch"]
     assert f"script exit code {128 + signum}" in stderr
+
+
+SPAWNED = """
+import sys
+from pathlib import Path
+
+import torch
+from torch import nn
+
+
+def record_modules(worker_id):
+    out = Path(__file__).with_name(f"modules-{worker_id}.txt")
+    out.write_text("\\n".join(sorted(sys.modules)))
+
+
+if __name__ == "__main__":
+    torch.manual_seed(0)
+    data = torch.utils.data.TensorDataset(torch.randn(64, 4), torch.randint(0, 3, (64,)))
+    loader = torch.utils.data.DataLoader(
+        data,
+        batch_size=16,
+        num_workers=2,
+        multiprocessing_context="spawn",
+        worker_init_fn=record_modules,
+    )
+    model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3))
+    opt = torch.optim.SGD(model.parameters(), 0.1)
+    for x, y in loader:
+        opt.zero_grad()
+        loss = nn.CrossEntropyLoss()(model(x), y)
+        loss.backward()
+        opt.step()
+    print(f"final loss {loss.item():.6f}")
+"""
+
+
+def test_spawned_dataloader_workers_load_the_doctor_and_nothing_heavy(tmp_path: Path) -> None:
+    script = write(tmp_path, "spawned.py", SPAWNED)
+    alone = plain([sys.executable, str(script)], tmp_path)
+    assert alone.returncode == 0, alone.stderr
+    watched = doctored([sys.executable, str(script)], tmp_path, tmp_path / "f.json")
+    assert watched.returncode == 0, watched.stderr
+    assert watched.stdout == alone.stdout
+    assert json.loads((tmp_path / "f.json").read_text()) == []
+    for worker in (0, 1):
+        modules = set((tmp_path / f"modules-{worker}.txt").read_text().split())
+        assert "trainwell.doctor._child" in modules  # the doctor did attach in the worker
+        heavy = {m.split(".")[0] for m in modules} & {"sklearn", "pandas", "lightgbm", "rich"}
+        assert heavy == set()
+
+
+def test_the_runner_and_the_hook_import_only_what_they_need() -> None:
+    """``trainwell doctor`` itself needs no torch; the hook in a script needs no pipeline."""
+    loaded = "print(sorted({m.split('.')[0] for m in sys.modules} & %r))"
+    heavy = {"torch", "sklearn", "pandas", "lightgbm", "scipy", "pydantic", "rich"}
+    runner = f"import sys, trainwell.cli, trainwell.doctor.command; {loaded % heavy}"
+    hook = f"import sys, torch, trainwell.doctor._child; {loaded % (heavy - {'torch'})}"
+    assert plain([sys.executable, "-c", runner], Path.cwd()).stdout == "['pydantic', 'rich']\n"
+    assert plain([sys.executable, "-c", hook], Path.cwd()).stdout == "[]\n"

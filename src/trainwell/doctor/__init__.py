@@ -13,13 +13,13 @@ fix. Four ways in::
 import importlib
 import typing
 
-from trainwell.doctor.doctor import REMEDY_IDS, Doctor
 from trainwell.doctor.thresholds import Thresholds
-from trainwell.doctor.watch import watch
+from trainwell.doctor.watch import watch  # light: it loads torch when called
 
 if typing.TYPE_CHECKING:
     from trainwell.doctor.callback import DoctorCallback
     from trainwell.doctor.command import run_doctor
+    from trainwell.doctor.doctor import REMEDY_IDS, Doctor
     from trainwell.doctor.remedy import remedy_finding
     from trainwell.doctor.sanity import overfit_one_batch
 
@@ -35,12 +35,15 @@ __all__ = [
 ]
 
 # Loaded on first use (PEP 562): the zero-code doctor imports this package into every
-# script and DataLoader worker, which need neither trainwell's loop nor the terminal output.
+# script and DataLoader worker, which need neither trainwell's loop nor the terminal output,
+# and ``trainwell doctor`` itself, which needs no torch.
 _LAZY = {
     "DoctorCallback": "trainwell.doctor.callback",
-    "run_doctor": "trainwell.doctor.command",
-    "remedy_finding": "trainwell.doctor.remedy",
+    "Doctor": "trainwell.doctor.doctor",
+    "REMEDY_IDS": "trainwell.doctor.doctor",
     "overfit_one_batch": "trainwell.doctor.sanity",
+    "remedy_finding": "trainwell.doctor.remedy",
+    "run_doctor": "trainwell.doctor.command",
 }
 
 

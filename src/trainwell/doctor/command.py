@@ -28,13 +28,15 @@ from types import FrameType
 from rich.console import Console
 
 from trainwell.doctor import render
-from trainwell.doctor._child import EVENTS_ENV
 from trainwell.errors import ConfigError
 from trainwell.findings import Finding, write_findings
 
 _BOOTSTRAP = Path(__file__).resolve().parent / "_bootstrap"
 _PACKAGE_DIR = Path(__file__).resolve().parents[2]  # the folder holding ``trainwell``
 _POLL_S = 0.2
+# Read by ``_child`` and ``_bootstrap/sitecustomize``; not imported from ``_child``, which
+# loads torch, and this process needs none.
+EVENTS_ENV = "TRAINWELL_DOCTOR_EVENTS"
 
 
 class _EventReader:

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
+if TYPE_CHECKING:  # loaded on call: ``import trainwell.doctor`` must not load torch
+    import torch
 
-from trainwell.doctor.doctor import Doctor
-from trainwell.doctor.loss_probe import LossProbe
-from trainwell.doctor.probes import ForwardProbe, OptimizerProbe
-from trainwell.doctor.thresholds import Thresholds
-from trainwell.findings import Finding
+    from trainwell.doctor.doctor import Doctor
+    from trainwell.doctor.loss_probe import LossProbe
+    from trainwell.doctor.probes import ForwardProbe, OptimizerProbe
+    from trainwell.doctor.thresholds import Thresholds
+    from trainwell.findings import Finding
 
 
 @contextmanager
@@ -52,6 +53,10 @@ def watch(
         >>> dr.step, dr.findings
         (3, [])
     """
+    from trainwell.doctor.doctor import Doctor
+    from trainwell.doctor.loss_probe import LossProbe
+    from trainwell.doctor.probes import ForwardProbe, OptimizerProbe
+
     del loss_fn  # loss modules are recognized by type wherever they are
     dr = Doctor(thresholds, on_finding, roots=[model])
     modules = {id(m) for m in model.modules()}
