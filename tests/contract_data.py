@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from modality_data import make_reviews, make_sensors, write_digits
+from modality_data import make_reviews, make_sensors, write_digits, write_tones
 
 
 @dataclass
@@ -92,7 +92,14 @@ def _wide_series(folder: Path) -> ContractData:
     )
 
 
+def _audio(folder: Path) -> ContractData:
+    sounds = write_tones(folder / "sounds", per_class=12)
+    new = write_tones(folder / "new", per_class=2, seed=5, labelled=False)
+    return ContractData(sounds, {"target": "label"}, new)
+
+
 FACTORIES: dict[str, Callable[[Path], ContractData]] = {
+    "audio": _audio,
     "table": _table,
     "image": _image,
     "text": _text,

@@ -122,3 +122,46 @@ def make_sensors(n_series: int, length: int = 40, seed: int = 0) -> pd.DataFrame
             for i in t
         ]
     return pd.DataFrame(rows).sample(frac=1.0, random_state=seed)  # rows in any order
+
+
+CLASSES = ("low", "high", "chirp")
+
+
+def tone(kind: str, rng: np.random.Generator, seconds: float, rate: int) -> np.ndarray:
+    """One clip of class ``kind``: a low sine (250-400 Hz), a high sine (1.5-2.5 kHz) or a
+    rising chirp (300 Hz to 3 kHz), at a random level, phase and onset, over faint noise."""
+    t = np.arange(round(seconds * rate)) / rate
+    phase = rng.uniform(0, 2 * np.pi)
+    if kind == "chirp":
+        f0, f1 = rng.uniform(250, 400), rng.uniform(2500, 3200)
+        wave = np.sin(phase + 2 * np.pi * (f0 * t + (f1 - f0) * t**2 / (2 * seconds)))
+    else:
+        low, high = (250, 400) if kind == "low" else (1500, 2500)
+        wave = np.sin(phase + 2 * np.pi * rng.uniform(low, high) * t)
+    onset = rng.uniform(0, 0.2)
+    envelope = (t >= onset * seconds) & (t <= (onset + rng.uniform(0.6, 0.8)) * seconds)
+    noise = rng.normal(0, rng.uniform(0.003, 0.02), len(t))
+    return (rng.uniform(0.2, 0.8) * wave * envelope + noise).astype(np.float32)
+
+
+def write_tones(
+    folder: Path,
+    per_class: int,
+    *,
+    seed: int = 0,
+    seconds: float = 0.5,
+    rate: int = 16_000,
+    classes: tuple[str, ...] = CLASSES,
+    labelled: bool = True,
+) -> Path:
+    """``folder/CLASS/NN.wav`` (or ``folder/CLASS-NN.wav`` unlabelled), 16-bit PCM."""
+    import soundfile as sf
+
+    rng = np.random.default_rng(seed)
+    for kind in classes:
+        target = folder / kind if labelled else folder
+        target.mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            name = f"{i:02d}.wav" if labelled else f"{kind}-{i:02d}.wav"
+            sf.write(target / name, tone(kind, rng, seconds, rate), rate, subtype="PCM_16")
+    return folder
