@@ -175,8 +175,18 @@ def _naming_finding(naming: dict[str, str]) -> Finding:
     )
 
 
-def build_dataset(frame: pd.DataFrame, cfg: DataConfig, source: str, sha256: str) -> Dataset:
+def build_dataset(
+    frame: pd.DataFrame,
+    cfg: DataConfig,
+    source: str,
+    sha256: str,
+    *,
+    keys: tuple[str, ...] = (),
+) -> Dataset:
     """Validate a raw table against the data config and return the typed :class:`Dataset`.
+
+    ``keys`` are columns that name the examples of another modality (an image's path): the
+    model reads what they point to, so they are never left out as row names.
 
     Raises:
         DataError: an unknown column, no usable target, a single class, a non-numeric
@@ -250,7 +260,7 @@ def build_dataset(frame: pd.DataFrame, cfg: DataConfig, source: str, sha256: str
 
     excluded = {cfg.target, cfg.group, cfg.time, *cfg.drop}
     # A text or series column given with --text/--series is the input itself, not a category.
-    raw_inputs = {cfg.text, cfg.series}
+    raw_inputs = {cfg.text, cfg.series, *keys}
     features = []
     naming: dict[str, str] = {}
     for name in frame.columns:

@@ -480,7 +480,9 @@ class AudioModality(BaseModality):
         samples = load(folder, cfg)
         sha = folder_sha256(folder, samples.frame[PATH])
         return Read(
-            rows_dataset(samples.frame, cfg, str(data), sha), samples, str(folder.resolve())
+            rows_dataset(samples.frame, cfg, str(data), sha, samples.key),
+            samples,
+            str(folder.resolve()),
         )
 
     def choose(self, read: Read, splits: Splits, cfg: FitConfig) -> Choice:

@@ -32,11 +32,14 @@ NETWORK_OPTIONS = frozenset(
 )  # fmt: skip
 
 
-def rows_dataset(frame: pd.DataFrame, cfg: FitConfig, source: str, sha: str) -> Dataset:
-    """One dataset row per example (the target and the example's key); the table splitters,
-    the manifest and the sealed test set work on it as on any table."""
+def rows_dataset(
+    frame: pd.DataFrame, cfg: FitConfig, source: str, sha: str, key: str | None = None
+) -> Dataset:
+    """One dataset row per example (the target and the example's ``key``: a path, a series
+    id); the table splitters, the manifest and the sealed test set work on it as on any
+    table."""
     data_cfg = cfg.data.model_copy(update={"time": None, "drop": []})
-    return build_dataset(frame, data_cfg, source, sha)
+    return build_dataset(frame, data_cfg, source, sha, keys=(key,) if key else ())
 
 
 def check_weights_file(cfg: FitConfig) -> None:

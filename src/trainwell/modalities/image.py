@@ -345,7 +345,7 @@ class ImageModality(BaseModality):
         for path in sorted(samples.frame[PATH]):
             digest.update(str(Path(path).relative_to(folder)).encode())
             digest.update(bytes.fromhex(file_sha256(Path(path))))
-        dataset = rows_dataset(samples.frame, cfg, str(data), digest.hexdigest())
+        dataset = rows_dataset(samples.frame, cfg, str(data), digest.hexdigest(), samples.key)
         return Read(dataset, samples, str(folder.resolve()))
 
     def choose(self, read: Read, splits: Splits, cfg: FitConfig) -> Choice:

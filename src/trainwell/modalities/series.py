@@ -271,7 +271,7 @@ class SeriesModality(BaseModality):
         samples.inputs = samples.select(np.flatnonzero(has_label))
         assert samples.key is not None
         table = samples.frame[[samples.key, cfg.data.target]]
-        return Read(rows_dataset(table, cfg, source, sha), samples, path)
+        return Read(rows_dataset(table, cfg, source, sha, samples.key), samples, path)
 
     def choose(self, read: Read, splits: Splits, cfg: FitConfig) -> Choice:
         return choose_architecture(

@@ -41,11 +41,17 @@ def write_summary(run: RunFiles, folder: Path) -> Path | None:
                     if value is not None and math.isfinite(value):
                         writer.add_scalar(tag, value, step)
             chosen = run.manifest.get("network", {}).get("lr", sweep.get("suggestion"))
+            suggestion = sweep.get("suggestion")
+            said = (
+                f"Suggested learning rate **{suggestion:.3g}**"
+                if suggestion is not None
+                else "No suggestion (the curve could not be trusted)"
+            )
+            started = f"{chosen:.3g}" if chosen is not None else "the fallback"
             writer.add_text(
                 "lr_find/suggestion",
-                f"Suggested learning rate **{sweep.get('suggestion'):.3g}** "
-                f"({md(sweep.get('method', ''))}: {md(sweep.get('reason', ''))}); "
-                f"training started from {chosen:.3g}. {md(sweep.get('stopped', ''))}.",
+                f"{said} ({md(sweep.get('method', ''))}: {md(sweep.get('reason', ''))}); "
+                f"training started from {started}. {md(sweep.get('stopped', ''))}.",
                 0,
             )
         rows = [
