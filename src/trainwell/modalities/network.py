@@ -26,6 +26,7 @@ from trainwell.models.text import HFEncoder
 from trainwell.models.transfer import (
     GradualUnfreezing,
     discriminative_groups,
+    fine_tune_decision,
     linear_probe_head,
     load_weights,
 )
@@ -206,7 +207,11 @@ def setup_modality(
     optimizer = torch.optim.AdamW(
         discriminative_groups(groups, cfg.train.lr or 1e-3, decay, cfg.train.weight_decay)
     )  # TW-T01
-    unfreeze = GradualUnfreezing(groups[:-1], cfg.model.freeze_epochs, cfg.model.unfreeze_every)
+    unfreezes, frozen_reason = fine_tune_decision(samples.kind, device.type, cfg.model.fine_tune)
+    if fine_tune and not unfreezes:  # frozen for good: head on the encoder's embeddings
+        transfer["frozen"] = frozen_reason
+    freeze_epochs = cfg.model.freeze_epochs if unfreezes else cfg.train.max_epochs + 1
+    unfreeze = GradualUnfreezing(groups[:-1], freeze_epochs, cfg.model.unfreeze_every)
     if fine_tune:
         unfreeze.apply(0)  # the range test and the first epochs see the frozen backbone
 
@@ -289,7 +294,8 @@ def train_modality(
     details = {
         "modality": samples.kind,
         "architecture": choice.name,
-        "architecture_reason": choice.reason,
+        "architecture_reason": choice.reason
+        + (f"; {transfer['frozen']}" if transfer.get("frozen") else ""),
         "parameters": n_params,
         "transfer": {
             **transfer,
