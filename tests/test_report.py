@@ -269,6 +269,7 @@ def test_explanations_are_faithful(run: Path) -> None:
 
 def test_model_card_names_real_metrics_and_a_limitation_from_findings(run: Path) -> None:
     card = (run / "model_card.md").read_text()
+    assert f"`trainwell predict {run.resolve()} DATA.csv`" in card
     metrics = json.loads((run / "metrics.json").read_text())
     findings = json.loads((run / "findings.json").read_text())
     for heading in (

@@ -164,7 +164,12 @@ def audit(
     seed: Seed = None,
     config: ConfigFile = None,
     output_format: Annotated[
-        str, typer.Option("--format", help="text (a table) or json (DESIGN.md finding schema).")
+        str,
+        typer.Option(
+            "--format",
+            help="text (a table) or json (a list of findings: id, practice, severity, message, "
+            "evidence, fix). Practice IDs (TW-D01 …) are explained in docs/practices.md.",
+        ),
     ] = "text",
     text: Text = None,
     series: Series = None,

@@ -89,6 +89,9 @@ class ModelConfig(_Section):
     # group (from the top) every unfreeze_every epochs; each group deeper gets the LR of the
     # one above times layer_lr_decay (discriminative learning rates, ULMFiT's 1/2.6).
     freeze_epochs: int = Field(default=1, ge=0)
+    # TW-A03/A04: unfreeze the pre-trained backbone after freeze_epochs (true), never (false),
+    # or None: yes, except a text encoder on a CPU, which stays frozen under a trained head.
+    fine_tune: bool | None = None
     unfreeze_every: int = Field(default=1, ge=1)
     layer_lr_decay: float = Field(default=0.4, gt=0.0, le=1.0)
     # TW-T10: recompute activations in backward for large backbones; "auto" turns it on for

@@ -34,7 +34,12 @@ from trainwell.findings import Finding
 from trainwell.modalities.base import AugmentedData, Inputs, Modality, Samples, predict_outputs
 from trainwell.models import Choice, use_checkpointing
 from trainwell.models.tabular import Objective
-from trainwell.models.transfer import GradualUnfreezing, discriminative_groups, linear_probe_head
+from trainwell.models.transfer import (
+    GradualUnfreezing,
+    discriminative_groups,
+    fine_tune_decision,
+    linear_probe_head,
+)
 from trainwell.train.callback import Callback
 from trainwell.train.callbacks import (
     Checkpointing,
@@ -248,7 +253,13 @@ def setup_trainer(
     optimizer = make_optimizer(param_groups, cfg)
     unfreeze = None
     if fine_tune:
-        unfreeze = GradualUnfreezing(groups[:-1], cfg.model.freeze_epochs, cfg.model.unfreeze_every)
+        unfreezes, frozen_reason = fine_tune_decision(
+            modality.name, device.type, cfg.model.fine_tune
+        )
+        if not unfreezes:  # frozen for good: a head on the encoder's embeddings
+            transfer = {**transfer, "frozen": frozen_reason}
+        freeze_epochs = cfg.model.freeze_epochs if unfreezes else cfg.train.max_epochs + 1
+        unfreeze = GradualUnfreezing(groups[:-1], freeze_epochs, cfg.model.unfreeze_every)
         unfreeze.apply(0)  # the range test and the first epochs see the frozen backbone
 
     target = targets(net, task, y_train)
@@ -381,7 +392,8 @@ def train_network(
     findings.extend(loop.doctor_findings(lr_choice))
     details = {
         "architecture": trainer.choice.name,
-        "architecture_reason": trainer.choice.reason,
+        "architecture_reason": trainer.choice.reason
+        + (f"; {trainer.transfer['frozen']}" if trainer.transfer.get("frozen") else ""),
         "parameters": n_params,
         **{k: v for k, v in trainer.transfer.items() if k in {"width", "depth"}},
         "transfer": _transfer_details(trainer, lr_choice, cfg),
@@ -405,7 +417,7 @@ def _transfer_details(trainer: Trainer, lr: LRChoice, cfg: FitConfig) -> dict[st
     )
     return {
         "pretrained": trainer.transfer.get("pretrained"),
-        **{k: v for k, v in trainer.transfer.items() if k in {"loaded", "skipped", "of"}},
+        **{k: v for k, v in trainer.transfer.items() if k in {"loaded", "skipped", "of", "frozen"}},
         "freeze_epochs": cfg.model.freeze_epochs if trainer.fine_tune else None,
         "head_start": None
         if trainer.probe is None

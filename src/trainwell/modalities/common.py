@@ -27,8 +27,8 @@ from trainwell.split import Splits
 # The options every backbone-plus-head modality reads (see Modality.options).
 NETWORK_OPTIONS = frozenset(
     {"model.name", "model.pretrained", "model.download", "model.dropout", "model.freeze_epochs",
-     "model.unfreeze_every", "model.layer_lr_decay", "model.gradient_checkpointing",
-     "augment.enabled", "data.max_classes"}
+     "model.unfreeze_every", "model.fine_tune", "model.layer_lr_decay",
+     "model.gradient_checkpointing", "augment.enabled", "data.max_classes"}
 )  # fmt: skip
 
 

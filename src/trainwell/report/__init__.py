@@ -71,6 +71,7 @@ def _context(files: RunFiles, run: Path) -> dict[str, Any]:
     context: dict[str, Any] = {name: module.build(files) for name, module in SECTIONS.items()}
     context.update(
         run=run.name,
+        run_dir=str(run.resolve()),  # the folder `trainwell predict` needs, not just its name
         manifest=files.manifest,
         metrics=files.metrics,
         findings=[f.to_dict() for f in files.findings],
