@@ -413,7 +413,8 @@ def suggest(
     start_level = float(level[half])  # the first full window: nothing learned yet
     # A rise counts when it is RISE x the best and beyond noise (NOISE_Z standard errors).
     rise = math.log(RISE) if positive else (RISE - 1) * abs(start_level)
-    last = _first_rise(level, max(rise, NOISE_Z * error * math.sqrt(2)))
+    # Read from the first full window: the shrinking window at the ends is one raw loss.
+    last = half + _first_rise(level[half:], max(rise, NOISE_Z * error * math.sqrt(2)))
     if last - half < window:
         result.verdict = "too short"
         result.reason = (
