@@ -229,12 +229,20 @@ def test_grunfeld_fit_picks_a_trained_lr_and_the_doctor_agrees(
 
 
 @pytest.mark.skipif(not HAS_MINILM, reason="the bundled MiniLM encoder is not installed")
-def test_minilm_sweep_on_tiny_text_is_flat_and_falls_back(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_minilm_sweep_on_tiny_text_is_not_trusted_and_falls_back(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     from tests.modality_data import make_reviews
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     test = trainwell.lr_find(
         make_reviews(120), target="sentiment", text="review", overrides=["model.max_tokens=16"]
     )
+    # The linear-probed head under the frozen encoder is already near its best: what the
+    # sweep sees is batch scatter (on 240 texts the recorded curve above reads "flat"; on
+    # these 120, a 3.0-standard-error dip reads "noisy"). Either way: no suggestion.
     assert test.suggestion is None, test.reason
-    assert test.verdict == "flat", test.reason
+    assert test.verdict in ("flat", "noisy"), test.reason
+    chosen = choose_lr(None, lambda: test, tmp_path / "lr_find.json")
+    assert (chosen.lr, chosen.source) == (DEFAULT_LR, "default")
+    assert chosen.reason.startswith(f"LR range test {test.verdict}: the curve is")

@@ -434,9 +434,12 @@ def suggest(
         result.verdict = "flat"
         result.reason = (
             f"the curve is flat: the smoothed loss fell only {drop:.1%} (from {start_loss:.4g} "
-            f"to {curve[low]:.4g} at lr={lrs[low]:.2g}; {z:.1f} standard errors of its "
-            f"batch-to-batch scatter), where a descent needs {MIN_DROP:.0%} and {NOISE_Z:g} "
-            "standard errors"
+            f"to {curve[low]:.4g} at lr={lrs[low]:.2g}), "
+            + (
+                f"under the {MIN_DROP:.0%} a descent needs"
+                if drop < MIN_DROP
+                else f"{z:.1f} standard errors of its batch-to-batch scatter: no more than noise"
+            )
         )
         return result
     if z < NOISE_Z:
