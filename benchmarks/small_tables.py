@@ -103,7 +103,55 @@ TABLES = {
 
 # (table, finding id) -> would a careful practitioner agree with the warning? Written after
 # reading the runs' findings; see benchmarks/small_tables.md.
-JUDGEMENTS: dict[tuple[str, str], str] = {}
+_SHARED_LEVELS = (
+    "no: the features are a few discrete values that different {who} share by nature "
+    "({detail}); the rows are not copies and the split keeps {who} apart. Not leakage."
+)
+JUDGEMENTS: dict[tuple[str, str], str] = {
+    ("Produc", "target-leakage"): "no: emp and pcap are inputs of the production function "
+    "this panel is used for (Munnell 1990), measured in the same year as gsp, not derived "
+    "from it; a strong predictor is not leakage (it is why the linear baseline wins).",
+    ("ChickWeight", "duplicate-across-splits"): _SHARED_LEVELS.format(
+        who="chicks", detail="every chick on a diet is weighed on the same days: Time, Diet"
+    ),
+    ("CPS1985", "duplicate-across-splits"): _SHARED_LEVELS.format(
+        who="workers", detail="32 rows share all features, none shares the wage as well"
+    ),
+    ("biopsy", "duplicate-across-splits"): _SHARED_LEVELS.format(
+        who="patients", detail="nine 1-10 scores; most benign samples score all 1s"
+    ),
+    ("TitanicSurvival", "duplicate-across-splits"): _SHARED_LEVELS.format(
+        who="passengers", detail="sex, age, class: 875 of 1309 rows repeat another row"
+    ),
+    ("biopsy", "duplicate-rows"): "yes: 8 rows repeat another row including the patient ID "
+    "(a sample entered twice?); worth a look, harmless under the split by ID.",
+    ("iris", "duplicate-rows"): "partly: true (one flower repeats another to 0.1 cm), but "
+    "coinciding measurements of two flowers are plausible; a note would do.",
+    ("TitanicSurvival", "duplicate-rows"): "no: with 4 columns and no name, 875 'copies' "
+    "are different passengers of the same sex, age and class.",
+    ("TitanicSurvival", "missing-values"): "yes: age is missing for 263 of 1309 passengers.",
+    ("Pima.tr", "label-errors"): "no: diabetes from 7 measurements is about 75% predictable; "
+    "the 22% flagged are the overlap between the classes, not mislabelled rows.",
+    ("Smarket", "label-errors"): "no: the market's direction is close to a coin flip (the "
+    "network's log loss is 0.69); flagging half the labels says the task is unpredictable, "
+    "not that the labels are wrong.",
+    ("TitanicSurvival", "label-errors"): "no: survival from sex, age and class leaves many "
+    "hard cases; they are class overlap, not label errors.",
+    ("TitanicSurvival", "overfit-one-batch"): "no: with 3 features many of the 64 rows "
+    "have the same inputs and different labels, so no model can memorize the batch; the "
+    "check should allow for conflicting duplicates (doctor, issue 12).",
+    ("CPS1985", "divergence"): "no: wage has a heavy right tail (max 44.5, median 7.8), so one "
+    "batch of 16 with an outlier has several times the loss of the next; the doctor's "
+    "divergence check (median of 10 batch losses vs 2x the start or the best) crosses that "
+    "scatter by chance. Needs a noise-aware divergence check (doctor, issue 12).",
+    ("CPS1985", "remedy-applied"): "no: a rescue from a divergence that was batch scatter; "
+    "each cut the LR 10x.",
+    ("CPS1985", "lr-too-low"): "yes, given the rescues: after three 10x cuts the LR is 1e-6 "
+    "and the weights barely move.",
+    ("CPS1985", "lr-range-test-contradicted"): "yes: it is right that the run says so (the "
+    "doctor and the LR choice disagree, and what was done); the doctor's side of it is the "
+    "false alarm above.",
+}
 
 
 def fit_table(name: str, table: Table, root: Path) -> dict[str, Any]:
@@ -140,7 +188,8 @@ def fit_table(name: str, table: Table, root: Path) -> dict[str, Any]:
     baselines = metrics["baselines"]
     best = min(baselines, key=lambda b: sign * baselines[b]["validation"][metric])
     network = run.manifest["network"]
-    warnings = [f for f in run.findings if f.severity in ("warning", "error")]
+    # An allowed audit error is listed once, as the refusal above.
+    warnings = [f for f in run.findings if f.severity in ("warning", "error") and f.id not in allow]
     lr_calls = [f.id for f in run.findings if f.id in LR_IDS]
     return {
         "table": name,
@@ -163,6 +212,27 @@ def fit_table(name: str, table: Table, root: Path) -> dict[str, Any]:
         "contradicted": any(f.id == "lr-range-test-contradicted" for f in run.findings),
         "seconds": round(seconds, 1),
     }
+
+
+# What the runs showed, read by a person (benchmarks/small_tables.md ends with it).
+SUMMARY = [
+    "The range test's LR is trusted on 9 of the 11 tables and read off a real descent "
+    "(Grunfeld: 4.9e-03 where the old rule chose 3.7e-07); on CPS1985 and Smarket the curve "
+    "is flat (the loss does not fall in the sweep) and fit uses the stated fallback 1e-3.",
+    "On 10 of 11 tables the doctor calls the chosen LR neither too high nor too low. On "
+    "CPS1985 it calls the fallback 1e-3 too high (divergence) four times, the remedy cuts the "
+    "LR to 1e-6, the doctor then says lr-too-low, and the run reports "
+    "lr-range-test-contradicted with both numbers: not silent, but the divergence is a false "
+    "alarm from heavy-tailed batch losses (see the CPS1985 lines below).",
+    "Grunfeld's 5x gap between validation and training loss on the split by firm is now a "
+    "note (validation-shift, with the audit's evidence), not an overlap warning.",
+    "Warnings a careful practitioner would dismiss remain, none from the range test: the "
+    "audit's duplicate-across-splits on tables of few discrete features (it blocked 4 of "
+    "the 11 fits), target-leakage on Produc, cleanlab's label-errors on hard or unpredictable "
+    "tasks, duplicate-rows on Titanic, overfit-one-batch on Titanic and the doctor's "
+    "divergence on CPS1985's heavy-tailed wages. They belong to the audit and the doctor "
+    "checks (issues 12 and others), and are listed here as evidence.",
+]
 
 
 def markdown(results: list[dict[str, Any]]) -> str:
@@ -201,6 +271,7 @@ def markdown(results: list[dict[str, Any]]) -> str:
         if not r["warnings"]:
             lines.append(f"| {r['table']} | - | (no warnings) | notes: "
                          f"{', '.join(r['notes']) or 'none'} | - |")  # fmt: skip
+    lines += ["", "## What the runs show", "", *[f"- {line}" for line in SUMMARY]]
     return "\n".join(lines) + "\n"
 
 
@@ -208,7 +279,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("benchmarks/small_tables.md"))
     parser.add_argument("--only", nargs="*", choices=sorted(TABLES), default=None)
+    parser.add_argument(
+        "--render", action="store_true", help="only rewrite --out from its .json (no fitting)"
+    )
     args = parser.parse_args()
+    saved = args.out.with_suffix(".json")
+    if args.render:
+        args.out.write_text(markdown(json.loads(saved.read_text())))
+        return
     torch.set_num_threads(1)
     results = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -228,6 +306,7 @@ def main() -> None:
                 flush=True,
             )
             args.out.write_text(markdown(results))  # kept up to date as tables finish
+            saved.write_text(json.dumps(results, indent=1) + "\n")
     print(f"written: {args.out}")
 
 

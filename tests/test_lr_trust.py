@@ -52,6 +52,27 @@ MINILM_LOSSES = [
 ]  # fmt: skip
 
 
+# ChickWeight (--group Chick), recorded by benchmarks/small_tables.py: the first smoothed
+# point is one raw loss (0.549), below the noisy plateau that follows; read from there the
+# curve "rose" at once and was called too short.
+CHICKWEIGHT_LOSSES = [
+    0.549, 1.398, 1.237, 0.768, 0.976, 0.851, 1.109, 1.692, 1.602, 0.682, 1.459, 1.009, 0.388,
+    1.11, 0.838, 1.752, 0.804, 1.441, 1.139, 0.944, 0.537, 0.658, 1.147, 0.66, 0.842, 0.746,
+    0.866, 1.798, 1.108, 1.087, 0.668, 1.814, 1.314, 0.611, 1.467, 1.202, 0.62, 0.728, 0.944,
+    1.252, 1.651, 0.826, 0.827, 1.313, 0.65, 0.689, 0.8, 1.5, 1.613, 0.95, 1.278, 0.335, 0.643,
+    0.672, 0.258, 0.252, 0.38, 0.615, 0.429, 0.101, 0.413, 0.379, 0.272, 0.314, 0.547, 0.491,
+    0.164, 0.543, 0.376, 0.504, 0.662, 0.837, 0.556, 0.297, 0.32, 1.692, 1.237, 0.948, 0.622,
+    0.992, 1.258, 0.978, 0.155, 0.391, 0.953, 0.306, 1.193, 0.778, 1.467, 1.447, 0.597, 773.097,
+]  # fmt: skip
+
+
+def test_a_low_first_loss_does_not_cut_the_curve_short() -> None:
+    test = suggest(SWEEP[: len(CHICKWEIGHT_LOSSES)], CHICKWEIGHT_LOSSES, window=13)
+    assert test.verdict == "reliable", test.reason
+    assert test.suggestion is not None
+    assert 3e-4 <= test.suggestion <= 7e-3
+
+
 def test_grunfeld_curve_is_read_at_its_real_descent_not_its_noise() -> None:
     lrs = SWEEP[: len(GRUNFELD_LOSSES)]
     for method in ("valley", "steepest", "minimum"):
@@ -208,12 +229,20 @@ def test_grunfeld_fit_picks_a_trained_lr_and_the_doctor_agrees(
 
 
 @pytest.mark.skipif(not HAS_MINILM, reason="the bundled MiniLM encoder is not installed")
-def test_minilm_sweep_on_tiny_text_is_flat_and_falls_back(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_minilm_sweep_on_tiny_text_is_not_trusted_and_falls_back(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     from tests.modality_data import make_reviews
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     test = trainwell.lr_find(
         make_reviews(120), target="sentiment", text="review", overrides=["model.max_tokens=16"]
     )
+    # The linear-probed head under the frozen encoder is already near its best: what the
+    # sweep sees is batch scatter (on 240 texts the recorded curve above reads "flat"; on
+    # these 120, a 3.0-standard-error dip reads "noisy"). Either way: no suggestion.
     assert test.suggestion is None, test.reason
-    assert test.verdict == "flat", test.reason
+    assert test.verdict in ("flat", "noisy"), test.reason
+    chosen = choose_lr(None, lambda: test, tmp_path / "lr_find.json")
+    assert (chosen.lr, chosen.source) == (DEFAULT_LR, "default")
+    assert chosen.reason.startswith(f"LR range test {test.verdict}: the curve is")

@@ -21,8 +21,8 @@ an epoch every row counts once.
 **Is the curve to be trusted?** Before any rule is applied the curve is judged
 (``verdict``):
 
-* ``too short``: fewer than ``2 * window`` usable steps before the loss first rises to
-  ``RISE`` x its best: the sweep diverged almost at once.
+* ``too short``: fewer than ``2 * window`` finite losses, or less than one window of curve
+  before the loss first rises clearly (below): the sweep diverged almost at once.
 * ``flat``: the smoothed loss never falls ``MIN_DROP`` (5 %) below its starting level (the
   mean of the first window, where the LR is too small for anything to be learned), or its
   fall is under ``FLAT_Z`` (2) standard errors, indistinguishable from no fall. A frozen
@@ -42,22 +42,26 @@ AdamW's usual starting point and PyTorch's default for Adam; TW-T01) and says wh
 * The curve the rules read is a centred moving average of the log-loss. A centred window has
   no lag, where the exponential moving average fastai and Lightning use shifts the whole
   curve to the right (higher LRs) by about half its memory.
-* It is read only up to where the smoothed loss first climbs to ``RISE`` (1.5) x its best so
-  far: the first divergence. Past it, Adam with clipping can dip again for a while at large
-  LRs on easy problems; those dips are luck, not a range to train in.
+* It is read, from its first full window, only up to where the smoothed loss first climbs
+  to ``RISE`` (1.5) x its best so far and ``NOISE_Z`` standard errors above it: the first
+  divergence (a climb within the batch scatter is not one). Past it, Adam with clipping can
+  dip again for a while at large LRs on easy problems; those dips are luck, not a range to
+  train in.
 * The descent starts at the last point, before the lowest one, where the smoothed loss is
   still at its starting level; earlier wiggles are noise around the start (fastai skips the
   first tenth of the sweep for the same reason, Lightning's ``suggestion(skip_begin=10)``
   the first ten points, and so does the search for the lowest point here).
-* ``valley`` (default; fastai's default since 2.4, ``fastai.callback.schedule.valley``, an
-  ESRI rule): the longest decreasing stretch of the curve, here taken from the descent start
-  to the lowest point; fastai's index rule puts the suggestion half way along it
-  (``start + len/3 + len/6``). It is the most stable of the three on small data.
+* ``valley`` (default; fastai's default since 2021, fastai PR 3377,
+  ``fastai.callback.schedule.valley``, a rule from ESRI): the longest decreasing stretch of
+  the curve, here taken from the descent start to the lowest point; fastai's index rule
+  puts the suggestion half way along it (``start + len/3 + len/6``). It is the most stable
+  of the three on small data.
 * ``steepest`` (fastai's ``steep``; Lightning's ``_LRFinder.suggestion``): the LR where the
   smoothed loss falls fastest per decade of LR, within the descent. Lightning takes the
-  gradient of the raw loss against the LR itself; on an exponential sweep that divides the
-  slope by the LR, which favours the lowest LRs, where a noisy curve's wiggles then win (the
-  3.7e-07 a 220-row panel got).
+  gradient of the (EMA-smoothed) loss against the LR itself; on an exponential sweep that
+  divides the slope by the LR, which favours the lowest LRs, where a noisy curve's wiggles
+  win. (Wiggles at the lowest LRs are also how this module's earlier valley reading chose
+  3.7e-07 on the 220-row Grunfeld panel: hence the verdicts and the descent start above.)
 * ``minimum`` (fastai's ``minimum``, after Smith): a tenth of the LR at the lowest smoothed
   loss.
 """
@@ -413,7 +417,8 @@ def suggest(
     start_level = float(level[half])  # the first full window: nothing learned yet
     # A rise counts when it is RISE x the best and beyond noise (NOISE_Z standard errors).
     rise = math.log(RISE) if positive else (RISE - 1) * abs(start_level)
-    last = _first_rise(level, max(rise, NOISE_Z * error * math.sqrt(2)))
+    # Read from the first full window: the shrinking window at the ends is one raw loss.
+    last = half + _first_rise(level[half:], max(rise, NOISE_Z * error * math.sqrt(2)))
     if last - half < window:
         result.verdict = "too short"
         result.reason = (
@@ -433,9 +438,12 @@ def suggest(
         result.verdict = "flat"
         result.reason = (
             f"the curve is flat: the smoothed loss fell only {drop:.1%} (from {start_loss:.4g} "
-            f"to {curve[low]:.4g} at lr={lrs[low]:.2g}; {z:.1f} standard errors of its "
-            f"batch-to-batch scatter), where a descent needs {MIN_DROP:.0%} and {NOISE_Z:g} "
-            "standard errors"
+            f"to {curve[low]:.4g} at lr={lrs[low]:.2g}), "
+            + (
+                f"under the {MIN_DROP:.0%} a descent needs"
+                if drop < MIN_DROP
+                else f"{z:.1f} standard errors of its batch-to-batch scatter: no more than noise"
+            )
         )
         return result
     if z < NOISE_Z:
