@@ -181,7 +181,7 @@ def _other_value(cfg: FitConfig, section: str, key: str) -> Any:
     candidates: list[Any] = []
     if "Literal" in annotation:
         candidates = list(getattr(field.annotation, "__args__", ()))
-    candidates += [not default if isinstance(default, bool) else None, "x", ["x"], 32, 0.25, 2]
+    candidates += [not default if isinstance(default, bool) else True, "x", ["x"], 32, 0.25, 2]
     for value in candidates:
         if value == default:
             continue

@@ -53,7 +53,7 @@ def test_validation_test_and_predict_batches_are_never_augmented(
     run = trainwell.fit(
         data, target="activity", series="id", time="t", out=tmp_path / "run", quiet=True,
         overrides=["train.max_epochs=2", "train.lr=0.01", "report.energy=false",
-                   "doctor.overfit_batch=false"],
+                   "doctor.overfit_batch=false", "baselines.ship=network"],
     )  # fmt: skip
     trained = len(seen)
     run.predict(data.drop(columns="activity"))

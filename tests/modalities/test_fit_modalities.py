@@ -15,7 +15,10 @@ from modality_data import make_reviews, make_sensors, write_digits
 import trainwell
 
 # Small budgets: each run takes seconds on a CPU; the benchmark measures the default run.
+# The network is what these tests are about: it ships even where validation is too small to
+# prove it beats the simpler baselines (trainwell.selection).
 QUICK = [
+    "baselines.ship=network",
     "train.max_epochs=8",
     "train.patience=4",
     "train.lr=0.003",
@@ -88,11 +91,12 @@ def test_the_architecture_and_its_reason_are_recorded(runs: dict[str, Path]) -> 
     assert "8px images" in arch["image"]["architecture_reason"]
     assert arch["series"]["architecture"] == "tcn"
     assert arch["text"]["architecture"] == ("minilm" if HAS_MINILM else "bag_of_embeddings")
-    if HAS_MINILM:  # fine-tuned: frozen first, then unfrozen from the top, lower LRs below
+    if HAS_MINILM:  # on a CPU the encoder stays frozen and the head trains (issue 21)
         transfer = arch["text"]["transfer"]
         assert transfer["pretrained"]
-        assert transfer["unfreezing"][0] == {"epoch": 0, "trainable_groups": 0}
-        assert transfer["unfreezing"][-1]["trainable_groups"] > 0
+        assert "no GPU" in transfer["frozen"]
+        assert "no GPU" in arch["text"]["architecture_reason"]
+        assert all(step["trainable_groups"] == 0 for step in transfer["unfreezing"])
         lrs = transfer["layer_lrs"]
         assert lrs == sorted(lrs)
         assert lrs[0] < lrs[-1]
@@ -137,7 +141,8 @@ def test_model_folder_is_safetensors_and_json_only(runs: dict[str, Path]) -> Non
         files = {p.suffix for p in (path / "model").rglob("*") if p.is_file()}
         assert files <= {".safetensors", ".json", ".txt"}, files
         spec = json.loads((path / "model" / "model.json").read_text())
-        assert spec["kind"] == "modality"
+        assert spec["kind"] == "torch"
+        assert spec["modality"] == path.name
 
 
 @pytest.mark.parametrize("name", ["image", "text", "series"])

@@ -31,7 +31,9 @@ BUDGET = [
 def transfer_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, trainwell.Run]:
     root = tmp_path_factory.mktemp("transfer")
     source = write_digits(root / "source", per_class=80)
-    pretrained = trainwell.fit(source, out=root / "pretrain", overrides=BUDGET, quiet=True)
+    pretrained = trainwell.fit(
+        source, out=root / "pretrain", overrides=[*BUDGET, "baselines.ship=network"], quiet=True
+    )
     weights = pretrained.path / "model" / "weights.safetensors"
     # Other images of the digits, six per class, 45% held out for the test: two to learn from.
     target = write_digits(root / "target", per_class=6, skip=100)

@@ -12,6 +12,7 @@ the audit says so; ``data.layout=table`` keeps it a table.
 
 from __future__ import annotations
 
+import csv
 import re
 from pathlib import Path
 from typing import Any
@@ -84,7 +85,7 @@ def _column_names(data: DataSource) -> list[str]:
 
             return list(pq.read_schema(path).names)
         return [str(c) for c in pd.read_csv(path, nrows=0, sep=None, engine="python").columns]
-    except (OSError, ValueError, pd.errors.ParserError):
+    except (OSError, ValueError, csv.Error, pd.errors.ParserError):
         return []  # unreadable here: the table reader gives the one-line error
 
 
