@@ -65,8 +65,14 @@ def _config_keys(model: type[BaseModel] = FitConfig, prefix: str = "") -> list[s
             lines.extend(_config_keys(annotation, f"{prefix}{name}."))
         else:
             default = field.get_default(call_default_factory=True)
+            if f"{prefix}{name}" in AUTO_KEYS:
+                default = "auto"  # None means: chosen by trainwell (LR range test, batch rule)
             lines.append(f"  {prefix}{name}={default}")
     return lines
+
+
+# Keys whose default None is written "auto" (the config accepts both spellings).
+AUTO_KEYS = frozenset({"train.lr", "train.batch_size"})
 
 
 FIT_EPILOG = (
