@@ -67,11 +67,11 @@ from trainwell.train.precision import Mode, Precision, resolve_precision
 from trainwell.train.schedule import build_schedule
 from trainwell.train.state import TrainState
 
-# The doctor's overfit-one-batch check copies the network and trains it 200 steps on 16
-# examples: done for networks up to this size (seconds); for larger (pre-trained) ones it is
-# skipped, and the run says so.
+# The doctor's overfit-one-batch check copies the network and trains it 200 steps on one
+# batch: done for networks up to this size (seconds); for larger (pre-trained) ones it is
+# skipped.
 OVERFIT_CHECK_MAX_PARAMS = 2_000_000
-OVERFIT_CHECK_EXAMPLES = 16
+OVERFIT_FULL_BATCH_MAX_PARAMS = 200_000
 
 
 def stream_seed(seed: int, stage: str) -> int:
@@ -346,7 +346,9 @@ def train_network(
         # TW-X01 on a copy of the freshly built network (the same on --resume, before the
         # checkpoint is loaded), so training itself is untouched.
         inputs, target_batch = next(iter(data.epoch(0)))
-        n = OVERFIT_CHECK_EXAMPLES
+        # The whole first batch for a small network (memorizing 16 rows proves little); 16
+        # examples for a large one, where 200 steps on a full batch would cost minutes.
+        n = len(target_batch) if n_params <= OVERFIT_FULL_BATCH_MAX_PARAMS else 16
         small = (tuple(x[:n] for x in inputs), target_batch[:n])
         failed = overfit_one_batch(net, small, trainer.objective)
         if failed is not None:

@@ -12,6 +12,8 @@ LR_COLLAPSE = 1e-6
 LR_COLLAPSE_STEPS = 20
 # Per-step shrink factor lr * weight_decay (SGD, AdamW): 1e-2 halves the weights in ~70 steps.
 DECAY_SHRINK = 1e-2
+# The top of the usual decoupled weight decay range (AdamW: 0.01-0.1; Loshchilov & Hutter).
+USUAL_DECAY = 0.1
 COUPLED_DECAY = 0.1  # L2 coefficient for Adam / RMSprop / Adagrad (typical 1e-5 .. 1e-2)
 DROPOUT_HIGH = 0.75  # TW-T05: 0.2-0.5
 
@@ -66,7 +68,13 @@ def check_weight_decay(
     coefficient of 0.1 or more does the same. Fix: weight_decay 1e-4 .. 1e-2 (AdamW 0.01-0.1).
     """
     shrink = lr * weight_decay
-    strong = shrink >= DECAY_SHRINK if decoupled else weight_decay >= COUPLED_DECAY
+    # A usual coefficient (AdamW's 0.01-0.1) under a huge LR is the LR's fault, not the decay's:
+    # the decay is the cause only when the coefficient itself is above the usual range.
+    strong = (
+        shrink >= DECAY_SHRINK and weight_decay > USUAL_DECAY
+        if decoupled
+        else weight_decay >= COUPLED_DECAY
+    )
     if not strong:
         return None
     explains_update = update_ratio is not None and 0.3 * shrink <= update_ratio <= 3 * shrink
