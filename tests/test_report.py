@@ -269,7 +269,7 @@ def test_explanations_are_faithful(run: Path) -> None:
 
 def test_model_card_names_real_metrics_and_a_limitation_from_findings(run: Path) -> None:
     card = (run / "model_card.md").read_text()
-    assert f"`trainwell predict {run.resolve()} DATA.csv`" in card
+    assert f"trainwell predict {run.resolve()} new.csv" in card  # the full path (issue 21)
     metrics = json.loads((run / "metrics.json").read_text())
     findings = json.loads((run / "findings.json").read_text())
     for heading in (
@@ -401,8 +401,8 @@ def test_model_card_is_a_hugging_face_card_with_the_test_metrics(run: Path) -> N
         "## Environmental impact",
     ):
         assert heading in card.text
-    assert f"trainwell predict {run.name} new.csv" in card.text
-    assert f"trainwell.load('{run.name}')" in card.text
+    assert f"trainwell predict {run.resolve()} new.csv" in card.text
+    assert f"trainwell.load('{run.resolve()}')" in card.text
 
 
 def test_model_card_hyperparameters_equal_the_manifest(run: Path) -> None:

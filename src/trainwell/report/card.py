@@ -312,9 +312,10 @@ def environment(run: RunFiles) -> dict[str, Any]:
 
 
 def get_started(run: RunFiles) -> dict[str, str]:
-    """Copy-pastable commands to load the model: the run folder's name, shell-quoted (or a
-    placeholder when the name could break out of a code block)."""
-    name = run.path.name
+    """Copy-pastable commands to load the model: the run folder's full path (so they work
+    from any directory), shell-quoted (or a placeholder when the path could break out of a
+    code block)."""
+    name = str(run.path.resolve())
     safe = "`" not in name and "\n" not in name and "\r" not in name
     folder = name if safe else "RUN_DIR"
     return {"shell": shlex.quote(folder), "python": repr(folder)}
