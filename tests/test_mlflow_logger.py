@@ -59,13 +59,13 @@ def test_params_and_epoch_metrics_round_trip(
 
 
 def test_the_config_key_adds_the_logger(tmp_path: Path) -> None:
-    from trainwell.network import loop_callbacks
-
     from trainwell.config import build_config
     from trainwell.train.precision import Precision
+    from trainwell.trainer import TrainPaths, loop_callbacks
 
     cfg = build_config(overrides=["logging.mlflow=mlruns", "logging.progress=false"])
-    made = loop_callbacks(cfg, Precision("fp32"), None, tensorboard=tmp_path / "run-7" / "tb")
+    paths = TrainPaths.of(tmp_path / "run-7")
+    made = loop_callbacks(cfg, Precision("fp32"), None, paths=paths)
     (logger,) = [c for c in made.all if isinstance(c, MLflowLogger)]
     assert logger.target == "mlruns"
     assert logger.run_name == "run-7"
