@@ -53,8 +53,9 @@ def transfer_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, trainwe
 
 
 def test_fine_tuning_beats_training_from_scratch(transfer_runs: dict[str, trainwell.Run]) -> None:
-    scratch = transfer_runs["scratch"].metrics["test"]
-    tuned = transfer_runs["fine_tuned"].metrics["test"]
+    # The networks (what ships may be a simpler baseline when validation is tiny).
+    scratch = transfer_runs["scratch"].metrics["network"]["test"]
+    tuned = transfer_runs["fine_tuned"].metrics["network"]["test"]
     # Over seeds 0-3: scratch 0.30-0.56, fine-tuned 0.93-1.0 test accuracy.
     assert tuned["accuracy"] >= scratch["accuracy"] + 0.25, (tuned, scratch)
     assert tuned["log_loss"] < scratch["log_loss"]
