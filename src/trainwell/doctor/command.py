@@ -191,6 +191,10 @@ class _Findings:
                 if "ranks" in f.evidence:
                     cause.evidence["ranks"] = f.evidence["ranks"]
                 self.items[i] = cause
+                # Later ranks' copies must merge into the finding that is kept now.
+                for key, kept in self._by_key.items():
+                    if kept is f:
+                        self._by_key[key] = cause
 
 
 def _print_new(reader: _EventReader, console: Console, findings: _Findings) -> None:
