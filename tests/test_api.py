@@ -24,6 +24,24 @@ def test_all_lists_exactly_the_public_names() -> None:
     assert set(trainwell.__all__) - {"__version__"} == public
 
 
+def test_public_functions_stay_functions_after_every_module_is_imported() -> None:
+    """A submodule named like a lazily exported function replaces it once imported.
+
+    CI caught ``trainwell.lr_find`` turning into the module ``trainwell/lr_find.py`` after
+    the CLI had imported it (``TypeError: 'module' object is not callable``); the order of
+    imports in a test worker decided whether it showed.
+    """
+    import importlib
+    import pkgutil
+
+    for info in pkgutil.iter_modules(trainwell.__path__):
+        if info.name == "__main__":  # runs the CLI
+            continue
+        importlib.import_module(f"trainwell.{info.name}")
+    for name in trainwell.__all__:
+        assert not isinstance(getattr(trainwell, name), types.ModuleType), name
+
+
 def test_error_tree() -> None:
     assert issubclass(trainwell.LeakageError, trainwell.DataError)
     for cls in (trainwell.ConfigError, trainwell.DataError, trainwell.RunError):

@@ -14,11 +14,11 @@ from sklearn.datasets import load_breast_cancer
 from torch import nn
 
 import trainwell
-from trainwell.train import lr_find as lr_find_module
+from trainwell.train import range_test as range_test_module
 from trainwell.train.loop import InMemoryData, train
-from trainwell.train.lr_find import LRChoice, RangeTest, choose_lr, lr_range_test, suggest
 from trainwell.train.memory import BatchPlan, fit_batch_to_memory, largest_fitting, step_probe
 from trainwell.train.precision import Precision
+from trainwell.train.range_test import LRChoice, RangeTest, choose_lr, lr_range_test, suggest
 
 
 @pytest.fixture(scope="module")
@@ -287,7 +287,7 @@ def test_fit_records_the_range_test_and_resume_reuses_it(
         raise AssertionError("a resumed run must not run the range test again")
 
     monkeypatch.setattr("trainwell.trainer.lr_range_test", no_sweep)
-    monkeypatch.setattr(lr_find_module, "lr_range_test", no_sweep)
+    monkeypatch.setattr(range_test_module, "lr_range_test", no_sweep)
     run = trainwell.fit(resume=tmp_path / "run", quiet=True)
     network = run.manifest["network"]
     assert network["lr"] == record["suggestion"]

@@ -19,7 +19,7 @@ import pytest
 
 import trainwell
 from trainwell.findings import Finding
-from trainwell.train.lr_find import (
+from trainwell.train.range_test import (
     DEFAULT_LR,
     LRChoice,
     RangeTest,

@@ -16,7 +16,7 @@ from trainwell.findings import Finding
 
 if typing.TYPE_CHECKING:
     from trainwell.config import FitConfig, build_config
-    from trainwell.lr_find import lr_find
+    from trainwell.learning_rate import lr_find
     from trainwell.pipeline import fit
     from trainwell.run import Run, load
 
@@ -45,7 +45,7 @@ _LAZY = {
     "FitConfig": "trainwell.config",
     "build_config": "trainwell.config",
     "fit": "trainwell.pipeline",
-    "lr_find": "trainwell.lr_find",
+    "lr_find": "trainwell.learning_rate",
     "Run": "trainwell.run",
     "load": "trainwell.run",
 }

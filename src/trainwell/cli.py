@@ -249,8 +249,8 @@ def lr_find(
     """
     import json
 
-    from trainwell.lr_find import lr_find as run_lr_find
-    from trainwell.train.lr_find import DEFAULT_LR
+    from trainwell.learning_rate import lr_find as run_lr_find
+    from trainwell.train.range_test import DEFAULT_LR
 
     if json_out is not None and not json_out.resolve().parent.is_dir():
         from trainwell.errors import ConfigError

@@ -111,7 +111,7 @@ class TrainConfig(_Section):
     # TW-T02: None (or "auto") runs the LR range test before training and starts from its
     # suggestion (curve in RUN_DIR/lr_find.json); a number skips the test.
     lr: float | None = Field(default=None, gt=0.0)
-    # How the suggestion is read off the curve (trainwell.train.lr_find): valley is the most
+    # How the suggestion is read off the curve (trainwell.train.range_test): valley is the most
     # stable on small data; steepest as in Lightning; minimum is a tenth of the lowest point.
     lr_find_method: Literal["valley", "steepest", "minimum"] = "valley"
     lr_find_steps: int = Field(default=100, ge=10)  # steps of the sweep from 1e-7 to 10

@@ -54,7 +54,9 @@ from trainwell.train.callbacks.mlflow_logger import MLflowLogger
 from trainwell.train.callbacks.remedy import Remedy
 from trainwell.train.callbacks.tensorboard import flatten as flatten_hparams
 from trainwell.train.loop import train
-from trainwell.train.lr_find import (
+from trainwell.train.memory import BatchPlan, fit_batch_to_memory, step_probe
+from trainwell.train.precision import Mode, Precision, resolve_precision
+from trainwell.train.range_test import (
     DEFAULT_LR,
     LRChoice,
     RangeTest,
@@ -62,8 +64,6 @@ from trainwell.train.lr_find import (
     choose_lr,
     lr_range_test,
 )
-from trainwell.train.memory import BatchPlan, fit_batch_to_memory, step_probe
-from trainwell.train.precision import Mode, Precision, resolve_precision
 from trainwell.train.schedule import build_schedule
 from trainwell.train.state import TrainState
 

@@ -19,8 +19,8 @@ import torch
 
 from trainwell.errors import RunError
 from trainwell.train.checkpoint import atomic_write_bytes
-from trainwell.train.lr_find import TrainingSnapshot
 from trainwell.train.precision import Precision
+from trainwell.train.range_test import TrainingSnapshot
 
 TryStep = Callable[[int], None]
 

@@ -3,7 +3,7 @@
 The data is read, split and encoded as ``fit`` does it (:func:`trainwell.pipeline.prepare`,
 same config and seed), the network is built by the trainer setup ``fit`` uses (same
 architecture, initial weights, batches, optimizer and clipping, for every modality), then
-the range test of :mod:`trainwell.train.lr_find` runs on the training split and its curve
+the range test of :mod:`trainwell.train.range_test` runs on the training split and its curve
 is plotted. Its suggestion is the one ``fit`` records in ``RUN_DIR/lr_find.json`` (it runs
 the same test by default, ``train.lr=auto``). Nothing is trained for keeps and no run
 directory is made; the audit's blocking errors are left to ``trainwell audit``.
@@ -19,7 +19,7 @@ from trainwell.errors import ConfigError
 from trainwell.modalities.base import DataSource
 from trainwell.pipeline import class_weights_for, prepare
 from trainwell.reproducibility import reproducible
-from trainwell.train.lr_find import RangeTest
+from trainwell.train.range_test import RangeTest
 from trainwell.trainer import setup_trainer
 
 PLOT_SUFFIXES = (".png", ".svg", ".pdf")
@@ -49,7 +49,7 @@ def lr_find(
         plot: write the curve here (``.png``, ``.svg`` or ``.pdf``); None draws nothing.
 
     Returns:
-        The :class:`~trainwell.train.lr_find.RangeTest`: curve, suggestion and reason.
+        The :class:`~trainwell.train.range_test.RangeTest`: curve, suggestion and reason.
 
     Raises:
         TrainwellError: bad data, options or plot path (before anything is computed).
