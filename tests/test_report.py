@@ -18,7 +18,7 @@ from helpers import FAST, run_cli
 
 from trainwell.analysis.groups import gap_finding
 from trainwell.cli import main
-from trainwell.config import ReportConfig
+from trainwell.config import ReportConfig, build_config
 from trainwell.evaluate import task_metrics
 from trainwell.report.card import md
 from trainwell.report.intervals import wilson
@@ -380,7 +380,9 @@ def test_model_card_is_a_hugging_face_card_with_the_test_metrics(run: Path) -> N
 
     card = ModelCard.load(run / "model_card.md")
     metrics = json.loads((run / "metrics.json").read_text())
-    assert card.data.license == "other"
+    assert card.data.license == "other"  # report.license not set: the card says so
+    assert card.data.license_name == "unspecified"
+    assert "set it with `report.license=ID`" in card.text
     assert card.data.library_name == "trainwell"
     assert "tabular-classification" in card.data.tags
     assert card.data.datasets == ["people.csv"]
@@ -465,3 +467,30 @@ def test_user_strings_in_the_model_card_render_as_text(run: Path, tmp_path: Path
     assert "&lt;svg onload=alert(1)&gt;" in html  # shown as text
     assert "*bold*" in html  # not emphasis
     assert "&lt;svg onload=alert(1)&gt;" in text.split("## Per-group results")[1]
+
+
+def test_report_license_sets_the_card_license(run: Path, tmp_path: Path) -> None:
+    import shutil
+
+    from huggingface_hub import ModelCard
+
+    from trainwell.report import write_report
+
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    manifest = json.loads((copy / "manifest.json").read_text())
+    manifest["config"]["report"]["license"] = "apache-2.0"
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    write_report(copy)
+    card = ModelCard.load(copy / "model_card.md")
+    assert card.data.license == "apache-2.0"
+    assert card.data.get("license_name") is None
+    assert "License: `apache-2.0` (set by `report.license`)." in card.text
+
+
+def test_report_license_must_be_an_identifier() -> None:
+    from trainwell.errors import ConfigError
+
+    assert ReportConfig(license="cc-by-4.0").license == "cc-by-4.0"
+    with pytest.raises(ConfigError, match="license"):
+        build_config(overrides=["report.license=Apache 2.0"])

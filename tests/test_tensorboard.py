@@ -117,6 +117,44 @@ def test_layer_statistics_and_histograms_on_their_cadence(
     assert all(v > 0 for v in norms)
 
 
+def test_activation_statistics_on_the_same_cadence(
+    logged: tuple[Path, TrainState, UsedLR],
+) -> None:
+    folder, state, _ = logged
+    run = events(folder / "train")
+    assert {"activations/0", "activations/1", "activations/2"} <= set(run.Tags()["histograms"])
+    assert [e.step for e in run.Histograms("activations/1")] == list(range(4, state.step + 1, 4))
+    sparsity = [e.value for e in run.Scalars("activations/1/zero_fraction")]
+    assert all(0.0 <= v < 1.0 for v in sparsity)  # a healthy ReLU layer is not all zeros
+
+
+def test_dead_relu_shows_as_zero_fraction_one(
+    tmp_path: Path,
+) -> None:
+    torch.manual_seed(0)
+    x = torch.randn(64, 3)
+    model = nn.Sequential(nn.Linear(3, 8), nn.ReLU(), nn.Linear(8, 1))
+    with torch.no_grad():
+        model[0].bias.fill_(-100.0)  # every unit dead
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+
+    def validate(net: nn.Module) -> dict[str, float]:
+        with torch.no_grad():  # 64 rows in eval mode, between the hooks and step 5
+            return {"val_loss": float(net(x).pow(2).mean())}
+
+    # 4 steps per epoch: the hooks for step 5 are attached before epoch 1's validation.
+    train(
+        model, optimizer, nn.functional.mse_loss, InMemoryData((x,), torch.zeros(64, 1), 16),
+        max_epochs=2, validate=validate,
+        callbacks=[TensorBoardLogger(tmp_path, every=1, histogram_every=5)],
+    )  # fmt: skip
+    run = events(tmp_path / "train")
+    (zeros,) = run.Scalars("activations/1/zero_fraction")
+    assert (zeros.step, zeros.value) == (5, 1.0)
+    (histogram,) = run.Histograms("activations/0")
+    assert histogram.histogram_value.num == 16 * 8  # step 5's training batch of 16 rows
+
+
 def test_no_histograms_when_turned_off(tmp_path: Path) -> None:
     model = nn.Linear(2, 1)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)

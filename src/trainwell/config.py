@@ -296,6 +296,10 @@ class ReportConfig(_Section):
     # intensity is the average of this country (ISO 3166 alpha-3) from codecarbon's own data.
     energy: bool = True
     country: str = Field(default="USA", min_length=3, max_length=3)
+    # The model card's license (Hugging Face's license identifiers, lower case: apache-2.0,
+    # mit, cc-by-4.0, ...). trainwell cannot know the terms of the data, so by default the card
+    # says ``license: other`` / ``license_name: unspecified`` and asks for it to be set.
+    license: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9.+-]*$", max_length=64)
 
     @field_validator("groups", mode="before")
     @classmethod

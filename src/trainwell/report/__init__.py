@@ -83,6 +83,7 @@ def _context(files: RunFiles, run: Path) -> dict[str, Any]:
             "examination": card.examination(files),
             "environment": card.environment(files),
             "get_started": card.get_started(files),
+            "license": card.license_line(files),
         },
         ethics=card.ethics(files),
         classes=files.classes,

@@ -152,10 +152,11 @@ def metadata(run: RunFiles, evaluation: dict[str, Any]) -> dict[str, Any]:
         tags.append(_shipped_library(shipped))
     if shipped == "network":
         tags.append("safetensors")
+    chosen = _license(run)
     found: dict[str, Any] = {
-        # trainwell cannot know the terms under which the data and model may be used.
-        "license": "other",
-        "license_name": "unspecified",
+        # trainwell cannot know the terms under which the data and model may be used: unless
+        # the user set report.license, the card says so.
+        **({"license": chosen} if chosen else {"license": "other", "license_name": "unspecified"}),
         "library_name": "trainwell",
         "pipeline_tag": _pipeline_tag(run),
         "tags": list(dict.fromkeys(tags)),
@@ -197,6 +198,23 @@ def metadata(run: RunFiles, evaluation: dict[str, Any]) -> dict[str, Any]:
             "hardware_used": hardware,
         }
     return found
+
+
+def _license(run: RunFiles) -> str | None:
+    """``report.license`` from the run's config, or None when it was not set."""
+    value = run.manifest.get("config", {}).get("report", {}).get("license")
+    return str(value) if value else None
+
+
+def license_line(run: RunFiles) -> str:
+    """The card's sentence on the license, as set (or not) by ``report.license``."""
+    chosen = _license(run)
+    if chosen:
+        return f"License: `{chosen}` (set by `report.license`)."
+    return (
+        "License: not set by the run (`license: other` above); set it with "
+        "`report.license=ID` (a Hugging Face license identifier) before sharing the model."
+    )
 
 
 def front_matter(run: RunFiles, evaluation: dict[str, Any]) -> str:

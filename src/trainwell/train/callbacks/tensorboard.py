@@ -12,6 +12,13 @@ so TensorBoard overlays the training and validation curves in one chart.
 - per-layer weight and gradient norms (``weights/<name>``, ``gradients/<name>``) and
   histograms every ``histogram_every`` steps (0: never), read before the optimizer step
   (TW-M04). Histograms cost a copy of every parameter, so the default cadence is sparse.
+- on the same steps, each leaf module's output in that step's training forward pass
+  (``activations/<module>``): a histogram, its mean and standard deviation, and the fraction
+  of exact zeros (``activations/<module>/zero_fraction``), the sparsity summary TensorFlow's
+  guides log (``tf.math.zero_fraction``) and the number that shows dead ReLUs. Forward hooks
+  are attached only for the logged step and removed after it, so other steps pay nothing;
+  with gradient accumulation the last micro-batch of the step is the one shown; validation
+  passes (modules in ``eval()`` mode) are never recorded. Attention maps are not logged.
 - at the end, the hyperparameters and final (best-epoch) validation metrics with the hparams
   plugin (``SummaryWriter.add_hparams``), in the log folder itself.
 """
@@ -57,9 +64,12 @@ class TensorBoardLogger(Callback):
         self.train: SummaryWriter | None = None
         self.validation: SummaryWriter | None = None
         self._lr: float | None = None
+        self._activations: dict[str, torch.Tensor] = {}
+        self._hooks: list[torch.utils.hooks.RemovableHandle] = []
 
     def on_fit_start(self, state: TrainState) -> None:
         self.train = SummaryWriter(str(self.folder / "train"))
+        self._watch_next_step(state)
         self.validation = SummaryWriter(str(self.folder / "validation"))
         group = state.optimizer.param_groups[0]
         # The rate training started from (a scheduler keeps it as "initial_lr"): with the
@@ -78,6 +88,39 @@ class TensorBoardLogger(Callback):
             self._lr = state.lr  # the scheduler moves it after this step
         if self.train is not None and self.histogram_every and step % self.histogram_every == 0:
             self._layers(state.model, step)
+            self._log_activations(step)
+
+    def _watch_next_step(self, state: TrainState) -> None:
+        """Attach forward hooks if the next optimizer step is one that logs layers."""
+        if not self.histogram_every or (state.step + 1) % self.histogram_every:
+            return
+        for name, module in state.model.named_modules():
+            if name and not any(True for _ in module.children()):
+                self._hooks.append(module.register_forward_hook(self._recorder(name)))
+
+    def _recorder(self, name: str) -> Any:
+        def record(module: torch.nn.Module, inputs: Any, output: Any) -> None:
+            if module.training and isinstance(output, torch.Tensor):
+                self._activations[name] = output.detach()
+
+        return record
+
+    @torch.no_grad()
+    def _log_activations(self, step: int) -> None:
+        assert self.train is not None
+        for handle in self._hooks:
+            handle.remove()
+        self._hooks.clear()
+        for name, output in self._activations.items():
+            values = output.float().flatten().cpu()
+            if values.numel() == 0:
+                continue
+            tag = f"activations/{name}"
+            self.train.add_histogram(tag, values, step)
+            self.train.add_scalar(f"{tag}/mean", float(values.mean()), step)
+            self.train.add_scalar(f"{tag}/std", float(values.std(correction=0)), step)
+            self.train.add_scalar(f"{tag}/zero_fraction", float((values == 0).float().mean()), step)
+        self._activations.clear()
 
     @torch.no_grad()
     def _layers(self, model: torch.nn.Module, step: int) -> None:
@@ -94,7 +137,10 @@ class TensorBoardLogger(Callback):
                 self.train.add_histogram(f"gradients/{name}", grad, step)
 
     def on_step_end(self, state: TrainState) -> None:
-        if self.train is None or state.step % self.every:
+        if self.train is None:
+            return
+        self._watch_next_step(state)
+        if state.step % self.every:
             return
         if state.loss is not None:
             self.train.add_scalar("step/loss", float(state.loss), state.step)
@@ -118,6 +164,9 @@ class TensorBoardLogger(Callback):
         self.validation.flush()
 
     def on_fit_end(self, state: TrainState) -> None:
+        for handle in self._hooks:  # a step that was watched but never taken
+            handle.remove()
+        self._hooks.clear()
         if self.train is None or self.validation is None:
             return
         self._write_hparams(state)
