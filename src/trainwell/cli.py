@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import textwrap
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -68,6 +69,11 @@ def _config_keys(model: type[BaseModel] = FitConfig, prefix: str = "") -> list[s
             if f"{prefix}{name}" in AUTO_KEYS:
                 default = "auto"  # None means: chosen by trainwell (LR range test, batch rule)
             lines.append(f"  {prefix}{name}={default}")
+            # The key's docstring in trainwell.config (pydantic's use_attribute_docstrings).
+            about = " ".join((field.description or "").split())
+            lines.extend(
+                textwrap.wrap(about, 88, initial_indent=" " * 6, subsequent_indent=" " * 6)
+            )
     return lines
 
 

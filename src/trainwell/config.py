@@ -33,28 +33,35 @@ def _comma_list(value: Any) -> Any:
 
 
 class _Section(BaseModel):
-    # Unknown keys are errors, never silently ignored (a misspelt key would otherwise be a no-op).
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    # Unknown keys are errors, never silently ignored (a misspelt key would otherwise be a
+    # no-op). Each key's docstring is its description in `trainwell fit --help`.
+    model_config = ConfigDict(
+        extra="forbid", validate_assignment=True, use_attribute_docstrings=True
+    )
 
 
 class DataConfig(_Section):
     target: str = ""
-    # "classification" lets trainwell pick binary or multiclass from the number of classes.
+    """The column to predict (--target); for a folder of class sub-folders, the label name."""
     task: Literal["auto", "classification", "binary", "multiclass", "regression"] = "auto"
-    group: str | None = None  # TW-D04: rows sharing a group stay in one split
-    time: str | None = None  # TW-D04: train on the past, validate and test on the future
-    # Integer targets with at most this many distinct values are class labels when the task
-    # is inferred; more make it a regression (override with --task).
+    """auto infers it from the target; classification picks binary or multiclass by the
+    number of classes."""
+    group: str | None = None
+    """TW-D04: rows sharing a value of this column stay in one split (--group)."""
+    time: str | None = None
+    """TW-D04: a time column: train on the past, validate and test on the future (--time)."""
     max_classes: int = Field(default=20, ge=2)
-    drop: list[str] = Field(default_factory=list)  # columns to leave out of the features
-    # Other modalities (trainwell.modalities): a folder of class sub-folders is images; a
-    # text column (--text) makes a text task; a series id column (--series, with --time
-    # ordering the rows inside a series) makes one sample per series.
+    """Integer targets with at most this many distinct values are class labels when the task
+    is inferred; more make it a regression (override with --task)."""
+    drop: list[str] = Field(default_factory=list)
+    """Columns to leave out of the features (comma-separated)."""
     text: str | None = None
+    """A text column: each row's text is the input (--text)."""
     series: str | None = None
-    # TW-A01: "auto" trains a table whose feature columns are one ordered signal (STEM0,
-    # STEM1, ..., neighbours strongly correlated) as a series; "table" keeps it a table.
+    """A series id column: the rows of one id (ordered by --time) are one sample (--series)."""
     layout: Literal["auto", "table", "wide_series"] = "auto"
+    """TW-A01: auto trains a table whose feature columns are one ordered signal (STEM0,
+    STEM1, ..., neighbours strongly correlated) as a series; table keeps it a table."""
 
     @field_validator("drop", mode="before")
     @classmethod
@@ -65,81 +72,114 @@ class DataConfig(_Section):
 
 
 class SplitConfig(_Section):
-    # TW-D03: 80/10/10 train/validation/test, stratified for classification (TW-D04).
     validation: float = Field(default=0.1, gt=0.0, lt=0.5)
+    """TW-D03: share of rows in the validation split (stratified for classification, TW-D04)."""
     test: float = Field(default=0.1, gt=0.0, lt=0.5)
+    """TW-D03: share of rows in the test split, sealed until the final evaluation (TW-D07)."""
 
 
 class ModelConfig(_Section):
-    # TW-A02: width and depth are sized to the data when left at None.
     width: int | None = Field(default=None, ge=4)
+    """TW-A02: units per hidden layer; None sizes it to the data."""
     depth: int | None = Field(default=None, ge=0, le=16)
-    dropout: float = Field(default=0.2, ge=0.0, lt=1.0)  # TW-T05: 0.2-0.5
-    activation: Literal["relu", "gelu", "silu", "leaky_relu"] = "relu"  # TW-A06
-    # Categoricals with more levels than this get a learned embedding; fewer are one-hot.
+    """TW-A02: hidden layers (residual blocks); None sizes it to the data."""
+    dropout: float = Field(default=0.2, ge=0.0, lt=1.0)
+    """TW-T05: dropout probability (the guides' range is 0.2-0.5)."""
+    activation: Literal["relu", "gelu", "silu", "leaky_relu"] = "relu"
+    """TW-A06: the hidden layers' activation function."""
     embedding_threshold: int = Field(default=10, ge=2)
-    # TW-A01/A02: images, text and series pick an architecture by task and data size ("auto",
-    # the choice and its reason in the manifest); name one to override (trainwell.models).
+    """Categoricals with more levels than this get a learned embedding; fewer are one-hot."""
     name: str = "auto"
-    # TW-A03: pre-trained weights: a .safetensors file or a Hugging Face model folder. Nothing
-    # is downloaded unless model.download=true (then the library's hub cache is used).
+    """TW-A01/A02: the architecture; auto picks one by task and data size (the choice and its
+    reason go in the manifest); name one to override (trainwell.models)."""
     pretrained: str | None = None
+    """TW-A03: pre-trained weights, a .safetensors file or a Hugging Face model folder."""
     download: bool = False
-    # TW-A04: fine-tuning trains the head alone for freeze_epochs, then unfreezes one layer
-    # group (from the top) every unfreeze_every epochs; each group deeper gets the LR of the
-    # one above times layer_lr_decay (discriminative learning rates, ULMFiT's 1/2.6).
+    """TW-A03: allow downloading pre-trained weights (into the library's hub cache); off, so
+    nothing is fetched unless asked."""
     freeze_epochs: int = Field(default=1, ge=0)
-    # TW-A03/A04: unfreeze the pre-trained backbone after freeze_epochs (true), never (false),
-    # or None: yes, except a text encoder on a CPU, which stays frozen under a trained head.
+    """TW-A04: epochs that train the new head alone before the backbone is unfrozen."""
     fine_tune: bool | None = None
+    """TW-A03/A04: unfreeze the pre-trained backbone after freeze_epochs (true), never
+    (false), or None: yes, except a text encoder on a CPU, which stays frozen."""
     unfreeze_every: int = Field(default=1, ge=1)
+    """TW-A04: epochs between unfreezing one more layer group, from the top (gradual
+    unfreezing)."""
     layer_lr_decay: float = Field(default=0.4, gt=0.0, le=1.0)
-    # TW-T10: recompute activations in backward for large backbones; "auto" turns it on for
-    # backbones above 50M parameters.
+    """TW-A04: each layer group deeper gets the LR of the one above times this
+    (discriminative learning rates; ULMFiT uses 1/2.6)."""
     gradient_checkpointing: Literal["auto", "on", "off"] = "auto"
-    image_size: int | None = Field(default=None, ge=8)  # None: the images' median size
-    max_tokens: int = Field(default=64, ge=4)  # text: tokens per example (truncated)
-    series_length: int | None = Field(default=None, ge=4)  # None: the longest series
+    """TW-T10: recompute activations in backward to save memory; auto turns it on for
+    backbones above 50M parameters."""
+    image_size: int | None = Field(default=None, ge=8)
+    """Images: the side they are resized to; None takes the images' median size."""
+    max_tokens: int = Field(default=64, ge=4)
+    """Text: tokens per example (longer texts are truncated)."""
+    series_length: int | None = Field(default=None, ge=4)
+    """Series: steps per sample (cropped or padded); None takes the longest series."""
 
 
 class TrainConfig(_Section):
-    max_epochs: int = Field(default=100, ge=1)  # an upper bound; early stopping ends sooner
-    # TW-T07, TW-T08-T10: None (or "auto") picks it from the data size and, on CUDA, halves
-    # it until a training step fits in memory (accumulate then grows to keep the batch).
+    max_epochs: int = Field(default=100, ge=1)
+    """An upper bound on epochs; early stopping usually ends sooner (TW-T04)."""
     batch_size: int | None = Field(default=None, ge=1)
-    optimizer: Literal["adamw", "sgd"] = "adamw"  # TW-T01
-    # TW-T02: None (or "auto") runs the LR range test before training and starts from its
-    # suggestion (curve in RUN_DIR/lr_find.json); a number skips the test.
+    """TW-T07-T10: None (or auto) picks it from the data size and, on CUDA, halves it until a
+    step fits in memory (accumulate then grows to keep the effective batch)."""
+    optimizer: Literal["adamw", "sgd"] = "adamw"
+    """TW-T01: AdamW, or SGD with momentum."""
     lr: float | None = Field(default=None, gt=0.0)
-    # How the suggestion is read off the curve (trainwell.train.range_test): valley is the most
-    # stable on small data; steepest as in Lightning; minimum is a tenth of the lowest point.
+    """TW-T02: the starting learning rate; None (or auto) runs the LR range test and starts
+    from its suggestion (RUN_DIR/lr_find.json)."""
     lr_find_method: Literal["valley", "steepest", "minimum"] = "valley"
-    lr_find_steps: int = Field(default=100, ge=10)  # steps of the sweep from 1e-7 to 10
-    weight_decay: float = Field(default=1e-2, ge=0.0)  # TW-T05
-    momentum: float = Field(default=0.9, ge=0.0, lt=1.0)  # for optimizer=sgd
-    # TW-T03: warmup_cosine, one_cycle, step, plateau, cosine_restarts or constant
-    # (trainwell.train.schedule); each schedule's keys below are ignored by the others.
+    """TW-T02: how the range test's suggestion is read off the curve: valley (fastai's, the
+    most stable on small data), steepest (Lightning's) or minimum (a tenth of the lowest
+    point)."""
+    lr_find_steps: int = Field(default=100, ge=10)
+    """TW-T02: steps of the range test's sweep from 1e-7 to 10 (at least two epochs run)."""
+    weight_decay: float = Field(default=1e-2, ge=0.0)
+    """TW-T05: decoupled weight decay (AdamW) or L2 (SGD)."""
+    momentum: float = Field(default=0.9, ge=0.0, lt=1.0)
+    """TW-T01: SGD's momentum (only with optimizer=sgd)."""
     schedule: Literal[
         "warmup_cosine", "one_cycle", "step", "plateau", "cosine_restarts", "constant"
     ] = "warmup_cosine"
-    warmup_epochs: float = Field(default=1.0, ge=0.0)  # linear warmup, then cosine to zero
-    one_cycle_peak: float = Field(default=0.3, gt=0.0, lt=1.0)  # share of steps rising
-    step_milestones: list[float] = Field(default_factory=lambda: [0.5, 0.75])  # of max_epochs
-    step_gamma: float = Field(default=0.1, gt=0.0, lt=1.0)  # LR multiplier at each milestone
+    """TW-T03: the LR schedule (trainwell.train.schedule); each schedule's own keys below are
+    refused under another schedule."""
+    warmup_epochs: float = Field(default=1.0, ge=0.0)
+    """warmup_cosine: epochs of linear warmup, then cosine decay to zero over the epochs that
+    run."""
+    one_cycle_peak: float = Field(default=0.3, gt=0.0, lt=1.0)
+    """one_cycle: share of the steps spent rising to the peak LR."""
+    step_milestones: list[float] = Field(default_factory=lambda: [0.5, 0.75])
+    """step: where the LR drops, as fractions of max_epochs (comma-separated)."""
+    step_gamma: float = Field(default=0.1, gt=0.0, lt=1.0)
+    """step: the LR multiplier at each milestone."""
     plateau_factor: float = Field(default=0.1, gt=0.0, lt=1.0)
-    # Below train.patience, so the LR drops (twice) before early stopping gives up.
+    """plateau: the LR multiplier when validation loss stops improving."""
     plateau_patience: int = Field(default=3, ge=0)
-    restart_epochs: float = Field(default=10.0, gt=0.0)  # first cosine cycle
-    restart_mult: int = Field(default=2, ge=1)  # each cycle this many times the last
-    patience: int = Field(default=10, ge=1)  # TW-T04: early stopping on validation loss
-    clip_grad_norm: float | None = Field(default=1.0, gt=0.0)  # TW-T06; None turns it off
-    accumulate: int = Field(default=1, ge=1)  # TW-T08: micro-batches per optimizer step
-    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"  # TW-T09: mixed on CUDA
-    # TW-D11: "auto" weights classes when the largest is >= imbalance_ratio x the smallest.
+    """plateau: epochs without improvement before the LR drops; below train.patience, so the
+    LR drops (twice) before early stopping gives up."""
+    restart_epochs: float = Field(default=10.0, gt=0.0)
+    """cosine_restarts: epochs of the first cosine cycle (SGDR)."""
+    restart_mult: int = Field(default=2, ge=1)
+    """cosine_restarts: each cycle is this many times longer than the last."""
+    patience: int = Field(default=10, ge=1)
+    """TW-T04: early stopping after this many epochs without a better validation loss."""
+    clip_grad_norm: float | None = Field(default=1.0, gt=0.0)
+    """TW-T06: clip the gradients' global norm to this; None turns clipping off."""
+    accumulate: int = Field(default=1, ge=1)
+    """TW-T08: micro-batches accumulated per optimizer step."""
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
+    """TW-T09: numeric precision; auto is mixed precision on CUDA, fp32 on a CPU."""
     class_weights: Literal["auto", "on", "off"] = "auto"
+    """TW-D11: weight the loss by inverse class frequency; auto does it when the largest
+    class has at least imbalance_ratio times the rows of the smallest."""
     imbalance_ratio: float = Field(default=3.0, ge=1.0)
-    deterministic: bool = True  # TW-R01
-    checkpoint_keep: int = Field(default=2, ge=1)  # TW-T11: epoch checkpoints kept on disk
+    """TW-D11: the class-size ratio from which class_weights=auto weights the classes."""
+    deterministic: bool = True
+    """TW-R01: deterministic algorithms, so a run with the same seed repeats exactly."""
+    checkpoint_keep: int = Field(default=2, ge=1)
+    """TW-T11: epoch checkpoints kept on disk (the best one is always kept)."""
 
     @field_validator("lr", "batch_size", mode="before")
     @classmethod
@@ -168,26 +208,30 @@ class AugmentConfig(_Section):
     """
 
     enabled: bool = True
-    # Images: mirror left-right ("auto": on, except small one-channel images such as glyphs
-    # and digits, whose mirror image can be another class), shift-crop by up to this share of
-    # the side, brightness/contrast jitter of this strength.
+    """TW-D10: augment the training split (images, text, series, audio)."""
     flip: Literal["auto", "on", "off"] = "auto"
+    """Images: mirror left-right; auto is on, except for small one-channel images such as
+    glyphs and digits, whose mirror image can be another class."""
     crop: float = Field(default=0.1, ge=0.0, lt=0.5)
+    """Images: shift-crop by up to this share of the side."""
     color_jitter: float = Field(default=0.2, ge=0.0, lt=1.0)
-    # Text: drop each token with this probability (synonym-free perturbation).
+    """Images: the strength of the brightness and contrast jitter."""
     token_dropout: float = Field(default=0.1, ge=0.0, lt=1.0)
-    # Series: Gaussian jitter (x the channel's std), amplitude scaling by 1 +- scale, and a
-    # random window of this share of the length (stretched back to the full length).
+    """Text: drop each token with this probability."""
     jitter: float = Field(default=0.03, ge=0.0)
+    """Series: Gaussian noise, as a multiple of each channel's standard deviation."""
     scale: float = Field(default=0.1, ge=0.0, lt=1.0)
+    """Series: scale the amplitude by a random factor in 1 +- this."""
     window: float = Field(default=0.9, gt=0.0, le=1.0)
+    """Series: a random window of this share of the length, stretched back to full length."""
 
 
 class BaselineConfig(_Section):
-    # TW-A08: the dummy, linear and LightGBM baselines always run. "ship" picks the model
-    # that is exported: the best on validation (default) or a named one.
     ship: Literal["best", "network", "dummy", "linear", "lightgbm"] = "best"
+    """TW-A08: the model that is shipped: the best on validation (the simpler one when
+    validation cannot tell them apart), or a named one. Every baseline always runs."""
     lightgbm_rounds: int = Field(default=2000, ge=1)
+    """TW-A08: the LightGBM baseline's maximum boosting rounds (early-stopped on validation)."""
 
 
 class AuditConfig(_Section):
@@ -198,53 +242,48 @@ class AuditConfig(_Section):
         5.0
     """
 
-    # Finding ids of error severity the user accepts (``--allow ID``): fit proceeds, and the
-    # manifest records what was allowed.
     allow: list[str] = Field(default_factory=list)
-
-    # Row indices, columns or groups listed in one finding's evidence; the counts are complete.
+    """Finding ids of error severity the user accepts (--allow ID): fit proceeds, and the
+    manifest records what was allowed."""
     evidence_limit: int = Field(default=20, ge=1)
-
-    # TW-D01: a column missing more than 5% of its values is a warning (the default of
-    # Deepchecks' PercentOfNulls condition); fewer missing values are reported as info.
+    """Row indices, columns or groups listed in one finding's evidence (counts stay
+    complete)."""
     missing_warn_fraction: float = Field(default=0.05, ge=0.0, le=1.0)
-    # TW-D01: near-zero variance as caret's nearZeroVar defines it: the most common value is
-    # more than 19x (95/5) as frequent as the second and under 10% of the values are distinct.
+    """TW-D01: a column missing more than this share of its values is a warning (Deepchecks'
+    PercentOfNulls default); fewer is info."""
     near_constant_ratio: float = Field(default=19.0, gt=1.0)
+    """TW-D01: near-zero variance as caret's nearZeroVar defines it: the most common value is
+    more than this many times as frequent as the second (95/5) ..."""
     near_constant_unique_fraction: float = Field(default=0.10, gt=0.0, le=1.0)
-    # TW-D01: more distinct values than this make a categorical high-cardinality
-    # (ydata-profiling's default `vars.cat.cardinality_threshold`).
+    """TW-D01: ... and under this share of the values are distinct (caret's nearZeroVar)."""
     high_cardinality: int = Field(default=50, ge=2)
-    # TW-D01: |modified z-score| above 3.5 marks a potential outlier (Iglewicz & Hoaglin, 1993).
+    """TW-D01: a categorical with more distinct values is high-cardinality (ydata-profiling's
+    cardinality_threshold)."""
     outlier_z: float = Field(default=3.5, gt=0.0)
-
-    # TW-D02: label errors are searched in at most this many rows (a random sample above it),
-    # which keeps the out-of-fold model under a few seconds.
+    """TW-D01: |modified z-score| above this marks a potential outlier (Iglewicz & Hoaglin,
+    1993)."""
     label_error_max_rows: int = Field(default=10_000, ge=100)
-    # TW-D02: benchmark test sets carry 3.3% label errors on average (Northcutt et al., 2021,
-    # "Pervasive Label Errors in Test Sets"); flagged rows above 3% make a warning, fewer info.
+    """TW-D02: label errors are searched in at most this many rows (a random sample above)."""
     label_error_warn_fraction: float = Field(default=0.03, ge=0.0, le=1.0)
-
-    # TW-D06: rows equal after rounding numbers to this many significant digits (and
-    # normalizing case and whitespace in text) are near duplicates: re-exported copies.
+    """TW-D02: flagged rows above this share are a warning (test sets carry 3.3% label errors
+    on average: Northcutt et al., 2021); fewer are info."""
     near_duplicate_digits: int = Field(default=4, ge=1, le=15)
-    # TW-D06: more than 10% of a validation or test split also in train blocks the run
-    # (Deepchecks' TrainTestSamplesMix default); any smaller share is a warning.
+    """TW-D06: rows equal after rounding numbers to this many significant digits (and
+    normalizing case and whitespace in text) are near duplicates."""
     shared_rows_error_fraction: float = Field(default=0.10, ge=0.0, le=1.0)
-    # TW-D06: one feature alone reaching this out-of-fold skill (balanced accuracy rescaled
-    # so chance is 0, or R^2) predicts the target "almost perfectly". Deepchecks warns from a
-    # predictive power score of 0.8, but strong honest features reach that (breast cancer's
-    # "worst perimeter"); a blocking error needs a near-perfect score.
+    """TW-D06: more than this share of a validation or test split also in train blocks the
+    run (Deepchecks' TrainTestSamplesMix default); less is a warning."""
     target_leakage_skill: float = Field(default=0.95, gt=0.0, le=1.0)
-    # TW-D06: |Spearman rank correlation| above this means a numeric feature is a monotonic
-    # transformation of a regression target.
+    """TW-D06: one feature alone reaching this out-of-fold skill (balanced accuracy rescaled
+    so chance is 0, or R^2) predicts the target almost perfectly: a blocking error."""
     target_leakage_rank: float = Field(default=0.99, gt=0.0, le=1.0)
-    # TW-D06: rows used for the per-feature models (a random sample above it).
+    """TW-D06: |Spearman correlation| above this makes a numeric feature a monotonic
+    transformation of a regression target."""
     target_leakage_max_rows: int = Field(default=20_000, ge=100)
-
-    # TW-R03: share of a text column's values that must look like e-mail addresses, phone
-    # numbers or person names before the column is reported as personal data.
+    """TW-D06: rows used for the per-feature leakage models (a random sample above it)."""
     personal_data_fraction: float = Field(default=0.5, gt=0.0, le=1.0)
+    """TW-R03: share of a column's values that must look like e-mail addresses, phone
+    numbers or person names before it is reported as personal data."""
 
     @field_validator("allow", mode="before")
     @classmethod
@@ -255,13 +294,18 @@ class AuditConfig(_Section):
 class DoctorConfig(_Section):
     """The training doctor inside ``fit`` (TW-X01-X08): observes, and rescues when asked."""
 
-    enabled: bool = True  # live diagnosis of the network's training (findings.json)
-    overfit_batch: bool = True  # TW-X01: before training, a copy must overfit one batch
-    # On divergence or NaN: restore the last good epoch, lower the LR, enable clipping.
+    enabled: bool = True
+    """TW-X02-X08: diagnose the network's training live (findings.json)."""
+    overfit_batch: bool = True
+    """TW-X01: before training, a copy of the network must overfit one batch."""
     remedy: bool = True
+    """On divergence or NaN: restore the last good epoch, lower the LR, turn clipping on."""
     remedy_lr_factor: float = Field(default=0.1, gt=0.0, lt=1.0)
-    remedy_clip_grad_norm: float = Field(default=1.0, gt=0.0)  # when clipping was off
-    max_remedies: int = Field(default=3, ge=1)  # then the run stops, with the findings
+    """The remedy multiplies the LR by this."""
+    remedy_clip_grad_norm: float = Field(default=1.0, gt=0.0)
+    """The gradient-norm clip the remedy turns on when clipping was off."""
+    max_remedies: int = Field(default=3, ge=1)
+    """After this many remedies the run stops, with the findings."""
 
 
 class ReportConfig(_Section):
@@ -272,34 +316,35 @@ class ReportConfig(_Section):
         ['sex', 'age_band']
     """
 
-    # TW-E04: sensitive or slice columns (``--groups sex,age_band``); metrics per group on the
-    # test split with fairlearn's MetricFrame. A column may be a feature or not.
     groups: list[str] = Field(default_factory=list)
-    # TW-E04: a gap between groups this large is a finding: test accuracy points for
-    # classification; for regression, the spread of the groups' MAE as a fraction of the
-    # overall MAE (group_gap_relative).
+    """TW-E04: sensitive or slice columns (--groups sex,age_band): test metrics per group
+    (fairlearn's MetricFrame); a column may be a feature or not."""
     group_gap: float = Field(default=0.10, gt=0.0, le=1.0)
+    """TW-E04: a gap in test accuracy between groups this large is a finding
+    (classification)."""
     group_gap_relative: float = Field(default=0.5, gt=0.0)
-    # TW-E04: groups with fewer test rows than this are listed but not judged (too noisy).
+    """TW-E04: regression: a spread of the groups' MAE this large, as a fraction of the
+    overall MAE, is a finding."""
     min_group_size: int = Field(default=20, ge=1)
-    # TW-E03: resamples of the test rows for the 95% BCa bootstrap intervals (accuracy's Wilson
-    # interval needs none); 0 turns the bootstrap off. See trainwell.report.intervals.
+    """TW-E04: groups with fewer test rows are listed but not judged (too noisy)."""
     bootstrap: int = Field(default=1999, ge=0)
-    # TW-E05: permutation importance on the validation split (repeats, at most this many rows)
-    # and Shapley-value attributions (captum) for this many validation examples.
+    """TW-E03: resamples for the 95% BCa bootstrap intervals (scipy; accuracy's Wilson
+    interval needs none); 0 turns the bootstrap off."""
     importance_repeats: int = Field(default=5, ge=1)
+    """TW-E05: repeats of the permutation importance on the validation split."""
     importance_max_rows: int = Field(default=2000, ge=50)
+    """TW-E05: the permutation importance uses at most this many validation rows."""
     explain_examples: int = Field(default=3, ge=0, le=10)
-    # TW-D13: training rows shown as the network's input layer sees them.
+    """TW-E05: validation examples explained with Shapley-value attributions (captum)."""
     input_sample: int = Field(default=48, ge=1, le=500)
-    # TW-R04: energy and carbon of the run with codecarbon, offline; the grid's carbon
-    # intensity is the average of this country (ISO 3166 alpha-3) from codecarbon's own data.
+    """TW-D13: training rows shown as the network's input layer sees them."""
     energy: bool = True
+    """TW-R04: measure the run's energy and carbon with codecarbon (offline)."""
     country: str = Field(default="USA", min_length=3, max_length=3)
-    # The model card's license (Hugging Face's license identifiers, lower case: apache-2.0,
-    # mit, cc-by-4.0, ...). trainwell cannot know the terms of the data, so by default the card
-    # says ``license: other`` / ``license_name: unspecified`` and asks for it to be set.
+    """TW-R04: the grid whose average carbon intensity is used (ISO 3166 alpha-3)."""
     license: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9.+-]*$", max_length=64)
+    """The model card's license, a Hugging Face license id (apache-2.0, mit, cc-by-4.0, ...);
+    None writes license: other, unspecified (trainwell cannot know the data's terms)."""
 
     @field_validator("groups", mode="before")
     @classmethod
@@ -308,21 +353,26 @@ class ReportConfig(_Section):
 
 
 class LoggingConfig(_Section):
-    tensorboard: bool = True  # TW-M02
+    tensorboard: bool = True
+    """TW-M02: write TensorBoard logs to RUN_DIR/tensorboard/."""
     progress: bool = True
-    log_every: int = Field(default=10, ge=1)  # steps between TensorBoard step scalars
-    # TW-M04: steps between per-layer weight/gradient norms and histograms in TensorBoard
-    # (0: never); each costs a copy of every parameter, so it is sparse by default.
+    """Show a progress bar while training."""
+    log_every: int = Field(default=10, ge=1)
+    """TW-M02: optimizer steps between TensorBoard's step scalars (loss, LR, gradient
+    norm)."""
     histogram_every: int = Field(default=200, ge=0)
-    # TW-M05: also log params and per-epoch metrics to MLflow (pip install "trainwell[mlflow]"):
-    # a tracking URI (sqlite:///mlflow.db) or a local folder (MLflow's file store); null: off.
+    """TW-M04: steps between per-layer weight, gradient and activation statistics and
+    histograms in TensorBoard (0: never); sparse, as each copies every parameter."""
     mlflow: str | None = None
+    """TW-M05: also log params and per-epoch metrics to MLflow: a tracking URI
+    (sqlite:///mlflow.db) or a local folder; None: off (pip install "trainwell[mlflow]")."""
 
 
 class FitConfig(_Section):
     """The fully resolved configuration of one ``trainwell fit`` run."""
 
-    seed: int = 0  # TW-R01
+    seed: int = 0
+    """TW-R01: the seed of every random stream (split, initial weights, batches, augment)."""
     data: DataConfig = Field(default_factory=DataConfig)
     split: SplitConfig = Field(default_factory=SplitConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
