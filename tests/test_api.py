@@ -10,7 +10,7 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
 import trainwell
-from trainwell.config import FitConfig, build_config
+from trainwell.config import FitConfig, build_config, choice_variants
 from trainwell.errors import ConfigError, did_you_mean
 
 
@@ -129,6 +129,14 @@ def leaf_keys(model: type[BaseModel], prefix: str = "") -> dict[str, FieldInfo]:
             found.update(leaf_keys(annotation, f"{prefix}{name}."))
         else:
             found[f"{prefix}{name}"] = field
+            for variant in choice_variants(field):  # train.schedule.milestones, ...
+                found.update(
+                    {
+                        f"{prefix}{name}.{k}": f
+                        for k, f in variant.model_fields.items()
+                        if k != "name"
+                    }
+                )
     return found
 
 
@@ -149,3 +157,4 @@ def test_every_config_key_has_a_description_shown_in_fit_help(
         assert " ".join((field.description or "").split()[:6]) in help_text, key
     assert "train.lr=auto" in help_text
     assert "train.batch_size=auto" in help_text
+    assert "train.schedule.milestones=[0.5, 0.75] step: where the LR drops" in help_text

@@ -411,7 +411,7 @@ def test_model_card_hyperparameters_equal_the_manifest(run: Path) -> None:
     manifest = json.loads((run / "manifest.json").read_text())
     network, train = manifest["network"], manifest["config"]["train"]
     table = card_table((run / "model_card.md").read_text(), "### Training hyperparameters")
-    assert table["optimizer"] == train["optimizer"]
+    assert table["optimizer"] == train["optimizer"]["name"]
     assert float(table["learning rate"]) == network["lr"]
     assert table["learning rate chosen by"] == network["lr_source"]
     assert table["schedule"] == md(network["schedule"])

@@ -3,13 +3,24 @@
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 
 import pytest
 import torch
 from torch import nn
 
-from trainwell.config import TrainConfig, build_config
+from trainwell.config import (
+    CosineRestartsOptions,
+    OneCycleOptions,
+    PlateauOptions,
+    SGDOptions,
+    StepOptions,
+    TrainConfig,
+    WarmupCosineOptions,
+    build_config,
+)
+from trainwell.errors import ConfigError
 from trainwell.train.callback import Callback
 from trainwell.train.callbacks import Checkpointing
 from trainwell.train.callbacks.checkpointing import restore
@@ -43,7 +54,7 @@ def curve(cfg: TrainConfig, epochs: int | None = None) -> list[float]:
 
 
 def test_warmup_cosine_rises_linearly_then_decays_to_zero() -> None:
-    lrs = curve(TrainConfig(schedule="warmup_cosine", max_epochs=10, warmup_epochs=1))
+    lrs = curve(TrainConfig(schedule=WarmupCosineOptions(warmup_epochs=1), max_epochs=10))
     assert lrs[:STEPS] == pytest.approx([LR * (i + 1) / STEPS for i in range(STEPS)])
     assert max(lrs) == pytest.approx(LR)
     assert all(a >= b for a, b in zip(lrs[STEPS:], lrs[STEPS + 1 :], strict=False))
@@ -64,7 +75,7 @@ def test_warmup_cosine_reaches_its_end_when_early_stopping_ends_the_run() -> Non
     there instead (TW-T03, T04)."""
     from trainwell.train.callbacks import EarlyStopping
 
-    cfg = TrainConfig(schedule="warmup_cosine", max_epochs=100, warmup_epochs=1, patience=6)
+    cfg = TrainConfig(schedule=WarmupCosineOptions(warmup_epochs=1), max_epochs=100, patience=6)
     data, _ = make_data()
     model = nn.Linear(4, 1)
     opt = torch.optim.SGD(model.parameters(), lr=LR)
@@ -92,7 +103,7 @@ def test_warmup_cosine_reaches_its_end_when_early_stopping_ends_the_run() -> Non
 
 
 def test_an_improving_run_keeps_its_planned_decay() -> None:
-    cfg = TrainConfig(schedule="warmup_cosine", max_epochs=10, warmup_epochs=1, patience=4)
+    cfg = TrainConfig(schedule=WarmupCosineOptions(warmup_epochs=1), max_epochs=10, patience=4)
     data, _ = make_data()
     opt = optimizer()
     schedule = build_schedule(opt, cfg, len(data))
@@ -122,7 +133,7 @@ def test_an_improving_run_keeps_its_planned_decay() -> None:
 
 
 def test_one_cycle_peaks_at_the_configured_fraction() -> None:
-    lrs = curve(TrainConfig(schedule="one_cycle", max_epochs=10, one_cycle_peak=0.25))
+    lrs = curve(TrainConfig(schedule=OneCycleOptions(peak=0.25), max_epochs=10))
     peak = max(range(len(lrs)), key=lrs.__getitem__)
     assert abs(peak - 0.25 * len(lrs)) <= 1
     assert lrs[peak] == pytest.approx(LR)
@@ -131,7 +142,7 @@ def test_one_cycle_peaks_at_the_configured_fraction() -> None:
 
 
 def test_step_decay_multiplies_by_gamma_at_the_milestones() -> None:
-    cfg = TrainConfig(schedule="step", max_epochs=8, step_milestones=[0.25, 0.75], step_gamma=0.5)
+    cfg = TrainConfig(schedule=StepOptions(milestones=[0.25, 0.75], gamma=0.5), max_epochs=8)
     lrs = curve(cfg)
     assert lrs[: 2 * STEPS] == pytest.approx([LR] * 2 * STEPS)  # until epoch 2
     assert lrs[2 * STEPS : 6 * STEPS] == pytest.approx([LR / 2] * 4 * STEPS)
@@ -139,7 +150,7 @@ def test_step_decay_multiplies_by_gamma_at_the_milestones() -> None:
 
 
 def test_cosine_restarts_go_back_up_at_each_cycle_boundary() -> None:
-    cfg = TrainConfig(schedule="cosine_restarts", max_epochs=7, restart_epochs=1, restart_mult=2)
+    cfg = TrainConfig(schedule=CosineRestartsOptions(cycle_epochs=1, cycle_mult=2), max_epochs=7)
     lrs = curve(cfg)
     starts = [0, STEPS, 3 * STEPS]  # cycles of 1, 2 and 4 epochs
     for start in starts:
@@ -152,7 +163,7 @@ def test_cosine_restarts_go_back_up_at_each_cycle_boundary() -> None:
 def test_plateau_reduces_after_patience_epochs_without_improvement() -> None:
     opt = optimizer()
     schedule = build_schedule(
-        opt, TrainConfig(schedule="plateau", plateau_patience=2, plateau_factor=0.5), STEPS
+        opt, TrainConfig(schedule=PlateauOptions(patience=2, factor=0.5)), STEPS
     )
     assert not schedule.per_step
     assert schedule.loop_scheduler is None
@@ -174,13 +185,60 @@ def test_constant_has_no_scheduler() -> None:
 
 
 def test_schedule_keys_are_validated() -> None:
-    assert build_config(overrides=["train.step_milestones=0.3,0.6"]).train.step_milestones == [
-        0.3,
-        0.6,
-    ]
-    for bad in ("train.step_milestones=2", "train.schedule=linear", "train.restart_mult=0"):
-        with pytest.raises(Exception, match="invalid config value"):
-            build_config(overrides=[bad])
+    chosen = build_config(overrides=["train.schedule=step", "train.schedule.milestones=0.3,0.6"])
+    assert chosen.train.schedule == StepOptions(milestones=[0.3, 0.6])
+    for bad in (
+        ["train.schedule=step", "train.schedule.milestones=2"],
+        ["train.schedule=cosine_restarts", "train.schedule.cycle_mult=0"],
+    ):
+        with pytest.raises(ConfigError, match="invalid config value"):
+            build_config(overrides=bad)
+    with pytest.raises(ConfigError, match=r"train\.schedule=linear is not one of warmup_cosine"):
+        build_config(overrides=["train.schedule=linear"])
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        # Issue 11: a schedule's key exists only under its schedule, an optimizer's only
+        # under its optimizer; before, they were flat keys every schedule carried.
+        (
+            ["train.schedule=one_cycle", "train.schedule.warmup_epochs=2"],
+            "train.schedule.warmup_epochs has no effect with train.schedule=one_cycle; it "
+            "applies with train.schedule=warmup_cosine",
+        ),
+        (
+            ["train.schedule.milestones=0.5"],
+            "train.schedule.milestones has no effect with train.schedule=warmup_cosine; it "
+            "applies with train.schedule=step",
+        ),
+        (
+            ["train.optimizer.momentum=0.5"],
+            "train.optimizer.momentum has no effect with train.optimizer=adamw; it applies "
+            "with train.optimizer=sgd",
+        ),
+        (["train.schedule.peek=0.2"], "no 'peek' in train.schedule (did you mean 'peak'?)"),
+    ],
+)
+def test_a_choice_refuses_another_choices_keys(overrides: list[str], message: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        build_config(overrides=overrides)
+
+
+def test_a_choice_and_its_keys_in_any_order_and_over_a_saved_config() -> None:
+    for overrides in (
+        ["train.optimizer=sgd", "train.optimizer.momentum=0.5"],
+        ["train.optimizer.momentum=0.5", "train.optimizer=sgd"],
+        ["train.optimizer.name=sgd", "train.optimizer.momentum=0.5"],
+    ):
+        assert build_config(overrides=overrides).train.optimizer == SGDOptions(momentum=0.5)
+    # A resumed or tuned run starts from a full saved config: switching the schedule there
+    # drops the old schedule's keys instead of refusing them.
+    saved = build_config(overrides=["train.schedule=plateau"]).model_dump(mode="json")
+    assert saved["train"]["schedule"] == {"name": "plateau", "factor": 0.1, "patience": 3}
+    assert build_config(base=saved).train.schedule == PlateauOptions()
+    switched = build_config(base=saved, overrides=["train.schedule=step"])
+    assert switched.train.schedule == StepOptions()
 
 
 # --- exact resume: interrupted + resumed ends with the LR and weights of an uninterrupted run
@@ -241,16 +299,16 @@ def run(cfg: TrainConfig, folder: Path | None, stop_after: int | None, resume: b
 SCHEDULE_CONFIGS = {
     "warmup_cosine": {},
     "one_cycle": {},
-    "step": {"step_milestones": [0.4, 0.7]},
-    "plateau": {"plateau_patience": 0},
-    "cosine_restarts": {"restart_epochs": 1.5},
+    "step": {"milestones": [0.4, 0.7]},
+    "plateau": {"patience": 0},
+    "cosine_restarts": {"cycle_epochs": 1.5},
     "constant": {},
 }
 
 
 @pytest.mark.parametrize("name", SCHEDULES)
 def test_each_schedule_resumes_exactly(name: str, tmp_path: Path) -> None:
-    cfg = TrainConfig(schedule=name, max_epochs=8, **SCHEDULE_CONFIGS[name])  # type: ignore[arg-type]
+    cfg = TrainConfig(schedule={"name": name, **SCHEDULE_CONFIGS[name]}, max_epochs=8)  # type: ignore[arg-type]
     full = run(cfg, None, None, resume=False)
     run(cfg, tmp_path, stop_after=3, resume=False)
     resumed = run(cfg, tmp_path, None, resume=True)
@@ -266,7 +324,7 @@ def test_each_schedule_resumes_exactly(name: str, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("name", [s for s in SCHEDULES if s not in ("constant", "plateau")])
 def test_remedy_scale_lr_lowers_every_later_lr_by_the_factor(name: str) -> None:
-    cfg = TrainConfig(schedule=name, max_epochs=6, **SCHEDULE_CONFIGS[name])  # type: ignore[arg-type]
+    cfg = TrainConfig(schedule={"name": name, **SCHEDULE_CONFIGS[name]}, max_epochs=6)  # type: ignore[arg-type]
     plain = curve(cfg)
     opt = optimizer()
     schedule = build_schedule(opt, cfg, STEPS)

@@ -9,8 +9,9 @@ from typing import Annotated, Any
 
 import typer
 from pydantic import BaseModel
+from pydantic.fields import FieldInfo
 
-from trainwell.config import FitConfig
+from trainwell.config import FitConfig, choice_variants
 from trainwell.errors import TrainwellError
 
 app = typer.Typer(
@@ -58,22 +59,28 @@ Series = Annotated[
 ]
 
 
-def _config_keys(model: type[BaseModel] = FitConfig, prefix: str = "") -> list[str]:
+def _config_keys(
+    fields: dict[str, FieldInfo] = FitConfig.model_fields, prefix: str = ""
+) -> list[str]:
+    """``key=default`` lines, each with its description (its docstring in trainwell.config,
+    via pydantic's use_attribute_docstrings); a choice's own keys follow its name."""
     lines = []
-    for name, field in model.model_fields.items():
+    for name, field in fields.items():
         annotation = field.annotation
         if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-            lines.extend(_config_keys(annotation, f"{prefix}{name}."))
-        else:
-            default = field.get_default(call_default_factory=True)
-            if f"{prefix}{name}" in AUTO_KEYS:
-                default = "auto"  # None means: chosen by trainwell (LR range test, batch rule)
-            lines.append(f"  {prefix}{name}={default}")
-            # The key's docstring in trainwell.config (pydantic's use_attribute_docstrings).
-            about = " ".join((field.description or "").split())
-            lines.extend(
-                textwrap.wrap(about, 88, initial_indent=" " * 6, subsequent_indent=" " * 6)
-            )
+            lines.extend(_config_keys(annotation.model_fields, f"{prefix}{name}."))
+            continue
+        default = field.get_default(call_default_factory=True)
+        if isinstance(default, BaseModel):  # a choice (train.schedule): its name
+            default = getattr(default, "name", default)
+        if f"{prefix}{name}" in AUTO_KEYS:
+            default = "auto"  # None means: chosen by trainwell (LR range test, batch rule)
+        lines.append(f"  {prefix}{name}={default}")
+        about = " ".join((field.description or "").split())
+        lines.extend(textwrap.wrap(about, 88, initial_indent=" " * 6, subsequent_indent=" " * 6))
+        for variant in choice_variants(field):
+            own = {k: f for k, f in variant.model_fields.items() if k != "name"}
+            lines.extend(_config_keys(own, f"{prefix}{name}."))
     return lines
 
 

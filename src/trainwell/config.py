@@ -14,11 +14,21 @@ from __future__ import annotations
 
 import json
 import tomllib
+import typing
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+)
+from pydantic.fields import FieldInfo
+from pydantic_core import PydanticCustomError
 
 from trainwell.errors import ConfigError, did_you_mean
 
@@ -119,14 +129,175 @@ class ModelConfig(_Section):
     """Series: steps per sample (cropped or padded); None takes the longest series."""
 
 
+# Choices shaped like the choice (issue 11): the optimizer and the schedule are each one of
+# several option models told apart by ``name``, so a key exists only under the choice that
+# reads it (``train.schedule.milestones`` only with ``train.schedule=step``). On the command
+# line ``train.schedule=step`` is short for ``train.schedule.name=step``.
+
+
+def _shorthand(key: str, *variants: type[_Section]) -> BeforeValidator:
+    """The validator in front of a choice among ``variants`` (a discriminated union on
+    ``name``): it accepts a bare name and refuses another variant's keys with the reason."""
+    by_name = {v.model_fields["name"].default: v for v in variants}
+
+    def shorthand(value: Any) -> Any:
+        if isinstance(value, BaseModel):
+            return value
+        if isinstance(value, str):
+            value = {"name": value}
+        if not isinstance(value, dict):
+            return value  # pydantic's own error
+        name = value.get("name", next(iter(by_name)))
+        chosen = by_name.get(name)
+        if chosen is None:
+            raise PydanticCustomError(
+                "choice",
+                f"{key}={name} is not one of " + ", ".join(by_name) + " (see trainwell fit --help)",
+            )
+        for sub in value:
+            if sub in chosen.model_fields:
+                continue
+            owners = [n for n, v in by_name.items() if sub in v.model_fields]
+            if owners:
+                raise PydanticCustomError(
+                    "choice",
+                    f"{key}.{sub} has no effect with {key}={name}; it applies with "
+                    + " or ".join(f"{key}={o}" for o in owners)
+                    + ": remove it or set that",
+                )
+        return {**value, "name": name}
+
+    return BeforeValidator(shorthand)
+
+
+def choice_variants(field: FieldInfo) -> list[type[BaseModel]]:
+    """The option models of a config choice (empty for any other field)."""
+    args = typing.get_args(field.annotation)
+    return [a for a in args if isinstance(a, type) and issubclass(a, BaseModel)]
+
+
+class AdamWOptions(_Section):
+    """AdamW: Adam with decoupled weight decay (Loshchilov & Hutter, 2019; torch.optim.AdamW)."""
+
+    name: Literal["adamw"] = "adamw"
+    """The optimizer."""
+
+
+class SGDOptions(_Section):
+    """SGDOptions with Nesterov momentum (torch.optim.SGD, nesterov=True)."""
+
+    name: Literal["sgd"] = "sgd"
+    """The optimizer."""
+    momentum: float = Field(default=0.9, ge=0.0, lt=1.0)
+    """sgd: the momentum coefficient."""
+
+
+OptimizerChoice = Annotated[
+    AdamWOptions | SGDOptions,
+    Field(discriminator="name"),
+    _shorthand("train.optimizer", AdamWOptions, SGDOptions),
+]
+
+
+class WarmupCosineOptions(_Section):
+    """Linear warmup, then cosine decay to zero (Goyal et al., 2017; Loshchilov & Hutter)."""
+
+    name: Literal["warmup_cosine"] = "warmup_cosine"
+    """The schedule."""
+    warmup_epochs: float = Field(default=1.0, ge=0.0)
+    """warmup_cosine: epochs of linear warmup, then cosine decay to zero over the epochs that
+    run."""
+
+
+class OneCycleOptions(_Section):
+    """Smith's one-cycle policy (torch.optim.lr_scheduler.OneCycleLR)."""
+
+    name: Literal["one_cycle"] = "one_cycle"
+    """The schedule."""
+    peak: float = Field(default=0.3, gt=0.0, lt=1.0)
+    """one_cycle: share of the steps spent rising to the peak LR."""
+
+
+class StepOptions(_Section):
+    """Step decay at milestones (torch.optim.lr_scheduler.MultiStepLR)."""
+
+    name: Literal["step"] = "step"
+    """The schedule."""
+    milestones: list[float] = Field(default_factory=lambda: [0.5, 0.75])
+    """step: where the LR drops, as fractions of train.max_epochs (comma-separated)."""
+    gamma: float = Field(default=0.1, gt=0.0, lt=1.0)
+    """step: the LR multiplier at each milestone."""
+
+    @field_validator("milestones", mode="before")
+    @classmethod
+    def _milestones(cls, value: Any) -> Any:
+        return [value] if isinstance(value, int | float) else _comma_list(value)
+
+    @field_validator("milestones")
+    @classmethod
+    def _fractions(cls, value: list[float]) -> list[float]:
+        if not value or not all(0.0 < v < 1.0 for v in value):
+            raise ValueError("milestones are fractions of train.max_epochs, each in (0, 1)")
+        return value
+
+
+class PlateauOptions(_Section):
+    """Reduce on plateau (torch.optim.lr_scheduler.ReduceLROnPlateau)."""
+
+    name: Literal["plateau"] = "plateau"
+    """The schedule."""
+    factor: float = Field(default=0.1, gt=0.0, lt=1.0)
+    """plateau: the LR multiplier when the validation loss stops improving."""
+    patience: int = Field(default=3, ge=0)
+    """plateau: epochs without improvement before the LR drops; below train.patience, so the
+    LR drops (twice) before early stopping gives up."""
+
+
+class CosineRestartsOptions(_Section):
+    """Cosine annealing with warm restarts, SGDR (Loshchilov & Hutter, 2017;
+    torch.optim.lr_scheduler.CosineAnnealingWarmRestarts)."""
+
+    name: Literal["cosine_restarts"] = "cosine_restarts"
+    """The schedule."""
+    cycle_epochs: float = Field(default=10.0, gt=0.0)
+    """cosine_restarts: epochs of the first cosine cycle (SGDR's T_0)."""
+    cycle_mult: int = Field(default=2, ge=1)
+    """cosine_restarts: each cycle is this many times longer than the last (T_mult)."""
+
+
+class ConstantOptions(_Section):
+    """A constant learning rate."""
+
+    name: Literal["constant"] = "constant"
+    """The schedule."""
+
+
+_SCHEDULES = (
+    WarmupCosineOptions,
+    OneCycleOptions,
+    StepOptions,
+    PlateauOptions,
+    CosineRestartsOptions,
+    ConstantOptions,
+)
+ScheduleChoice = Annotated[
+    WarmupCosineOptions
+    | OneCycleOptions
+    | StepOptions
+    | PlateauOptions
+    | CosineRestartsOptions
+    | ConstantOptions,
+    Field(discriminator="name"),
+    _shorthand("train.schedule", *_SCHEDULES),
+]
+
+
 class TrainConfig(_Section):
     max_epochs: int = Field(default=100, ge=1)
     """An upper bound on epochs; early stopping usually ends sooner (TW-T04)."""
     batch_size: int | None = Field(default=None, ge=1)
     """TW-T07-T10: None (or auto) picks it from the data size and, on CUDA, halves it until a
     step fits in memory (accumulate then grows to keep the effective batch)."""
-    optimizer: Literal["adamw", "sgd"] = "adamw"
-    """TW-T01: AdamW, or SGD with momentum."""
     lr: float | None = Field(default=None, gt=0.0)
     """TW-T02: the starting learning rate; None (or auto) runs the LR range test and starts
     from its suggestion (RUN_DIR/lr_find.json)."""
@@ -137,32 +308,12 @@ class TrainConfig(_Section):
     lr_find_steps: int = Field(default=100, ge=10)
     """TW-T02: steps of the range test's sweep from 1e-7 to 10 (at least two epochs run)."""
     weight_decay: float = Field(default=1e-2, ge=0.0)
-    """TW-T05: decoupled weight decay (AdamW) or L2 (SGD)."""
-    momentum: float = Field(default=0.9, ge=0.0, lt=1.0)
-    """TW-T01: SGD's momentum (only with optimizer=sgd)."""
-    schedule: Literal[
-        "warmup_cosine", "one_cycle", "step", "plateau", "cosine_restarts", "constant"
-    ] = "warmup_cosine"
-    """TW-T03: the LR schedule (trainwell.train.schedule); each schedule's own keys below are
-    refused under another schedule."""
-    warmup_epochs: float = Field(default=1.0, ge=0.0)
-    """warmup_cosine: epochs of linear warmup, then cosine decay to zero over the epochs that
-    run."""
-    one_cycle_peak: float = Field(default=0.3, gt=0.0, lt=1.0)
-    """one_cycle: share of the steps spent rising to the peak LR."""
-    step_milestones: list[float] = Field(default_factory=lambda: [0.5, 0.75])
-    """step: where the LR drops, as fractions of max_epochs (comma-separated)."""
-    step_gamma: float = Field(default=0.1, gt=0.0, lt=1.0)
-    """step: the LR multiplier at each milestone."""
-    plateau_factor: float = Field(default=0.1, gt=0.0, lt=1.0)
-    """plateau: the LR multiplier when validation loss stops improving."""
-    plateau_patience: int = Field(default=3, ge=0)
-    """plateau: epochs without improvement before the LR drops; below train.patience, so the
-    LR drops (twice) before early stopping gives up."""
-    restart_epochs: float = Field(default=10.0, gt=0.0)
-    """cosine_restarts: epochs of the first cosine cycle (SGDR)."""
-    restart_mult: int = Field(default=2, ge=1)
-    """cosine_restarts: each cycle is this many times longer than the last."""
+    """TW-T05: decoupled weight decay (AdamWOptions) or L2 (SGDOptions)."""
+    optimizer: OptimizerChoice = Field(default_factory=lambda: AdamWOptions())
+    """TW-T01: adamw, or sgd (with Nesterov momentum: train.optimizer.momentum)."""
+    schedule: ScheduleChoice = Field(default_factory=lambda: WarmupCosineOptions())
+    """TW-T03: the LR schedule (trainwell.train.schedule): warmup_cosine, one_cycle, step,
+    plateau, cosine_restarts or constant; its own keys are train.schedule.KEY."""
     patience: int = Field(default=10, ge=1)
     """TW-T04: early stopping after this many epochs without a better validation loss."""
     clip_grad_norm: float | None = Field(default=1.0, gt=0.0)
@@ -185,18 +336,6 @@ class TrainConfig(_Section):
     @classmethod
     def _auto(cls, value: Any) -> Any:
         return None if isinstance(value, str) and value.strip().lower() == "auto" else value
-
-    @field_validator("step_milestones", mode="before")
-    @classmethod
-    def _milestones(cls, value: Any) -> Any:
-        return [value] if isinstance(value, int | float) else _comma_list(value)
-
-    @field_validator("step_milestones")
-    @classmethod
-    def _fractions(cls, value: list[float]) -> list[float]:
-        if not value or not all(0.0 < v < 1.0 for v in value):
-            raise ValueError("milestones are fractions of train.max_epochs, each in (0, 1)")
-        return value
 
 
 class AugmentConfig(_Section):
@@ -401,12 +540,26 @@ def parse_value(text: str) -> Any:
 def _set_path(tree: dict[str, Any], key: str, value: Any) -> None:
     parts = key.split(".")
     node = tree
-    for part in parts[:-1]:
+    for i, part in enumerate(parts[:-1]):
         child = node.setdefault(part, {})
+        # train.schedule=step, then train.schedule.gamma=0.5: the name becomes {"name": ...}
+        if isinstance(child, str) and _check_key(".".join(parts[: i + 1])):
+            child = node[part] = {"name": child}
         if not isinstance(child, dict):
             raise ConfigError(f"override {key!r}: {part!r} is a value, not a section")
         node = child
-    node[parts[-1]] = value
+    last = parts[-1]
+    if isinstance(value, str) and isinstance(node.get(last), dict) and _check_key(key):
+        node[last]["name"] = value  # a choice's name, its keys given before it kept
+    else:
+        node[last] = value
+
+
+def _get_path(tree: dict[str, Any], key: str) -> Any:
+    node: Any = tree
+    for part in key.split("."):
+        node = node[part]
+    return node
 
 
 def _merge(into: dict[str, Any], other: dict[str, Any]) -> None:
@@ -417,12 +570,12 @@ def _merge(into: dict[str, Any], other: dict[str, Any]) -> None:
             into[name] = value
 
 
-def _check_key(key: str) -> None:
-    """Reject unknown keys with a "did you mean" before pydantic's longer message."""
-    model: type[BaseModel] = FitConfig
+def _check_key(key: str) -> bool:
+    """Reject unknown keys with a "did you mean" before pydantic's longer message; True when
+    ``key`` reaches a choice (``train.optimizer``, ``train.schedule``)."""
+    fields: dict[str, FieldInfo] = FitConfig.model_fields
     parts = key.split(".")
     for i, part in enumerate(parts):
-        fields = model.model_fields
         if part not in fields:
             where = ".".join(parts[:i]) or "the top level"
             raise ConfigError(
@@ -430,10 +583,35 @@ def _check_key(key: str) -> None:
                 f"{did_you_mean(part, fields)}; see `trainwell fit --help` for the keys"
             )
         annotation = fields[part].annotation
+        variants = choice_variants(fields[part])
         if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-            model = annotation
+            fields = annotation.model_fields
+        elif variants:
+            if i == len(parts) - 1:
+                return True
+            # Any variant's key passes here; the choice itself says which variant reads it.
+            fields = {n: f for v in variants for n, f in v.model_fields.items()}
         elif i < len(parts) - 1:
             raise ConfigError(f"unknown config key {key!r}: {part!r} has no sub-keys")
+    return False
+
+
+def _forget_renamed_choices(tree: dict[str, Any], pairs: list[tuple[str, Any]]) -> None:
+    """Drop a choice's keys from ``tree`` (an earlier source) where ``pairs`` (a later one)
+    name another variant: a base config's ``train.schedule.factor`` (plateau) must not follow
+    ``train.schedule=step`` from an override. Keys given together with the new name stay."""
+    for key, value in pairs:
+        if key.endswith(".name"):
+            key = key.removesuffix(".name")
+        if not isinstance(value, str) or "." not in key or not _check_key(key):
+            continue
+        *path, last = key.split(".")
+        node: Any = tree
+        for part in path:
+            node = node.get(part) if isinstance(node, dict) else None
+        chosen = node.get(last) if isinstance(node, dict) else None
+        if isinstance(chosen, dict) and chosen.get("name") != value:
+            del node[last]
 
 
 def _flatten(tree: dict[str, Any], prefix: str = "") -> list[str]:
@@ -509,7 +687,9 @@ def build_config(
         file_tree = read_config_file(config_file)
         for key in _flatten(file_tree):
             _check_key(key)
+        _forget_renamed_choices(tree, [(k, _get_path(file_tree, k)) for k in _flatten(file_tree)])
         _merge(tree, file_tree)
+    pairs: list[tuple[str, Any]] = []
     for item in overrides or []:
         if "=" not in item:
             raise ConfigError(
@@ -518,7 +698,10 @@ def build_config(
         key, _, raw = item.partition("=")
         key = key.strip()
         _check_key(key)
-        _set_path(tree, key, parse_value(raw))
+        pairs.append((key, parse_value(raw)))
+    _forget_renamed_choices(tree, pairs)
+    for key, value in pairs:
+        _set_path(tree, key, value)
     for name, value in options.items():
         if value is not None:
             key = name.replace("__", ".")
@@ -528,24 +711,14 @@ def build_config(
         return FitConfig.model_validate(tree)
     except ValidationError as err:
         first = err.errors()[0]
+        if first["type"] == "choice":  # already names the key and what to do
+            raise ConfigError(first["msg"]) from None
         where = ".".join(str(p) for p in first["loc"])
         raise ConfigError(
             f"invalid config value for {where}: {first['msg']} (got {first.get('input')!r})"
         ) from None
 
 
-# Keys that only one value of another key reads: (section, key) -> (selector key, values).
-_ONLY_WITH: dict[tuple[str, str], tuple[str, frozenset[str]]] = {
-    ("train", "momentum"): ("optimizer", frozenset({"sgd"})),
-    ("train", "warmup_epochs"): ("schedule", frozenset({"warmup_cosine"})),
-    ("train", "one_cycle_peak"): ("schedule", frozenset({"one_cycle"})),
-    ("train", "step_milestones"): ("schedule", frozenset({"step"})),
-    ("train", "step_gamma"): ("schedule", frozenset({"step"})),
-    ("train", "plateau_factor"): ("schedule", frozenset({"plateau"})),
-    ("train", "plateau_patience"): ("schedule", frozenset({"plateau"})),
-    ("train", "restart_epochs"): ("schedule", frozenset({"cosine_restarts"})),
-    ("train", "restart_mult"): ("schedule", frozenset({"cosine_restarts"})),
-}
 # Keys of the model, augment and data sections that every modality reads.
 _ALWAYS = frozenset({"data.target", "data.task", "augment.enabled"})
 
@@ -558,23 +731,14 @@ def _changed(part: BaseModel, key: str) -> bool:
 
 
 def check_applicable(cfg: FitConfig, modality: str, options: frozenset[str]) -> None:
-    """Refuse a key the user set that would have no effect on this run, with the reason:
-    a schedule's key under another schedule, ``train.momentum`` without SGD, the LR range
-    test's keys with a fixed ``train.lr``, or a ``model``/``augment``/``data`` key that this
-    modality does not read (``options``: the keys it does).
+    """Refuse a key the user set that would have no effect on this run, with the reason: the
+    LR range test's keys with a fixed ``train.lr``, or a ``model``/``augment``/``data`` key
+    that this modality does not read (``options``: the keys it does). A schedule's or an
+    optimizer's key under another choice is refused while parsing (the choice's types).
 
     Raises:
         ConfigError: one line naming the key, why it has no effect and what to do.
     """
-    for (section, key), (selector, values) in _ONLY_WITH.items():
-        part = getattr(cfg, section)
-        chosen = getattr(part, selector)
-        if _changed(part, key) and chosen not in values:
-            need = " or ".join(f"{section}.{selector}={v}" for v in sorted(values))
-            raise ConfigError(
-                f"{section}.{key} has no effect with {section}.{selector}={chosen}; it applies "
-                f"with {need}: remove it or set that"
-            )
     if cfg.train.lr is not None:
         for key in ("lr_find_method", "lr_find_steps"):
             if _changed(cfg.train, key):

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from rich.console import Console
 
-from trainwell.config import FitConfig, Task
+from trainwell.config import FitConfig, SGDOptions, Task
 from trainwell.doctor import DoctorCallback, overfit_one_batch
 from trainwell.doctor.plan import TrainingPlan, unfreezing_groups
 from trainwell.findings import Finding
@@ -93,8 +93,9 @@ def choose_batch_size(n_train: int, requested: int | None) -> tuple[int, str]:
 
 def make_optimizer(param_groups: list[dict[str, Any]], cfg: FitConfig) -> torch.optim.Optimizer:
     """AdamW (TW-T01), or SGD with Nesterov momentum, over ``param_groups`` (their LRs)."""
-    if cfg.train.optimizer == "sgd":
-        return torch.optim.SGD(param_groups, momentum=cfg.train.momentum, nesterov=True)
+    chosen = cfg.train.optimizer
+    if isinstance(chosen, SGDOptions):
+        return torch.optim.SGD(param_groups, momentum=chosen.momentum, nesterov=True)
     return torch.optim.AdamW(param_groups)
 
 
@@ -404,7 +405,7 @@ def train_network(
             "on": trainer.checkpointing,
             "reason": trainer.checkpoint_reason,
         },
-        "optimizer": cfg.train.optimizer,
+        "optimizer": cfg.train.optimizer.name,
         **loop_details(plan, lr_choice, schedule.description, trainer, state, loop.early, cfg),
     }
     return NetworkResult(net, state, details, findings, lr_choice)

@@ -238,6 +238,11 @@ def _hardware(run: RunFiles) -> str:
     return f"{text} and {gpu}" if gpu else text
 
 
+def _choice_name(value: Any) -> str:
+    """A config choice's name: ``{"name": "sgd", ...}`` (or a bare name) -> ``sgd``."""
+    return str(value.get("name") if isinstance(value, dict) else value)
+
+
 def hyperparameters(run: RunFiles) -> list[tuple[str, str]]:
     """(name, value) rows of the training hyperparameters, taken from the manifest.
 
@@ -249,7 +254,7 @@ def hyperparameters(run: RunFiles) -> list[tuple[str, str]]:
         return []
     train = run.config.get("train", {})
     rows: list[tuple[str, str]] = [
-        ("optimizer", str(train.get("optimizer"))),
+        ("optimizer", md(_choice_name(train.get("optimizer")))),
         ("weight decay", repr(train.get("weight_decay"))),
         ("learning rate", repr(network.get("lr"))),
         ("learning rate chosen by", md(network.get("lr_source", "configuration"))),

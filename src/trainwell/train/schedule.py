@@ -1,17 +1,18 @@
 """Learning-rate schedules (TW-T03), chosen by ``train.schedule``.
 
 =================  ===========================================================================
-``warmup_cosine``  linear warmup over ``train.warmup_epochs``, then cosine decay to zero
+``warmup_cosine``  linear warmup over ``train.schedule.warmup_epochs``, then cosine decay to zero
                    over ``train.max_epochs``, compressed to end where early stopping would
                    stop (the default; see below)
-``one_cycle``      Smith's one-cycle policy: up to the LR at ``train.one_cycle_peak`` of
+``one_cycle``      Smith's one-cycle policy: up to the LR at ``train.schedule.peak`` of
                    training, then down to 1/10,000 of the start (``OneCycleLR``)
-``step``           multiply the LR by ``train.step_gamma`` at each of ``train.step_milestones``
-                   (fractions of ``train.max_epochs``) (``MultiStepLR``)
-``plateau``        multiply the LR by ``train.plateau_factor`` when the validation loss has not
-                   improved for ``train.plateau_patience`` epochs (``ReduceLROnPlateau``)
-``cosine_restarts``  cosine decay restarted every ``train.restart_epochs`` epochs, each cycle
-                   ``train.restart_mult`` times longer (``CosineAnnealingWarmRestarts``)
+``step``           multiply the LR by ``train.schedule.gamma`` at each of
+                   ``train.schedule.milestones`` (fractions of ``train.max_epochs``)
+                   (``MultiStepLR``)
+``plateau``        multiply the LR by ``train.schedule.factor`` when the validation loss has not
+                   improved for ``train.schedule.patience`` epochs (``ReduceLROnPlateau``)
+``cosine_restarts``  cosine decay restarted after ``train.schedule.cycle_epochs`` epochs, each cycle
+                   ``train.schedule.cycle_mult`` times longer (``CosineAnnealingWarmRestarts``)
 ``constant``       no schedule
 =================  ===========================================================================
 
@@ -225,10 +226,19 @@ def build_schedule(
         >>> build_schedule(opt, TrainConfig(schedule="step", max_epochs=4), 10).description
         'step decay: x0.1 at epochs 2, 3'
     """
+    # Imported here: the doctor loads this module into user scripts without the config layer.
+    from trainwell.config import (
+        CosineRestartsOptions,
+        OneCycleOptions,
+        PlateauOptions,
+        StepOptions,
+        WarmupCosineOptions,
+    )
+
     total = max(1, steps_per_epoch * cfg.max_epochs)
-    name = cfg.schedule
-    if name == "warmup_cosine":
-        warmup = min(total // 2, round(cfg.warmup_epochs * steps_per_epoch))
+    chosen = cfg.schedule
+    if isinstance(chosen, WarmupCosineOptions):
+        warmup = min(total // 2, round(chosen.warmup_epochs * steps_per_epoch))
         scheduler = warmup_cosine(optimizer, total, warmup)
         plan = scheduler.lr_lambdas[0]
         assert isinstance(plan, WarmupCosine)
@@ -241,41 +251,43 @@ def build_schedule(
             f"once the validation loss has not improved for "
             f"{max(1, cfg.patience - anneal.anneal_epochs)} epochs (TW-T03, T04)",
         )
-    if name == "one_cycle":
+    if isinstance(chosen, OneCycleOptions):
         peak = [float(g["lr"]) for g in optimizer.param_groups]
         return Schedule(
             # torch's defaults, which are Smith's: start at peak/25, end at peak/25/1e4, and
             # cycle momentum (beta1 for Adam) inversely between 0.85 and 0.95.
             lr_scheduler.OneCycleLR(
-                optimizer, max_lr=peak, total_steps=total, pct_start=cfg.one_cycle_peak
+                optimizer, max_lr=peak, total_steps=total, pct_start=chosen.peak
             ),
-            description=f"one-cycle: peak at {cfg.one_cycle_peak:.0%} of {total} steps",
+            description=f"one-cycle: peak at {chosen.peak:.0%} of {total} steps",
         )
-    if name == "step":
-        epochs = sorted({max(1, round(f * cfg.max_epochs)) for f in cfg.step_milestones})
+    if isinstance(chosen, StepOptions):
+        epochs = sorted({max(1, round(f * cfg.max_epochs)) for f in chosen.milestones})
         return Schedule(
             lr_scheduler.MultiStepLR(
-                optimizer, [e * steps_per_epoch for e in epochs], gamma=cfg.step_gamma
+                optimizer, [e * steps_per_epoch for e in epochs], gamma=chosen.gamma
             ),
-            description=f"step decay: x{cfg.step_gamma:g} at epochs "
+            description=f"step decay: x{chosen.gamma:g} at epochs "
             + ", ".join(str(e) for e in epochs),
         )
-    if name == "plateau":
+    if isinstance(chosen, PlateauOptions):
         plateau = lr_scheduler.ReduceLROnPlateau(
-            optimizer, mode="min", factor=cfg.plateau_factor, patience=cfg.plateau_patience
+            optimizer, mode="min", factor=chosen.factor, patience=chosen.patience
         )
         return Schedule(
             plateau,
             per_step=False,
             callbacks=[PlateauStep(plateau)],
-            description=f"reduce on plateau: x{cfg.plateau_factor:g} after "
-            f"{cfg.plateau_patience} epochs without a lower validation loss",
+            description=f"reduce on plateau: x{chosen.factor:g} after "
+            f"{chosen.patience} epochs without a lower validation loss",
         )
-    if name == "cosine_restarts":
-        cycle = max(1, round(cfg.restart_epochs * steps_per_epoch))
+    if isinstance(chosen, CosineRestartsOptions):
+        cycle = max(1, round(chosen.cycle_epochs * steps_per_epoch))
         return Schedule(
-            lr_scheduler.CosineAnnealingWarmRestarts(optimizer, T_0=cycle, T_mult=cfg.restart_mult),
+            lr_scheduler.CosineAnnealingWarmRestarts(
+                optimizer, T_0=cycle, T_mult=chosen.cycle_mult
+            ),
             description=f"cosine with warm restarts: first cycle {cycle} steps, "
-            f"each next x{cfg.restart_mult}",
+            f"each next x{chosen.cycle_mult}",
         )
     return Schedule(None, description="constant learning rate")
