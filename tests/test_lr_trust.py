@@ -237,7 +237,7 @@ def test_minilm_sweep_on_tiny_text_is_not_trusted_and_falls_back(
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     test = trainwell.lr_find(
-        make_reviews(120), target="sentiment", text="review", overrides=["model.max_tokens=16"]
+        make_reviews(120), target="sentiment", text="review", overrides=["text.max_tokens=16"]
     )
     # Under the frozen encoder the sweep either sees batch scatter around a head that is
     # already near its best ("flat" or "noisy": no suggestion, the fallback), or a real fall

@@ -11,7 +11,7 @@ import typer
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
-from trainwell.config import FitConfig, choice_variants
+from trainwell.config import DataSpec, FitConfig, choice_variants
 from trainwell.errors import TrainwellError
 
 app = typer.Typer(
@@ -57,6 +57,14 @@ Series = Annotated[
         "--series", help="Series id column: one example per series, rows ordered by --time."
     ),
 ]
+
+
+def data_spec(
+    task: str | None, group: str | None, time: str | None, text: str | None, series: str | None
+) -> DataSpec:
+    """The :class:`~trainwell.config.DataSpec` of ``--task``, ``--group``, ``--time``,
+    ``--text`` and ``--series`` (typer needs each option as its own parameter)."""
+    return DataSpec(task=task, group=group, time=time, text=text, series=series)
 
 
 def _config_keys(
@@ -152,9 +160,6 @@ def fit(
         run_fit(
             data,
             target,
-            task=task,
-            group=group,
-            time=time,
             out=out,
             seed=seed,
             config=config,
@@ -162,8 +167,7 @@ def fit(
             resume=resume,
             quiet=quiet,
             groups=groups,
-            text=text,
-            series=series,
+            **data_spec(task, group, time, text, series),
         )
     except KeyboardInterrupt as err:  # typer turns it into a silent exit 130: say it here
         from trainwell.interrupts import interrupted_message
@@ -207,10 +211,8 @@ def audit(
 
     if output_format not in {"text", "json"}:
         raise ConfigError(f"--format must be text or json, not {output_format!r}")
-    cfg = options_config(
-        config, overrides or [], target=target, task=task, group=group, time=time, seed=seed,
-        text=text, series=series,
-    )  # fmt: skip
+    spec = data_spec(task, group, time, text, series)
+    cfg = options_config(config, overrides or [], target=target, seed=seed, spec=spec)
     findings = prepare(data, cfg, block=False).findings
     if output_format == "json":
         typer.echo(json.dumps([f.to_dict() for f in findings], indent=2, default=str))
@@ -272,15 +274,11 @@ def lr_find(
     test = run_lr_find(
         data,
         target,
-        task=task,
-        group=group,
-        time=time,
         seed=seed,
         config=config,
         overrides=overrides or [],
         plot=plot,
-        text=text,
-        series=series,
+        **data_spec(task, group, time, text, series),
     )
     if json_out is not None:
         json_out.write_text(json.dumps(test.to_dict(), indent=1) + "\n")

@@ -17,7 +17,7 @@ import tomllib
 import typing
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypedDict
 
 from pydantic import (
     BaseModel,
@@ -121,12 +121,6 @@ class ModelConfig(_Section):
     gradient_checkpointing: Literal["auto", "on", "off"] = "auto"
     """TW-T10: recompute activations in backward to save memory; auto turns it on for
     backbones above 50M parameters."""
-    image_size: int | None = Field(default=None, ge=8)
-    """Images: the side they are resized to; None takes the images' median size."""
-    max_tokens: int = Field(default=64, ge=4)
-    """Text: tokens per example (longer texts are truncated)."""
-    series_length: int | None = Field(default=None, ge=4)
-    """Series: steps per sample (cropped or padded); None takes the longest series."""
 
 
 # Choices shaped like the choice (issue 11): the optimizer and the schedule are each one of
@@ -340,6 +334,8 @@ class TrainConfig(_Section):
 
 class AugmentConfig(_Section):
     """Augmentation of the training split only (TW-D10); validation, test and predict never.
+    What each kind of data does is its own section's (``image.flip``, ``text.token_dropout``,
+    ``series.jitter``; audio's is fixed: see trainwell.modalities.audio).
 
     Example:
         >>> AugmentConfig(enabled=False).enabled
@@ -348,21 +344,48 @@ class AugmentConfig(_Section):
 
     enabled: bool = True
     """TW-D10: augment the training split (images, text, series, audio)."""
+
+
+# Each kind of data's own keys, in a section named after it (issue 11: options owned by their
+# modality). The modality lists the keys it reads (``Modality.options``); a key of another
+# modality's section is refused with the reason (:func:`check_applicable`).
+
+
+class ImageOptions(_Section):
+    """What the image modality reads (trainwell.modalities.image)."""
+
+    size: int | None = Field(default=None, ge=8)
+    """Images: the side they are resized to; None takes the images' median size."""
     flip: Literal["auto", "on", "off"] = "auto"
-    """Images: mirror left-right; auto is on, except for small one-channel images such as
-    glyphs and digits, whose mirror image can be another class."""
+    """Images, TW-D10: mirror left-right; auto is on, except for small one-channel images
+    such as glyphs and digits, whose mirror image can be another class."""
     crop: float = Field(default=0.1, ge=0.0, lt=0.5)
-    """Images: shift-crop by up to this share of the side."""
+    """Images, TW-D10: shift-crop by up to this share of the side."""
     color_jitter: float = Field(default=0.2, ge=0.0, lt=1.0)
-    """Images: the strength of the brightness and contrast jitter."""
+    """Images, TW-D10: the strength of the brightness and contrast jitter."""
+
+
+class TextOptions(_Section):
+    """What the text modality reads (trainwell.modalities.text)."""
+
+    max_tokens: int = Field(default=64, ge=4)
+    """Text: tokens per example (longer texts are truncated)."""
     token_dropout: float = Field(default=0.1, ge=0.0, lt=1.0)
-    """Text: drop each token with this probability."""
+    """Text, TW-D10: drop each token with this probability."""
+
+
+class SeriesOptions(_Section):
+    """What the series modalities read (trainwell.modalities.series, wide_series)."""
+
+    length: int | None = Field(default=None, ge=4)
+    """Series: steps per sample (cropped or padded); None takes the longest series."""
     jitter: float = Field(default=0.03, ge=0.0)
-    """Series: Gaussian noise, as a multiple of each channel's standard deviation."""
+    """Series, TW-D10: Gaussian noise, as a multiple of each channel's standard deviation."""
     scale: float = Field(default=0.1, ge=0.0, lt=1.0)
-    """Series: scale the amplitude by a random factor in 1 +- this."""
+    """Series, TW-D10: scale the amplitude by a random factor in 1 +- this."""
     window: float = Field(default=0.9, gt=0.0, le=1.0)
-    """Series: a random window of this share of the length, stretched back to full length."""
+    """Series, TW-D10: a random window of this share of the length, stretched back to the
+    full length."""
 
 
 class BaselineConfig(_Section):
@@ -522,6 +545,9 @@ class FitConfig(_Section):
     report: ReportConfig = Field(default_factory=ReportConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
     augment: AugmentConfig = Field(default_factory=AugmentConfig)
+    image: ImageOptions = Field(default_factory=ImageOptions)
+    text: TextOptions = Field(default_factory=TextOptions)
+    series: SeriesOptions = Field(default_factory=SeriesOptions)
 
 
 def parse_value(text: str) -> Any:
@@ -639,31 +665,39 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
     return data
 
 
+class DataSpec(TypedDict, total=False):
+    """What the data is, besides its target: the task and the columns that shape the split
+    and choose the modality. One definition shared from the CLI (``--task``, ``--group``,
+    ``--time``, ``--text``, ``--series``) to the Python API (``trainwell.fit``,
+    ``trainwell.lr_find``: ``**spec``); each is the ``data.`` config key of the same name,
+    and None leaves the config's value."""
+
+    task: str | None
+    group: str | None
+    time: str | None
+    text: str | None
+    series: str | None
+
+
 def options_config(
     config_file: str | Path | None = None,
     overrides: Sequence[str] = (),
     *,
     target: str | None = None,
-    task: str | None = None,
-    group: str | None = None,
-    time: str | None = None,
     seed: int | None = None,
-    text: str | None = None,
-    series: str | None = None,
+    spec: DataSpec | None = None,
     **options: Any,
 ) -> FitConfig:
     """The config that ``fit``, ``audit`` and ``lr-find`` resolve from their shared options
-    (``--target``, ``--task``, ... win over ``--config`` and ``key=value`` overrides)."""
+    (``--target``, the :class:`DataSpec` and ``--seed`` win over ``--config`` and
+    ``key=value`` overrides; ``options`` as for :func:`build_config`)."""
+    columns: dict[str, Any] = {f"data__{key}": value for key, value in (spec or {}).items()}
     return build_config(
         config_file=config_file,
         overrides=list(overrides),
         data__target=target,
-        data__task=task,
-        data__group=group,
-        data__time=time,
         seed=seed,
-        data__text=text,
-        data__series=series,
+        **columns,
         **options,
     )
 
@@ -719,7 +753,9 @@ def build_config(
         ) from None
 
 
-# Keys of the model, augment and data sections that every modality reads.
+# The sections whose keys only some modalities read (each modality lists its own).
+MODALITY_SECTIONS = ("model", "augment", "data", "image", "text", "series")
+# Keys of those sections that every modality reads.
 _ALWAYS = frozenset({"data.target", "data.task", "augment.enabled"})
 
 
@@ -732,9 +768,9 @@ def _changed(part: BaseModel, key: str) -> bool:
 
 def check_applicable(cfg: FitConfig, modality: str, options: frozenset[str]) -> None:
     """Refuse a key the user set that would have no effect on this run, with the reason: the
-    LR range test's keys with a fixed ``train.lr``, or a ``model``/``augment``/``data`` key
-    that this modality does not read (``options``: the keys it does). A schedule's or an
-    optimizer's key under another choice is refused while parsing (the choice's types).
+    LR range test's keys with a fixed ``train.lr``, or a key of a section in
+    ``MODALITY_SECTIONS`` that this modality does not read (``options``: the keys it does).
+    A schedule's or an optimizer's key under another choice is refused while parsing.
 
     Raises:
         ConfigError: one line naming the key, why it has no effect and what to do.
@@ -746,14 +782,15 @@ def check_applicable(cfg: FitConfig, modality: str, options: frozenset[str]) -> 
                     f"train.{key} has no effect with train.lr={cfg.train.lr:g}: the LR range "
                     "test only runs when train.lr=auto; remove one of them"
                 )
-    for section in ("model", "augment", "data"):
+    for section in MODALITY_SECTIONS:
         part = getattr(cfg, section)
         for key in sorted(part.model_fields_set):
             name = f"{section}.{key}"
             if name in _ALWAYS or name in options or not _changed(part, key):
                 continue
+            read = sorted(o for o in options if o.startswith(section + "."))
             raise ConfigError(
                 f"{name} has no effect on {modality} data; the {modality} modality reads "
-                + ", ".join(sorted(o for o in options if o.startswith(section + ".")))
+                + (", ".join(read) if read else f"no {section}.* key")
                 + " (see `trainwell fit --help`)"
             )

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Unpack
 
-from trainwell.config import options_config
+from trainwell.config import DataSpec, options_config
 from trainwell.errors import ConfigError
 from trainwell.modalities.base import DataSource
 from trainwell.pipeline import class_weights_for, prepare
@@ -29,23 +30,19 @@ def lr_find(
     data: DataSource,
     target: str | None = None,
     *,
-    task: str | None = None,
-    group: str | None = None,
-    time: str | None = None,
     seed: int | None = None,
     config: str | Path | None = None,
     overrides: Sequence[str] = (),
     plot: str | Path | None = None,
-    text: str | None = None,
-    series: str | None = None,
+    **spec: Unpack[DataSpec],
 ) -> RangeTest:
     """Run the LR range test on the network ``fit`` would build for ``data``.
 
     Args:
-        data, target, task, group, time, seed, config, overrides, text, series: as for
-            :func:`trainwell.fit` (a folder of class sub-folders, ``text`` or ``series`` for
-            images, text and time series: the sweep then runs on their network);
-            ``train.lr_find_method`` and ``train.lr_find_steps`` shape the test.
+        data, target, seed, config, overrides, spec: as for :func:`trainwell.fit` (a
+            folder of class sub-folders, ``text`` or ``series`` for images, text and time
+            series: the sweep then runs on their network); ``train.lr_find_method`` and
+            ``train.lr_find_steps`` shape the test.
         plot: write the curve here (``.png``, ``.svg`` or ``.pdf``); None draws nothing.
 
     Returns:
@@ -63,10 +60,7 @@ def lr_find(
         raise ConfigError(f"--plot {str(plot)!r}: the file must end in " + ", ".join(PLOT_SUFFIXES))
     if plot is not None and not Path(plot).resolve().parent.is_dir():
         raise ConfigError(f"--plot {str(plot)!r}: folder {str(Path(plot).parent)!r} does not exist")
-    cfg = options_config(
-        config, overrides, target=target, task=task, group=group, time=time, seed=seed,
-        text=text, series=series,
-    )  # fmt: skip
+    cfg = options_config(config, overrides, target=target, seed=seed, spec=spec)
     prepared = prepare(data, cfg, block=False, audit=False)
     train, y_train = prepared.split("train")
     weights, _ = class_weights_for(prepared.dataset, y_train, cfg)

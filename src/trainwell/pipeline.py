@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from time import perf_counter
-from typing import Any
+from typing import Any, Unpack
 
 import numpy as np
 from rich.console import Console
@@ -26,7 +26,7 @@ from sklearn.utils.class_weight import compute_class_weight
 from trainwell.analysis import EnergyMeter
 from trainwell.audit import stop_on_errors
 from trainwell.candidates import NetworkCandidate
-from trainwell.config import FitConfig, check_applicable, options_config
+from trainwell.config import DataSpec, FitConfig, check_applicable, options_config
 from trainwell.data import Dataset
 from trainwell.doctor.plan import plan_of_split
 from trainwell.errors import ConfigError, DataError, RunError, TrainwellError
@@ -140,9 +140,6 @@ def fit(
     data: DataSource | None = None,
     target: str | None = None,
     *,
-    task: str | None = None,
-    group: str | None = None,
-    time: str | None = None,
     out: str | Path | None = None,
     seed: int | None = None,
     config: str | Path | None = None,
@@ -151,8 +148,7 @@ def fit(
     callbacks: Sequence[Callback] = (),
     quiet: bool = False,
     groups: str | Sequence[str] | None = None,
-    text: str | None = None,
-    series: str | None = None,
+    **spec: Unpack[DataSpec],
 ) -> Run:
     """Train, evaluate and document a model for ``target`` in ``data``: ``trainwell fit``.
 
@@ -160,9 +156,6 @@ def fit(
         data: a CSV/Parquet path or a DataFrame; a folder of class sub-folders is an image
             task (trainwell.modalities).
         target: the column to predict.
-        task: ``classification``, ``binary``, ``multiclass`` or ``regression``; inferred if None.
-        group: keep rows sharing this column's value in one split (TW-D04).
-        time: split by this column: train on the past, test on the future (TW-D04).
         out: the run directory; ``runs/<date>-<data name>`` if None.
         seed: the run's seed (TW-R01); config ``seed`` (0) if None.
         config: a TOML or JSON config file.
@@ -172,9 +165,12 @@ def fit(
         quiet: print nothing.
         groups: sensitive or slice columns (``"sex,age_band"`` or a list): metrics per group
             in the report (TW-E04); config ``report.groups``.
-        text: the text column of a text task (``data.text``).
-        series: the series id column of a time-series task, rows ordered by ``time``
-            (``data.series``).
+        spec: the :class:`~trainwell.config.DataSpec`, as keywords:
+            ``task`` (``classification``, ``binary``, ``multiclass`` or ``regression``;
+            inferred if None), ``group`` (rows sharing this column's value stay in one
+            split, TW-D04), ``time`` (train on the past, test on the future, TW-D04),
+            ``text`` (the text column of a text task), ``series`` (the series id column of
+            a time-series task, rows ordered by ``time``).
 
     Returns:
         The finished :class:`~trainwell.run.Run`.
@@ -188,7 +184,7 @@ def fit(
     """
     console = Console(stderr=True, quiet=quiet)
     if resume is not None:
-        given = (data, target, config, groups, task, group, time, seed, text, series)
+        given = (data, target, config, groups, seed, *spec.values())
         if any(v is not None for v in given) or overrides:
             raise TrainwellError(
                 "--resume continues a run exactly as it was configured; "
@@ -198,9 +194,8 @@ def fit(
     if data is None:
         raise TrainwellError("no data given; pass a CSV or Parquet file (or --resume RUN_DIR)")
     cfg = options_config(
-        config, overrides, target=target, task=task, group=group, time=time, seed=seed,
-        text=text, series=series, report__groups=groups,
-    )  # fmt: skip
+        config, overrides, target=target, seed=seed, spec=spec, report__groups=groups
+    )
     prepared = prepare(data, cfg)
     recorder = Recorder.start(prepared, out, console)
     return execute(

@@ -25,7 +25,7 @@ from safetensors.torch import load_file
 
 import trainwell
 from trainwell.candidates import LightGBMCandidate, LinearCandidate, NetworkCandidate
-from trainwell.config import FitConfig, build_config
+from trainwell.config import MODALITY_SECTIONS, FitConfig, build_config
 from trainwell.errors import ConfigError, TrainwellError
 from trainwell.evaluate import SealedTest, task_metrics
 from trainwell.modalities.base import Samples
@@ -195,13 +195,14 @@ def _other_value(cfg: FitConfig, section: str, key: str) -> Any:
 
 @pytest.mark.parametrize("name", NAMES)
 def test_every_key_a_modality_does_not_read_is_refused(name: str, tmp_path: Path) -> None:
-    """A model, augment or data key that has no effect on this modality's data is a
-    ConfigError naming the key, before anything is read or written."""
+    """A key of a modality-dependent section (model, augment, data, image, text, series)
+    that has no effect on this modality's data is a ConfigError naming the key, before
+    anything is read or written."""
     spec = FACTORIES[name](tmp_path)
     modality = REGISTRY[name]
     base = build_config(**{f"data__{k}": v for k, v in spec.options.items()})
     refused = 0
-    for section in ("model", "augment", "data"):
+    for section in MODALITY_SECTIONS:
         for key in type(getattr(base, section)).model_fields:
             full = f"{section}.{key}"
             if full in modality.options or full in {"data.target", "data.task", "augment.enabled"}:

@@ -42,7 +42,7 @@ def test_copied_images_across_splits_block_the_run(photos: Path, tmp_path: Path)
     found = ids(copy, "image", target="label")
     dup = found["near-duplicate-across-splits"]
     assert dup["severity"] == "error"
-    assert dup["evidence"]["signature"] == "phash"
+    assert dup["evidence"]["signature"] == "perceptual hash"
     pair = dup["evidence"]["test"]["pairs"][0]
     assert (
         Path(pair[0]).name.removeprefix("copy-")[:4] == Path(pair[1]).name.removeprefix("copy-")[:4]

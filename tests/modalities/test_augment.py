@@ -10,7 +10,7 @@ import torch
 from modality_data import make_sensors
 
 import trainwell
-from trainwell.config import AugmentConfig, FitConfig
+from trainwell.config import FitConfig, ImageOptions, SeriesOptions, TextOptions
 from trainwell.modalities import image, series, text
 from trainwell.modalities.base import AugmentedData, Samples
 from trainwell.modalities.series import SeriesModality
@@ -68,7 +68,7 @@ def test_validation_test_and_predict_batches_are_never_augmented(
 
 def test_image_augmentation_shifts_and_jitters_but_keeps_shape_and_range() -> None:
     x = torch.randint(0, 256, (16, 3, 32, 32), dtype=torch.uint8)
-    augment, info = image.augmenter(AugmentConfig(), _samples("image", (x,)))
+    augment, info = image.augmenter(ImageOptions(), _samples("image", (x,)))
     assert augment is not None
     assert info["flip"] is True  # colour images are mirrored
     (out,) = augment((x,), torch.Generator().manual_seed(0))
@@ -81,16 +81,16 @@ def test_image_augmentation_shifts_and_jitters_but_keeps_shape_and_range() -> No
 
 def test_small_grayscale_images_are_not_mirrored_by_default() -> None:
     x = torch.zeros(4, 1, 8, 8, dtype=torch.uint8)
-    _, info = image.augmenter(AugmentConfig(), _samples("image", (x,)))
+    _, info = image.augmenter(ImageOptions(), _samples("image", (x,)))
     assert "mirrored" in str(info["flip"])
-    _, forced = image.augmenter(AugmentConfig(flip="on"), _samples("image", (x,)))
+    _, forced = image.augmenter(ImageOptions(flip="on"), _samples("image", (x,)))
     assert forced["flip"] is True
 
 
 def test_token_dropout_masks_tokens_but_never_the_first() -> None:
     ids = torch.arange(1, 401).reshape(20, 20)
     mask = torch.ones_like(ids)
-    augment, _ = text.augmenter(AugmentConfig(token_dropout=0.5))
+    augment, _ = text.augmenter(TextOptions(token_dropout=0.5))
     assert augment is not None
     out_ids, out_mask = augment((ids, mask), torch.Generator().manual_seed(0))
     assert torch.equal(out_ids, ids)
@@ -100,7 +100,7 @@ def test_token_dropout_masks_tokens_but_never_the_first() -> None:
 
 def test_series_augmentation_crops_scales_and_jitters() -> None:
     x = torch.sin(torch.linspace(0, 12, 50)).repeat(8, 2, 1).transpose(1, 2).contiguous()
-    augment, info = series.augmenter(AugmentConfig(), _samples("series", (x,)))
+    augment, info = series.augmenter(SeriesOptions(), _samples("series", (x,)))
     assert augment is not None
     assert info["window"] == 45
     (out,) = augment((x,), torch.Generator().manual_seed(0))
@@ -110,7 +110,7 @@ def test_series_augmentation_crops_scales_and_jitters() -> None:
 
 def test_augmentation_off_leaves_batches_untouched() -> None:
     x = torch.randn(10, 20, 2)
-    augment, info = series.augmenter(AugmentConfig(enabled=False), _samples("series", (x,)))
+    augment, info = series.augmenter(SeriesOptions(), _samples("series", (x,)), enabled=False)
     assert augment is None
     assert info == {"enabled": False}
     data = AugmentedData((x,), torch.zeros(10), 4, None, seed=0)

@@ -53,7 +53,7 @@ def runs(
     }
     out = {}
     for name, args in commands.items():
-        extra = ["model.max_tokens=16", "train.max_epochs=4"] if name == "text" else []
+        extra = ["text.max_tokens=16", "train.max_epochs=4"] if name == "text" else []
         out[name] = _fit([*args, "--out", str(root / name), *QUICK, *extra])
     return out
 

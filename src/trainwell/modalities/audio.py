@@ -34,19 +34,16 @@ import numpy as np
 import pandas as pd
 import torch
 
-from trainwell.candidates import Candidate
 from trainwell.config import AugmentConfig, FitConfig, Task
-from trainwell.data import Dataset
 from trainwell.errors import ConfigError, DataError, RunError
-from trainwell.features import fit_feature_baselines
-from trainwell.findings import Finding, sort_findings
+from trainwell.findings import Finding
 from trainwell.modalities.base import Augment, DataSource, Inputs, Read, Samples
 from trainwell.modalities.common import (
     NETWORK_OPTIONS,
     BaseModality,
     backbone_network,
-    base_audit,
     check_weights_file,
+    hashed_near_copies,
     keyed_predictions,
     rows_dataset,
 )
@@ -294,47 +291,19 @@ def check_near_duplicates(
 ) -> Finding | None:
     """Validation and test clips that nearly copy a training clip (TW-D06): log-mel
     fingerprints at most :data:`HASH_BITS` bits apart, confirmed by spectrograms at most
-    :data:`DB_TOLERANCE` dB apart on average. An error above ``error_fraction`` of a split
-    (as for table rows and images), else a warning."""
+    :data:`DB_TOLERANCE` dB apart on average."""
     hashes = samples.extras["fingerprint"]
     spec = samples.inputs[0].reshape(len(hashes), -1)
-    train_hashes = hashes[splits.train]
-    per_split: dict[str, Any] = {}
-    for name in ("validation", "test"):
-        rows = splits.indices(name)
-        pairs = []
-        for start in range(0, len(rows), 512):
-            chunk = rows[start : start + 512]
-            bits = np.bitwise_count(hashes[chunk][:, None] ^ train_hashes[None, :])
-            for r, t in zip(*np.nonzero(bits <= HASH_BITS), strict=True):
-                a, b = spec[chunk[r]], spec[splits.train[t]]
-                if float((a - b).abs().mean()) <= DB_TOLERANCE:
-                    pairs.append((int(chunk[r]), int(splits.train[t])))
-        held = sorted({p[0] for p in pairs})
-        if held:
-            paths = samples.frame[PATH]
-            per_split[name] = {
-                "clips": len(held),
-                "fraction": round(len(held) / len(rows), 6),
-                "pairs": [[paths[a], paths[b]] for a, b in pairs[:limit]],
-            }
-    if not per_split:
-        return None
-    worst = max(v["fraction"] for v in per_split.values())
-    counts = " and ".join(
-        f"{v['clips']} {s} clips ({v['fraction']:.1%})" for s, v in per_split.items()
-    )
-    return Finding(
-        id="near-duplicate-across-splits",
-        practice="TW-D06",
-        severity="error" if worst > error_fraction else "warning",
-        stage="audit",
-        message=f"{counts} are near-copies of training clips (log-mel fingerprint), e.g. "
-        f"{next(iter(per_split.values()))['pairs'][0]}.",
-        evidence={"signature": "log-mel fingerprint", "max_bits": HASH_BITS, **per_split},
+
+    def same(a: int, b: int) -> bool:
+        return float((spec[a] - spec[b]).abs().mean()) <= DB_TOLERANCE
+
+    return hashed_near_copies(
+        hashes, same, splits, samples.frame[PATH].tolist(), max_bits=HASH_BITS, noun="clip",
+        signature="log-mel fingerprint", error_fraction=error_fraction, limit=limit,
         fix="Remove the copies before training (keep one of each); to proceed knowingly: "
         "--allow near-duplicate-across-splits",
-    )
+    )  # fmt: skip
 
 
 def augmenter(cfg: AugmentConfig, samples: Samples) -> tuple[Augment | None, dict[str, Any]]:
@@ -496,20 +465,11 @@ class AudioModality(BaseModality):
             cfg.model.pretrained,
         )
 
-    def encode(self, read: Read, splits: Splits, choice: Choice, cfg: FitConfig) -> Samples:
-        assert read.samples is not None
-        return read.samples
-
-    def audit(
-        self, dataset: Dataset, samples: Samples, splits: Splits, cfg: FitConfig
-    ) -> list[Finding]:
-        found = base_audit(dataset, samples, cfg)
-        found.append(
-            check_near_duplicates(
-                samples, splits, cfg.audit.shared_rows_error_fraction, cfg.audit.evidence_limit
-            )
-        )
-        return sort_findings([f for f in found if f is not None])
+    def audit_checks(
+        self, samples: Samples, splits: Splits, cfg: FitConfig
+    ) -> list[Finding | None]:
+        share, limit = cfg.audit.shared_rows_error_fraction, cfg.audit.evidence_limit
+        return [check_near_duplicates(samples, splits, share, limit)]
 
     def build_network(
         self,
@@ -531,22 +491,8 @@ class AudioModality(BaseModality):
     def augmenter(self, samples: Samples, cfg: FitConfig) -> tuple[Augment | None, dict[str, Any]]:
         return augmenter(cfg.augment, samples)
 
-    def baselines(
-        self,
-        train: Samples,
-        validation: Samples,
-        task: Task,
-        n_classes: int,
-        y: dict[str, np.ndarray],
-        class_weights: np.ndarray | None,
-        cfg: FitConfig,
-    ) -> list[Candidate]:
-        features = PooledMFCC().fit(train)
-        return list(
-            fit_feature_baselines(
-                features, train, y["train"], task, n_classes, class_weights, cfg.seed
-            )
-        )
+    def baseline_features(self, train: Samples) -> PooledMFCC:
+        return PooledMFCC().fit(train)
 
     def predict_samples(self, data: DataSource, encoding: dict[str, Any], folder: Path) -> Samples:
         front = {"sample_rate": SAMPLE_RATE, "n_mels": N_MELS, "n_fft": N_FFT, "hop_length": HOP}

@@ -4,6 +4,7 @@ transfer learning (TW-A03, A04), and the keyed predictions table."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +18,9 @@ from trainwell.candidates import Candidate
 from trainwell.config import FitConfig, Task
 from trainwell.data import Dataset, build_dataset
 from trainwell.errors import ConfigError, RunError
-from trainwell.features import FeatureMap
-from trainwell.findings import Finding
-from trainwell.modalities.base import Samples
+from trainwell.features import FeatureMap, fit_feature_baselines
+from trainwell.findings import Finding, sort_findings
+from trainwell.modalities.base import Read, Samples
 from trainwell.models import Choice, ModalityNet, Standardize
 from trainwell.models.transfer import load_weights
 from trainwell.split import Splits
@@ -109,6 +110,47 @@ class BaseModality:
 
     name = "base"
 
+    def encode(self, read: Read, splits: Splits, choice: Choice, cfg: FitConfig) -> Samples:
+        """By default the examples as read are already the network's tensors."""
+        assert read.samples is not None
+        return read.samples
+
+    def audit(
+        self, dataset: Dataset, samples: Samples, splits: Splits, cfg: FitConfig
+    ) -> list[Finding]:
+        """The checks every modality shares (:func:`base_audit`) and its own
+        (:meth:`audit_checks`), most severe first."""
+        found = [*base_audit(dataset, samples, cfg), *self.audit_checks(samples, splits, cfg)]
+        return sort_findings([f for f in found if f is not None])
+
+    def audit_checks(
+        self, samples: Samples, splits: Splits, cfg: FitConfig
+    ) -> list[Finding | None]:
+        """The modality's own audit checks (None: a check that found nothing)."""
+        return []
+
+    def baselines(
+        self,
+        train: Samples,
+        validation: Samples,
+        task: Task,
+        n_classes: int,
+        y: dict[str, np.ndarray],
+        class_weights: np.ndarray | None,
+        cfg: FitConfig,
+    ) -> list[Candidate]:
+        """The dummy, linear and LightGBM baselines (TW-A08) on :meth:`baseline_features`."""
+        features = self.baseline_features(train)
+        return list(
+            fit_feature_baselines(
+                features, train, y["train"], task, n_classes, class_weights, cfg.seed
+            )
+        )
+
+    def baseline_features(self, train: Samples) -> FeatureMap:
+        """The features the baselines see, fitted on the training examples."""
+        raise NotImplementedError(f"the {self.name} modality defines its baselines itself")
+
     def export(self, encoding: dict[str, Any], folder: Path) -> tuple[dict[str, Any], list[Path]]:
         """Files the shipped model needs besides its weights (written into ``folder``), and
         the encoding to record: by default none, and the encoding as it is."""
@@ -136,3 +178,59 @@ class BaseModality:
             RunError: this modality has no feature map of that name.
         """
         raise RunError(f"the {self.name} modality has no baseline features {spec.get('name')!r}")
+
+
+def hashed_near_copies(
+    hashes: np.ndarray,
+    same: Callable[[int, int], bool],
+    splits: Splits,
+    paths: Sequence[str],
+    *,
+    max_bits: int,
+    noun: str,
+    signature: str,
+    error_fraction: float,
+    limit: int,
+    fix: str,
+) -> Finding | None:
+    """Validation and test examples that nearly copy a training example (TW-D06), for
+    modalities that fingerprint each file (images: a perceptual hash; audio: a log-mel
+    fingerprint): candidate pairs whose ``hashes`` (uint64, one per dataset row) differ in
+    at most ``max_bits`` bits, each confirmed by ``same(held_out_row, train_row)`` on the
+    data itself. An error above ``error_fraction`` of a split (as for table rows), else a
+    warning; ``limit`` pairs of paths go in the evidence. Compared in chunks of 512 held-out
+    rows, so memory stays at 512 x n_train hash distances."""
+    train_hashes = hashes[splits.train]
+    per_split: dict[str, Any] = {}
+    for name in ("validation", "test"):
+        rows = splits.indices(name)
+        pairs = []
+        for start in range(0, len(rows), 512):
+            chunk = rows[start : start + 512]
+            bits = np.bitwise_count(hashes[chunk][:, None] ^ train_hashes[None, :])
+            for r, t in zip(*np.nonzero(bits <= max_bits), strict=True):
+                if same(int(chunk[r]), int(splits.train[t])):
+                    pairs.append((int(chunk[r]), int(splits.train[t])))
+        held = sorted({p[0] for p in pairs})
+        if held:
+            per_split[name] = {
+                f"{noun}s": len(held),
+                "fraction": round(len(held) / len(rows), 6),
+                "pairs": [[paths[a], paths[b]] for a, b in pairs[:limit]],
+            }
+    if not per_split:
+        return None
+    worst = max(v["fraction"] for v in per_split.values())
+    counts = " and ".join(
+        f"{v[noun + 's']} {s} {noun}s ({v['fraction']:.1%})" for s, v in per_split.items()
+    )
+    return Finding(
+        id="near-duplicate-across-splits",
+        practice="TW-D06",
+        severity="error" if worst > error_fraction else "warning",
+        stage="audit",
+        message=f"{counts} are near-copies of training {noun}s ({signature}), e.g. "
+        f"{next(iter(per_split.values()))['pairs'][0]}.",
+        evidence={"signature": signature, "max_bits": max_bits, **per_split},
+        fix=fix,
+    )

@@ -1,7 +1,7 @@
 """Images: a folder with one sub-folder per class (``photos/cat/1.png``), read with Pillow.
 
 Every image is decoded once, converted to one channel layout (RGB if any image has colour,
-else grayscale) and resized to one size (``model.image_size``, else the median), and held in
+else grayscale) and resized to one size (``image.size``, else the median), and held in
 memory as uint8. Unreadable files, mixed sizes or channels and near-duplicates across splits
 (perceptual hash, confirmed on the pixels) are audit findings (TW-D01, TW-D06).
 """
@@ -16,19 +16,16 @@ import numpy as np
 import pandas as pd
 import torch
 
-from trainwell.candidates import Candidate
-from trainwell.config import AugmentConfig, FitConfig, Task
-from trainwell.data import Dataset
+from trainwell.config import FitConfig, ImageOptions, Task
 from trainwell.errors import ConfigError, DataError, did_you_mean
-from trainwell.features import fit_feature_baselines
-from trainwell.findings import Finding, sort_findings
+from trainwell.findings import Finding
 from trainwell.modalities.base import Augment, DataSource, Inputs, Read, Samples
 from trainwell.modalities.common import (
     NETWORK_OPTIONS,
     BaseModality,
     backbone_network,
-    base_audit,
     check_weights_file,
+    hashed_near_copies,
     keyed_predictions,
     rows_dataset,
 )
@@ -38,7 +35,7 @@ from trainwell.split import Splits
 
 SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"})
 PATH, LABEL = "path", "label"
-# Held in memory as uint8: above this many bytes, ask for a smaller model.image_size.
+# Held in memory as uint8: above this many bytes, ask for a smaller image.size.
 MAX_BYTES = 4 << 30
 # Two images are near-duplicates when their 64-bit perceptual hashes differ in at most this
 # many bits and their resized pixels differ by at most this share of the range on average
@@ -109,7 +106,7 @@ def _mixed(kind: str, counts: Counter[Any], target: Any, limit: int) -> Finding:
         f"converted to {target}.",
         evidence={kind: shown, "converted_to": str(target)},
         fix="Nothing to do if the conversion is right; otherwise export the images "
-        f"consistently or set model.image_size={'N' if kind == 'sizes' else '...'}",
+        f"consistently or set image.size={'N' if kind == 'sizes' else '...'}",
     )
 
 
@@ -158,7 +155,7 @@ def load(folder: Path, cfg: FitConfig, *, for_predict: dict[str, Any] | None = N
     else:
         color = any(m not in {"1", "L", "LA", "I", "I;16", "F"} for m in modes)
         mode = "RGB" if color else "L"
-        side = cfg.model.image_size
+        side = cfg.image.size
         width = side or int(np.median([img.width for img in images]))
         height = side or int(np.median([img.height for img in images]))
         if len(sizes) > 1:
@@ -169,7 +166,7 @@ def load(folder: Path, cfg: FitConfig, *, for_predict: dict[str, Any] | None = N
     if len(images) * channels * width * height > MAX_BYTES:
         raise DataError(
             f"{len(images)} images of {width}x{height} do not fit in memory; "
-            "set a smaller model.image_size"
+            "set a smaller image.size"
         )
     pixels = np.empty((len(images), channels, height, width), dtype=np.uint8)
     hashes = np.empty(len(images), dtype=np.uint64)
@@ -197,56 +194,31 @@ def check_near_duplicates(
     samples: Samples, splits: Splits, error_fraction: float, limit: int
 ) -> Finding | None:
     """Validation and test images that nearly copy a training image (TW-D06): perceptual
-    hashes at most :data:`HASH_BITS` bits apart, confirmed by near-equal pixels. An error
-    above ``error_fraction`` of a split (as for table rows), else a warning."""
+    hashes at most :data:`HASH_BITS` bits apart, confirmed by near-equal pixels."""
     hashes = samples.extras["phash"]
     pixels = samples.inputs[0].reshape(len(hashes), -1)
-    train_hashes = hashes[splits.train]
-    per_split: dict[str, Any] = {}
-    for name in ("validation", "test"):
-        rows = splits.indices(name)
-        pairs = []
-        for start in range(0, len(rows), 512):
-            chunk = rows[start : start + 512]
-            bits = np.bitwise_count(hashes[chunk][:, None] ^ train_hashes[None, :])
-            for r, t in zip(*np.nonzero(bits <= HASH_BITS), strict=True):
-                a, b = pixels[chunk[r]].float(), pixels[splits.train[t]].float()
-                if float((a - b).abs().mean()) <= PIXEL_TOLERANCE * 255:
-                    pairs.append((int(chunk[r]), int(splits.train[t])))
-        held = sorted({p[0] for p in pairs})
-        if held:
-            paths = samples.frame[PATH]
-            per_split[name] = {
-                "images": len(held),
-                "fraction": round(len(held) / len(rows), 6),
-                "pairs": [[paths[a], paths[b]] for a, b in pairs[:limit]],
-            }
-    if not per_split:
-        return None
-    worst = max(v["fraction"] for v in per_split.values())
-    counts = " and ".join(
-        f"{v['images']} {s} images ({v['fraction']:.1%})" for s, v in per_split.items()
-    )
-    return Finding(
-        id="near-duplicate-across-splits",
-        practice="TW-D06",
-        severity="error" if worst > error_fraction else "warning",
-        stage="audit",
-        message=f"{counts} are near-copies of training images (perceptual hash), e.g. "
-        f"{next(iter(per_split.values()))['pairs'][0]}.",
-        evidence={"signature": "phash", "max_bits": HASH_BITS, **per_split},
+
+    def same(a: int, b: int) -> bool:
+        distance = (pixels[a].float() - pixels[b].float()).abs().mean()
+        return float(distance) <= PIXEL_TOLERANCE * 255
+
+    return hashed_near_copies(
+        hashes, same, splits, samples.frame[PATH].tolist(), max_bits=HASH_BITS, noun="image",
+        signature="perceptual hash", error_fraction=error_fraction, limit=limit,
         fix="Remove the copies before training (keep one of each), or keep related images "
         "in one class folder split; to proceed knowingly: --allow near-duplicate-across-splits",
-    )
+    )  # fmt: skip
 
 
-def augmenter(cfg: AugmentConfig, samples: Samples) -> tuple[Augment | None, dict[str, Any]]:
+def augmenter(
+    cfg: ImageOptions, samples: Samples, enabled: bool = True
+) -> tuple[Augment | None, dict[str, Any]]:
     """Flips, shift-crops and brightness/contrast jitter for the training batches (TW-D10).
 
     Written with tensor ops on the whole batch (torchvision.transforms.v2 does the same per
     image, but torchvision is an optional dependency here and batches are already tensors).
     """
-    if not cfg.enabled:
+    if not enabled:
         return None, {"enabled": False}
     _, channels, height, width = samples.inputs[0].shape
     glyphs = channels == 1 and max(height, width) <= 32
@@ -306,7 +278,7 @@ class ImageModality(BaseModality):
 
     name = "image"
     options = NETWORK_OPTIONS | {
-        "model.image_size", "augment.flip", "augment.crop", "augment.color_jitter"
+        "image.size", "image.flip", "image.crop", "image.color_jitter"
     }  # fmt: skip
 
     def claims(self, data: DataSource, cfg: FitConfig) -> bool:
@@ -356,20 +328,11 @@ class ImageModality(BaseModality):
             pretrained=cfg.model.pretrained,
         )  # fmt: skip
 
-    def encode(self, read: Read, splits: Splits, choice: Choice, cfg: FitConfig) -> Samples:
-        assert read.samples is not None
-        return read.samples
-
-    def audit(
-        self, dataset: Dataset, samples: Samples, splits: Splits, cfg: FitConfig
-    ) -> list[Finding]:
-        found = base_audit(dataset, samples, cfg)
-        found.append(
-            check_near_duplicates(
-                samples, splits, cfg.audit.shared_rows_error_fraction, cfg.audit.evidence_limit
-            )
-        )
-        return sort_findings([f for f in found if f is not None])
+    def audit_checks(
+        self, samples: Samples, splits: Splits, cfg: FitConfig
+    ) -> list[Finding | None]:
+        share, limit = cfg.audit.shared_rows_error_fraction, cfg.audit.evidence_limit
+        return [check_near_duplicates(samples, splits, share, limit)]
 
     def build_network(
         self,
@@ -399,25 +362,11 @@ class ImageModality(BaseModality):
         return backbone_network(backbone, choice, samples, task, n_classes, y_train, cfg, transfer)
 
     def augmenter(self, samples: Samples, cfg: FitConfig) -> tuple[Augment | None, dict[str, Any]]:
-        return augmenter(cfg.augment, samples)
+        return augmenter(cfg.image, samples, cfg.augment.enabled)
 
-    def baselines(
-        self,
-        train: Samples,
-        validation: Samples,
-        task: Task,
-        n_classes: int,
-        y: dict[str, np.ndarray],
-        class_weights: np.ndarray | None,
-        cfg: FitConfig,
-    ) -> list[Candidate]:
+    def baseline_features(self, train: Samples) -> PooledPixels:
         x = train.inputs[0]
-        features = PooledPixels(min(16, int(x.shape[2]), int(x.shape[3])))
-        return list(
-            fit_feature_baselines(
-                features, train, y["train"], task, n_classes, class_weights, cfg.seed
-            )
-        )
+        return PooledPixels(min(16, int(x.shape[2]), int(x.shape[3])))
 
     def predict_samples(self, data: DataSource, encoding: dict[str, Any], folder: Path) -> Samples:
         if isinstance(data, pd.DataFrame) or not Path(data).exists():

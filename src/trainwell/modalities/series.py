@@ -2,7 +2,7 @@
 
 Rows of one series id are ordered by ``--time``; the numeric columns other than the id, the
 time and the target are its channels; the label is the series' target (constant within it).
-Series are cropped or end-padded (with their last value) to one length (``model.series_length``,
+Series are cropped or end-padded (with their last value) to one length (``series.length``,
 else the longest). Series of different lengths or sampling intervals are audit findings.
 """
 
@@ -15,18 +15,15 @@ import numpy as np
 import pandas as pd
 import torch
 
-from trainwell.candidates import Candidate
-from trainwell.config import AugmentConfig, FitConfig, Task
-from trainwell.data import Dataset, read_table
+from trainwell.config import FitConfig, SeriesOptions, Task
+from trainwell.data import read_table
 from trainwell.errors import ConfigError, DataError, did_you_mean
-from trainwell.features import fit_feature_baselines
-from trainwell.findings import Finding, sort_findings
+from trainwell.findings import Finding
 from trainwell.modalities.base import Augment, DataSource, Inputs, Read, Samples
 from trainwell.modalities.common import (
     NETWORK_OPTIONS,
     BaseModality,
     backbone_network,
-    base_audit,
     check_weights_file,
     keyed_predictions,
     rows_dataset,
@@ -89,7 +86,7 @@ def load(
     groups = frame.groupby(sid, sort=True)
     ids = list(groups.groups)
     lengths = groups.size().to_numpy()
-    length = int(enc.get("length") or cfg.model.series_length or lengths.max())
+    length = int(enc.get("length") or cfg.series.length or lengths.max())
     if length < 2:
         raise DataError(
             f"every series has a single time step (one row per {sid!r}); a series model "
@@ -165,8 +162,7 @@ def check_lengths_and_sampling(samples: Samples, limit: int) -> list[Finding]:
                     "used": length,
                     "shortest": table.nsmallest(limit, "length")[samples.key].tolist(),
                 },
-                fix="Resample or window the series to one length yourself, or set "
-                "model.series_length=N.",
+                fix="Resample or window the series to one length yourself, or set series.length=N.",
             )
         )
     steps = table["step"].dropna()
@@ -194,9 +190,11 @@ def check_lengths_and_sampling(samples: Samples, limit: int) -> list[Finding]:
     return found
 
 
-def augmenter(cfg: AugmentConfig, samples: Samples) -> tuple[Augment | None, dict[str, Any]]:
+def augmenter(
+    cfg: SeriesOptions, samples: Samples, enabled: bool = True
+) -> tuple[Augment | None, dict[str, Any]]:
     """Jitter, amplitude scaling and window cropping for training batches (TW-D10)."""
-    if not cfg.enabled:
+    if not enabled:
         return None, {"enabled": False}
     x_all = samples.inputs[0]
     channel_std = x_all.reshape(-1, x_all.shape[2]).std(dim=0).clamp_min(1e-6)
@@ -242,8 +240,8 @@ class SeriesModality(BaseModality):
 
     name = "series"
     options = NETWORK_OPTIONS | {
-        "model.series_length", "data.series", "data.time", "data.drop", "augment.jitter",
-        "augment.scale", "augment.window",
+        "series.length", "data.series", "data.time", "data.drop", "series.jitter",
+        "series.scale", "series.window",
     }  # fmt: skip
 
     def claims(self, data: DataSource, cfg: FitConfig) -> bool:
@@ -278,16 +276,10 @@ class SeriesModality(BaseModality):
             "series", cfg.model.name, n_train=len(splits.train), pretrained=cfg.model.pretrained
         )
 
-    def encode(self, read: Read, splits: Splits, choice: Choice, cfg: FitConfig) -> Samples:
-        assert read.samples is not None
-        return read.samples
-
-    def audit(
-        self, dataset: Dataset, samples: Samples, splits: Splits, cfg: FitConfig
-    ) -> list[Finding]:
-        found = base_audit(dataset, samples, cfg)
-        found.extend(check_lengths_and_sampling(samples, cfg.audit.evidence_limit))
-        return sort_findings([f for f in found if f is not None])
+    def audit_checks(
+        self, samples: Samples, splits: Splits, cfg: FitConfig
+    ) -> list[Finding | None]:
+        return list(check_lengths_and_sampling(samples, cfg.audit.evidence_limit))
 
     def build_network(
         self,
@@ -307,23 +299,10 @@ class SeriesModality(BaseModality):
         return backbone_network(backbone, choice, samples, task, n_classes, y_train, cfg)
 
     def augmenter(self, samples: Samples, cfg: FitConfig) -> tuple[Augment | None, dict[str, Any]]:
-        return augmenter(cfg.augment, samples)
+        return augmenter(cfg.series, samples, cfg.augment.enabled)
 
-    def baselines(
-        self,
-        train: Samples,
-        validation: Samples,
-        task: Task,
-        n_classes: int,
-        y: dict[str, np.ndarray],
-        class_weights: np.ndarray | None,
-        cfg: FitConfig,
-    ) -> list[Candidate]:
-        return list(
-            fit_feature_baselines(
-                SeriesStats(), train, y["train"], task, n_classes, class_weights, cfg.seed
-            )
-        )
+    def baseline_features(self, train: Samples) -> SeriesStats:
+        return SeriesStats()
 
     def predict_samples(self, data: DataSource, encoding: dict[str, Any], folder: Path) -> Samples:
         frame = data if isinstance(data, pd.DataFrame) else read_table(data)

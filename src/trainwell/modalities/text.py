@@ -18,18 +18,15 @@ import pandas as pd
 import torch
 
 from trainwell.analysis.groups import check_group_columns
-from trainwell.candidates import Candidate
-from trainwell.config import AugmentConfig, FitConfig, Task
-from trainwell.data import Dataset, read_table
+from trainwell.config import FitConfig, Task, TextOptions
+from trainwell.data import read_table
 from trainwell.errors import ConfigError, DataError, did_you_mean
-from trainwell.features import fit_feature_baselines
-from trainwell.findings import Finding, sort_findings
+from trainwell.findings import Finding
 from trainwell.modalities.base import Augment, DataSource, Inputs, Read, Samples
 from trainwell.modalities.common import (
     NETWORK_OPTIONS,
     BaseModality,
     backbone_network,
-    base_audit,
     check_weights_file,
     rows_dataset,
 )
@@ -118,14 +115,14 @@ def load(
     elif encoder_source is not None:
         encoding = {
             "modality": "text", "column": column, "tokenizer": "pretrained",
-            "source": encoder_source, "max_tokens": cfg.model.max_tokens,
+            "source": encoder_source, "max_tokens": cfg.text.max_tokens,
         }  # fmt: skip
     else:
         rows = train_rows if train_rows is not None else np.arange(len(texts))
         vocab = WordVocab.fit([texts[i] for i in rows])
         encoding = {
             "modality": "text", "column": column, "tokenizer": "words",
-            "vocab": vocab.words, "max_tokens": cfg.model.max_tokens,
+            "vocab": vocab.words, "max_tokens": cfg.text.max_tokens,
         }  # fmt: skip
     inputs = tokenize(texts, encoding, folder)
     lengths = np.array([len(WORD.findall(t)) for t in texts])
@@ -219,10 +216,10 @@ def check_near_duplicates(
     )
 
 
-def augmenter(cfg: AugmentConfig) -> tuple[Augment | None, dict[str, Any]]:
+def augmenter(cfg: TextOptions, enabled: bool = True) -> tuple[Augment | None, dict[str, Any]]:
     """Token dropout for the training batches (TW-D10): each real token is masked out with
     probability ``token_dropout`` (never the first, so no text becomes empty)."""
-    if not cfg.enabled or cfg.token_dropout == 0:
+    if not enabled or cfg.token_dropout == 0:
         return None, {"enabled": False}
     p = cfg.token_dropout
 
@@ -276,10 +273,10 @@ class TextModality(BaseModality):
 
     name = "text"
     options = NETWORK_OPTIONS | {
-        "model.max_tokens",
+        "text.max_tokens",
         "data.text",
         "data.group",
-        "augment.token_dropout",
+        "text.token_dropout",
     }
 
     def claims(self, data: DataSource, cfg: FitConfig) -> bool:
@@ -323,14 +320,11 @@ class TextModality(BaseModality):
         source = choice.pretrained if choice.name != "bag_of_embeddings" else None
         return load(read.dataset.frame, cfg, train_rows=splits.train, encoder_source=source)
 
-    def audit(
-        self, dataset: Dataset, samples: Samples, splits: Splits, cfg: FitConfig
-    ) -> list[Finding]:
+    def audit_checks(
+        self, samples: Samples, splits: Splits, cfg: FitConfig
+    ) -> list[Finding | None]:
         limit, share = cfg.audit.evidence_limit, cfg.audit.shared_rows_error_fraction
-        found = base_audit(dataset, samples, cfg)
-        found.append(check_empty(samples, limit))
-        found.append(check_near_duplicates(samples, splits, share, limit))
-        return sort_findings([f for f in found if f is not None])
+        return [check_empty(samples, limit), check_near_duplicates(samples, splits, share, limit)]
 
     def build_network(
         self,
@@ -353,24 +347,10 @@ class TextModality(BaseModality):
         return backbone_network(backbone, choice, samples, task, n_classes, y_train, cfg, transfer)
 
     def augmenter(self, samples: Samples, cfg: FitConfig) -> tuple[Augment | None, dict[str, Any]]:
-        return augmenter(cfg.augment)
+        return augmenter(cfg.text, cfg.augment.enabled)
 
-    def baselines(
-        self,
-        train: Samples,
-        validation: Samples,
-        task: Task,
-        n_classes: int,
-        y: dict[str, np.ndarray],
-        class_weights: np.ndarray | None,
-        cfg: FitConfig,
-    ) -> list[Candidate]:
-        features = Tfidf.fit(train.extras["texts"])
-        return list(
-            fit_feature_baselines(
-                features, train, y["train"], task, n_classes, class_weights, cfg.seed
-            )
-        )
+    def baseline_features(self, train: Samples) -> Tfidf:
+        return Tfidf.fit(train.extras["texts"])
 
     def export(self, encoding: dict[str, Any], folder: Path) -> tuple[dict[str, Any], list[Path]]:
         """A pre-trained tokenizer's files go with the model (JSON and text, no pickle)."""

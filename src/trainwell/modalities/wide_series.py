@@ -100,7 +100,7 @@ class WideSeriesModality(SeriesModality):
     """A table whose feature columns are one ordered signal: trained as a series."""
 
     name = "wide_series"
-    options = (SeriesModality.options - {"data.series", "data.time", "model.series_length"}) | {
+    options = (SeriesModality.options - {"data.series", "data.time", "series.length"}) | {
         "data.layout", "data.group", "data.drop"
     }  # fmt: skip
 
