@@ -437,7 +437,11 @@ class AuditConfig(_Section):
     run (Deepchecks' TrainTestSamplesMix default); less is a warning."""
     target_leakage_skill: float = Field(default=0.95, gt=0.0, le=1.0)
     """TW-D06: one feature alone reaching this out-of-fold skill (balanced accuracy rescaled
-    so chance is 0, or R^2) predicts the target almost perfectly: a blocking error."""
+    so chance is 0) predicts a class target almost perfectly: a blocking error."""
+    target_leakage_r2: float = Field(default=0.99, gt=0.0, le=1.0)
+    """TW-D06: the same for a regression target, as out-of-fold R^2: almost perfectly is a
+    residual spread under a tenth of the target's; honest size-driven features of panels
+    reach 0.95-0.98."""
     target_leakage_rank: float = Field(default=0.99, gt=0.0, le=1.0)
     """TW-D06: |Spearman correlation| above this makes a numeric feature a monotonic
     transformation of a regression target."""

@@ -69,3 +69,47 @@ def model_matrix(frame: pd.DataFrame, dataset: Dataset, columns: Sequence[str]) 
         else:
             out[name] = values.astype("string").astype("category")
     return pd.DataFrame(out, index=frame.index)
+
+
+# Copies of one example carry one target; feature vectors that repeat with different targets
+# are values that different examples share by nature (a few discrete features: sex, class
+# and age on the Titanic; a diet and a weighing day for chicks). Above this share of the
+# repeated feature vectors, identical features are the data's nature, not copies.
+NATURAL_REPEAT_SHARE = 0.25
+
+
+def natural_repeats(dataset: Dataset, *, across_splits: bool) -> str | None:
+    """Why identical feature vectors in ``dataset`` are not copies of one example, or None.
+
+    Two reasons, each checked on the data itself: across splits, a declared group column
+    (``--group``: the split keeps each group whole, so rows in different splits belong to
+    different groups); and feature vectors that repeat with different targets in at least
+    :data:`NATURAL_REPEAT_SHARE` of cases (the features do not identify an example). Rows
+    equal in every column, a declared group's id included, are copies whatever the features
+    (``across_splits=False``, the duplicate-rows check).
+    """
+    features = columns_of_kind(dataset)
+    if dataset.group is not None:
+        if not across_splits:
+            return None
+        return (
+            f"the split keeps each {dataset.group!r} whole, so these are rows of different "
+            f"{dataset.group!r} values that share feature values, not copies"
+        )
+    if not features:
+        return None
+    keys = pd.util.hash_pandas_object(dataset.frame[features], index=False).to_numpy()
+    target = dataset.frame[dataset.target].astype("string").fillna("<missing>").to_numpy()
+    per_vector = pd.DataFrame({"key": keys, "target": target}).groupby("key")["target"]
+    sizes = per_vector.size()
+    repeated = sizes.index[sizes > 1]
+    if len(repeated) == 0:
+        return None
+    conflicting = float((per_vector.nunique()[repeated] > 1).mean())
+    if conflicting < NATURAL_REPEAT_SHARE:
+        return None
+    return (
+        f"the features do not identify an example: {conflicting:.0%} of the {len(repeated)} "
+        "feature vectors that repeat in the data carry different targets (a few values "
+        "that different examples share by nature), so identical features are not copies"
+    )

@@ -41,13 +41,16 @@ def check_rows_across_splits(
     exclude: Sequence[np.ndarray] = (),
     error_fraction: float = 0.10,
     limit: int = 20,
+    natural: str | None = None,
 ) -> tuple[Finding | None, dict[str, np.ndarray]]:
     """Validation and test rows that match a training row under ``signature``.
 
     An error when more than ``error_fraction`` of a held-out split matches (Deepchecks'
-    TrainTestSamplesMix default), otherwise a warning. Remedy: drop the copies before
-    splitting (``df.drop_duplicates()``), or split by the column that ties them with
-    ``--group COL``; to proceed knowingly, ``--allow <finding id>``.
+    TrainTestSamplesMix default), otherwise a warning; a note (info) when ``natural`` says
+    why the matches are not copies (:func:`trainwell.audit._common.natural_repeats`).
+    Remedy: drop the copies before splitting (``df.drop_duplicates()``), or split by the
+    column that ties them with ``--group COL``; to proceed knowingly, ``--allow <finding
+    id>``.
 
     Args:
         frame: the feature columns of every row.
@@ -55,6 +58,7 @@ def check_rows_across_splits(
         signature: exact or near matching (see :mod:`trainwell.audit.signatures`).
         exclude: per held-out split, a boolean mask of rows to leave out (the near check
             passes the exact matches, so each row is reported once).
+        natural: why identical features are the data's nature here, if they are.
         error_fraction: share of a held-out split above which the finding is an error.
         limit: (held-out row, train row) pairs listed per split.
 
@@ -92,16 +96,21 @@ def check_rows_across_splits(
     counts = " and ".join(
         f"{v['rows']} {s} rows ({v['fraction']:.1%})" for s, v in per_split.items()
     )
+    message = f"{counts} have features {kind} a training row."
+    if natural is not None:
+        severity = "info"
+        message += f" Not leakage: {natural}."
     return (
         Finding(
             id=finding_id,
             practice="TW-D06",
             severity=severity,
             stage="audit",
-            message=f"{counts} have features {kind} a training row.",
+            message=message,
             evidence={
                 "signature": signature.name,
                 "error_above": error_fraction,
+                "not_copies_because": natural,
                 "pairs_are": "[held-out row, train row], 0-based row positions",
                 **per_split,
             },

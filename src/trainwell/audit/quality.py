@@ -20,7 +20,9 @@ MAD_TO_SD = 0.6745
 EXAMPLES_PER_COLUMN = 5
 
 
-def check_duplicate_rows(frame: pd.DataFrame, limit: int = 20) -> Finding | None:
+def check_duplicate_rows(
+    frame: pd.DataFrame, limit: int = 20, *, natural: str | None = None
+) -> Finding | None:
     """Rows that are exact copies of an earlier row (every column, the target included).
 
     Copies weigh some rows more than others and, once split, put the same row in train and
@@ -29,9 +31,12 @@ def check_duplicate_rows(frame: pd.DataFrame, limit: int = 20) -> Finding | None
     Args:
         frame: the data, one row per example.
         limit: most (copy, original) row pairs listed in the evidence.
+        natural: why equal rows are different examples here, if they are
+            (:func:`trainwell.audit._common.natural_repeats`): then the finding is a note.
 
     Returns:
-        A ``duplicate-rows`` warning, or ``None`` when every row is distinct.
+        A ``duplicate-rows`` warning (info with ``natural``), or ``None`` when every row is
+        distinct.
     """
     hashes = pd.util.hash_pandas_object(frame, index=False).to_numpy()
     copies = frame.duplicated(keep="first").to_numpy()
@@ -44,10 +49,10 @@ def check_duplicate_rows(frame: pd.DataFrame, limit: int = 20) -> Finding | None
     return Finding(
         id="duplicate-rows",
         practice="TW-D01",
-        severity="warning",
+        severity="info" if natural else "warning",
         stage="audit",
         message=f"{n_copies} of {len(frame)} rows ({n_copies / len(frame):.1%}) are exact "
-        "copies of an earlier row.",
+        "copies of an earlier row." + (f" Likely not copies: {natural}." if natural else ""),
         evidence={
             "copies": n_copies,
             "fraction": round(n_copies / len(frame), 6),

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from trainwell.audit import columns, labels, leakage, privacy, quality, shift, target_leakage
-from trainwell.audit._common import as_float, columns_of_kind, model_matrix
+from trainwell.audit._common import as_float, columns_of_kind, model_matrix, natural_repeats
 from trainwell.audit.signatures import ExactRowSignature, RoundedRowSignature
 from trainwell.config import AuditConfig, TrainConfig
 from trainwell.data import Dataset
@@ -34,7 +34,14 @@ def _quality_steps(dataset: Dataset, cfg: AuditConfig, train: TrainConfig, seed:
     numeric = columns_of_kind(dataset, "numeric")
     text = columns_of_kind(dataset, "categorical")
     steps: list[Step] = [
-        ("duplicate-rows", lambda: _some(quality.check_duplicate_rows(frame, limit))),
+        (
+            "duplicate-rows",
+            lambda: _some(
+                quality.check_duplicate_rows(
+                    frame, limit, natural=natural_repeats(dataset, across_splits=False)
+                )
+            ),
+        ),
         (
             "missing-values",
             lambda: _some(
@@ -111,12 +118,14 @@ def _near_frame(dataset: Dataset, features: list[str]) -> pd.DataFrame:
 
 def _duplicates_across(dataset: Dataset, splits: Splits, cfg: AuditConfig) -> list[Finding]:
     features = columns_of_kind(dataset)
+    natural = natural_repeats(dataset, across_splits=True)
     exact, masks = leakage.check_rows_across_splits(
         dataset.frame[features],
         splits,
         ExactRowSignature(),
         error_fraction=cfg.shared_rows_error_fraction,
         limit=cfg.evidence_limit,
+        natural=natural,
     )
     near, _ = leakage.check_rows_across_splits(
         _near_frame(dataset, features),
@@ -125,6 +134,7 @@ def _duplicates_across(dataset: Dataset, splits: Splits, cfg: AuditConfig) -> li
         exclude=[masks[name] for name in leakage.HELD_OUT],
         error_fraction=cfg.shared_rows_error_fraction,
         limit=cfg.evidence_limit,
+        natural=natural,
     )
     return _some(exact, near)
 
@@ -178,6 +188,7 @@ def _target_leakage(
             dataset.y[rows],
             dataset.task,
             skill=cfg.target_leakage_skill,
+            r2=cfg.target_leakage_r2,
             rank=cfg.target_leakage_rank,
             max_rows=cfg.target_leakage_max_rows,
             seed=seed,
