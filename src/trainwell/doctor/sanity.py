@@ -27,13 +27,20 @@ def overfit_one_batch(
     uses Adam in train mode; global RNG state is saved and restored, so dropout in the copy
     does not shift the caller's random stream.
 
+    Rows of the batch with identical inputs and different targets cannot all be fitted: for
+    class indices or real-valued targets the lowest loss any model can reach (each group of
+    identical inputs predicted by its own label frequencies or mean) is the floor the loss
+    is measured from, so a table of a few discrete features (sex, age, class) is not called
+    broken for the conflicts in its data.
+
     Args:
         model: the model (copied) or a function returning a fresh one.
         batch: ``(inputs, target)`` as the loop feeds them: ``model(*inputs)``.
         loss_fn: the training loss.
         steps: optimizer steps on the batch.
         lr: Adam learning rate.
-        target_ratio: passing means the final loss is below ``target_ratio`` x the initial.
+        target_ratio: passing means the final loss is within ``target_ratio`` x the initial
+            loss of the floor (of zero, when no rows conflict).
 
     Returns:
         A finding when the loss did not fall that far (or became NaN), else ``None``.
@@ -50,24 +57,86 @@ def overfit_one_batch(
     inputs, target = batch
     rng = torch.random.get_rng_state()
     try:
+        floor, conflicting = _loss_floor(copy_, inputs, target, loss_fn)
         first, last = _fit(copy_, inputs, target, loss_fn, steps, lr)
     finally:
         torch.random.set_rng_state(rng)
-    if math.isfinite(last) and (last <= target_ratio * first or last < 1e-3):
+    expected = floor + target_ratio * first
+    if math.isfinite(last) and (last <= expected or last - floor < 1e-3):
         return None
+    why = (
+        f"; {conflicting} of them share their inputs with a row of another target, so no "
+        f"model can go below {floor:.3g}"
+        if conflicting
+        else ""
+    )
     return Finding(
         id="overfit-one-batch",
         practice="TW-X01",
         severity="error",
         stage="preflight",
         step=0,
-        message=f"The model cannot overfit a single batch of {len(target)} examples: loss went "
-        f"from {first:.3g} to {last:.3g} in {steps} steps (expected below "
-        f"{target_ratio * first:.3g}).",
-        evidence={"initial_loss": first, "final_loss": last, "steps": steps, "lr": lr},
+        message=f"The model cannot overfit a single batch of {len(target)} examples{why}: loss "
+        f"went from {first:.3g} to {last:.3g} in {steps} steps (expected below "
+        f"{expected:.3g}).",
+        evidence={
+            "initial_loss": first,
+            "final_loss": last,
+            "loss_floor": floor,
+            "conflicting_rows": conflicting,
+            "steps": steps,
+            "lr": lr,
+        },
         fix="Look for a bug before tuning: labels misaligned with inputs, a loss that does not "
         "match the output activation, a detached graph, or a model too small for the task.",
     )
+
+
+def _loss_floor(
+    model: torch.nn.Module,
+    inputs: tuple[torch.Tensor, ...],
+    target: torch.Tensor,
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], Any],
+) -> tuple[float, int]:
+    """The lowest loss on the batch when rows with identical inputs have different targets,
+    and how many rows are in such groups; (0, 0) when every group has one target.
+
+    The lowest loss any model can reach gives each group of identical inputs one output of
+    its own, free: that output is fitted directly (L-BFGS on ``loss_fn``, whatever the loss:
+    cross-entropy, BCE with logits, MSE), starting from the model's own outputs."""
+    n = len(target)
+    flat = torch.cat([x.reshape(n, -1).float() for x in inputs], dim=1)
+    _, group = torch.unique(flat, dim=0, return_inverse=True)
+    rows = target.reshape(n, -1).float()
+    _, label = torch.unique(rows, dim=0, return_inverse=True)
+    n_groups = int(group.max()) + 1
+    # Distinct (group, target) pairs: a group with more than one holds conflicting rows.
+    pairs = torch.unique(torch.stack([group, label]), dim=1)
+    conflicting = torch.bincount(pairs[0], minlength=n_groups)[group] > 1
+    if not bool(conflicting.any()):
+        return 0.0, 0
+    with torch.no_grad():
+        model.eval()
+        output = model(*inputs)
+        model.train()
+    if not isinstance(output, torch.Tensor) or not output.is_floating_point():
+        return 0.0, 0
+    start = torch.zeros(n_groups, *output.shape[1:]).index_add_(0, group, output.detach().float())
+    start /= torch.bincount(group, minlength=n_groups).float().reshape(-1, *[1] * (output.ndim - 1))
+    free = start.detach().clone().requires_grad_(True)
+    solver = torch.optim.LBFGS([free], max_iter=100, line_search_fn="strong_wolfe")
+
+    def closure() -> torch.Tensor:
+        solver.zero_grad()
+        loss = loss_fn(free[group].to(output.dtype), target)
+        loss.backward()
+        return loss
+
+    with torch.enable_grad():
+        solver.step(closure)
+    with torch.no_grad():
+        floor = float(loss_fn(free[group].to(output.dtype), target))
+    return (max(floor, 0.0), int(conflicting.sum())) if math.isfinite(floor) else (0.0, 0)
 
 
 def _fit(
