@@ -7,6 +7,7 @@ max|output|``, ~1e-4 on probabilities); ONNX Runtime and eager PyTorch agree to 
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,9 @@ import trainwell
 from trainwell.errors import RunError
 from trainwell.export import ATOL, RTOL, check_parity, export_run, load_exported
 from trainwell.export import exporter as exporter_module
+from trainwell.export.compress import compress_run, mark_pareto
+from trainwell.modalities.base import Samples
+from trainwell.pipeline import Prepared
 from trainwell.predictor import Predictor
 
 SETTINGS = [
@@ -192,3 +196,97 @@ def test_lightgbm_run_exports_through_onnxmltools(tmp_path: Path) -> None:
     np.testing.assert_allclose(_numbers(ours), _numbers(theirs), atol=ATOL + RTOL, rtol=0)
     with pytest.raises(RunError, match="exports to ONNX only"):
         export_run(run.path, "torchscript")
+
+
+# --- trainwell compress ------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def compressed(table: Exported) -> tuple[trainwell.Run, list[dict[str, Any]], list[np.ndarray]]:
+    """The table run compressed (one sparsity, one fine-tuning epoch, few timed calls), with
+    every subset of the data it took recorded and the sealed test split booby-trapped."""
+    _, _, run, _ = table
+    taken: list[np.ndarray] = []
+    with pytest.MonkeyPatch.context() as mp:
+        real_subset = Samples.subset
+
+        def subset(self: Samples, rows: np.ndarray) -> Samples:
+            result = real_subset(self, rows)
+            assert result.rows is not None
+            taken.append(result.rows)
+            return result
+
+        def sealed(self: Prepared) -> Any:
+            raise AssertionError("compress opened the sealed test split")
+
+        mp.setattr(Samples, "subset", subset)
+        mp.setattr(Prepared, "sealed_test", sealed)
+        rows = compress_run(run.path, sparsities=(0.5,), epochs=1, repeats=5)
+    return run, rows, taken
+
+
+def test_compress_never_opens_the_test_split(
+    compressed: tuple[trainwell.Run, list[dict[str, Any]], list[np.ndarray]],
+) -> None:
+    run, _, taken = compressed
+    splits = json.loads((run.path / "splits.json").read_text())
+    test_rows = set(splits["test"])
+    assert taken  # the spy saw the train and validation subsets
+    assert all(not test_rows.intersection(rows.tolist()) for rows in taken)
+    record = json.loads((run.path / "export" / "variants.json").read_text())
+    assert record["split"] == "validation"
+    assert record["examples"] == len(splits["validation"])
+
+
+def test_compressed_variants_really_are_smaller(
+    compressed: tuple[trainwell.Run, list[dict[str, Any]], list[np.ndarray]],
+) -> None:
+    run, rows, _ = compressed
+    by_name = {r["variant"]: r for r in rows}
+    assert list(by_name) == ["fp32 eager", "fp32 onnx", "int8 onnx", "pruned 50%", "student"]
+    # int8: the weights take a quarter of the bytes, so the file is smaller.
+    assert by_name["int8 onnx"]["bytes"] < by_name["fp32 onnx"]["bytes"]
+    # Pruned: stored dense (same bytes), but half the prunable weights are zero and the file
+    # compresses smaller; that is what "smaller" means for unstructured pruning.
+    pruned, dense = by_name["pruned 50%"], by_name["fp32 eager"]
+    assert pruned["bytes"] == dense["bytes"]
+    assert pruned["zero_weights"] >= 0.5 * pruned["parameters"] * 0.9  # most weights prunable
+    assert pruned["compressed_bytes"] < dense["compressed_bytes"]
+    # The student: fewer parameters, a smaller file, scored on the validation split.
+    student = by_name["student"]
+    assert student["parameters"] < dense["parameters"]
+    assert student["bytes"] < dense["bytes"]
+    assert student["metric"] == "accuracy"
+    assert 0.0 <= student["validation"] <= 100.0
+    for row in rows:  # every variant's file is stored with its sha256
+        path = run.path / "export" / "variants" / row["file"]
+        assert hashlib.sha256(path.read_bytes()).hexdigest() == row["sha256"]
+    table_md = (run.path / "export" / "variants.md").read_text()
+    assert "| student |" in table_md
+    assert "Pareto-best" in table_md
+
+
+def _row(name: str, metric: float, latency: float, size: int) -> dict[str, Any]:
+    return {
+        "variant": name,
+        "validation": metric,
+        "latency_ms": {"batch_64": {"p50": latency}},
+        "bytes": size,
+    }
+
+
+def test_a_variant_beyond_the_tolerance_is_never_pareto_best() -> None:
+    rows = [
+        _row("reference", 90.0, 10.0, 1000),
+        _row("fast but worse", 80.0, 1.0, 100),  # planted: 10 points lost
+        _row("smaller", 89.8, 9.0, 500),
+        _row("dominated", 89.8, 12.0, 1200),  # as good, but slower and larger than "smaller"
+    ]
+    mark_pareto(rows, tolerance=0.5)
+    marks = {r["variant"]: (r["within_tolerance"], r["pareto"]) for r in rows}
+    assert marks["fast but worse"] == (False, False)
+    assert marks["dominated"] == (True, False)
+    assert marks["smaller"] == (True, True)
+    assert marks["reference"] == (True, True)  # the best metric: not dominated
+    mark_pareto(rows, tolerance=20.0)  # control: inside a wide tolerance it is chosen
+    assert {r["variant"] for r in rows if r["pareto"]} == {"reference", "fast but worse", "smaller"}
