@@ -135,6 +135,9 @@ class TrainConfig(_Section):
     clip_grad_norm: float | None = Field(default=1.0, gt=0.0)  # TW-T06; None turns it off
     accumulate: int = Field(default=1, ge=1)  # TW-T08: micro-batches per optimizer step
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"  # TW-T09: mixed on CUDA
+    # TW-T13: torch.compile the network's forward for training where the platform can
+    # (trainwell.train.compile); otherwise one line says why and training runs eager.
+    compile: bool = False
     # TW-D11: "auto" weights classes when the largest is >= imbalance_ratio x the smallest.
     class_weights: Literal["auto", "on", "off"] = "auto"
     imbalance_ratio: float = Field(default=3.0, ge=1.0)

@@ -290,3 +290,41 @@ def test_a_variant_beyond_the_tolerance_is_never_pareto_best() -> None:
     assert marks["reference"] == (True, True)  # the best metric: not dominated
     mark_pareto(rows, tolerance=20.0)  # control: inside a wide tolerance it is chosen
     assert {r["variant"] for r in rows if r["pareto"]} == {"reference", "fast but worse", "smaller"}
+
+
+# --- train.compile=true (TW-T13) ------------------------------------------------------------
+
+
+def test_compiled_training_matches_eager_training(table: Exported, tmp_path: Path) -> None:
+    """The table fixture's run (eager) against the same config with train.compile=true:
+    the same losses every epoch and the same predictions, within 1e-6 (float32 rounding of
+    fused kernels; dropout draws from torch's generator in both)."""
+    _, spec, eager, _ = table
+    compiled = _fit(spec, tmp_path / "compiled", ["train.compile=true"])
+    assert compiled.manifest["network"]["compile"]["on"] is True
+    assert eager.manifest["network"]["compile"]["on"] is False
+    ours = json.loads((compiled.path / "history.json").read_text())
+    theirs = json.loads((eager.path / "history.json").read_text())
+    assert len(ours) == len(theirs) > 0
+    for a, b in zip(ours, theirs, strict=True):
+        assert a["train_loss"] == pytest.approx(b["train_loss"], abs=1e-6)
+        assert a["val_loss"] == pytest.approx(b["val_loss"], abs=1e-6)
+    np.testing.assert_allclose(
+        _numbers(compiled.predict(spec.new)), _numbers(eager.predict(spec.new)), atol=1e-6
+    )
+
+
+def test_compile_without_a_compiler_says_why_and_trains_eager(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from trainwell.train import compile as compile_module
+
+    monkeypatch.setattr(compile_module.shutil, "which", lambda name: None)
+    monkeypatch.delenv("CXX", raising=False)
+    net = torch.nn.Linear(2, 1)
+    on, why = compile_module.compile_network(net, torch.device("cpu"))
+    assert on is False
+    assert why.startswith("train.compile=true: torch.compile on CPU needs a C++ compiler")
+    assert why.endswith("training runs uncompiled")
+    assert "\n" not in why
+    assert getattr(net, "_compiled_call_impl", None) is None  # control: nothing compiled
