@@ -196,6 +196,26 @@ def test_lightgbm_run_exports_through_onnxmltools(tmp_path: Path) -> None:
     np.testing.assert_allclose(_numbers(ours), _numbers(theirs), atol=ATOL + RTOL, rtol=0)
     with pytest.raises(RunError, match="exports to ONNX only"):
         export_run(run.path, "torchscript")
+    with pytest.raises(RunError, match="compress works on networks"):
+        compress_run(run.path)
+
+
+def test_export_and_compress_command_lines(
+    table: Exported, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, _, run, _ = table
+    code, _, err = run_cli(["export", str(run.path), "--format", "torchscript"], capsys)
+    assert code == 0
+    assert "model.pt" in err
+    assert "parity on" in err
+    assert "validation examples" in err
+    code, _, err = run_cli(["export", str(run.path), "--format", "pickle"], capsys)
+    assert code == 2
+    assert err.strip() == "trainwell: error: --format must be onnx or torchscript, not 'pickle'"
+    code, _, err = run_cli(["compress", str(run.path), "--tolerance", "-1"], capsys)
+    assert code == 2
+    assert len(err.strip().splitlines()) == 1
+    assert "--tolerance must be >= 0" in err
 
 
 # --- trainwell compress ------------------------------------------------------------------
@@ -264,6 +284,9 @@ def test_compressed_variants_really_are_smaller(
     table_md = (run.path / "export" / "variants.md").read_text()
     assert "| student |" in table_md
     assert "Pareto-best" in table_md
+    report = (run.path / "report.html").read_text()  # the table joined the report
+    assert "Speed and accuracy of compressed variants" in report
+    assert 'data-key="variant.student"' in report
 
 
 def _row(name: str, metric: float, latency: float, size: int) -> dict[str, Any]:

@@ -27,7 +27,26 @@ recorded, and an export beyond the tolerance (:data:`~trainwell.export.exporter.
 refused with the numbers. Loading checks the file's sha256 (a changed file is refused).
 """
 
-from trainwell.export.exporter import ATOL, RTOL, Parity, check_parity, export_run
-from trainwell.export.load import load_exported
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from trainwell.export.exporter import ATOL, RTOL, Parity, check_parity, export_run
+    from trainwell.export.load import load_exported
 
 __all__ = ["ATOL", "RTOL", "Parity", "check_parity", "export_run", "load_exported"]
+
+
+def __getattr__(name: str) -> Any:
+    # Imported on first use: the report imports trainwell.export.report, and the exporter
+    # imports the pipeline, which imports the report.
+    if name == "load_exported":
+        from trainwell.export import load
+
+        return load.load_exported
+    if name in __all__:
+        from trainwell.export import exporter
+
+        return getattr(exporter, name)
+    raise AttributeError(f"module 'trainwell.export' has no attribute {name!r}")

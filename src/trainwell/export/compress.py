@@ -55,6 +55,8 @@ from trainwell.files import atomic_write_bytes, write_json
 from trainwell.modalities.base import AugmentedData, DataSource, Inputs, Samples, predict_outputs
 from trainwell.models.tabular import Objective
 from trainwell.pipeline import Prepared, class_weights_for
+from trainwell.report import write_report
+from trainwell.reproducibility import reproducible
 from trainwell.run import Run
 from trainwell.trainer import make_optimizer, setup_trainer, train_network
 
@@ -367,7 +369,6 @@ def compress_run(
     train, _ = prepared.split("train")
     task = prepared.dataset.task
     fitter = _Fitter(prepared, run.manifest.get("network") or {}, epochs)
-    torch.manual_seed(prepared.cfg.seed)
 
     n_params = sum(p.numel() for p in teacher.parameters())
     zeros, _ = count_zeros(teacher)
@@ -390,20 +391,21 @@ def compress_run(
             OnnxCandidate("int8 onnx", int8, task, "network").run, int8, "int8.onnx", n_params,
         )
     )  # fmt: skip
-    for sparsity in sparsities:
-        variants.append(_pruned(teacher, sparsity, fitter))
-    variants.append(_student(teacher, prepared, fitter, train, n_params))
+    with reproducible(prepared.cfg.seed, prepared.cfg.train.deterministic):  # TW-R01
+        variants += [_pruned(teacher, sparsity, fitter) for sparsity in sparsities]
+        variants.append(_student(teacher, prepared, fitter, train, n_params))
 
-    rows = [measure(v, task, validation, y_validation, repeats) for v in variants if v.data]
+    measured = [v for v in variants if v.data]
+    rows = [measure(v, task, validation, y_validation, repeats) for v in measured]
+    for variant, row in zip(measured, rows, strict=True):
+        row["sha256"] = hashlib.sha256(variant.data).hexdigest()
     rows += [_unavailable(v) for v in variants if not v.data]
     mark_pareto([r for r in rows if "validation" in r], tolerance)
     folder = export_folder(run)
     stored = folder / "variants"
     stored.mkdir(exist_ok=True)
-    for variant, row in zip(variants, rows, strict=False):
-        if variant.data:
-            atomic_write_bytes(stored / variant.file, variant.data)
-            row["sha256"] = hashlib.sha256(variant.data).hexdigest()
+    for variant in measured:
+        atomic_write_bytes(stored / variant.file, variant.data)
     record = {
         "split": "validation",
         "examples": len(validation),
@@ -414,6 +416,7 @@ def compress_run(
     }
     write_json(folder / VARIANTS_JSON, record)
     atomic_write_bytes(folder / "variants.md", (variants_table(record) + "\n").encode())
+    write_report(run.dir)  # the table joins the report's cost section
     return rows
 
 

@@ -10,6 +10,7 @@ rebuilds the candidate through :data:`trainwell.predictor.LOADERS`.
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -49,8 +50,10 @@ def load_exported_candidate(spec: ModelFile, folder: Path) -> Candidate:
     """
     from trainwell.export.formats import FILES, OnnxCandidate, TorchScriptCandidate
 
-    path = member(folder, FILES[spec.kind], spec.files)
-    data = path.read_bytes()
+    name = FILES[spec.kind]
+    data = member(folder, name, spec.files).read_bytes()
+    if hashlib.sha256(data).hexdigest() != spec.files[name]:  # changed since it was checked
+        raise RunError(f"model file {str(folder / name)!r} does not match its recorded sha256")
     if spec.kind == "onnx":
         return OnnxCandidate(spec.name, data, spec.task, spec.info.get("inputs", "network"))
     return TorchScriptCandidate(spec.name, data, spec.task)
