@@ -38,7 +38,8 @@ if TYPE_CHECKING:
 
 WEIGHTS = "weights.safetensors"
 LIGHTGBM = "lightgbm.txt"
-Kind = Literal["torch", "lightgbm", "linear"]
+# "onnx" and "torchscript": an exported model (trainwell.export), run by ONNX Runtime or torch.jit.
+Kind = Literal["torch", "lightgbm", "linear", "onnx", "torchscript"]
 
 
 class Candidate(Protocol):

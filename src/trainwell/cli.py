@@ -294,7 +294,10 @@ def lr_find(
 
 @app.command()
 def predict(
-    run_dir: Annotated[Path, typer.Argument(help="A finished run directory.")],
+    run_dir: Annotated[
+        Path,
+        typer.Argument(help="A finished run directory, or a file `trainwell export` wrote."),
+    ],
     data: Annotated[Path, typer.Argument(help="CSV or Parquet file with the feature columns.")],
     out: Annotated[
         Path | None,
@@ -317,13 +320,18 @@ def predict(
 
     if out is not None:
         prepare_output_file(out)
-    run = load(run_dir)
+    if run_dir.is_file():  # RUN_DIR/export/model.onnx (trainwell.export)
+        from trainwell.export import load_exported
+
+        model = load_exported(run_dir)
+    else:
+        model = load(run_dir).model
     if data.is_dir():  # a folder of images, for an image model (trainwell.modalities)
-        frame, result = pd.DataFrame(), run.predict(data)
+        frame, result = pd.DataFrame(), model.predict(data)
     else:
         frame = read_table(data)
-        result = run.predict(frame)
-        for line in unseen_category_warnings(run, frame):
+        result = model.predict(frame)
+        for line in unseen_category_warnings(model, frame):
             typer.echo(f"trainwell: warning: {line}", err=True)
     for name in reversed(keep or []):
         if name not in frame.columns:
@@ -339,6 +347,44 @@ def predict(
         result.to_csv(out, index=False)
     if out is not None:
         typer.echo(f"wrote {len(result)} predictions to {out}", err=True)
+
+
+@app.command()
+def export(
+    run_dir: Annotated[Path, typer.Argument(help="A finished run directory.")],
+    output_format: Annotated[
+        str, typer.Option("--format", help="onnx (default) or torchscript.")
+    ] = "onnx",
+) -> None:
+    """Export the run's shipped model to RUN_DIR/export/ (ONNX or TorchScript), checked
+    against the run on the validation split; `trainwell predict` accepts the file."""
+    from trainwell.export import export_run
+
+    entry = export_run(run_dir, output_format)
+    parity = entry["parity"]
+    typer.echo(
+        f"exported {run_dir / 'export' / entry['file']} ({entry['bytes']} bytes); parity on "
+        f"{parity['examples']} validation examples: max |difference| "
+        f"{parity['max_abs_diff']:.2g} (tolerance {parity['tolerance']:.2g}), predictions "
+        f"agree on {parity['agreement']:.1%}",
+        err=True,
+    )
+
+
+@app.command()
+def compress(
+    run_dir: Annotated[Path, typer.Argument(help="A finished run directory.")],
+    tolerance: Annotated[
+        float,
+        typer.Option(help="Metric points (accuracy or R2 x100) a variant may lose and be kept."),
+    ] = 0.5,
+) -> None:
+    """Quantized, pruned and distilled variants of the run's network, scored on the
+    validation split, timed and sized: RUN_DIR/export/variants.json and variants.md."""
+    from trainwell.export.compress import compress_run
+
+    compress_run(run_dir, tolerance=tolerance)
+    typer.echo((run_dir / "export" / "variants.md").read_text(), nl=False)
 
 
 @app.command()

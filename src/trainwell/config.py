@@ -316,6 +316,9 @@ class TrainConfig(_Section):
     """TW-T08: micro-batches accumulated per optimizer step."""
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
     """TW-T09: numeric precision; auto is mixed precision on CUDA, fp32 on a CPU."""
+    compile: bool = False
+    """TW-T13: torch.compile the network's forward for training where the platform can
+    (trainwell.train.compile); otherwise one line says why and training runs eager."""
     class_weights: Literal["auto", "on", "off"] = "auto"
     """TW-D11: weight the loss by inverse class frequency; auto does it when the largest
     class has at least imbalance_ratio times the rows of the smallest."""

@@ -275,8 +275,20 @@ def _load_linear(spec: ModelFile, folder: Path) -> Candidate:
     return LinearCandidate(spec.name, features, coef, intercept, spec.task, {"task": spec.task})
 
 
-# One loader per storage kind (ModelFile.kind).
-LOADERS = {"torch": _load_torch, "lightgbm": _load_lightgbm, "linear": _load_linear}
+def _load_exported(spec: ModelFile, folder: Path) -> Candidate:
+    from trainwell.export.load import load_exported_candidate
+
+    return load_exported_candidate(spec, folder)
+
+
+# One loader per storage kind (ModelFile.kind); exported files: trainwell.export.
+LOADERS = {
+    "torch": _load_torch,
+    "lightgbm": _load_lightgbm,
+    "linear": _load_linear,
+    "onnx": _load_exported,
+    "torchscript": _load_exported,
+}
 
 
 def load_predictor(folder: Path) -> Predictor:

@@ -53,6 +53,7 @@ from trainwell.train.callbacks.history import TrainingLog
 from trainwell.train.callbacks.mlflow_logger import MLflowLogger
 from trainwell.train.callbacks.remedy import Remedy
 from trainwell.train.callbacks.tensorboard import flatten as flatten_hparams
+from trainwell.train.compile import compile_network, uncompile
 from trainwell.train.loop import train
 from trainwell.train.memory import BatchPlan, fit_batch_to_memory, step_probe
 from trainwell.train.precision import Mode, Precision, resolve_precision
@@ -386,11 +387,20 @@ def train_network(
         targets(net, trainer.task, y_validation),
         trainer.task,
     )
-    state = train(
-        net, optimizer, trainer.objective, data, max_epochs=cfg.train.max_epochs,
-        scheduler=schedule.loop_scheduler, callbacks=loop.all, validate=validate,
-        accumulate=plan.accumulate, precision=trainer.precision, state=state,
-    )  # fmt: skip
+    compiled = {"on": False, "reason": "train.compile=false"}
+    if cfg.train.compile:  # TW-T13: around the loop only (trainwell.train.compile)
+        on, why = compile_network(net, trainer.device)
+        compiled = {"on": on, "reason": why}
+        if not on and console is not None:
+            console.print(why, highlight=False)
+    try:
+        state = train(
+            net, optimizer, trainer.objective, data, max_epochs=cfg.train.max_epochs,
+            scheduler=schedule.loop_scheduler, callbacks=loop.all, validate=validate,
+            accumulate=plan.accumulate, precision=trainer.precision, state=state,
+        )  # fmt: skip
+    finally:
+        uncompile(net)
     net.cpu().eval()
     findings.extend(loop.doctor_findings(lr_choice))
     details = {
@@ -406,6 +416,7 @@ def train_network(
             "reason": trainer.checkpoint_reason,
         },
         "optimizer": cfg.train.optimizer.name,
+        "compile": compiled,
         **loop_details(plan, lr_choice, schedule.description, trainer, state, loop.early, cfg),
     }
     return NetworkResult(net, state, details, findings, lr_choice)

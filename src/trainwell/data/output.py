@@ -10,7 +10,7 @@ from trainwell.errors import DataError
 if TYPE_CHECKING:
     import pandas as pd
 
-    from trainwell.run import Run
+    from trainwell.predictor import Predictor
 
 
 def prepare_output_file(out: Path) -> None:
@@ -30,12 +30,12 @@ def prepare_output_file(out: Path) -> None:
         raise DataError(f"--out {str(out)!r}: cannot make its folder: {err.strerror}") from None
 
 
-def unseen_category_warnings(run: Run, frame: pd.DataFrame) -> list[str]:
+def unseen_category_warnings(model: Predictor, frame: pd.DataFrame) -> list[str]:
     """One line per categorical column holding values the training split never had
     (a tabular run; other modalities have no category vocabulary)."""
     from trainwell.preprocess import FeatureEncoder
 
-    spec = run.model.spec
+    spec = model.spec
     if spec.modality != "table":
         return []
     encoder = FeatureEncoder.from_json(spec.encoding["encoder"])

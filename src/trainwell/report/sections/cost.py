@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from trainwell.export.report import variants_section
 from trainwell.report.load import RunFiles
 
 
@@ -22,4 +23,5 @@ def build(run: RunFiles) -> dict[str, Any]:
         "total": energy.get("total"),
         "assumptions": measured[-1]["assumptions"] if measured else [],
         "errors": [s["error"] for s in sessions if "error" in s],
+        "variants": variants_section(run.path),  # trainwell compress (TW-P08)
     }
