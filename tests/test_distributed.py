@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import os
+import selectors
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -223,3 +225,57 @@ def test_a_nan_on_rank_1_is_reported_naming_rank_1_and_stops_every_rank(
     # Both ranks stopped at the step after the NaN, not at the planned 10 steps.
     assert network["steps"] == 8
     assert network["stop_reason"].startswith("stopped: the doctor found nonfinite-")
+
+
+HANG_SCRIPT = """
+import os, sys, threading
+from pathlib import Path
+import trainwell
+from trainwell.train.callback import Callback
+
+class HangOnRank1(Callback):
+    '''Rank 1 writes its pid to MARKER at the end of epoch 1, then waits to be killed.'''
+    def on_epoch_end(self, state):
+        if os.environ["RANK"] == "1" and state.epoch == 0:
+            Path(sys.argv[1]).write_text(str(os.getpid()))
+            threading.Event().wait()
+
+marker, data, out, *overrides = sys.argv[1:]
+trainwell.fit(data, "y", out=out, overrides=overrides, callbacks=[HangOnRank1()], quiet=True)
+"""
+
+
+def test_sigkill_of_one_rank_then_resume_ends_like_an_uninterrupted_run(
+    data: Path, two: tuple[Path, subprocess.CompletedProcess[str]], tmp_path: Path
+) -> None:
+    script, marker, run = tmp_path / "train.py", tmp_path / "rank1.pid", tmp_path / "run"
+    script.write_text(HANG_SCRIPT)
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
+    command += ["--nproc-per-node", "2", str(script), str(marker), str(data), str(run)]
+    job = subprocess.Popen(
+        [*command, *SETTINGS], cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    checkpoint = run / "checkpoints" / "epoch-0001.safetensors"  # written atomically
+    assert job.stderr is not None
+    with selectors.DefaultSelector() as events:  # wait on the job's output and files
+        events.register(job.stderr, selectors.EVENT_READ)
+        while not (marker.is_file() and marker.read_text() and checkpoint.is_file()):
+            assert job.poll() is None, "the job ended before rank 1 reached its marker"
+            if events.select(timeout=1.0):  # drain it, so a full pipe never blocks the job
+                os.read(job.stderr.fileno(), 65536)
+    os.kill(int(marker.read_text()), signal.SIGKILL)
+    job.communicate(timeout=HANG_GUARD_S)
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["status"] == "interrupted"
+    assert "the loss of another process" in manifest["error"]
+
+    done = run_subprocess(["fit", "--resume", str(run), "--devices", "2"], tmp_path)
+    assert done.returncode == 0, done.stderr
+    resumed = json.loads((run / "manifest.json").read_text())
+    assert resumed["status"] == "complete"
+    assert resumed["resumed"] == [{"checkpoint": "epoch-0001.safetensors"}]
+    full = load_file(str(the_run(two[0]) / "model" / "weights.safetensors"))
+    after = load_file(str(run / "model" / "weights.safetensors"))
+    assert full.keys() == after.keys()
+    for key in full:
+        assert torch.equal(full[key], after[key]), key

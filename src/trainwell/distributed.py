@@ -43,6 +43,9 @@ from __future__ import annotations
 import atexit
 import json
 import os
+import re
+import signal
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, replace
@@ -54,6 +57,7 @@ import torch.distributed as dist
 
 from trainwell.errors import ConfigError, TrainwellError
 from trainwell.findings import Finding
+from trainwell.interrupts import Terminated
 from trainwell.train.callback import Callback
 from trainwell.train.state import TrainState
 
@@ -170,6 +174,36 @@ def shard_order(order: torch.Tensor, rank: int, world: int) -> torch.Tensor:
     total = -(-len(order) // world) * world
     padded = torch.cat([order, order.repeat(-(-total // max(1, len(order))))[: total - len(order)]])
     return padded[rank::world]
+
+
+class RankLost(Terminated):
+    """Another process of the job stopped (killed or crashed) and a collective operation
+    failed: this rank stops as an interrupted run, which ``--resume`` continues."""
+
+    cause = "the loss of another process of the job"
+
+
+# gloo reports a peer that is gone as a plain RuntimeError with this text; NCCL as DistError.
+_PEER_GONE = re.compile(r"Connection (closed|reset) by peer|remote worker crash")
+
+
+def as_interrupt(err: BaseException) -> BaseException:
+    """``err``, or :class:`RankLost` when it is a collective operation failing because a
+    peer process is gone (gloo: connection closed; NCCL: a distributed backend error).
+
+    The elastic agent sends SIGTERM to the surviving ranks right after; it is ignored from
+    here on, so that this rank records the stop before it exits on its own.
+    """
+    if not ranks().parallel:
+        return err
+    lost = isinstance(err, dist.DistError) or (
+        isinstance(err, RuntimeError) and _PEER_GONE.search(str(err)) is not None
+    )
+    if not lost:
+        return err
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    return RankLost(str(err))
 
 
 # ---- objects across processes, as JSON -------------------------------------------------

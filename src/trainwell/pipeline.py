@@ -334,9 +334,10 @@ def execute(run_dir: RunDir, cfg: FitConfig, stages: Callable[[EnergyMeter], Non
     try:
         with reproducible(cfg.seed, cfg.train.deterministic), terminate_as_interrupt():
             stages(meter)
-    except BaseException as err:
+    except BaseException as caught:
         if run_dir.manifest.get("status") == "complete":
             raise  # stopped while writing the report: still complete; --resume writes it
+        err = distributed.as_interrupt(caught)  # a killed peer process: interrupted too
         _record_stop(run_dir, meter, err)
         if isinstance(err, KeyboardInterrupt):  # Ctrl-C, or SIGTERM (trainwell.interrupts)
             raise RunInterrupted(run_dir.path, _signal_name(err)) from None
@@ -345,7 +346,10 @@ def execute(run_dir: RunDir, cfg: FitConfig, stages: Callable[[EnergyMeter], Non
 
 
 def _signal_name(err: BaseException) -> str:
-    return "SIGTERM" if isinstance(err, Terminated) else "SIGINT"
+    cause = getattr(err, "cause", None)  # distributed.RankLost
+    return (
+        cause if isinstance(cause, str) else "SIGTERM" if isinstance(err, Terminated) else "SIGINT"
+    )
 
 
 def _record_stop(run_dir: RunDir, meter: EnergyMeter, err: BaseException) -> None:
