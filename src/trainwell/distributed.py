@@ -85,27 +85,28 @@ class Ranks:
 
 
 def ranks() -> Ranks:
-    """The ranks ``torchrun`` set in the environment; rank 0 of 1 when it did not."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world <= 1:
+    """This process's ranks in the process group :func:`init` joined; rank 0 of 1 outside
+    one (so ``lr-find`` or a tuning trial under torchrun's variables trains alone)."""
+    if not (dist.is_available() and dist.is_initialized()):
         return Ranks()
-    return Ranks(int(os.environ["RANK"]), world, int(os.environ.get("LOCAL_RANK", "0")))
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    return Ranks(dist.get_rank(), dist.get_world_size(), local)
 
 
 def init() -> Ranks:
-    """Join the process group ``torchrun`` set up (gloo on CPU, NCCL on CUDA), once.
-
-    A no-op in a single process. The group is left at exit.
-    """
-    here = ranks()
-    if here.parallel and not dist.is_initialized():
+    """Join the process group of the variables ``torchrun`` set (``RANK``, ``WORLD_SIZE``,
+    ``MASTER_ADDR``...; gloo on CPU, NCCL on CUDA), once; left at exit. A no-op in a single
+    process."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1 and not dist.is_initialized():
         if torch.cuda.is_available():
-            torch.cuda.set_device(here.local_rank)
-            dist.init_process_group("nccl", device_id=torch.device("cuda", here.local_rank))
+            local = int(os.environ.get("LOCAL_RANK", "0"))
+            torch.cuda.set_device(local)
+            dist.init_process_group("nccl", device_id=torch.device("cuda", local))
         else:
             dist.init_process_group("gloo")
         atexit.register(_leave)
-    return here
+    return ranks()
 
 
 def _leave() -> None:
@@ -115,9 +116,10 @@ def _leave() -> None:
 
 def device() -> torch.device:
     """The device of this process: its local GPU when there is one, else the CPU."""
-    if torch.cuda.is_available():
-        return torch.device("cuda", ranks().local_rank)
-    return torch.device("cpu")
+    if not torch.cuda.is_available():
+        return torch.device("cpu")
+    here = ranks()
+    return torch.device("cuda", here.local_rank) if here.parallel else torch.device("cuda")
 
 
 def wrap(net: torch.nn.Module) -> torch.nn.Module:
