@@ -2,9 +2,9 @@
 
 Each case runs the real command, ``python -m trainwell fit DATA --devices N`` (gloo on CPU,
 NCCL on GPUs), on the same synthetic regression table with the same global batch, so every
-case takes the same optimizer steps on the same batches (trainwell.distributed). Reported
-from rank 0's manifest: optimizer steps / the ``train`` stage's seconds (the batch plan,
-validation every epoch and checkpoints are inside that stage, as in any real run), and the
+case takes the same optimizer steps on the same batches (trainwell.distributed). Reported:
+steps per second from the median interval between two optimizer steps, read from the wall
+times of rank 0's TensorBoard ``step/loss`` events (every step is logged here), and the
 largest resident memory of any process of the case (``ru_maxrss`` of the waited children).
 Cases are interleaved (1, N, 1, N, ...) so each sees the same machine load. Each process
 gets its share of the cores (``OMP_NUM_THREADS`` = cores / N, as ``--devices`` sets it), or
@@ -16,6 +16,7 @@ Run: ``python benchmarks/scale.py [--rows 20000] [--devices 2] [--repeats 1]``.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import statistics
@@ -46,7 +47,7 @@ def fit(
     command += ["--out", str(out), "--devices", str(devices), "--quiet"]
     command += [f"train.max_epochs={epochs}", "train.patience=100", f"train.batch_size={batch}"]
     command += ["train.lr=0.001", "report.bootstrap=0", "report.energy=false"]
-    command += ["baselines.lightgbm_rounds=20", "logging.progress=false"]
+    command += ["baselines.lightgbm_rounds=20", "logging.progress=false", "logging.log_every=1"]
     # A fresh wrapper per case: its RUSAGE_CHILDREN covers this case's processes only (the
     # launcher and its workers), not the cases before it.
     done = subprocess.run(
@@ -56,8 +57,28 @@ def fit(
         raise SystemExit(f"--devices {devices} failed:\n{done.stderr[-3000:]}")
     peak = int(done.stdout.split()[-1])
     manifest = json.loads((out / "manifest.json").read_text())
-    steps, seconds = manifest["network"]["steps"], manifest["timings"]["train"]
-    return steps / seconds, peak
+    per_epoch = -(-manifest["splits"]["sizes"]["train"] // batch)
+    return 1.0 / step_seconds(out / "tensorboard", per_epoch), peak
+
+
+def step_seconds(folder: Path, per_epoch: int) -> float:
+    """Median seconds between consecutive optimizer steps within an epoch, from the wall
+    times TensorBoard recorded with ``step/loss`` (written every step here); intervals that
+    cross an epoch's end (validation, checkpoint) are left out, as in loop_overhead.py."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    for events in sorted(folder.rglob("events.out.tfevents.*")):
+        acc = EventAccumulator(str(events), size_guidance={"scalars": 0})
+        acc.Reload()
+        if "step/loss" in acc.Tags()["scalars"]:
+            points = acc.Scalars("step/loss")
+            gaps = [
+                b.wall_time - a.wall_time
+                for a, b in itertools.pairwise(points)
+                if b.step == a.step + 1 and a.step % per_epoch != 0  # steps count from 1
+            ]
+            return statistics.median(gaps)
+    raise SystemExit(f"no step/loss events under {folder}")
 
 
 _MEASURE = """
