@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import textwrap
 from pathlib import Path
@@ -114,6 +115,7 @@ FIT_EPILOG = (
 
 @app.command(epilog=FIT_EPILOG)
 def fit(
+    ctx: typer.Context,
     data: Annotated[
         str | None, typer.Argument(help="CSV or Parquet file, or a folder of class sub-folders.")
     ] = None,
@@ -147,9 +149,23 @@ def fit(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing.")] = False,
     text: Text = None,
     series: Series = None,
+    devices: Annotated[
+        int | None,
+        typer.Option(
+            help="Train with N local processes (torch.distributed: gloo on CPU, NCCL on "
+            "GPUs); train.batch_size stays the global batch. Under torchrun leave it out."
+        ),
+    ] = None,
 ) -> None:
     """Train, evaluate and document a model: audit, split, preprocess, baselines, network,
     evaluate once on the sealed test split, export, report."""
+    if devices is not None:  # N processes: the same command again, under torch's launcher
+        from trainwell.launcher import check_devices, command_line, launch
+
+        check_devices(devices)
+        if devices > 1:
+            argv = command_line(ctx, drop="devices")
+            raise typer.Exit(launch(devices, argv))
     from trainwell.pipeline import fit as run_fit
 
     if resume is not None and data is not None:
@@ -467,7 +483,8 @@ def main(argv: list[str] | None = None) -> Any:
     try:
         code = command.main(args=argv, prog_name="trainwell", standalone_mode=False)
     except TrainwellError as err:
-        typer.echo(f"trainwell: error: {_one_line(str(err))}", err=True)
+        if os.environ.get("RANK", "0") == "0":  # under torchrun every rank fails alike
+            typer.echo(f"trainwell: error: {_one_line(str(err))}", err=True)
         sys.exit(2)
     except typer.Abort:
         typer.echo("trainwell: interrupted", err=True)

@@ -23,6 +23,7 @@ import numpy as np
 from rich.console import Console
 from sklearn.utils.class_weight import compute_class_weight
 
+from trainwell import distributed
 from trainwell.analysis import EnergyMeter
 from trainwell.audit import stop_on_errors
 from trainwell.candidates import NetworkCandidate
@@ -182,7 +183,8 @@ def fit(
         >>> run = trainwell.fit("wine.csv", target="target")  # doctest: +SKIP
         >>> run.metrics["test"]["accuracy"]  # doctest: +SKIP
     """
-    console = Console(stderr=True, quiet=quiet)
+    here = distributed.init()  # under torchrun: join the job; rank 0 alone writes and prints
+    console = Console(stderr=True, quiet=quiet or not here.main)
     if resume is not None:
         given = (data, target, config, groups, seed, *spec.values())
         if any(v is not None for v in given) or overrides:
@@ -196,8 +198,12 @@ def fit(
     cfg = options_config(
         config, overrides, target=target, seed=seed, spec=spec, report__groups=groups
     )
-    prepared = prepare(data, cfg)
-    recorder = Recorder.start(prepared, out, console)
+    if not here.main:
+        return _follow(lambda: prepare(data, cfg, block=False, audit=False), callbacks, console)
+    with distributed.leading() as lead:
+        prepared = prepare(data, cfg)
+        recorder = Recorder.start(prepared, out, console)
+        lead.announce(recorder.dir.path, None)
     return execute(
         recorder.dir,
         cfg,
@@ -205,13 +211,45 @@ def fit(
     )
 
 
+def _follow(read: Callable[[], Prepared], callbacks: Sequence[Callback], console: Console) -> Run:
+    """A rank other than 0 under torchrun: the same data and splits, training only."""
+
+    def train(prepared: Prepared, checkpoint: Path | None) -> None:
+        cfg = prepared.cfg
+        with reproducible(cfg.seed, cfg.train.deterministic), terminate_as_interrupt():
+            train_and_validate(
+                prepared, resume_from=checkpoint, callbacks=callbacks, console=console
+            )
+
+    return Run(distributed.follow(read, train))
+
+
 def _resume(path: Path, callbacks: Sequence[Callback], console: Console) -> Run:
+    if not distributed.ranks().main:
+        manifest = RunDir(path).open_existing()
+        cfg = FitConfig.model_validate(manifest["config"])
+        data = manifest["data"]["path"]
+
+        def read() -> Prepared:
+            if data is None:  # rank 0 refuses it with the reason
+                raise RunError(f"run {str(path)!r} was trained from an in-memory DataFrame")
+            return prepare(data, cfg, block=False, check_options=False, audit=False)
+
+        return _follow(read, callbacks, console)
+    with distributed.leading() as lead:
+        return _lead_resume(path, callbacks, console, lead)
+
+
+def _lead_resume(
+    path: Path, callbacks: Sequence[Callback], console: Console, lead: distributed.Lead
+) -> Run:
     run_dir = RunDir(path)
     manifest = run_dir.open_existing()
     if manifest.get("status") == "complete":
         if not (run_dir.report_path.is_file() and run_dir.model_card_path.is_file()):
             # Killed while the report was written (it comes after "complete"): finish it.
             console.print(f"finishing {run_dir.path}: writing its report", highlight=False)
+            lead.announce(run_dir.path, None, train=False)
             write_report(run_dir)
             return Run(run_dir.path)
         raise RunError(f"run {str(path)!r} is already complete; there is nothing to resume")
@@ -244,6 +282,7 @@ def _resume(path: Path, callbacks: Sequence[Callback], console: Console) -> Run:
         raise RunError(f"the splits saved in {str(path)!r} do not match the data; start again")
     recorder = Recorder(run_dir, console)
     checkpoint = recorder.resumed()
+    lead.announce(run_dir.path, checkpoint)
     return execute(
         run_dir,
         cfg,
@@ -290,9 +329,10 @@ def execute(run_dir: RunDir, cfg: FitConfig, stages: Callable[[EnergyMeter], Non
     try:
         with reproducible(cfg.seed, cfg.train.deterministic), terminate_as_interrupt():
             stages(meter)
-    except BaseException as err:
+    except BaseException as caught:
         if run_dir.manifest.get("status") == "complete":
             raise  # stopped while writing the report: still complete; --resume writes it
+        err = distributed.as_interrupt(caught)  # a killed peer process: interrupted too
         _record_stop(run_dir, meter, err)
         if isinstance(err, KeyboardInterrupt):  # Ctrl-C, or SIGTERM (trainwell.interrupts)
             raise RunInterrupted(run_dir.path, _signal_name(err)) from None
@@ -301,7 +341,10 @@ def execute(run_dir: RunDir, cfg: FitConfig, stages: Callable[[EnergyMeter], Non
 
 
 def _signal_name(err: BaseException) -> str:
-    return "SIGTERM" if isinstance(err, Terminated) else "SIGINT"
+    cause = getattr(err, "cause", None)  # distributed.RankLost
+    return (
+        cause if isinstance(cause, str) else "SIGTERM" if isinstance(err, Terminated) else "SIGINT"
+    )
 
 
 def _record_stop(run_dir: RunDir, meter: EnergyMeter, err: BaseException) -> None:

@@ -19,7 +19,7 @@ import copy
 import hashlib
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, cast
 
@@ -27,9 +27,11 @@ import numpy as np
 import torch
 from rich.console import Console
 
+from trainwell import distributed
 from trainwell.config import FitConfig, SGDOptions, Task
 from trainwell.doctor import DoctorCallback, overfit_one_batch
 from trainwell.doctor.plan import TrainingPlan, unfreezing_groups
+from trainwell.errors import ConfigError
 from trainwell.findings import Finding
 from trainwell.modalities.base import AugmentedData, Inputs, Modality, Samples, predict_outputs
 from trainwell.models import Choice, use_checkpointing
@@ -182,6 +184,9 @@ class Trainer:
     data: AugmentedData
     checkpointing: bool
     checkpoint_reason: str
+    # The network as the training steps call it: in DistributedDataParallel under N processes
+    # (trainwell.distributed), ``net`` itself in one.
+    model: torch.nn.Module | None = None
 
     def range_test(self, cfg: FitConfig) -> RangeTest:
         """The LR range test (TW-T02) on the training batches, as training sees them; the
@@ -194,7 +199,8 @@ class Trainer:
 
     def _sweep(self, cfg: FitConfig) -> RangeTest:
         return lr_range_test(
-            self.net, self.optimizer, self.objective, self.data, steps=cfg.train.lr_find_steps,
+            self.net, self.optimizer, self.objective, self.data.whole(),
+            steps=cfg.train.lr_find_steps,
             accumulate=self.plan.accumulate, precision=self.precision,
             clip_grad_norm=cfg.train.clip_grad_norm, method=cfg.train.lr_find_method,
         )  # fmt: skip
@@ -219,7 +225,7 @@ def setup_trainer(
     ``batch_plan``: where the batch plan is kept; read back when it exists, so a resumed run
     keeps its batch.
     """
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = distributed.device()  # this rank's GPU under N processes
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(stream_seed(cfg.seed, "network"))
         net, transfer = modality.build_network(
@@ -261,24 +267,38 @@ def setup_trainer(
         if not unfreezes:  # frozen for good: a head on the encoder's embeddings
             transfer = {**transfer, "frozen": frozen_reason}
         freeze_epochs = cfg.model.freeze_epochs if unfreezes else cfg.train.max_epochs + 1
+        if unfreezes and distributed.ranks().parallel:
+            raise ConfigError(
+                "fine-tuning unfreezes layers during training, which DistributedDataParallel "
+                "cannot follow; train with one process, or keep the backbone frozen "
+                "(model.fine_tune=off)"
+            )
         unfreeze = GradualUnfreezing(groups[:-1], freeze_epochs, cfg.model.unfreeze_every)
         unfreeze.apply(0)  # the range test and the first epochs see the frozen backbone
 
     target = targets(net, task, y_train)
-    if batch_plan is not None and batch_plan.is_file():
-        plan = BatchPlan.load(batch_plan)  # a resumed run keeps its batch
-    else:
-        plan = _batch_plan(net, optimizer, objective, train_samples.inputs, target, precision, cfg)
+
+    def plan_batch() -> BatchPlan:
+        if batch_plan is not None and batch_plan.is_file():
+            return BatchPlan.load(batch_plan)  # a resumed run keeps its batch
+        made = _batch_plan(net, optimizer, objective, train_samples.inputs, target, precision, cfg)
         if batch_plan is not None:
-            plan.save(batch_plan)
+            made.save(batch_plan)
+        return made
+
+    # Under N processes rank 0 plans the global batch and every rank takes 1/N of it.
+    plan = distributed.on_main(plan_batch, asdict, lambda d: BatchPlan(**d))
+    per_rank, _ = distributed.local_batch(plan.batch_size, cfg.train.batch_size is not None)
+    here = distributed.ranks()
     augment, augment_info = modality.augmenter(train_samples, cfg)
     data = AugmentedData(
-        train_samples.inputs, target, plan.batch_size, augment, seed=cfg.seed, device=device
-    )
+        train_samples.inputs, target, per_rank, augment, seed=cfg.seed, device=device,
+        shard=(here.rank, here.world),
+    )  # fmt: skip
     return Trainer(
         device, net, task, choice, transfer, objective, mode, precision, groups, fine_tune,
         probe, decay, optimizer, unfreeze, plan, augment_info, data, checkpointing,
-        checkpoint_reason,
+        checkpoint_reason, distributed.wrap(net),
     )  # fmt: skip
 
 
@@ -330,10 +350,17 @@ def train_network(
     freezing when fine-tuning (TW-A04), so neither is reported as a fault.
     """
     net, optimizer, plan, data = trainer.net, trainer.optimizer, trainer.plan, trainer.data
+    cfg = distributed.single_process_only(cfg)  # under N processes: no per-rank remedy
+    here = distributed.ranks()
     # TW-T02: the LR range test picks the starting LR (unless train.lr is set), restoring
-    # the weights, optimizer and RNGs; a resumed run reuses the curve it recorded.
-    lr_choice = choose_lr(
-        cfg.train.lr, lambda: trainer.range_test(cfg), paths.lr_find if paths else None
+    # the weights, optimizer and RNGs; a resumed run reuses the curve it recorded. Under N
+    # processes rank 0 sweeps the whole split at the global batch and tells the others.
+    lr_choice = distributed.on_main(
+        lambda: choose_lr(
+            cfg.train.lr, lambda: trainer.range_test(cfg), paths.lr_find if paths else None
+        ),
+        LRChoice.to_dict,
+        lambda d: LRChoice(**d),
     )
     top = float(optimizer.param_groups[-1]["lr"])
     for group in optimizer.param_groups:  # keep the discriminative ratios
@@ -344,10 +371,11 @@ def train_network(
 
     findings: list[Finding] = []
     n_params = sum(p.numel() for p in net.parameters())
-    if cfg.doctor.enabled and cfg.doctor.overfit_batch and n_params <= OVERFIT_CHECK_MAX_PARAMS:
+    check_overfit = cfg.doctor.enabled and cfg.doctor.overfit_batch and here.main
+    if check_overfit and n_params <= OVERFIT_CHECK_MAX_PARAMS:
         # TW-X01 on a copy of the freshly built network (the same on --resume, before the
         # checkpoint is loaded), so training itself is untouched.
-        inputs, target_batch = next(iter(data.epoch(0)))
+        inputs, target_batch = next(iter(data.whole().epoch(0)))
         # The whole first batch for a small network (memorizing 16 rows proves little); 16
         # examples for a large one, where 200 steps on a full batch would cost minutes.
         n = len(target_batch) if n_params <= OVERFIT_FULL_BATCH_MAX_PARAMS else 16
@@ -366,6 +394,7 @@ def train_network(
         else ()
     )
     doctor_plan = TrainingPlan(frozen, split_plan.split if split_plan is not None else None)
+    sync = distributed.RankSync()  # keeps N processes in step (only added under N)
     loop = loop_callbacks(
         cfg,
         trainer.precision,
@@ -373,14 +402,16 @@ def train_network(
         schedule_callbacks=schedule.callbacks,
         paths=paths,
         first=[trainer.unfreeze] if trainer.unfreeze is not None else [],
-        extra=callbacks,
+        extra=[*callbacks, sync] if here.parallel else callbacks,
         doctor_plan=doctor_plan,
     )
+    if here.parallel and loop.doctor is not None:
+        sync.needs_stop = loop.doctor.needs_remedy  # a NaN on any rank stops every rank
     state = TrainState(net, optimizer, schedule.scheduler, max_epochs=cfg.train.max_epochs)
     if resume_from is not None:
         restore(resume_from, state, loop.stateful, trainer.precision)
-    else:  # the training draws (dropout) from a stream of their own (TW-R01)
-        torch.manual_seed(stream_seed(cfg.seed, "train"))
+    else:  # the training draws (dropout) from a stream of their own (TW-R01), one per rank
+        torch.manual_seed(stream_seed(cfg.seed, "train" if here.main else f"train:{here.rank}"))
     validate = Validator(
         trainer.objective,
         validation.inputs,
@@ -395,14 +426,16 @@ def train_network(
             console.print(why, highlight=False)
     try:
         state = train(
-            net, optimizer, trainer.objective, data, max_epochs=cfg.train.max_epochs,
-            scheduler=schedule.loop_scheduler, callbacks=loop.all, validate=validate,
+            trainer.model if trainer.model is not None else net, optimizer, trainer.objective,
+            data, max_epochs=cfg.train.max_epochs, scheduler=schedule.loop_scheduler,
+            callbacks=loop.all, validate=lambda _: validate(net),  # each rank: the whole split
             accumulate=plan.accumulate, precision=trainer.precision, state=state,
         )  # fmt: skip
     finally:
         uncompile(net)
     net.cpu().eval()
     findings.extend(loop.doctor_findings(lr_choice))
+    findings = distributed.gather_findings(findings)  # every rank's, naming the ranks
     details = {
         "architecture": trainer.choice.name,
         "architecture_reason": trainer.choice.reason
@@ -552,6 +585,7 @@ def loop_details(
         "schedule": schedule,
         "precision": trainer.mode,
         "device": str(trainer.device),
+        **distributed.details(trainer.data.batch_size),
         "epochs_run": len(state.history),
         "best_epoch": early.best_epoch + 1,
         "steps": state.step,

@@ -16,6 +16,7 @@ split goes through (TW-D10); every other use of the inputs goes through
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -25,6 +26,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from trainwell.distributed import shard_order
 from trainwell.findings import Finding
 
 if TYPE_CHECKING:
@@ -244,6 +246,7 @@ class AugmentedData:
         *,
         seed: int = 0,
         device: torch.device | None = None,
+        shard: tuple[int, int] = (0, 1),
     ) -> None:
         self.device = device or torch.device("cpu")
         if self.device.type == "cuda":  # TW-T12: page-locked memory, asynchronous copies
@@ -252,14 +255,27 @@ class AugmentedData:
         self.batch_size = batch_size
         self.augment = augment
         self.seed = seed
+        # (rank, world): this process's share of every epoch's order (trainwell.distributed)
+        self.rank, self.world = shard
 
     def __len__(self) -> int:
-        return -(-len(self.target) // self.batch_size)
+        per_rank = -(-len(self.target) // self.world)  # padded as the shard is
+        return -(-per_rank // self.batch_size)
+
+    def whole(self) -> AugmentedData:
+        """The same batches unsharded: what one process takes at the global batch."""
+        if self.world == 1:
+            return self
+        whole = copy.copy(self)
+        whole.rank, whole.world, whole.batch_size = 0, 1, self.batch_size * self.world
+        return whole
 
     def epoch(self, epoch: int) -> Iterable[tuple[Inputs, torch.Tensor]]:
         order = torch.randperm(
             len(self.target), generator=torch.Generator().manual_seed(self.seed + epoch)
         )
+        if self.world > 1:
+            order = shard_order(order, self.rank, self.world)
         noise = torch.Generator().manual_seed(10_007 * (self.seed + 1) + epoch)
         for start in range(0, len(order), self.batch_size):
             rows = order[start : start + self.batch_size]

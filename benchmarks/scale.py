@@ -1,0 +1,130 @@
+"""Training steps per second of ``trainwell fit`` at 1 and N local processes (TW-T14).
+
+Each case runs the real command, ``python -m trainwell fit DATA --devices N`` (gloo on CPU,
+NCCL on GPUs), on the same synthetic regression table with the same global batch, so every
+case takes the same optimizer steps on the same batches (trainwell.distributed). Reported:
+steps per second from the median interval between two optimizer steps, read from the wall
+times of rank 0's TensorBoard ``step/loss`` events (every step is logged here), and the
+largest resident memory of any process of the case (``ru_maxrss`` of the waited children).
+Cases are interleaved (1, N, 1, N, ...) so each sees the same machine load. Each process
+gets its share of the cores (``OMP_NUM_THREADS`` = cores / N, as ``--devices`` sets it), or
+``--threads`` each.
+
+Run: ``python benchmarks/scale.py [--rows 20000] [--devices 2] [--repeats 1]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+
+def table(rows: int, features: int, path: Path) -> None:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(rows, features)).astype(np.float32)
+    frame = pd.DataFrame(x, columns=[f"x{i}" for i in range(features)])
+    frame["y"] = x @ rng.normal(size=features) + np.sin(x[:, 0]) + 0.1 * rng.normal(size=rows)
+    frame.to_csv(path, index=False)
+
+
+def fit(
+    data: Path, out: Path, devices: int, epochs: int, batch: int, threads: int | None
+) -> tuple[float, int]:
+    """Steps per second of one run and the peak RSS (KiB) of its largest process."""
+    env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
+    env["OMP_NUM_THREADS"] = str(threads or max(1, (os.cpu_count() or 1) // devices))
+    command = [sys.executable, "-m", "trainwell", "fit", str(data), "--target", "y"]
+    command += ["--out", str(out), "--devices", str(devices), "--quiet"]
+    command += [f"train.max_epochs={epochs}", "train.patience=100", f"train.batch_size={batch}"]
+    command += ["train.lr=0.001", "report.bootstrap=0", "report.energy=false"]
+    command += ["baselines.lightgbm_rounds=20", "logging.progress=false", "logging.log_every=1"]
+    # A fresh wrapper per case: its RUSAGE_CHILDREN covers this case's processes only (the
+    # launcher and its workers), not the cases before it.
+    done = subprocess.run(
+        [sys.executable, "-c", _MEASURE, *command], env=env, capture_output=True, text=True
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"--devices {devices} failed:\n{done.stderr[-3000:]}")
+    peak = int(done.stdout.split()[-1])
+    manifest = json.loads((out / "manifest.json").read_text())
+    per_epoch = -(-manifest["splits"]["sizes"]["train"] // batch)
+    return 1.0 / step_seconds(out / "tensorboard", per_epoch), peak
+
+
+def step_seconds(folder: Path, per_epoch: int) -> float:
+    """Median seconds between consecutive optimizer steps within an epoch, from the wall
+    times TensorBoard recorded with ``step/loss`` (written every step here); intervals that
+    cross an epoch's end (validation, checkpoint) are left out, as in loop_overhead.py."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    for events in sorted(folder.rglob("events.out.tfevents.*")):
+        acc = EventAccumulator(str(events), size_guidance={"scalars": 0})
+        acc.Reload()
+        if "step/loss" in acc.Tags()["scalars"]:
+            points = acc.Scalars("step/loss")
+            gaps = [
+                b.wall_time - a.wall_time
+                for a, b in itertools.pairwise(points)
+                if b.step == a.step + 1 and a.step % per_epoch != 0  # steps count from 1
+            ]
+            return statistics.median(gaps)
+    raise SystemExit(f"no step/loss events under {folder}")
+
+
+_MEASURE = """
+import resource, subprocess, sys
+code = subprocess.run(sys.argv[1:]).returncode
+print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+sys.exit(code)
+"""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=20_000)
+    parser.add_argument("--features", type=int, default=20)
+    parser.add_argument("--devices", type=int, default=2)
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--batch", type=int, default=256, help="the global batch")
+    parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument(
+        "--threads", type=int, default=None, help="OpenMP threads per process (cores / N)"
+    )
+    args = parser.parse_args()
+    results: dict[int, list[float]] = {1: [], args.devices: []}
+    peaks: dict[int, int] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        data = Path(tmp) / "table.csv"
+        table(args.rows, args.features, data)
+        for repeat in range(args.repeats):
+            for devices in results:
+                out = Path(tmp) / f"run-{devices}-{repeat}"
+                rate, peak = fit(data, out, devices, args.epochs, args.batch, args.threads)
+                results[devices].append(rate)
+                peaks[devices] = peak
+    print(
+        f"{args.rows} rows x {args.features} features, global batch {args.batch}, "
+        f"{args.epochs} epochs, {os.cpu_count()} cores, OpenMP threads per process: "
+        f"{args.threads or 'cores / N'}"
+    )
+    base = statistics.median(results[1])
+    for devices, rates in results.items():
+        rate = statistics.median(rates)
+        print(
+            f"  {devices} process(es): {rate:7.1f} steps/s  ({rate / base:4.2f}x of 1)  "
+            f"largest process {peaks[devices] / 1024:.0f} MiB peak RSS"
+        )
+
+
+if __name__ == "__main__":
+    main()

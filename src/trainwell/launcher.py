@@ -1,0 +1,81 @@
+"""``trainwell fit --devices N``: N local processes through PyTorch's own launcher.
+
+``torch.distributed.run`` (the elastic agent behind ``torchrun``) starts N copies of the same
+command line without ``--devices``; each joins the process group (:mod:`trainwell.distributed`).
+Nothing here imports torch until a launch happens, so the CLI stays quick to start.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from typing import Any
+
+from trainwell.errors import ConfigError
+
+
+def under_torchrun() -> bool:
+    """Whether this process is one of the workers torchrun (or ``--devices``) started."""
+    return "TORCHELASTIC_RUN_ID" in os.environ or "LOCAL_RANK" in os.environ
+
+
+def check_devices(devices: int) -> None:
+    """Raises:
+    ConfigError: ``devices`` is below 1, or given to a worker torchrun already started."""
+    if devices < 1:
+        raise ConfigError(f"--devices {devices}: the number of processes must be 1 or more")
+    if devices > 1 and under_torchrun():
+        raise ConfigError(
+            "--devices starts its own processes; under torchrun leave it out "
+            "(torchrun's --nproc-per-node sets the number)"
+        )
+
+
+def command_line(ctx: Any, drop: str) -> list[str]:
+    """The command ``ctx`` (a click context, as typer gives it) parsed, as arguments again,
+    without the parameter ``drop``.
+
+    Example: ``trainwell fit data.csv --target y --devices 2`` gives
+    ``["fit", "data.csv", "--target", "y"]`` (options in the command's own order).
+    """
+    args = [str(ctx.info_name)]
+    for param in ctx.command.params:
+        value = ctx.params.get(param.name or "")
+        if param.name == drop or value is None or value is False or value in ([], ()):
+            continue
+        values = list(value) if isinstance(value, list | tuple) else [value]
+        if param.param_type_name == "argument":
+            args += [str(v) for v in values]
+        elif getattr(param, "is_flag", False):
+            args.append(param.opts[0])
+        else:
+            for v in values:
+                args += [param.opts[0], str(v)]
+    return args
+
+
+def launch(devices: int, argv: Sequence[str]) -> int:
+    """Run ``python -m trainwell ARGV`` in ``devices`` local processes through
+    ``torch.distributed.run`` (standalone rendezvous on a free port, no restarts) and
+    return the exit code: 0; the first failed process's code (2 for a user error, which
+    rank 0 printed); 130 when a process was killed by a signal (the agent then stops the
+    others; rank 0 marks the run interrupted and ``--resume`` continues it).
+    """
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+    from torch.distributed.run import get_args_parser, run
+
+    # One OpenMP pool per core: N pools each as wide as the machine spin against each other.
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // devices)))
+    # The agent logs every worker's exit; the workers' own output says what went wrong.
+    logging.getLogger("torch.distributed.elastic").setLevel(logging.CRITICAL)
+    args = get_args_parser().parse_args(
+        ["--standalone", "--nproc-per-node", str(devices), "--max-restarts", "0",
+         "-m", "trainwell", *argv]
+    )  # fmt: skip
+    try:
+        run(args)
+    except ChildFailedError as err:
+        _, failure = err.get_first_failure()
+        return failure.exitcode if failure.exitcode > 0 else 130
+    return 0

@@ -1,0 +1,281 @@
+"""Data-parallel training on torch.distributed (gloo, 2 CPU processes) (TW-T14).
+
+Two processes at a per-process batch b train the weights one process trains at batch 2b;
+only rank 0 writes files; a NaN on rank 1 is reported naming rank 1 and stops every rank.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import selectors
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from helpers import HANG_GUARD_S, run_cli, run_subprocess
+from safetensors.torch import load_file
+from torch.utils.data import DistributedSampler
+
+from trainwell.distributed import merge_findings, shard_order
+from trainwell.findings import Finding
+from trainwell.modalities.base import AugmentedData
+
+# 200 rows: a 160-row training split, 5 global batches of 32 (16 rows per process).
+SETTINGS = [
+    "train.batch_size=32",
+    "train.max_epochs=2",
+    "train.lr=0.01",
+    "model.dropout=0",  # dropout draws differ per process; the parity holds without it
+    "baselines.ship=network",
+    "baselines.lightgbm_rounds=20",
+    "logging.progress=false",
+    "report.bootstrap=0",
+    "report.importance_repeats=1",
+    "report.energy=false",
+]
+# Float32 sums in another order: each process averages its 16 rows' gradients and gloo's
+# all-reduce averages the two means, where one process averages 32 rows at once. The
+# rounding differs by an ulp or so per step (seen: 1.2e-7 after 24 steps).
+ATOL = 1e-5
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(200, 4))
+    frame = pd.DataFrame(x, columns=list("abcd"))
+    frame["y"] = x @ [1.0, -2.0, 0.5, 0.0] + 0.1 * rng.normal(size=200)
+    path = tmp_path_factory.mktemp("distributed") / "data.csv"
+    frame.to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread_per_process() -> Iterator[None]:
+    # Two processes of two OpenMP threads each on two cores spin against each other.
+    before = os.environ.get("OMP_NUM_THREADS")
+    os.environ["OMP_NUM_THREADS"] = "1"
+    yield
+    if before is None:
+        del os.environ["OMP_NUM_THREADS"]
+    else:
+        os.environ["OMP_NUM_THREADS"] = before
+
+
+@pytest.fixture(scope="module")
+def one(data: Path) -> Path:
+    """One process at batch 32."""
+    cwd = data.parent / "one"
+    cwd.mkdir()
+    done = run_subprocess(["fit", str(data), "--target", "y", "--out", "run", *SETTINGS], cwd)
+    assert done.returncode == 0, done.stderr
+    return cwd / "run"
+
+
+@pytest.fixture(scope="module")
+def two(data: Path) -> tuple[Path, subprocess.CompletedProcess[str]]:
+    """``--devices 2`` (16 rows per process), in a folder of its own, with the default run
+    directory: a second rank that wrote anything would leave it there."""
+    cwd = data.parent / "two"
+    cwd.mkdir()
+    done = run_subprocess(["fit", str(data), "--target", "y", "--devices", "2", *SETTINGS], cwd)
+    assert done.returncode == 0, done.stderr
+    return cwd, done
+
+
+def the_run(cwd: Path) -> Path:
+    (run,) = [p for p in (cwd / "runs").iterdir() if not p.name.startswith(".")]
+    return run
+
+
+def test_the_shard_is_distributed_samplers_split_of_the_same_order() -> None:
+    for n, epoch in [(10, 0), (11, 3), (7, 1)]:
+        order = torch.randperm(n, generator=torch.Generator().manual_seed(5 + epoch))
+        for rank in range(3):
+            sampler = DistributedSampler(range(n), num_replicas=3, rank=rank, seed=5)
+            sampler.set_epoch(epoch)
+            assert shard_order(order, rank, 3).tolist() == list(sampler)
+
+
+def test_the_ranks_batches_together_are_the_batches_of_one_process() -> None:
+    inputs, target = (torch.arange(40.0)[:, None],), torch.arange(40)
+    whole = AugmentedData(inputs, target, 8, None, seed=2)
+    shards = [AugmentedData(inputs, target, 4, None, seed=2, shard=(r, 2)) for r in (0, 1)]
+    assert len(shards[0]) == len(whole) == 5
+    for epoch in (0, 1):
+        ranks = [list(s.epoch(epoch)) for s in shards]
+        for k, (_, batch) in enumerate(whole.epoch(epoch)):
+            together = torch.cat([ranks[0][k][1], ranks[1][k][1]])
+            assert sorted(together.tolist()) == sorted(batch.tolist())
+    assert shards[0].whole().batch_size == 8
+
+
+def test_findings_from_the_ranks_are_merged_naming_the_ranks() -> None:
+    def finding(fid: str, layer: str = "") -> dict[str, object]:
+        evidence = {"layer": layer} if layer else {}
+        return Finding(fid, "TW-X03", "error", "train", "Loss is nan.", "fix", evidence).to_dict()
+
+    merged = merge_findings([[finding("slow")], [finding("nonfinite-loss"), finding("slow")]])
+    by_id = {f.id: f for f in merged}
+    assert by_id["nonfinite-loss"].message == "Loss is nan. (rank 1)"
+    assert by_id["nonfinite-loss"].evidence["ranks"] == [1]
+    assert by_id["slow"].message == "Loss is nan."  # every rank found it: nothing to say
+    assert by_id["slow"].evidence["ranks"] == [0, 1]
+
+
+@pytest.mark.parametrize("devices", ["0", "-1"])
+def test_bad_devices_is_one_line_and_exit_2(
+    devices: str, data: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = run_cli(["fit", str(data), "--target", "y", "--devices", devices], capsys)
+    assert code == 2
+    assert err.strip().splitlines() == [
+        f"trainwell: error: --devices {devices}: the number of processes must be 1 or more"
+    ]
+
+
+def test_two_processes_train_the_weights_of_one_at_twice_the_batch(
+    one: Path, two: tuple[Path, subprocess.CompletedProcess[str]]
+) -> None:
+    run = the_run(two[0])
+    single = load_file(str(one / "model" / "weights.safetensors"))
+    double = load_file(str(run / "model" / "weights.safetensors"))
+    assert single.keys() == double.keys()
+    for key in single:
+        assert torch.allclose(single[key], double[key], rtol=0, atol=ATOL), key
+    net1 = json.loads((one / "manifest.json").read_text())["network"]
+    net2 = json.loads((run / "manifest.json").read_text())["network"]
+    assert net2["processes"] == 2
+    assert (net2["batch_size_per_process"], net2["global_batch_size"]) == (16, 32)
+    assert (net1["steps"], net1["lr"]) == (net2["steps"], net2["lr"]) == (10, 0.01)
+    h1 = json.loads((one / "history.json").read_text())
+    h2 = json.loads((run / "history.json").read_text())
+    # train_loss is the mean over the global batches, all-reduced across the ranks
+    for a, b in zip(h1, h2, strict=True):
+        assert a["train_loss"] == pytest.approx(b["train_loss"], rel=1e-5)
+
+
+def test_only_rank_0_writes_and_prints(
+    one: Path, two: tuple[Path, subprocess.CompletedProcess[str]]
+) -> None:
+    cwd, done = two
+    assert sorted(p.name for p in cwd.iterdir()) == ["runs"]
+    run = the_run(cwd)  # one run directory, not one per rank
+    # beside it, what one process leaves beside its run: the test-set ledger (TW-D07)
+    assert sorted(p.name for p in run.parent.iterdir() if p != run) == sorted(
+        p.name for p in one.parent.iterdir() if p != one
+    )
+
+    def files(root: Path) -> list[str]:
+        return sorted(
+            str(p.relative_to(root)) for p in root.rglob("*") if "tensorboard" not in p.parts
+        )
+
+    assert files(run) == files(one)
+    # TensorBoard names each event file after the process writing it: all from one process,
+    # as many as one process writes.
+    events = list((run / "tensorboard").rglob("events.out.tfevents.*"))
+    assert len({e.name.split(".")[-2] for e in events}) == 1
+    assert len(events) == len(list((one / "tensorboard").rglob("events.out.tfevents.*")))
+    assert done.stderr.count("baselines: dummy") == 1  # one rank prints
+
+
+NAN_SCRIPT = """
+import os, sys
+import torch
+import trainwell
+from trainwell.train.callback import Callback
+
+class NaNOnRank1(Callback):
+    '''Rank 1 alone: its replica's weights go NaN after step 7 (in epoch 2 of 2).'''
+    def on_step_end(self, state):
+        if os.environ["RANK"] == "1" and state.step == 7:
+            with torch.no_grad():
+                next(state.model.parameters()).fill_(float("nan"))
+
+data, out, *overrides = sys.argv[1:]
+trainwell.fit(data, "y", out=out, overrides=overrides, callbacks=[NaNOnRank1()], quiet=True)
+"""
+
+
+def test_a_nan_on_rank_1_is_reported_naming_rank_1_and_stops_every_rank(
+    data: Path, tmp_path: Path
+) -> None:
+    script = tmp_path / "train.py"
+    script.write_text(NAN_SCRIPT)
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
+    command += ["--nproc-per-node", "2", str(script), str(data), str(tmp_path / "run")]
+    done = subprocess.run(
+        [*command, *SETTINGS], cwd=tmp_path, capture_output=True, text=True, timeout=HANG_GUARD_S
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    findings = json.loads((tmp_path / "run" / "findings.json").read_text())
+    findings = findings if isinstance(findings, list) else findings["findings"]
+    nan = next(f for f in findings if f["id"] == "nonfinite-loss")
+    assert nan["evidence"]["ranks"] == [1]
+    assert nan["message"].endswith("(rank 1)")
+    network = json.loads((tmp_path / "run" / "manifest.json").read_text())["network"]
+    # Both ranks stopped at the step after the NaN, not at the planned 10 steps.
+    assert network["steps"] == 8
+    assert network["stop_reason"].startswith("stopped: the doctor found nonfinite-")
+
+
+HANG_SCRIPT = """
+import os, sys, threading
+from pathlib import Path
+import trainwell
+from trainwell.train.callback import Callback
+
+class HangOnRank1(Callback):
+    '''Rank 1 writes its pid to MARKER at the end of epoch 1, then waits to be killed.'''
+    def on_epoch_end(self, state):
+        if os.environ["RANK"] == "1" and state.epoch == 0:
+            Path(sys.argv[1]).write_text(str(os.getpid()))
+            threading.Event().wait()
+
+marker, data, out, *overrides = sys.argv[1:]
+trainwell.fit(data, "y", out=out, overrides=overrides, callbacks=[HangOnRank1()], quiet=True)
+"""
+
+
+def test_sigkill_of_one_rank_then_resume_ends_like_an_uninterrupted_run(
+    data: Path, two: tuple[Path, subprocess.CompletedProcess[str]], tmp_path: Path
+) -> None:
+    script, marker, run = tmp_path / "train.py", tmp_path / "rank1.pid", tmp_path / "run"
+    script.write_text(HANG_SCRIPT)
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
+    command += ["--nproc-per-node", "2", str(script), str(marker), str(data), str(run)]
+    job = subprocess.Popen(
+        [*command, *SETTINGS], cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    checkpoint = run / "checkpoints" / "epoch-0001.safetensors"  # written atomically
+    assert job.stderr is not None
+    with selectors.DefaultSelector() as events:  # wait on the job's output and files
+        events.register(job.stderr, selectors.EVENT_READ)
+        while not (marker.is_file() and marker.read_text() and checkpoint.is_file()):
+            assert job.poll() is None, "the job ended before rank 1 reached its marker"
+            if events.select(timeout=1.0):  # drain it, so a full pipe never blocks the job
+                os.read(job.stderr.fileno(), 65536)
+    os.kill(int(marker.read_text()), signal.SIGKILL)
+    job.communicate(timeout=HANG_GUARD_S)
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["status"] == "interrupted"
+    assert "the loss of another process" in manifest["error"]
+
+    done = run_subprocess(["fit", "--resume", str(run), "--devices", "2"], tmp_path)
+    assert done.returncode == 0, done.stderr
+    resumed = json.loads((run / "manifest.json").read_text())
+    assert resumed["status"] == "complete"
+    assert resumed["resumed"] == [{"checkpoint": "epoch-0001.safetensors"}]
+    full = load_file(str(the_run(two[0]) / "model" / "weights.safetensors"))
+    after = load_file(str(run / "model" / "weights.safetensors"))
+    assert full.keys() == after.keys()
+    for key in full:
+        assert torch.equal(full[key], after[key]), key
