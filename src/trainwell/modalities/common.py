@@ -16,6 +16,7 @@ from trainwell.audit import labels
 from trainwell.candidates import Candidate
 from trainwell.config import FitConfig, Task
 from trainwell.data import Dataset, build_dataset
+from trainwell.data.schema import ColumnSpec
 from trainwell.errors import ConfigError, RunError
 from trainwell.features import FeatureMap
 from trainwell.findings import Finding
@@ -113,6 +114,10 @@ class BaseModality:
         """Files the shipped model needs besides its weights (written into ``folder``), and
         the encoding to record: by default none, and the encoding as it is."""
         return encoding, []
+
+    def input_columns(self, encoding: dict[str, Any]) -> tuple[ColumnSpec, ...] | None:
+        """By default the input is not one row of columns (not servable row by row)."""
+        return None
 
     def analyze(
         self,
