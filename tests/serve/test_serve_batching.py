@@ -38,7 +38,9 @@ class Gate:
         return self.predict(rows)
 
 
-async def burst(url: str, gate: Gate) -> tuple[list[httpx.Response], list[httpx.Response], dict]:
+async def burst(
+    url: httpx.URL, gate: Gate
+) -> tuple[list[httpx.Response], list[httpx.Response], dict]:
     row = {"rows": rows_of(mixed_frame(1))}
     limits = httpx.Limits(max_connections=None, max_keepalive_connections=None)
     async with httpx.AsyncClient(base_url=url, limits=limits, timeout=HANG_GUARD_S) as client:
@@ -72,10 +74,10 @@ def overloaded(served_run: Path, tmp_path_factory: pytest.TempPathFactory) -> di
         service.variants["A"].predict = gates[0]
 
     options = ServeOptions(run, max_queue=MAX_QUEUE, max_batch_size=MAX_BATCH, max_delay_ms=1)
-    with running(options, slow) as (url, service):
-        refused, served, stats = asyncio.run(burst(url, gates[0]))
-        after = httpx.post(f"{url}/predict", json={"rows": rows_of(mixed_frame(2))})
-        metrics = httpx.get(f"{url}/metrics").text
+    with running(options, slow) as (client, service):
+        refused, served, stats = asyncio.run(burst(client.base_url, gates[0]))
+        after = client.post("/predict", json={"rows": rows_of(mixed_frame(2))})
+        metrics = client.get("/metrics").text
         sizes = list(service.batchers["A"].batch_sizes)
     return {"refused": refused, "served": served, "stats": stats, "after": after,
             "metrics": metrics, "sizes": sizes}  # fmt: skip
@@ -112,8 +114,8 @@ def test_batching_off_runs_each_request_alone(served_run: Path, tmp_path: Path) 
 
     with running(
         ServeOptions(run, max_queue=MAX_QUEUE, max_batch_size=1, max_delay_ms=0), slow
-    ) as (url, service):
-        refused, served, _ = asyncio.run(burst(url, gates[0]))
+    ) as (client, service):
+        refused, served, _ = asyncio.run(burst(client.base_url, gates[0]))
         sizes = list(service.batchers["A"].batch_sizes)
     assert len(refused) == EXTRA
     assert [r.status_code for r in served] == [200] * (MAX_QUEUE + 1)
