@@ -173,7 +173,8 @@ class Counts:
     responses: Counter[int] = field(default_factory=Counter)
     rows: Counter[str] = field(default_factory=Counter)  # per variant that answered
     rejections: int = 0
-    shadow_dropped: int = 0
+    shadow_rows: int = 0  # rows the candidate saw in shadow mode
+    shadow_dropped: int = 0  # shadow requests dropped because the candidate's queue was full
     latencies: deque[float] = field(default_factory=lambda: deque(maxlen=LATENCIES))
 
 
@@ -264,7 +265,9 @@ class Service:
         if variant in self.drift:
             self.drift[variant].add(rows, [out["prediction"] for out in outputs])
         with self._lock:
-            if not shadow:
+            if shadow:
+                self.counts.shadow_rows += len(rows)
+            else:
                 self.counts.rows[variant] += len(rows)
             for id_, out in zip(ids, outputs, strict=True):
                 self._answers.setdefault(id_, []).append((variant, out["prediction"]))
