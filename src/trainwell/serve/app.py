@@ -17,6 +17,7 @@ Endpoints: ``POST /predict``, ``POST /feedback``, ``GET /health`` (the process i
 
 import asyncio
 import contextlib
+import html
 import time
 from collections.abc import AsyncIterator, Sequence
 from importlib import resources
@@ -252,6 +253,8 @@ def build_app(service: Service) -> FastAPI:
         lifespan=lifespan,
     )
     body_model = request_model(service)
+    template = resources.files("trainwell").joinpath("templates/serve.html").read_text()
+    page_html = template.replace("__TITLE__", html.escape(f"trainwell serve: {control.run}"))
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, err: RequestValidationError) -> JSONResponse:
@@ -359,7 +362,6 @@ def build_app(service: Service) -> FastAPI:
 
     @app.get("/", response_class=HTMLResponse, summary="The live page", include_in_schema=False)
     async def page() -> HTMLResponse:
-        html = resources.files("trainwell").joinpath("templates/serve.html").read_text()
-        return HTMLResponse(html.replace("__TITLE__", f"trainwell serve: {control.run}"))
+        return HTMLResponse(page_html)
 
     return app
