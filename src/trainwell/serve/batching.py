@@ -20,8 +20,7 @@ from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-
-import pandas as pd
+from typing import Any
 
 from trainwell.errors import DataError
 
@@ -32,30 +31,32 @@ class Overloaded(Exception):
 
 @dataclass
 class _Job:
-    frame: pd.DataFrame
-    future: asyncio.Future[pd.DataFrame] = field(repr=False)
+    items: list[Any]  # one per row
+    future: asyncio.Future[list[Any]] = field(repr=False)
 
 
 class Batcher:
     """Runs ``predict`` over batches of queued requests in one worker thread.
 
     Args:
-        predict: raw rows in, one output row per input row (same order) out. Called from the
-            worker thread only, one batch at a time.
+        predict: a list of rows in, one result per row (same order) out. Called from the
+            worker thread only, one batch at a time; all per-row work (building the table,
+            reading the outputs, logging) belongs there, so the event loop only parses
+            requests and writes answers.
         max_batch_size: rows per batch (a request with more rows runs alone).
         max_delay_s: how long the first request of a batch waits for company (seconds).
         max_queue: requests that may wait; the next one raises :class:`Overloaded`.
-        on_batch: called in the worker thread with (rows, outputs) after each batch.
+        on_batch: called in the worker thread with the rows of each batch run.
     """
 
     def __init__(
         self,
-        predict: Callable[[pd.DataFrame], pd.DataFrame],
+        predict: Callable[[list[Any]], list[Any]],
         *,
         max_batch_size: int,
         max_delay_s: float,
         max_queue: int,
-        on_batch: Callable[[pd.DataFrame, pd.DataFrame], None] | None = None,
+        on_batch: Callable[[int], None] | None = None,
     ) -> None:
         self.predict = predict
         self.max_batch_size = max_batch_size
@@ -90,8 +91,8 @@ class Batcher:
         if self._executor is not None:
             self._executor.shutdown(wait=True)
 
-    async def submit(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """The outputs for ``frame``'s rows, once its batch ran.
+    async def submit(self, items: list[Any]) -> list[Any]:
+        """The results for ``items`` (one per row), once their batch ran.
 
         Raises:
             Overloaded: ``max_queue`` requests already wait.
@@ -101,8 +102,8 @@ class Batcher:
             raise Overloaded("the batcher is not running")
         if self.depth >= self.max_queue:
             raise Overloaded(f"{self.depth} requests are queued (the bound is {self.max_queue})")
-        future: asyncio.Future[pd.DataFrame] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait(_Job(frame, future))
+        future: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait(_Job(items, future))
         return await future
 
     async def _next_batch(self) -> list[_Job]:
@@ -110,7 +111,7 @@ class Batcher:
         loop = asyncio.get_running_loop()
         first = self._carry if self._carry is not None else await self._queue.get()
         self._carry = None
-        batch, rows = [first], len(first.frame)
+        batch, rows = [first], len(first.items)
         deadline = loop.time() + self.max_delay_s
         while rows < self.max_batch_size:
             if self._queue.empty():
@@ -123,11 +124,11 @@ class Batcher:
                     break
             else:
                 job = self._queue.get_nowait()
-            if rows + len(job.frame) > self.max_batch_size:
+            if rows + len(job.items) > self.max_batch_size:
                 self._carry = job  # it starts the next batch
                 break
             batch.append(job)
-            rows += len(job.frame)
+            rows += len(job.items)
         return batch
 
     async def _loop(self) -> None:
@@ -146,23 +147,22 @@ class Batcher:
                 else:
                     job.future.set_result(result)
 
-    def _run(self, batch: list[_Job]) -> list[pd.DataFrame | BaseException]:
+    def _run(self, batch: list[_Job]) -> list[list[Any] | BaseException]:
         """One batch in the worker thread; a request the model refuses fails alone."""
-        frames = [job.frame for job in batch]
-        rows = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+        items = [item for job in batch for item in job.items]
         try:
-            outputs = self.predict(rows).reset_index(drop=True)
+            results = self.predict(items)
         except Exception as err:  # handed to the requests' futures
             if len(batch) > 1 and isinstance(err, DataError):
                 # One request's bad rows must not fail the others: each runs alone.
                 return [r for job in batch for r in self._run([job])]
             return [err] * len(batch)
-        self.batch_sizes.append(len(rows))
+        self.batch_sizes.append(len(items))
         if self.on_batch is not None:
-            self.on_batch(rows, outputs)
-        results: list[pd.DataFrame | BaseException] = []
+            self.on_batch(len(items))
+        answers: list[list[Any] | BaseException] = []
         start = 0
-        for frame in frames:
-            results.append(outputs.iloc[start : start + len(frame)].reset_index(drop=True))
-            start += len(frame)
-        return results
+        for job in batch:
+            answers.append(results[start : start + len(job.items)])
+            start += len(job.items)
+        return answers

@@ -125,11 +125,11 @@ class DriftWindow:
         self._values: dict[str, deque[Any]] = {n: deque(maxlen=size) for n in names}
         self._lock = threading.Lock()
 
-    def add(self, rows: pd.DataFrame, predictions: Iterable[Any]) -> None:
+    def add(self, rows: list[dict[str, Any]], predictions: Iterable[Any]) -> None:
+        """Append served rows (column → raw value) and their predictions."""
         with self._lock:
             for name in self.profile["features"]:
-                if name in rows.columns:
-                    self._values[name].extend(rows[name].tolist())
+                self._values[name].extend(row[name] for row in rows if name in row)
             self._values[PREDICTION].extend(predictions)
 
     def report(self) -> list[Drift]:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from trainwell.errors import RunError
+from trainwell.errors import ConfigError, RunError
 from trainwell.run import load
 from trainwell.run_files import read_metrics, read_run_json
 from trainwell.serve.abtest import CANDIDATE, CONTROL, HORIZON, Verdict, ab_verdict, is_right
@@ -88,8 +88,10 @@ def build_report(run_dir: Path, *, window: int = WINDOW, horizon: int = HORIZON)
     """The monitor's findings for ``run_dir`` (see the module docstring).
 
     Raises:
-        RunError: not a run, or no served log.
+        RunError: not a run, or no served log; ConfigError: ``window`` or ``horizon`` < 1.
     """
+    if window < 1 or horizon < 1:
+        raise ConfigError("--window and --horizon must be at least 1")
     run = load(run_dir)
     predictions, labels = read_log(run.path)
     profile = None

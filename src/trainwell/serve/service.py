@@ -131,13 +131,16 @@ def json_value(value: Any) -> Any:
 
 def output_records(outputs: pd.DataFrame) -> list[dict[str, Any]]:
     """``[{"prediction": ..., "proba": {class: p} | None}]`` from a predictions table."""
-    proba_cols = [c for c in outputs.columns if str(c).startswith("proba_")]
-    records = []
-    for row in outputs.itertuples(index=False):
-        values = dict(zip(outputs.columns, row, strict=True))
-        proba = {str(c)[len("proba_") :]: json_value(values[c]) for c in proba_cols}
-        records.append({"prediction": json_value(values["prediction"]), "proba": proba or None})
-    return records
+    predictions = [json_value(v) for v in outputs["prediction"].tolist()]
+    proba_cols = [str(c) for c in outputs.columns if str(c).startswith("proba_")]
+    if not proba_cols:
+        return [{"prediction": p, "proba": None} for p in predictions]
+    names = [c[len("proba_") :] for c in proba_cols]
+    probas = outputs[proba_cols].to_numpy(dtype=float).tolist()
+    return [
+        {"prediction": p, "proba": {n: json_value(v) for n, v in zip(names, row, strict=True)}}
+        for p, row in zip(predictions, probas, strict=True)
+    ]
 
 
 class ServedLog:
@@ -219,9 +222,26 @@ class Service:
             for name in self.variants
         }
 
-    def _predict_of(self, name: str) -> Callable[[pd.DataFrame], pd.DataFrame]:
-        # Late-bound, so a test may replace variant.predict after the service is built.
-        return lambda rows: self.variants[name].predict(rows)
+    def _predict_of(self, name: str) -> Callable[[list[Any]], list[Any]]:
+        return lambda items: self.run_batch(name, items)
+
+    def run_batch(self, variant: str, items: list[tuple[dict[str, Any], str | None]]) -> list[Any]:
+        """Predict one batch of (row, id) items with ``variant`` (in the model thread): build
+        the table, read the outputs, give each row an id (a shadow row keeps the id the
+        answering variant gave it), log and feed the drift window. One answer per row:
+        ``{"id", "prediction", "proba"}``.
+
+        Raises:
+            DataError: the rows are not what the model needs.
+        """
+        served = self.variants[variant]
+        rows = [row for row, _ in items]
+        frame = pd.DataFrame.from_records(rows, columns=[c.name for c in served.columns])
+        records = output_records(served.predict(frame))  # late-bound: a test may wrap it
+        shadow = [given is not None for _, given in items]
+        ids = [given or uuid.uuid4().hex for _, given in items]
+        self.record(variant, rows, records, ids, shadow)
+        return [{"id": i, **r} for i, r in zip(ids, records, strict=True)]
 
     @property
     def mode(self) -> str:
@@ -236,44 +256,40 @@ class Service:
     def record(
         self,
         variant: str,
-        rows: pd.DataFrame,
+        rows: list[dict[str, Any]],
         outputs: list[dict[str, Any]],
-        ids: list[str] | None = None,
-        shadow: bool = False,
-    ) -> list[str]:
-        """Log one request's rows and answers and feed the drift window; returns the rows'
-        ids (new ones, unless a shadow answer passes the ids the answering variant got)."""
-        ids = ids or [uuid.uuid4().hex for _ in range(len(rows))]
+        ids: list[str],
+        shadow: list[bool],
+    ) -> None:
+        """Log rows and their answers, feed the drift window, remember the answers for
+        feedback."""
         served = self.variants[variant]
         now = _now()
-        inputs = rows.to_dict(orient="records")
         lines = [
             {
                 "type": "prediction",
                 "id": id_,
                 "time": now,
                 "variant": variant,
-                **({"shadow": True} if shadow else {}),
+                **({"shadow": True} if hidden else {}),
                 "run": served.run,
                 "model_sha256": served.sha256,
                 "inputs": {k: json_value(v) for k, v in row.items()},
                 "prediction": out["prediction"],
             }
-            for id_, row, out in zip(ids, inputs, outputs, strict=True)
+            for id_, row, out, hidden in zip(ids, rows, outputs, shadow, strict=True)
         ]
         self.log.write(lines)
         if variant in self.drift:
             self.drift[variant].add(rows, [out["prediction"] for out in outputs])
         with self._lock:
-            if shadow:
-                self.counts.shadow_rows += len(rows)
-            else:
-                self.counts.rows[variant] += len(rows)
+            hidden_rows = sum(shadow)
+            self.counts.shadow_rows += hidden_rows
+            self.counts.rows[variant] += len(rows) - hidden_rows
             for id_, out in zip(ids, outputs, strict=True):
                 self._answers.setdefault(id_, []).append((variant, out["prediction"]))
             while len(self._answers) > REMEMBERED:
                 self._answers.popitem(last=False)
-        return ids
 
     def feedback(self, id_: str, label: Any) -> bool:
         """Record the true label of prediction ``id_``; whether this server made it."""
