@@ -78,6 +78,34 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (all its threads), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def measure(server: Server, rows: list[dict], concurrency: int, total: int) -> dict:
+    """``drive`` plus the server's CPU time per answered request (a figure the other
+    processes on a shared machine do not distort, unlike throughput) and its mean batch."""
+    rows_before, batches_before = batch_totals(server.url)
+    before = cpu_seconds(server.process.pid)
+    result = asyncio.run(drive(server.url, rows, concurrency, total))
+    used = cpu_seconds(server.process.pid) - before
+    rows_after, batches_after = batch_totals(server.url)
+    result["server_cpu_ms_per_request"] = 1000 * used / max(result["codes"].get(200, 0), 1)
+    result["mean_batch"] = (rows_after - rows_before) / max(batches_after - batches_before, 1)
+    return result
+
+
+def batch_totals(url: str) -> tuple[float, float]:
+    """Rows and batches so far, from /metrics' batch-size histogram."""
+    text = httpx.get(f"{url}/metrics").text
+    found = dict(
+        line.split(" ", 1) for line in text.splitlines() if line.startswith("trainwell_batch_size_")
+    )
+    return float(found["trainwell_batch_size_sum"]), float(found["trainwell_batch_size_count"])
+
+
 def rss_mib(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -176,25 +204,28 @@ def main() -> None:
         for name, options in SETTINGS.items():
             server = Server(run, options)
             try:
-                results["levels"][name] = [
-                    asyncio.run(drive(server.url, rows, c, args.requests)) for c in LEVELS
-                ]
+                results["levels"][name] = [measure(server, rows, c, args.requests) for c in LEVELS]
             finally:
                 server.stop()
         results["overload"] = overload(run, rows, 4 * args.requests)
-    print(f"{'setting':<14}{'conc':>5}{'req/s':>9}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}  codes")
+    print(
+        f"{'setting':<14}{'conc':>5}{'req/s':>9}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}"
+        f"{'cpu ms/req':>11}{'batch':>7}  codes"
+    )
     for name, levels in results["levels"].items():
         for r in levels:
             print(
                 f"{name:<14}{r['concurrency']:>5}{r['throughput_rps']:>9.1f}{r['p50_ms']:>9.1f}"
-                f"{r['p95_ms']:>9.1f}{r['p99_ms']:>9.1f}  {r['codes']}"
+                f"{r['p95_ms']:>9.1f}{r['p99_ms']:>9.1f}{r['server_cpu_ms_per_request']:>11.1f}"
+                f"{r['mean_batch']:>7.1f}  {r['codes']}"
             )
     on, off = results["levels"]["batching on"], results["levels"]["batching off"]
     for a, b in zip(on, off, strict=True):
         print(
             f"concurrency {a['concurrency']}: batching on/off throughput "
             f"{a['throughput_rps'] / b['throughput_rps']:.2f}x, "
-            f"p95 {a['p95_ms']:.1f} vs {b['p95_ms']:.1f} ms"
+            f"p95 {a['p95_ms']:.1f} vs {b['p95_ms']:.1f} ms, server CPU per request "
+            f"{a['server_cpu_ms_per_request']:.1f} vs {b['server_cpu_ms_per_request']:.1f} ms"
         )
     o = results["overload"]
     print(
