@@ -143,13 +143,17 @@ async def drive(url: str, rows: list[dict], concurrency: int, total: int) -> dic
     """``concurrency`` clients send ``total`` one-row requests between them."""
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     latencies: list[float] = []
-    codes: Counter[int] = Counter()
+    codes: Counter[int | str] = Counter()
     remaining = iter(range(total))
 
     async def client_loop(client: httpx.AsyncClient) -> None:
         for i in remaining:
             started = time.perf_counter()
-            response = await client.post("/predict", json={"rows": [rows[i % len(rows)]]})
+            try:
+                response = await client.post("/predict", json={"rows": [rows[i % len(rows)]]})
+            except httpx.TransportError as err:  # counted, not hidden: a dropped connection
+                codes[type(err).__name__] += 1
+                continue
             codes[response.status_code] += 1
             if response.status_code == 200:
                 latencies.append(time.perf_counter() - started)
