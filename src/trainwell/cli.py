@@ -404,6 +404,69 @@ def compress(
 
 
 @app.command()
+def serve(
+    run_dir: Annotated[Path, typer.Argument(help="A finished run directory (a table model).")],
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    max_batch_size: Annotated[int, typer.Option(help="Rows per model call (TW-P05).")] = 64,
+    max_delay_ms: Annotated[
+        float, typer.Option(help="How long a request waits for others to batch with.")
+    ] = 5.0,
+    max_queue: Annotated[
+        int, typer.Option(help="Requests that may wait; more get 503 + Retry-After.")
+    ] = 100,
+    candidate: Annotated[
+        Path | None, typer.Option(help="A second run to A/B test (TW-P07).")
+    ] = None,
+    split: Annotated[
+        float, typer.Option(help="Share of keys the candidate answers (sticky by key).")
+    ] = 0.0,
+    shadow: Annotated[
+        bool, typer.Option("--shadow", help="The candidate sees all traffic, answers none.")
+    ] = False,
+    horizon: Annotated[
+        int, typer.Option(help="Labelled predictions per variant before the A/B test is read.")
+    ] = 200,
+    window: Annotated[int, typer.Option(help="Served rows per drift window (TW-P06).")] = 500,
+    emit_dockerfile: Annotated[
+        Path | None,
+        typer.Option(help="Write a pinned requirements.txt and a Dockerfile here and exit."),
+    ] = None,
+) -> None:
+    """Serve a run's model over HTTP: batched, bounded, watching its inputs for drift."""
+    from trainwell.serve.service import ServeOptions
+
+    options = ServeOptions(
+        run_dir, candidate=candidate, split=split, shadow=shadow, window=window,
+        max_batch_size=max_batch_size, max_delay_ms=max_delay_ms, max_queue=max_queue,
+        horizon=horizon,
+    )  # fmt: skip
+    if emit_dockerfile is not None:
+        from trainwell.serve.docker import emit_dockerfile as emit
+
+        for path in emit(options, emit_dockerfile, port):
+            typer.echo(f"wrote {path}", err=True)
+        return
+    from trainwell.serve.server import serve as run_server
+
+    run_server(options, host, port)
+
+
+@app.command()
+def monitor(
+    run_dir: Annotated[Path, typer.Argument(help="A served run directory.")],
+    window: Annotated[int, typer.Option(help="Served rows per window.")] = 500,
+    horizon: Annotated[
+        int, typer.Option(help="Labelled predictions per variant before the A/B test is read.")
+    ] = 200,
+) -> None:
+    """Drift, live accuracy and the A/B verdict from a served run's log (RUN_DIR/serve/)."""
+    from trainwell.serve.monitor import monitor_report
+
+    typer.echo(monitor_report(run_dir, window=window, horizon=horizon))
+
+
+@app.command()
 def report(run_dir: Annotated[Path, typer.Argument(help="A run directory.")]) -> None:
     """Rebuild report.html and model_card.md from a run directory (also a stopped run)."""
     from trainwell.report import write_report

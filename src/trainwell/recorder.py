@@ -25,6 +25,7 @@ from trainwell.files import write_json
 from trainwell.findings import Finding, sort_findings, write_findings
 from trainwell.predictor import save_predictor
 from trainwell.run import RunDir, default_run_dir, environment, git_state
+from trainwell.serve.profile import write_train_profile
 from trainwell.train.checkpoint import latest_checkpoint
 from trainwell.trainer import TrainPaths
 
@@ -154,6 +155,8 @@ class Recorder:
             extra_files={str(p.relative_to(folder)): file_sha256(p) for p in extra},
         )
         self.dir.update(shipped=shipped.name, model_files=files)
+        # The training split's profile that a served model's inputs are compared with (TW-P06).
+        write_train_profile(self.dir.path, prepared, shipped)
 
     def findings(self, findings: list[Finding]) -> None:
         write_findings(self.dir.findings_path, sort_findings(findings))

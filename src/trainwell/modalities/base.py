@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from trainwell.candidates import Candidate
     from trainwell.config import FitConfig, Task
     from trainwell.data import Dataset
+    from trainwell.data.schema import ColumnSpec
     from trainwell.features import FeatureMap
     from trainwell.models import Choice
     from trainwell.split import Splits
@@ -203,6 +204,12 @@ class Modality(Protocol):
 
     def predict_frame(self, samples: Samples, predictions: pd.DataFrame) -> pd.DataFrame:
         """The predictions table ``predict`` returns (keys added where they name examples)."""
+        ...
+
+    def input_columns(self, encoding: dict[str, Any]) -> tuple[ColumnSpec, ...] | None:
+        """The columns one row of new data holds, for a model trained with ``encoding`` (the
+        schema ``trainwell serve`` validates requests with); None when the input is not one
+        row of columns (a folder of images, a series spread over rows)."""
         ...
 
     def export(self, encoding: dict[str, Any], folder: Path) -> tuple[dict[str, Any], list[Path]]:

@@ -17,6 +17,7 @@ from trainwell.audit import labels
 from trainwell.candidates import Candidate
 from trainwell.config import FitConfig, Task
 from trainwell.data import Dataset, build_dataset
+from trainwell.data.schema import ColumnSpec
 from trainwell.errors import ConfigError, RunError
 from trainwell.features import FeatureMap, fit_feature_baselines
 from trainwell.findings import Finding, sort_findings
@@ -155,6 +156,10 @@ class BaseModality:
         """Files the shipped model needs besides its weights (written into ``folder``), and
         the encoding to record: by default none, and the encoding as it is."""
         return encoding, []
+
+    def input_columns(self, encoding: dict[str, Any]) -> tuple[ColumnSpec, ...] | None:
+        """By default the input is not one row of columns (not servable row by row)."""
+        return None
 
     def analyze(
         self,

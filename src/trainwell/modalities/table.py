@@ -25,6 +25,7 @@ from trainwell.candidates import Candidate
 from trainwell.config import FitConfig, Task
 from trainwell.data import Dataset, build_dataset, read_table
 from trainwell.data.load import file_sha256, frame_sha256
+from trainwell.data.schema import ColumnSpec
 from trainwell.errors import DataError
 from trainwell.findings import Finding
 from trainwell.modalities import table_baselines as bl
@@ -187,6 +188,9 @@ class TableModality(BaseModality):
     def predict_samples(self, data: DataSource, encoding: dict[str, Any], folder: Path) -> Samples:
         frame = data if isinstance(data, pd.DataFrame) else read_table(data)
         return table_samples(frame, encoder_of(encoding))
+
+    def input_columns(self, encoding: dict[str, Any]) -> tuple[ColumnSpec, ...]:
+        return encoder_of(encoding).columns
 
     def predict_frame(self, samples: Samples, predictions: pd.DataFrame) -> pd.DataFrame:
         predictions.index = samples.frame.index

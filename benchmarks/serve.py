@@ -1,0 +1,245 @@
+"""Serving throughput and latency with dynamic batching on vs off, and a 10x overload run.
+
+Fits a tiny table run (or takes --run RUN_DIR), starts ``trainwell serve`` on 127.0.0.1 as a
+subprocess per setting, and drives it with bounded loops of one-row requests (a fixed number
+of requests per level, so it stops by itself): throughput and p50/p95/p99 latency at
+concurrency 1, 8 and 32, batching on (``--max-batch-size 64 --max-delay-ms 5``) and off
+(``--max-batch-size 1 --max-delay-ms 0``). Then an overload run: 10x more concurrent clients
+than the queue bound, counting status codes and sampling the server's resident memory.
+
+The client runs on the same machine and shares its CPUs with the server; the ratios measured
+side by side in one run are what to read, not the absolute numbers.
+
+    python benchmarks/serve.py [--run RUN_DIR] [--requests 400] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pandas as pd
+
+LEVELS = (1, 8, 32)
+SETTINGS = {
+    "batching on": ["--max-batch-size", "64", "--max-delay-ms", "5"],
+    "batching off": ["--max-batch-size", "1", "--max-delay-ms", "0"],
+}
+OVERLOAD_QUEUE = 16
+READY_ATTEMPTS = 1500
+
+
+def table(n: int, seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    x1, x2 = rng.normal(size=n), rng.normal(50, 10, size=n)
+    color = rng.choice(["red", "green", "blue"], size=n)
+    logit = 2 * x1 + 0.1 * (x2 - 50) + (color == "red") * 1.5 - 0.5
+    return pd.DataFrame(
+        {
+            "x1": x1,
+            "x2": x2,
+            "color": color,
+            "city": rng.choice([f"city{i}" for i in range(30)], size=n),
+            "label": np.where(logit + rng.normal(scale=0.5, size=n) > 0, "pos", "neg"),
+        }
+    )
+
+
+def fit_run(folder: Path) -> Path:
+    import trainwell
+
+    table(600, 0).to_csv(folder / "d.csv", index=False)
+    overrides = [
+        "train.max_epochs=3",
+        "logging.progress=false",
+        "report.bootstrap=0",
+        "report.energy=false",
+        "logging.tensorboard=false",
+        "baselines.ship=network",
+    ]
+    trainwell.fit(folder / "d.csv", "label", out=folder / "run", quiet=True, overrides=overrides)
+    return folder / "run"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (all its threads), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def measure(server: Server, rows: list[dict], concurrency: int, total: int) -> dict:
+    """``drive`` plus the server's CPU time per answered request (a figure the other
+    processes on a shared machine do not distort, unlike throughput) and its mean batch."""
+    rows_before, batches_before = batch_totals(server.url)
+    before = cpu_seconds(server.process.pid)
+    result = asyncio.run(drive(server.url, rows, concurrency, total))
+    used = cpu_seconds(server.process.pid) - before
+    rows_after, batches_after = batch_totals(server.url)
+    result["server_cpu_ms_per_request"] = 1000 * used / max(result["codes"].get(200, 0), 1)
+    result["mean_batch"] = (rows_after - rows_before) / max(batches_after - batches_before, 1)
+    return result
+
+
+def batch_totals(url: str) -> tuple[float, float]:
+    """Rows and batches so far, from /metrics' batch-size histogram."""
+    text = httpx.get(f"{url}/metrics").text
+    found = dict(
+        line.split(" ", 1) for line in text.splitlines() if line.startswith("trainwell_batch_size_")
+    )
+    return float(found["trainwell_batch_size_sum"]), float(found["trainwell_batch_size_count"])
+
+
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+class Server:
+    def __init__(self, run: Path, options: list[str]) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        command = [sys.executable, "-m", "trainwell", "serve", str(run), "--port", str(self.port)]
+        self.process = subprocess.Popen(
+            [*command, *options], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
+        with httpx.Client() as client:
+            for _ in range(READY_ATTEMPTS):
+                try:
+                    if client.get(f"{self.url}/ready").status_code == 200:
+                        return
+                except httpx.TransportError:
+                    pass
+                if self.process.poll() is not None:
+                    break
+                time.sleep(0.02)
+        self.stop()
+        raise SystemExit(f"the server did not start: {self.process.stderr.read().decode()[-2000:]}")  # type: ignore[union-attr]
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=60)
+
+
+async def drive(url: str, rows: list[dict], concurrency: int, total: int) -> dict:
+    """``concurrency`` clients send ``total`` one-row requests between them."""
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    latencies: list[float] = []
+    codes: Counter[int | str] = Counter()
+    remaining = iter(range(total))
+
+    async def client_loop(client: httpx.AsyncClient) -> None:
+        for i in remaining:
+            started = time.perf_counter()
+            try:
+                response = await client.post("/predict", json={"rows": [rows[i % len(rows)]]})
+            except httpx.TransportError as err:  # counted, not hidden: a dropped connection
+                codes[type(err).__name__] += 1
+                continue
+            codes[response.status_code] += 1
+            if response.status_code == 200:
+                latencies.append(time.perf_counter() - started)
+
+    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=120) as client:
+        await client.post("/predict", json={"rows": rows[:1]})  # warm-up
+        started = time.perf_counter()
+        await asyncio.gather(*(client_loop(client) for _ in range(concurrency)))
+        elapsed = time.perf_counter() - started
+    ms = np.asarray(latencies) * 1000
+    return {
+        "concurrency": concurrency,
+        "requests": total,
+        "codes": dict(codes),
+        "throughput_rps": codes[200] / elapsed,
+        **{f"p{q}_ms": float(np.percentile(ms, q)) for q in (50, 95, 99)},
+    }
+
+
+def overload(run: Path, rows: list[dict], total: int) -> dict:
+    options = [*SETTINGS["batching on"], "--max-queue", str(OVERLOAD_QUEUE)]
+    server = Server(run, options)
+    try:
+        before = rss_mib(server.process.pid)
+        result = asyncio.run(drive(server.url, rows, 10 * OVERLOAD_QUEUE, total))
+        mid = rss_mib(server.process.pid)
+        again = asyncio.run(drive(server.url, rows, 10 * OVERLOAD_QUEUE, total))
+        after = rss_mib(server.process.pid)
+        alive = httpx.get(f"{server.url}/health").status_code
+    finally:
+        server.stop()
+    codes = Counter(result["codes"]) + Counter(again["codes"])
+    return {
+        "clients": 10 * OVERLOAD_QUEUE,
+        "max_queue": OVERLOAD_QUEUE,
+        "codes": dict(codes),
+        "rss_mib": {"before": before, "after_first": mid, "after_second": after},
+        "health_after": alive,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--run", type=Path, help="a finished table run (default: fit a tiny one)")
+    parser.add_argument("--requests", type=int, default=400, help="requests per level")
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        run = args.run or fit_run(Path(tmp))
+        rows = table(200, 1).drop(columns="label").to_dict(orient="records")
+        results: dict = {"cpus": os.cpu_count(), "levels": {}}
+        for name, options in SETTINGS.items():
+            server = Server(run, options)
+            try:
+                results["levels"][name] = [measure(server, rows, c, args.requests) for c in LEVELS]
+            finally:
+                server.stop()
+        results["overload"] = overload(run, rows, 4 * args.requests)
+    print(
+        f"{'setting':<14}{'conc':>5}{'req/s':>9}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}"
+        f"{'cpu ms/req':>11}{'batch':>7}  codes"
+    )
+    for name, levels in results["levels"].items():
+        for r in levels:
+            print(
+                f"{name:<14}{r['concurrency']:>5}{r['throughput_rps']:>9.1f}{r['p50_ms']:>9.1f}"
+                f"{r['p95_ms']:>9.1f}{r['p99_ms']:>9.1f}{r['server_cpu_ms_per_request']:>11.1f}"
+                f"{r['mean_batch']:>7.1f}  {r['codes']}"
+            )
+    on, off = results["levels"]["batching on"], results["levels"]["batching off"]
+    for a, b in zip(on, off, strict=True):
+        print(
+            f"concurrency {a['concurrency']}: batching on/off throughput "
+            f"{a['throughput_rps'] / b['throughput_rps']:.2f}x, "
+            f"p95 {a['p95_ms']:.1f} vs {b['p95_ms']:.1f} ms, server CPU per request "
+            f"{a['server_cpu_ms_per_request']:.1f} vs {b['server_cpu_ms_per_request']:.1f} ms"
+        )
+    o = results["overload"]
+    print(
+        f"overload: {o['clients']} clients on a queue of {o['max_queue']}: codes {o['codes']}, "
+        f"server RSS {o['rss_mib']['before']:.0f} -> {o['rss_mib']['after_first']:.0f} -> "
+        f"{o['rss_mib']['after_second']:.0f} MiB, /health after: {o['health_after']}"
+    )
+    if args.json is not None:
+        args.json.write_text(json.dumps(results, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()

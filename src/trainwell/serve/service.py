@@ -1,0 +1,335 @@
+"""What a served model knows besides its weights: the variants, their batchers, the drift
+windows, the served log and the feedback joined to it. No HTTP here (see
+:mod:`trainwell.serve.app`); everything is plain Python, so ``trainwell monitor`` and the
+tests use the same pieces.
+
+The served log (``RUN_DIR/serve/log.jsonl``, JSON lines, appended): one ``prediction`` line
+per answered (or shadowed) row with its ``id``, ``time``, ``variant``, ``run``,
+``model_sha256``, the row's ``inputs`` and ``prediction`` (and ``shadow: true`` for a
+candidate that saw the row but did not answer), and one ``feedback`` line per label received.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import threading
+import uuid
+from collections import Counter, OrderedDict, deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from trainwell.data.load import file_sha256
+from trainwell.data.schema import ColumnSpec
+from trainwell.errors import ConfigError, RunError
+from trainwell.modalities.registry import REGISTRY
+from trainwell.predictor import MODEL_JSON, Predictor
+from trainwell.run import load
+from trainwell.run_files import read_run_json
+from trainwell.serve.abtest import CANDIDATE, CONTROL, HORIZON, Verdict, ab_verdict, route
+from trainwell.serve.batching import Batcher
+from trainwell.serve.drift import WINDOW, DriftWindow
+from trainwell.serve.profile import PROFILE_JSON
+
+LOG_DIR = "serve"
+LOG_FILE = "log.jsonl"
+MAX_ROWS = 1000  # rows one request may carry
+REMEMBERED = 100_000  # predictions kept in memory to join feedback to
+LATENCIES = 2000  # recent request latencies kept for the live page's percentiles
+
+
+@dataclass
+class ServeOptions:
+    """``trainwell serve``'s settings (the CLI's options, same names)."""
+
+    run_dir: Path
+    candidate: Path | None = None
+    split: float = 0.0
+    shadow: bool = False
+    max_batch_size: int = 64
+    max_delay_ms: float = 5.0
+    max_queue: int = 100
+    window: int = WINDOW
+    horizon: int = HORIZON
+    log: bool = True
+
+    def check(self) -> None:
+        """Raises ConfigError on a setting out of range or contradictory."""
+        if self.max_batch_size < 1 or self.max_queue < 1 or self.max_delay_ms < 0:
+            raise ConfigError(
+                "--max-batch-size and --max-queue must be at least 1, --max-delay-ms at least 0"
+            )
+        if not 0 <= self.split <= 1:
+            raise ConfigError(f"--split must be between 0 and 1, not {self.split}")
+        if (self.split > 0 or self.shadow) and self.candidate is None:
+            raise ConfigError("--split and --shadow need a --candidate RUN_DIR")
+        if self.shadow and self.split > 0:
+            raise ConfigError("choose --shadow (B answers none) or --split (B answers some)")
+        if self.window < 1 or self.horizon < 1:
+            raise ConfigError("--window and --horizon must be at least 1")
+
+
+@dataclass
+class Variant:
+    """One served model: ``A`` (the run served) or ``B`` (the candidate).
+
+    ``predict`` is the predictor's (raw rows in, ``prediction`` and ``proba_*`` out); a test
+    may wrap it (to make the model slow, say).
+    """
+
+    name: str
+    run_dir: Path
+    predictor: Predictor
+    sha256: str  # of model.json, which lists every model file's sha256 (TW-P09)
+    columns: tuple[ColumnSpec, ...]
+    profile: dict[str, Any] | None
+    predict: Callable[[pd.DataFrame], pd.DataFrame]
+
+    @property
+    def run(self) -> str:
+        return self.run_dir.name
+
+
+def load_variant(name: str, run_dir: Path) -> Variant:
+    """Load a finished run's shipped model for serving.
+
+    Raises:
+        RunError: not a finished run, a model file changed, or a model whose input is not one
+            row of columns (only tables are served row by row).
+    """
+    run = load(run_dir)
+    predictor = run.model
+    columns = REGISTRY[predictor.spec.modality].input_columns(predictor.spec.encoding)
+    if columns is None:
+        raise RunError(
+            f"{str(run_dir)!r} holds a {predictor.spec.modality} model; trainwell serve serves "
+            "models whose input is one row of columns (tables)"
+        )
+    profile = None
+    if (run.path / PROFILE_JSON).is_file():
+        profile = read_run_json(run.path, PROFILE_JSON)
+    sha = file_sha256(run.dir.model_dir / MODEL_JSON)
+    return Variant(name, run.path, predictor, sha, tuple(columns), profile, predictor.predict)
+
+
+def json_value(value: Any) -> Any:
+    """A value JSON can carry: numpy scalars as Python ones, NaN/inf and NA as None."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if value is pd.NA or value is pd.NaT:
+        return None
+    return value
+
+
+def output_records(outputs: pd.DataFrame) -> list[dict[str, Any]]:
+    """``[{"prediction": ..., "proba": {class: p} | None}]`` from a predictions table."""
+    predictions = [json_value(v) for v in outputs["prediction"].tolist()]
+    proba_cols = [str(c) for c in outputs.columns if str(c).startswith("proba_")]
+    if not proba_cols:
+        return [{"prediction": p, "proba": None} for p in predictions]
+    names = [c[len("proba_") :] for c in proba_cols]
+    probas = outputs[proba_cols].to_numpy(dtype=float).tolist()
+    return [
+        {"prediction": p, "proba": {n: json_value(v) for n, v in zip(names, row, strict=True)}}
+        for p, row in zip(predictions, probas, strict=True)
+    ]
+
+
+class ServedLog:
+    """Appends JSON lines to ``RUN_DIR/serve/log.jsonl`` (thread-safe); a no-op when off."""
+
+    def __init__(self, run_dir: Path, enabled: bool = True) -> None:
+        self.path = run_dir / LOG_DIR / LOG_FILE
+        self._lock = threading.Lock()
+        self._file = None
+        if enabled:
+            self.path.parent.mkdir(exist_ok=True)
+            self._file = self.path.open("a", encoding="utf-8")
+
+    def write(self, lines: list[dict[str, Any]]) -> None:
+        if self._file is None or not lines:
+            return
+        text = "".join(json.dumps(line, default=str, allow_nan=False) + "\n" for line in lines)
+        with self._lock:
+            self._file.write(text)
+            self._file.flush()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._file is not None:
+                self._file.close()
+                self._file = None
+
+
+@dataclass
+class Counts:
+    """Traffic the live page shows (the same numbers as /metrics' counters)."""
+
+    responses: Counter[int] = field(default_factory=Counter)
+    rows: Counter[str] = field(default_factory=Counter)  # per variant that answered
+    rejections: int = 0
+    shadow_rows: int = 0  # rows the candidate saw in shadow mode
+    shadow_dropped: int = 0  # shadow requests dropped because the candidate's queue was full
+    latencies: deque[float] = field(default_factory=lambda: deque(maxlen=LATENCIES))
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
+
+
+class Service:
+    """The served variants and everything the server keeps about their traffic."""
+
+    def __init__(self, options: ServeOptions) -> None:
+        options.check()
+        self.options = options
+        self.variants = {CONTROL: load_variant(CONTROL, options.run_dir)}
+        if options.candidate is not None:
+            self.variants[CANDIDATE] = load_variant(CANDIDATE, options.candidate)
+            a, b = self.variants[CONTROL], self.variants[CANDIDATE]
+            if [c.name for c in a.columns] != [c.name for c in b.columns]:
+                raise RunError(
+                    f"the candidate {str(b.run_dir)!r} takes other columns than "
+                    f"{str(a.run_dir)!r}; an A/B test needs models of the same input"
+                )
+        self.control = self.variants[CONTROL]
+        self.regression = self.control.predictor.task == "regression"
+        self.counts = Counts()
+        self.drift = {
+            name: DriftWindow(v.profile, options.window)
+            for name, v in self.variants.items()
+            if v.profile is not None
+        }
+        self.log = ServedLog(options.run_dir, options.log)
+        self._lock = threading.Lock()
+        self._answers: OrderedDict[str, list[tuple[str, Any]]] = OrderedDict()
+        self._labelled: deque[tuple[str, Any, Any]] = deque(maxlen=REMEMBERED)
+        self.batchers = {
+            name: Batcher(
+                self._predict_of(name),
+                max_batch_size=options.max_batch_size,
+                max_delay_s=options.max_delay_ms / 1000,
+                max_queue=options.max_queue,
+            )
+            for name in self.variants
+        }
+
+    def _predict_of(self, name: str) -> Callable[[list[Any]], list[Any]]:
+        return lambda items: self.run_batch(name, items)
+
+    def run_batch(self, variant: str, items: list[tuple[dict[str, Any], str | None]]) -> list[Any]:
+        """Predict one batch of (row, id) items with ``variant`` (in the model thread): build
+        the table, read the outputs, give each row an id (a shadow row keeps the id the
+        answering variant gave it), log and feed the drift window. One answer per row:
+        ``{"id", "prediction", "proba"}``.
+
+        Raises:
+            DataError: the rows are not what the model needs.
+        """
+        served = self.variants[variant]
+        rows = [row for row, _ in items]
+        frame = pd.DataFrame.from_records(rows, columns=[c.name for c in served.columns])
+        records = output_records(served.predict(frame))  # late-bound: a test may wrap it
+        shadow = [given is not None for _, given in items]
+        ids = [given or uuid.uuid4().hex for _, given in items]
+        self.record(variant, rows, records, ids, shadow)
+        return [{"id": i, **r} for i, r in zip(ids, records, strict=True)]
+
+    @property
+    def mode(self) -> str:
+        if CANDIDATE not in self.variants:
+            return "single"
+        return "shadow" if self.options.shadow else "ab"
+
+    def choose(self, key: str | None) -> str:
+        """The variant answering a request with sticky ``key``."""
+        return route(key, self.options.split) if self.mode == "ab" else CONTROL
+
+    def record(
+        self,
+        variant: str,
+        rows: list[dict[str, Any]],
+        outputs: list[dict[str, Any]],
+        ids: list[str],
+        shadow: list[bool],
+    ) -> None:
+        """Log rows and their answers, feed the drift window, remember the answers for
+        feedback."""
+        served = self.variants[variant]
+        now = _now()
+        lines = [
+            {
+                "type": "prediction",
+                "id": id_,
+                "time": now,
+                "variant": variant,
+                **({"shadow": True} if hidden else {}),
+                "run": served.run,
+                "model_sha256": served.sha256,
+                "inputs": {k: json_value(v) for k, v in row.items()},
+                "prediction": out["prediction"],
+            }
+            for id_, row, out, hidden in zip(ids, rows, outputs, shadow, strict=True)
+        ]
+        self.log.write(lines)
+        if variant in self.drift:
+            self.drift[variant].add(rows, [out["prediction"] for out in outputs])
+        with self._lock:
+            hidden_rows = sum(shadow)
+            self.counts.shadow_rows += hidden_rows
+            self.counts.rows[variant] += len(rows) - hidden_rows
+            for id_, out in zip(ids, outputs, strict=True):
+                self._answers.setdefault(id_, []).append((variant, out["prediction"]))
+            while len(self._answers) > REMEMBERED:
+                self._answers.popitem(last=False)
+
+    def feedback(self, id_: str, label: Any) -> bool:
+        """Record the true label of prediction ``id_``; whether this server made it."""
+        self.log.write([{"type": "feedback", "id": id_, "time": _now(), "label": label}])
+        with self._lock:
+            answers = self._answers.get(id_, [])
+            for variant, prediction in answers:
+                self._labelled.append((variant, prediction, label))
+        return bool(answers)
+
+    def verdict(self) -> Verdict | None:
+        """The A/B test on the feedback received so far; None with no candidate."""
+        if CANDIDATE not in self.variants:
+            return None
+        with self._lock:
+            pairs = list(self._labelled)
+        return ab_verdict(pairs, regression=self.regression, horizon=self.options.horizon)
+
+    def live_score(self) -> dict[str, Any]:
+        """Labelled predictions and their accuracy (or mean absolute error) per variant."""
+        with self._lock:
+            pairs = list(self._labelled)
+        result: dict[str, Any] = {}
+        for name in self.variants:
+            mine = [(p, y) for v, p, y in pairs if v == name]
+            if self.regression:
+                errors = [abs(float(p) - float(y)) for p, y in mine]
+                score = sum(errors) / len(errors) if errors else None
+                result[name] = {"labelled": len(mine), "mean_absolute_error": score}
+            else:
+                right = [str(p) == str(y) for p, y in mine]
+                score = sum(right) / len(right) if right else None
+                result[name] = {"labelled": len(mine), "accuracy": score}
+        return result
+
+    async def start(self) -> None:
+        for batcher in self.batchers.values():
+            await batcher.start()
+
+    async def stop(self) -> None:
+        for batcher in self.batchers.values():
+            await batcher.stop()
+        self.log.close()

@@ -1,0 +1,90 @@
+"""One tiny fitted run shared by the serving tests, and a real uvicorn server on loopback."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import pandas as pd
+import pytest
+from conftest import mixed_frame
+from test_input_policy import TINY
+
+import trainwell
+from trainwell.serve.service import ServeOptions, Service
+
+READY_ATTEMPTS = 600  # polls of /ready, 20 ms apart: a bound on attempts, not a time assert
+
+
+@pytest.fixture(scope="session")
+def served_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A finished run on ``mixed_frame`` (every column kind: numeric, categorical, boolean,
+    datetime, missing values), the linear baseline shipped so the fit is quick."""
+    folder = tmp_path_factory.mktemp("served")
+    mixed_frame(300).to_csv(folder / "d.csv", index=False)
+    trainwell.fit(
+        folder / "d.csv", "label", out=folder / "run", quiet=True,
+        overrides=[*TINY, "baselines.ship=linear"],
+    )  # fmt: skip
+    return folder / "run"
+
+
+def fresh_copy(run: Path, tmp_path: Path, name: str = "run") -> Path:
+    """A copy of the run, so each server writes its own served log."""
+    copy = tmp_path / name
+    shutil.copytree(run, copy, symlinks=True)
+    return copy
+
+
+def rows_of(frame: pd.DataFrame) -> list[dict[str, object]]:
+    """JSON rows (missing values as null) without the target."""
+    clean = frame.drop(columns=["label"], errors="ignore").astype(object)
+    return clean.where(clean.notna(), None).to_dict(orient="records")  # type: ignore[return-value]
+
+
+@contextmanager
+def running(
+    options: ServeOptions, prepare: Callable[[Service], None] | None = None
+) -> Iterator[tuple[httpx.Client, Service]]:
+    """Serve ``options`` with uvicorn in a thread on a free loopback port; yields (a client
+    of its base URL, the service) once /ready answers 200. ``prepare`` may wrap the
+    service's models first. (One client: a new httpx client per request costs ~0.1 s.)"""
+    import uvicorn
+
+    from trainwell.serve.app import build_app
+
+    service = Service(options)
+    if prepare is not None:
+        prepare(service)
+    app = build_app(service)
+    sock = socket.socket()
+    # Accepted connections inherit it; without it each answer waits ~40 ms for a delayed ACK.
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    client = httpx.Client(base_url=f"http://127.0.0.1:{port}")
+    try:
+        for _ in range(READY_ATTEMPTS):
+            try:
+                if client.get("/ready").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(0.02)
+        else:
+            pytest.fail("the server never became ready")
+        yield client, service
+    finally:
+        client.close()
+        server.should_exit = True
+        thread.join()
+        sock.close()
