@@ -422,16 +422,18 @@ def run_stages(
     meter.stop()
     recorder.timings(watch.timings)
     recorder.complete()
+    # The metrics are final: shown before the report, the slowest stage left, is drawn.
+    print_summary(console, evaluation.metrics, ds.task)
     # The report is derived from the finished run directory (and `trainwell report` can
     # rebuild it), so it is written after the run is complete and shows it so.
     with watch.stage("report"):
         write_report(recorder.dir)
     recorder.timings(watch.timings)
-    print_summary(console, recorder.dir, evaluation.metrics, ds.task)
+    console.print(f"report: {recorder.dir.report_path}", highlight=False)
 
 
-def print_summary(console: Console, run_dir: RunDir, metrics: dict[str, Any], task: str) -> None:
-    """The test metrics of every model, the shipped one marked, and where the report is."""
+def print_summary(console: Console, metrics: dict[str, Any], task: str) -> None:
+    """The test metrics of every model, the shipped one marked."""
     from rich.table import Table
 
     keys = (
@@ -451,4 +453,3 @@ def print_summary(console: Console, run_dir: RunDir, metrics: dict[str, Any], ta
         label = f"{name} (shipped)" if name == metrics["shipped"] else name
         table.add_row(label, *("-" if values.get(k) is None else f"{values[k]:.4f}" for k in keys))
     console.print(table)
-    console.print(f"report: {run_dir.report_path}", highlight=False)
