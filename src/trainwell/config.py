@@ -13,6 +13,7 @@ Example:
 from __future__ import annotations
 
 import json
+import re
 import tomllib
 from collections.abc import Sequence
 from pathlib import Path
@@ -102,6 +103,26 @@ class ModelConfig(_Section):
     series_length: int | None = Field(default=None, ge=4)  # None: the longest series
 
 
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*(s|m|min|h)?\s*$", re.IGNORECASE)
+_SECONDS_PER = {"": 1.0, "s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0}
+
+
+def parse_duration(value: str) -> float:
+    """Seconds in ``"90"``, ``"90s"``, ``"10m"``, ``"1.5h"``.
+
+    Raises:
+        ValueError: anything else (pydantic turns it into the config error).
+
+    Example:
+        >>> parse_duration("10m"), parse_duration("1.5h"), parse_duration("45")
+        (600.0, 5400.0, 45.0)
+    """
+    match = _DURATION.match(value)
+    if match is None:
+        raise ValueError(f"{value!r} is not a duration: write seconds, or 90s, 10m, 1.5h")
+    return float(match.group(1)) * _SECONDS_PER[(match.group(2) or "").lower()]
+
+
 class TrainConfig(_Section):
     max_epochs: int = Field(default=100, ge=1)  # an upper bound; early stopping ends sooner
     # TW-T07, TW-T08-T10: None (or "auto") picks it from the data size and, on CUDA, halves
@@ -132,6 +153,10 @@ class TrainConfig(_Section):
     restart_epochs: float = Field(default=10.0, gt=0.0)  # first cosine cycle
     restart_mult: int = Field(default=2, ge=1)  # each cycle this many times the last
     patience: int = Field(default=10, ge=1)  # TW-T04: early stopping on validation loss
+    # Seconds of training at most ("90s", "10m", "1.5h" too; None: no limit): the epochs that
+    # fit are planned, and training stops with the best epoch's weights when the next one
+    # would not fit (trainwell.train.callbacks.time_budget; TW-T04).
+    time_budget: float | None = Field(default=None, gt=0.0)
     clip_grad_norm: float | None = Field(default=1.0, gt=0.0)  # TW-T06; None turns it off
     accumulate: int = Field(default=1, ge=1)  # TW-T08: micro-batches per optimizer step
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"  # TW-T09: mixed on CUDA
@@ -145,6 +170,13 @@ class TrainConfig(_Section):
     @classmethod
     def _auto(cls, value: Any) -> Any:
         return None if isinstance(value, str) and value.strip().lower() == "auto" else value
+
+    @field_validator("time_budget", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return None if value.strip().lower() in {"none", "off"} else parse_duration(value)
+        return value
 
     @field_validator("step_milestones", mode="before")
     @classmethod

@@ -53,6 +53,7 @@ from trainwell.train.callbacks.history import TrainingLog
 from trainwell.train.callbacks.mlflow_logger import MLflowLogger
 from trainwell.train.callbacks.remedy import Remedy
 from trainwell.train.callbacks.tensorboard import flatten as flatten_hparams
+from trainwell.train.callbacks.time_budget import TimeBudget
 from trainwell.train.loop import train
 from trainwell.train.memory import BatchPlan, fit_batch_to_memory, step_probe
 from trainwell.train.precision import Mode, Precision, resolve_precision
@@ -431,6 +432,10 @@ def _train_network(
     )  # fmt: skip
     net.cpu().eval()
     findings.extend(loop.doctor_findings(lr_choice))
+    if loop.budget is not None:
+        findings.extend(loop.budget.findings(loop.early.best_epoch + 1))
+        if console is not None and loop.budget.stopped is not None:
+            console.print(f"network: {state.stop_reason}", highlight=False)
     details = {
         "architecture": trainer.choice.name,
         "architecture_reason": trainer.choice.reason
@@ -478,6 +483,7 @@ class LoopCallbacks:
     early: EarlyStopping
     doctor: DoctorCallback | None
     show: Callable[[Finding], None] | None = None  # prints a finding in the run's output
+    budget: TimeBudget | None = None  # train.time_budget
 
     def doctor_findings(self, lr: LRChoice | None = None) -> list[Finding]:
         """The doctor's findings in fit's context; with ``lr``, also whether the doctor
@@ -513,6 +519,10 @@ def loop_callbacks(
     log = TrainingLog(paths.training_log if paths else None)  # TW-M01, M03: the curves
     all_callbacks: list[Callback] = [*first, grad_norm, early, log, *schedule_callbacks]
     stateful: list[Callback] = [early, log]
+    # After EarlyStopping: an epoch it stops is not also reported as the budget's stop.
+    budget = TimeBudget(cfg.train.time_budget) if cfg.train.time_budget else None
+    if budget is not None:
+        all_callbacks.append(budget)
     doctor = None
     if cfg.doctor.enabled:
         doctor = DoctorCallback(on_finding=_live(console), plan=doctor_plan)
@@ -555,7 +565,7 @@ def loop_callbacks(
     if console is not None and cfg.logging.progress:
         all_callbacks.append(ProgressBar(console))
     all_callbacks.extend(extra)
-    return LoopCallbacks(all_callbacks, stateful, early, doctor, _live(console))
+    return LoopCallbacks(all_callbacks, stateful, early, doctor, _live(console), budget)
 
 
 def loop_details(
