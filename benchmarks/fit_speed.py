@@ -4,9 +4,10 @@ For each data size: trainwell fit (a fresh process, so imports count), LightGBM 
 scikit-learn's MLPClassifier alone (each also a fresh process that reads the same CSV), all
 three scored on the same test rows (trainwell's sealed test split, read from its
 ``splits.json``; the alternatives train on trainwell's training split). Printed: wall seconds
-with process start, each trainwell stage's seconds (the manifest's timings), the seconds the
-alternatives spend in ``fit``, peak memory (max RSS of each process) and test accuracy. The
-machine may be shared, so read the ratios of one run, not the seconds.
+with process start and CPU seconds (user + system), each trainwell stage's seconds (the
+manifest's timings), the seconds the alternatives spend in ``fit``, peak memory (max RSS of
+each process) and test accuracy. The machine may be shared, so read the ratios of one run,
+not the seconds.
 
     python benchmarks/fit_speed.py                       # 569 rows (breast cancer), 10k, 100k
     python benchmarks/fit_speed.py --sizes 569,10000,100000,1000000 --json fit_speed.json
@@ -80,13 +81,19 @@ def _peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _run(cmd: list[str]) -> tuple[float, subprocess.CompletedProcess[str]]:
-    start = time.perf_counter()
+def _cpu_children() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _run(cmd: list[str]) -> tuple[float, float, subprocess.CompletedProcess[str]]:
+    """Wall and CPU seconds (user + system) of one child process, and the process."""
+    start, cpu = time.perf_counter(), _cpu_children()
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=HANG_GUARD_S)
     wall = time.perf_counter() - start
     if proc.returncode != 0:
         raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}): {proc.stderr[-2000:]}")
-    return wall, proc
+    return wall, _cpu_children() - cpu, proc
 
 
 def _children_peak_mb() -> float:
@@ -99,7 +106,7 @@ def measure(n: int, folder: Path, extra: list[str]) -> dict[str, Any]:
     # trainwell's peak memory: RUSAGE_CHILDREN is the largest child so far, so trainwell runs
     # first at each size and the sizes grow (a later, smaller child cannot hide it).
     before = _children_peak_mb()
-    wall, _ = _run(
+    wall, cpu, _ = _run(
         [sys.executable, "-m", "trainwell", "fit", str(csv), "--target", "target",
          "--out", str(run_dir), "logging.progress=false", *extra]
     )  # fmt: skip
@@ -110,6 +117,7 @@ def measure(n: int, folder: Path, extra: list[str]) -> dict[str, Any]:
         "rows": n,
         "trainwell": {
             "wall_s": wall,
+            "cpu_s": cpu,
             "stages_s": manifest.get("timings", {}),
             "peak_mb": peak if peak > before else None,
             "accuracy_shipped": metrics["test"].get("accuracy"),
@@ -123,19 +131,21 @@ def measure(n: int, folder: Path, extra: list[str]) -> dict[str, Any]:
         },
     }
     for kind in ("lightgbm", "mlp"):
-        wall, proc = _run(
+        wall, cpu, proc = _run(
             [sys.executable, __file__, "--child", kind, "--csv", str(csv),
              "--splits", str(run_dir / "splits.json")]
         )  # fmt: skip
-        row[kind] = {"wall_s": wall, **json.loads(proc.stdout.strip().splitlines()[-1])}
+        result = json.loads(proc.stdout.strip().splitlines()[-1])
+        row[kind] = {"wall_s": wall, "cpu_s": cpu, **result}
     return row
 
 
 def table(rows: list[dict[str, Any]]) -> str:
+    """One line per size; ``wall (cpu)`` seconds, so a busy machine's waits show."""
     lines = [
-        "| rows | trainwell wall (s) | its stages (s) | train / MLP fit | trainwell acc "
-        "(shipped / network) | peak MB | LightGBM wall (s), acc | MLP wall (s), fit (s), acc "
-        "| fit / LightGBM wall |",
+        "| rows | trainwell wall (cpu) s | its stages (s) | train / MLP fit | fit / LightGBM "
+        "wall (cpu) | test acc: trainwell shipped / network, LightGBM, MLP | peak MB: "
+        "trainwell, LightGBM, MLP | LightGBM wall (cpu), fit s | MLP wall (cpu), fit s |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
@@ -144,14 +154,16 @@ def table(rows: list[dict[str, Any]]) -> str:
         outside = tw["wall_s"] - sum(tw["stages_s"].values())
         train_ratio = tw["stages_s"].get("train", float("nan")) / mlp["fit_s"]
         lines.append(
-            f"| {r['rows']} | {tw['wall_s']:.1f} | {stages}; outside stages {outside:.1f} "
-            f"(batch {tw['batch_size']}, {tw['threads']} thread(s), {tw['epochs']} epochs) "
-            f"| {train_ratio:.2f}x | {tw['accuracy_shipped']:.4f} ({tw['shipped']}) / "
-            f"{tw['accuracy_network']:.4f} | {tw['peak_mb'] or float('nan'):.0f} "
-            f"(LightGBM {lgb['peak_mb']:.0f}, MLP {mlp['peak_mb']:.0f}) "
-            f"| {lgb['wall_s']:.1f}, {lgb['accuracy']:.4f} "
-            f"| {mlp['wall_s']:.1f}, {mlp['fit_s']:.1f}, {mlp['accuracy']:.4f} "
-            f"| {tw['wall_s'] / lgb['wall_s']:.2f}x |"
+            f"| {r['rows']} | {tw['wall_s']:.1f} ({tw['cpu_s']:.1f}) | {stages}; outside "
+            f"stages {outside:.1f} (batch {tw['batch_size']}, {tw['threads']} thread(s), "
+            f"{tw['epochs']} epochs, {tw['steps']} steps, lr {tw['lr']:.3g}) "
+            f"| {train_ratio:.2f}x | {tw['wall_s'] / lgb['wall_s']:.2f}x "
+            f"({tw['cpu_s'] / lgb['cpu_s']:.2f}x) "
+            f"| {tw['accuracy_shipped']:.4f} ({tw['shipped']}) / {tw['accuracy_network']:.4f}, "
+            f"{lgb['accuracy']:.4f}, {mlp['accuracy']:.4f} "
+            f"| {tw['peak_mb'] or float('nan'):.0f}, {lgb['peak_mb']:.0f}, {mlp['peak_mb']:.0f} "
+            f"| {lgb['wall_s']:.1f} ({lgb['cpu_s']:.1f}), {lgb['fit_s']:.1f} "
+            f"| {mlp['wall_s']:.1f} ({mlp['cpu_s']:.1f}), {mlp['fit_s']:.1f} |"
         )
     return "\n".join(lines)
 
