@@ -13,6 +13,7 @@ Example:
 from __future__ import annotations
 
 import json
+import re
 import tomllib
 import typing
 from collections.abc import Sequence
@@ -286,6 +287,26 @@ ScheduleChoice = Annotated[
 ]
 
 
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*(s|m|min|h)?\s*$", re.IGNORECASE)
+_SECONDS_PER = {"": 1.0, "s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0}
+
+
+def parse_duration(value: str) -> float:
+    """Seconds in ``"90"``, ``"90s"``, ``"10m"``, ``"1.5h"``.
+
+    Raises:
+        ValueError: anything else (pydantic turns it into the config error).
+
+    Example:
+        >>> parse_duration("10m"), parse_duration("1.5h"), parse_duration("45")
+        (600.0, 5400.0, 45.0)
+    """
+    match = _DURATION.match(value)
+    if match is None:
+        raise ValueError(f"{value!r} is not a duration: write seconds, or 90s, 10m, 1.5h")
+    return float(match.group(1)) * _SECONDS_PER[(match.group(2) or "").lower()]
+
+
 class TrainConfig(_Section):
     max_epochs: int = Field(default=100, ge=1)
     """An upper bound on epochs; early stopping usually ends sooner (TW-T04)."""
@@ -310,6 +331,10 @@ class TrainConfig(_Section):
     plateau, cosine_restarts or constant; its own keys are train.schedule.KEY."""
     patience: int = Field(default=10, ge=1)
     """TW-T04: early stopping after this many epochs without a better validation loss."""
+    time_budget: float | None = Field(default=None, gt=0.0)
+    """TW-T04: seconds of training at most (90s, 10m, 1.5h too; None: no limit): the epochs
+    that fit are planned, and training stops with the best epoch's weights when the next one
+    would not fit (trainwell.train.callbacks.time_budget)."""
     clip_grad_norm: float | None = Field(default=1.0, gt=0.0)
     """TW-T06: clip the gradients' global norm to this; None turns clipping off."""
     accumulate: int = Field(default=1, ge=1)
@@ -333,6 +358,13 @@ class TrainConfig(_Section):
     @classmethod
     def _auto(cls, value: Any) -> Any:
         return None if isinstance(value, str) and value.strip().lower() == "auto" else value
+
+    @field_validator("time_budget", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return None if value.strip().lower() in {"none", "off"} else parse_duration(value)
+        return value
 
 
 class AugmentConfig(_Section):

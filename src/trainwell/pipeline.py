@@ -44,6 +44,7 @@ from trainwell.run import Run, RunDir
 from trainwell.run_files import read_splits
 from trainwell.split import Splits, make_splits
 from trainwell.train.callback import Callback
+from trainwell.train.threads import torch_threads
 from trainwell.trainer import NetworkResult, setup_trainer, train_network
 
 SPLITS = ("train", "validation", "test")
@@ -439,37 +440,42 @@ def run_stages(
         candidates.append(network)
         findings.extend(result.findings)
         recorder.network(result.state.history, result.details)
-    with watch.stage("evaluate"):
-        evaluation = evaluate(
-            ds.task, candidates, validation, y_validation, test, weights, cfg.baselines.ship
-        )
-        findings.extend(evaluation.findings)
-        findings.extend(recorder.test_use(prepared))
-        recorder.metrics(evaluation.metrics)
-    shipped = next(c for c in candidates if c.name == evaluation.shipped)
-    with watch.stage("explain"):  # data summary, test predictions, groups, explanations
-        analysis = modality.analyze(
-            ds, splits, prepared.samples, shipped, network,
-            evaluation.test_outputs[evaluation.shipped], cfg,
-        )  # fmt: skip
-        findings.extend(analysis.findings)
-        recorder.analysis(analysis)
-    with watch.stage("export"):
-        recorder.model(prepared, shipped)
-        recorder.findings(findings)
-    meter.stop()
-    recorder.timings(watch.timings)
-    recorder.complete()
-    # The report is derived from the finished run directory (and `trainwell report` can
-    # rebuild it), so it is written after the run is complete and shows it so.
-    with watch.stage("report"):
-        write_report(recorder.dir)
-    recorder.timings(watch.timings)
-    print_summary(console, recorder.dir, evaluation.metrics, ds.task)
+    # The forward passes after training (evaluation, explanations) run on the threads the
+    # network trained on: the same per-step work, the same verdict (trainwell.train.threads).
+    with torch_threads(result.details.get("threads")):
+        with watch.stage("evaluate"):
+            evaluation = evaluate(
+                ds.task, candidates, validation, y_validation, test, weights, cfg.baselines.ship
+            )
+            findings.extend(evaluation.findings)
+            findings.extend(recorder.test_use(prepared))
+            recorder.metrics(evaluation.metrics)
+        shipped = next(c for c in candidates if c.name == evaluation.shipped)
+        with watch.stage("explain"):  # data summary, test predictions, groups, explanations
+            analysis = modality.analyze(
+                ds, splits, prepared.samples, shipped, network,
+                evaluation.test_outputs[evaluation.shipped], cfg,
+            )  # fmt: skip
+            findings.extend(analysis.findings)
+            recorder.analysis(analysis)
+        with watch.stage("export"):
+            recorder.model(prepared, shipped)
+            recorder.findings(findings)
+        meter.stop()
+        recorder.timings(watch.timings)
+        recorder.complete()
+        # The metrics are final: shown before the report, the slowest stage left, is drawn.
+        print_summary(console, evaluation.metrics, ds.task)
+        # The report is derived from the finished run directory (and `trainwell report` can
+        # rebuild it), so it is written after the run is complete and shows it so.
+        with watch.stage("report"):
+            write_report(recorder.dir)
+        recorder.timings(watch.timings)
+        console.print(f"report: {recorder.dir.report_path}", highlight=False)
 
 
-def print_summary(console: Console, run_dir: RunDir, metrics: dict[str, Any], task: str) -> None:
-    """The test metrics of every model, the shipped one marked, and where the report is."""
+def print_summary(console: Console, metrics: dict[str, Any], task: str) -> None:
+    """The test metrics of every model, the shipped one marked."""
     from rich.table import Table
 
     keys = (
@@ -489,4 +495,3 @@ def print_summary(console: Console, run_dir: RunDir, metrics: dict[str, Any], ta
         label = f"{name} (shipped)" if name == metrics["shipped"] else name
         table.add_row(label, *("-" if values.get(k) is None else f"{values[k]:.4f}" for k in keys))
     console.print(table)
-    console.print(f"report: {run_dir.report_path}", highlight=False)

@@ -55,6 +55,7 @@ from trainwell.train.callbacks.history import TrainingLog
 from trainwell.train.callbacks.mlflow_logger import MLflowLogger
 from trainwell.train.callbacks.remedy import Remedy
 from trainwell.train.callbacks.tensorboard import flatten as flatten_hparams
+from trainwell.train.callbacks.time_budget import TimeBudget
 from trainwell.train.compile import compile_network, uncompile
 from trainwell.train.loop import train
 from trainwell.train.memory import BatchPlan, fit_batch_to_memory, step_probe
@@ -69,12 +70,14 @@ from trainwell.train.range_test import (
 )
 from trainwell.train.schedule import build_schedule
 from trainwell.train.state import TrainState
+from trainwell.train.threads import choose_threads, step_flops, torch_threads
 
 # The doctor's overfit-one-batch check copies the network and trains it 200 steps on one
 # batch: done for networks up to this size (seconds); for larger (pre-trained) ones it is
 # skipped.
 OVERFIT_CHECK_MAX_PARAMS = 2_000_000
 OVERFIT_FULL_BATCH_MAX_PARAMS = 200_000
+MAX_AUTO_BATCH = 1024  # the largest batch chosen from the data size (TW-T07)
 
 
 def stream_seed(seed: int, stage: str) -> int:
@@ -85,13 +88,27 @@ def stream_seed(seed: int, stage: str) -> int:
 
 
 def choose_batch_size(n_train: int, requested: int | None) -> tuple[int, str]:
-    """A batch size for ``n_train`` examples and why (TW-T07): 16-128 is the typical range,
-    with at least ~15 steps per epoch so early stopping and the schedule have steps to use."""
+    """A batch size for ``n_train`` examples and why (TW-T07).
+
+    The power of two at or below ``n_train / steps``, with ``steps = max(15, sqrt(n_train) / 2)``
+    steps per epoch, between 16 and 1024: small data keeps the typical 16-128 and at least ~15
+    steps per epoch (so early stopping and the schedule have steps to use); large data gets
+    larger batches, whose per-step costs (Python, kernel launches, the doctor's probes) are
+    paid fewer times per epoch, while the steps per epoch still grow with the data. 455 rows
+    give 16, 10,000 give 128, 100,000 give 512, a million 1024. The learning rate follows the
+    batch: the LR range test (TW-T02) runs at this batch, so a larger batch gets the larger
+    rate it tolerates (Smith, "A disciplined approach to neural network hyper-parameters",
+    2018), and warmup (TW-T03) stays one epoch.
+    """
     if requested is not None:
         return requested, "set in config"
-    size = int(np.clip(2 ** math.floor(math.log2(max(1, n_train / 15))), 16, 128))
+    steps = max(15.0, math.sqrt(n_train) / 2)
+    size = int(np.clip(2 ** math.floor(math.log2(max(1, n_train / steps))), 16, MAX_AUTO_BATCH))
     size = min(size, max(1, n_train))
-    return size, f"{n_train} training examples: {size} keeps >= 15 steps per epoch (16-128 range)"
+    return size, (
+        f"{n_train} training examples: {size} gives {math.ceil(n_train / size)} steps per "
+        f"epoch (>= max(15, sqrt(n)/2), 16-{MAX_AUTO_BATCH} range)"
+    )
 
 
 def make_optimizer(param_groups: list[dict[str, Any]], cfg: FitConfig) -> torch.optim.Optimizer:
@@ -192,8 +209,8 @@ class Trainer:
         """The LR range test (TW-T02) on the training batches, as training sees them; the
         weights, optimizer state and random generators are restored afterwards. Its random
         draws (dropout) come from a stream of their own, so ``lr-find`` and ``fit`` sweep
-        identically."""
-        with torch.random.fork_rng(devices=[]):
+        identically (and on the same threads)."""
+        with torch.random.fork_rng(devices=[]), torch_threads(self.plan.threads):
             torch.manual_seed(stream_seed(cfg.seed, "range_test"))
             return self._sweep(cfg)
 
@@ -313,11 +330,14 @@ def _batch_plan(
 ) -> BatchPlan:
     """TW-T07: the batch for the data size; on CUDA shrunk to fit memory (accumulating)."""
     size, why = choose_batch_size(len(target), cfg.train.batch_size)
-    if cfg.train.batch_size is not None:
-        return BatchPlan(size, cfg.train.accumulate, why)
-    probe = step_probe(net, optimizer, objective, inputs, target, precision)
     device = next(net.parameters()).device
-    return fit_batch_to_memory(size, cfg.train.accumulate, probe, device, why)
+    if cfg.train.batch_size is not None:
+        plan = BatchPlan(size, cfg.train.accumulate, why)
+    else:
+        probe = step_probe(net, optimizer, objective, inputs, target, precision)
+        plan = fit_batch_to_memory(size, cfg.train.accumulate, probe, device, why)
+    threads, threads_why = choose_threads(step_flops(net, inputs, plan.batch_size), device)
+    return replace(plan, threads=threads, threads_reason=threads_why)
 
 
 @dataclass
@@ -347,8 +367,28 @@ def train_network(
 
     ``paths`` None trains without a run directory (nothing is written). The doctor is told
     the plan: the split (``split_plan``: what the audit verified of it) and the planned
-    freezing when fine-tuning (TW-A04), so neither is reported as a fault.
+    freezing when fine-tuning (TW-A04), so neither is reported as a fault. Everything runs
+    on the batch plan's CPU threads (:mod:`trainwell.train.threads`).
     """
+    with torch_threads(trainer.plan.threads):
+        return _train_network(
+            trainer, validation, y_validation, cfg, paths=paths, resume_from=resume_from,
+            callbacks=callbacks, console=console, split_plan=split_plan,
+        )  # fmt: skip
+
+
+def _train_network(
+    trainer: Trainer,
+    validation: Samples,
+    y_validation: np.ndarray,
+    cfg: FitConfig,
+    *,
+    paths: TrainPaths | None,
+    resume_from: Path | None,
+    callbacks: Sequence[Callback],
+    console: Console | None,
+    split_plan: TrainingPlan | None,
+) -> NetworkResult:
     net, optimizer, plan, data = trainer.net, trainer.optimizer, trainer.plan, trainer.data
     cfg = distributed.single_process_only(cfg)  # under N processes: no per-rank remedy
     here = distributed.ranks()
@@ -435,6 +475,10 @@ def train_network(
         uncompile(net)
     net.cpu().eval()
     findings.extend(loop.doctor_findings(lr_choice))
+    if loop.budget is not None:
+        findings.extend(loop.budget.findings(loop.early.best_epoch + 1))
+        if console is not None and loop.budget.stopped is not None:
+            console.print(f"network: {state.stop_reason}", highlight=False)
     findings = distributed.gather_findings(findings)  # every rank's, naming the ranks
     details = {
         "architecture": trainer.choice.name,
@@ -484,6 +528,7 @@ class LoopCallbacks:
     early: EarlyStopping
     doctor: DoctorCallback | None
     show: Callable[[Finding], None] | None = None  # prints a finding in the run's output
+    budget: TimeBudget | None = None  # train.time_budget
 
     def doctor_findings(self, lr: LRChoice | None = None) -> list[Finding]:
         """The doctor's findings in fit's context; with ``lr``, also whether the doctor
@@ -519,6 +564,10 @@ def loop_callbacks(
     log = TrainingLog(paths.training_log if paths else None)  # TW-M01, M03: the curves
     all_callbacks: list[Callback] = [*first, grad_norm, early, log, *schedule_callbacks]
     stateful: list[Callback] = [early, log]
+    # After EarlyStopping: an epoch it stops is not also reported as the budget's stop.
+    budget = TimeBudget(cfg.train.time_budget) if cfg.train.time_budget else None
+    if budget is not None:
+        all_callbacks.append(budget)
     doctor = None
     if cfg.doctor.enabled:
         doctor = DoctorCallback(on_finding=_live(console), plan=doctor_plan)
@@ -561,7 +610,7 @@ def loop_callbacks(
     if console is not None and cfg.logging.progress:
         all_callbacks.append(ProgressBar(console))
     all_callbacks.extend(extra)
-    return LoopCallbacks(all_callbacks, stateful, early, doctor, _live(console))
+    return LoopCallbacks(all_callbacks, stateful, early, doctor, _live(console), budget)
 
 
 def loop_details(
@@ -579,6 +628,8 @@ def loop_details(
         "batch_size_reason": plan.reason,
         "accumulate": plan.accumulate,
         "effective_batch_size": plan.effective,
+        "threads": plan.threads,
+        "threads_reason": plan.threads_reason,
         "lr": lr.lr,
         "lr_source": lr.source,
         "lr_reason": lr.reason,

@@ -23,6 +23,7 @@ from trainwell.candidates import LightGBMCandidate, NetworkCandidate, lightgbm_m
 from trainwell.config import Task
 from trainwell.models.tabular import ConstantHead, TabularNet, n_outputs
 from trainwell.preprocess import TabularInput
+from trainwell.train.threads import table_threads
 
 
 @dataclass
@@ -112,8 +113,8 @@ def fit_lightgbm(
 ) -> LightGBMCandidate:
     """Gradient boosting, the tabular baseline the guides say to beat (TW-A01, TW-A08).
 
-    Early-stopped on the validation split (as the network is), deterministic, on torch's
-    thread count (all cores unless ``OMP_NUM_THREADS`` says otherwise).
+    Early-stopped on the validation split (as the network is), deterministic, on one thread
+    for a small table, else on torch's thread count capped by the free cores.
     """
     n_num = train.num.shape[1]
     categorical = list(range(n_num, n_num + train.cat.shape[1]))
@@ -125,7 +126,8 @@ def fit_lightgbm(
         "seed": seed,
         "deterministic": True,
         "force_row_wise": True,
-        "num_threads": torch.get_num_threads(),  # the same thread budget as the network
+        # One thread for a small table, else the free cores (trainwell.train.threads).
+        "num_threads": table_threads(len(train) * (train.num.shape[1] + train.cat.shape[1])),
         "verbose": -1,
     }
     if task == "regression":

@@ -27,11 +27,14 @@ TryStep = Callable[[int], None]
 
 @dataclass(frozen=True)
 class BatchPlan:
-    """Micro-batch size, accumulation and why; ``effective`` is their product."""
+    """Micro-batch size, accumulation and why; ``effective`` is their product. ``threads``:
+    the CPU threads the steps run on (:mod:`trainwell.train.threads`; None: torch's own)."""
 
     batch_size: int
     accumulate: int
     reason: str
+    threads: int | None = None
+    threads_reason: str = ""
 
     @property
     def effective(self) -> int:

@@ -15,6 +15,7 @@ from rich.progress import (
 )
 
 from trainwell.train.callback import Callback
+from trainwell.train.callbacks.time_budget import format_seconds
 from trainwell.train.state import TrainState
 
 
@@ -33,6 +34,9 @@ class ProgressBar(Callback):
             parts.append(f"train_loss {last['train_loss']:.4f}")
         if "val_loss" in last:
             parts.append(f"val_loss {last['val_loss']:.4f}")
+        if "eta_s" in state.extras:  # planned by train.time_budget
+            planned, eta = state.extras["planned_epochs"], state.extras["eta_s"]
+            parts.append(f"~{format_seconds(eta)} to finish ({planned} epochs planned)")
         return "  ".join(parts)
 
     def on_fit_start(self, state: TrainState) -> None:
@@ -53,7 +57,10 @@ class ProgressBar(Callback):
     def on_epoch_end(self, state: TrainState) -> None:
         text = self._describe(state)
         if self.progress is not None:
-            self.progress.update(self.task, completed=state.epoch + 1, description=text)
+            total = state.extras.get("planned_epochs", state.max_epochs)
+            self.progress.update(
+                self.task, completed=state.epoch + 1, total=total, description=text
+            )
         elif time.monotonic() - self.last_line >= self.every_seconds:
             self.console.print(f"  training: {text}", highlight=False)
             self.last_line = time.monotonic()
