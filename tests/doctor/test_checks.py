@@ -32,6 +32,7 @@ def epochs(train: list[float], val: list[float]) -> list[EpochRecord]:
 
 
 LN10 = math.log(10)
+TRAIN_14 = [1.0 / (i + 1) for i in range(14)]
 CASES = {
     # name: (planted call, clean call, expected practice)
     "loss-at-init": (
@@ -225,19 +226,26 @@ CASES = {
     ),
     "overfitting": (
         lambda: checks.check_overfitting(
-            epochs([1.0, 0.6, 0.4, 0.3, 0.2, 0.1], [1.0, 0.7, 0.6, 0.75, 0.8, 0.9])
+            epochs(TRAIN_14, [1.0, 0.7, 0.6] + [0.75, 0.8] * 5 + [0.9])
         ),
+        lambda: checks.check_overfitting(epochs(TRAIN_14, [1.0, 0.7, 0.6] + [0.55] * 11)),
+        "TW-X07",
+    ),
+    "overfitting-within-patience-is-early-stopping": (
         lambda: checks.check_overfitting(
-            epochs([1.0, 0.6, 0.4, 0.3, 0.2, 0.1], [1.0, 0.7, 0.6, 0.55, 0.54, 0.53])
+            epochs(TRAIN_14, [1.0, 0.7, 0.6] + [0.75, 0.8] * 5 + [0.9])
         ),
+        # the stop-patience twin's shape: a rise that the script's patience-5 rule ends
+        lambda: checks.check_overfitting(epochs(TRAIN_14[:9], [1.0, 0.7, 0.6] + [0.75, 0.8] * 3)),
         "TW-X07",
     ),
     "overfitting-near-zero-is-quiet": (
+        lambda: checks.check_overfitting(epochs(TRAIN_14, [1.0, 0.5, 0.4] + [0.6] * 11)),
         lambda: checks.check_overfitting(
-            epochs([1.0, 0.6, 0.4, 0.3, 0.2, 0.1], [1.0, 0.5, 0.4, 0.6, 0.6, 0.6])
-        ),
-        lambda: checks.check_overfitting(
-            epochs([0.7, 0.1, 0.01, 0.005, 0.003, 0.002], [0.2, 0.01, 0.005, 0.007, 0.008, 0.009])
+            epochs(
+                [0.7, 0.1] + [0.01 / (i + 1) for i in range(12)],
+                [0.2, 0.01, 0.005] + [0.007, 0.008, 0.009] * 3 + [0.009, 0.009],
+            )
         ),
         "TW-X07",
     ),
