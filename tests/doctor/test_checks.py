@@ -80,6 +80,50 @@ CASES = {
         ),
         "TW-A06",
     ),
+    "linear-head-starting-positive-is-not-relu": (
+        lambda: checks.check_output_loss_mismatch(
+            "MSELoss",
+            summary(n_units=1, out_min=0.0, out_max=0.4, target_min=-2.0, target_is_float=True),
+        ),
+        # one batch of a linear head's first outputs all above zero, no exact zeros
+        lambda: checks.check_output_loss_mismatch(
+            "MSELoss",
+            summary(
+                n_units=1,
+                out_min=0.01,
+                out_max=1.4,
+                target_min=-2.0,
+                target_is_float=True,
+                producer="Forecaster",
+            ),
+        ),
+        "TW-A06",
+    ),
+    "affine-producer-is-unbounded": (
+        lambda: checks.check_output_loss_mismatch(
+            "MSELoss",
+            summary(
+                n_units=1,
+                out_min=0.1,
+                out_max=0.9,
+                target_max=40.0,
+                target_is_float=True,
+                producer="Sigmoid",
+            ),
+        ),
+        lambda: checks.check_output_loss_mismatch(
+            "MSELoss",
+            summary(
+                n_units=1,
+                out_min=0.1,
+                out_max=0.9,
+                target_max=40.0,
+                target_is_float=True,
+                producer="Linear",
+            ),
+        ),
+        "TW-A06",
+    ),
     "sigmoid-regression": (
         lambda: checks.check_output_loss_mismatch(
             "MSELoss",
