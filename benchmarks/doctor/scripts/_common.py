@@ -3,7 +3,7 @@
 Every script trains on small synthetic data (no downloads) in a few seconds on a CPU.
 ``--fixed`` switches a faulty script to its corrected twin.
 
-``DOCTOR_BENCH_VARIANT`` runs the same script another way (``score.py --variants``):
+``--variant=NAME`` runs the same script another way (``score.py --variants``):
 
 * ``functional``: every ``nn.*Loss(...)`` the script builds is a plain function calling
   ``torch.nn.functional`` instead (``nn.CrossEntropyLoss(weight=w)`` becomes
@@ -18,7 +18,6 @@ Every script trains on small synthetic data (no downloads) in a few seconds on a
 from __future__ import annotations
 
 import functools
-import os
 import sys
 import tempfile
 from typing import Any
@@ -29,7 +28,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 FIXED = "--fixed" in sys.argv
-VARIANT = os.environ.get("DOCTOR_BENCH_VARIANT", "")
+VARIANT = next((a.split("=", 1)[1] for a in sys.argv if a.startswith("--variant=")), "")
 
 _FUNCTIONAL = {
     "CrossEntropyLoss": F.cross_entropy,
