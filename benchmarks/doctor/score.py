@@ -220,6 +220,7 @@ def main() -> None:
     parser.add_argument("--only", default="", help="file prefixes, comma-separated")
     parser.add_argument("--details", action="store_true")
     parser.add_argument("--variants", default="", help="functional,lightning,hf")
+    parser.add_argument("--skip-base", action="store_true", help="run the variants only")
     parser.add_argument("--log", type=Path, help="append each run as a JSON line")
     parser.add_argument("--summarize", type=Path, help="score a --log file instead of running")
     args = parser.parse_args()
@@ -232,7 +233,7 @@ def main() -> None:
 
     scripts = sorted(p for p in SCRIPTS.glob("*.py") if not p.name.startswith("_"))
     scripts = [p for p in scripts if p.name.startswith(tuple(args.only.split(",")))]
-    variants = ["", *(v for v in args.variants.split(",") if v)]
+    variants = [*([] if args.skip_base else [""]), *(v for v in args.variants.split(",") if v)]
     jobs = []
     for variant in variants:  # the scripts as written first, then each variant
         for p in scripts:
