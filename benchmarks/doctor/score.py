@@ -7,18 +7,31 @@ from. A faulty run counts as detected when a finding carries the problem's pract
 one of its cause IDs); the cause is named first when the top warning/error (most severe,
 then earliest) is one of the problem's cause findings (or, for problems without cause IDs,
 carries its practice). A false alarm is a warning or error finding on a corrected or healthy
-run (info notes are listed separately). Usage::
+run (info notes are listed separately).
+
+``--variants`` runs cases again another way (``--variant=NAME`` to the script, see
+``scripts/_common.py``): ``functional`` every case of the kinds that predate the public-report
+kinds (and every healthy script) that builds an ``nn.*Loss`` module, with the loss as a
+``torch.nn.functional`` call (most public-report cases already call one); ``lightning`` and
+``hf`` the representative cases in ``FRAMEWORK_CASES`` (plain ``fit()`` loops) through
+Lightning's and the Hugging Face ``Trainer``. Each variant is scored on its own. ``--log``
+appends every run as a JSON line as it finishes; ``--summarize LOG`` scores such a log (also a
+partial one). Usage::
 
     python benchmarks/doctor/score.py [--jobs 2] [--only PREFIX] [--details]
+        [--variants functional,lightning,hf] [--log runs.jsonl] [--summarize runs.jsonl]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import re
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -60,10 +73,55 @@ PROBLEMS: dict[str, tuple[str, str, frozenset[str]]] = {
 }
 
 
-def run(script: Path, fixed: bool) -> tuple[list[Finding], int, float]:
+# Cases run again through the frameworks (one per kind that uses the plain fit() loop; the
+# Hugging Face Trainer always shuffles, so unshuffled data does not apply to it).
+FRAMEWORK_CASES = {
+    "lightning": (
+        "lrhigh-sgd",
+        "mismatch-softmax-ce",
+        "vanish-sigmoid",
+        "zerograd-optimizer",
+        "labels-shuffled-inputs",
+        "dropout-heavy",
+        "wdecay-sgd",
+        "shuffle-classes",
+    ),
+    "hf": (
+        "lrhigh-sgd",
+        "mismatch-softmax-ce",
+        "vanish-sigmoid",
+        "zerograd-optimizer",
+        "labels-shuffled-inputs",
+        "dropout-heavy",
+        "wdecay-sgd",
+        "inputs-tabular",
+    ),
+}
+# The kinds the corpus had before the public-report kinds (issue 12), and the healthy scripts.
+EXISTING_KINDS = frozenset(
+    {"init", "mismatch", "inputs", "shuffle", "zerograd", "evalmode", "nan", "explode"}
+    | {"vanish", "lrhigh", "lrlow", "overfit", "leak", "stop", "healthy"}
+)
+_LOSS_MODULE = re.compile(
+    r"nn\.(CrossEntropyLoss|NLLLoss|MSELoss|L1Loss|SmoothL1Loss|HuberLoss|BCELoss|BCEWithLogitsLoss)\("
+)
+
+
+def applies(script: Path, variant: str) -> bool:
+    """Whether ``variant`` changes how ``script`` trains (else it would repeat the base run)."""
+    if not variant:
+        return True
+    if variant == "functional":  # the cases that predate the public-report kinds
+        kind = script.name.split("-")[0]
+        return kind in EXISTING_KINDS and bool(_LOSS_MODULE.search(script.read_text()))
+    return script.stem in FRAMEWORK_CASES.get(variant, ())
+
+
+def run(script: Path, fixed: bool, variant: str = "") -> tuple[list[Finding], int, float]:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "findings.json"
         command = [sys.executable, str(script), *(["--fixed"] if fixed else [])]
+        command += [f"--variant={variant}"] if variant else []
         start = time.perf_counter()
         code = run_doctor(
             command, out, console=Console(quiet=True), child_output=subprocess.DEVNULL
@@ -75,32 +133,26 @@ def describe(findings: list[Finding]) -> str:
     return ", ".join(f"{f.practice}:{f.id}@{f.step}" for f in findings) or "-"
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--jobs", type=int, default=2)
-    parser.add_argument("--only", default="", help="file prefixes, comma-separated")
-    parser.add_argument("--details", action="store_true")
-    args = parser.parse_args()
+PLAIN = "(plain)"  # a healthy script run without the doctor
+Result = dict  # one run: script, fixed, variant, prefix, findings, exit code, seconds
 
-    scripts = sorted(p for p in SCRIPTS.glob("*.py") if not p.name.startswith("_"))
-    scripts = [p for p in scripts if p.name.startswith(tuple(args.only.split(",")))]
-    jobs = []
-    for p in scripts:
-        prefix = p.name.split("-")[0]
-        if prefix == "healthy":
-            jobs.append((p, False, None))
-        else:
-            jobs += [(p, False, prefix), (p, True, None)]
+
+def score(results: list[Result], variant: str) -> None:
+    """Print one variant's table: recall, cause named first, steps, false alarms, wall time."""
     detected: dict[str, list[int | None]] = {}
     named: dict[str, list[bool]] = {}
     clean_runs, alarms, infos = 0, [], []
-    pool = ThreadPoolExecutor(args.jobs)
-    results = pool.map(lambda j: run(j[0], j[1]), jobs)  # in order, as they finish
-    for (path, fixed, prefix), (findings, code, secs) in zip(jobs, results, strict=True):
-        label = path.stem + (" --fixed" if fixed else "")
-        if args.details:
-            print(f"{label:34} exit {code:3} {secs:5.1f}s  {describe(findings)}", flush=True)
+    plain = {r["script"]: r["seconds"] for r in results if r["prefix"] == PLAIN}
+    ratios = [
+        r["seconds"] / plain[r["script"]]
+        for r in results
+        if not variant and r["variant"] == variant and r["prefix"] is None and r["script"] in plain
+    ]
+    for r in (r for r in results if r["variant"] == variant and r["prefix"] != PLAIN):
+        findings = [Finding(**f) for f in r["findings"]]
+        label = r["script"] + (" --fixed" if r["fixed"] else "")
         serious = [f for f in findings if f.severity != "info"]
+        prefix = r["prefix"]
         if prefix is not None:
             _, practice, causes = PROBLEMS[prefix]
             hits = [f.step or 0 for f in findings if f.practice == practice or f.id in causes]
@@ -113,10 +165,10 @@ def main() -> None:
         if serious:
             alarms.append((label, serious))
         infos += [(label, f) for f in findings if f.severity == "info"]
-    pool.shutdown()
 
+    print(f"\n=== variant: {variant or 'base (as written)'}")
     header = f"{'problem':28} {'practice':8} {'recall':>8} {'cause 1st':>9} {'median steps':>13}"
-    print("\n" + header)
+    print(header)
     total_hit = total = total_named = 0
     all_steps: list[int] = []
     for prefix, steps in detected.items():
@@ -142,6 +194,94 @@ def main() -> None:
     print(f"info notes on clean runs: {len(infos)}")
     for label, f in infos:
         print(f"  {label}: {f.practice}:{f.id}@{f.step}")
+    missed = [
+        r["script"]
+        for r in results
+        if r["variant"] == variant
+        and r["prefix"] not in (None, PLAIN)
+        and not any(
+            f["practice"] == PROBLEMS[r["prefix"]][1] or f["id"] in PROBLEMS[r["prefix"]][2]
+            for f in r["findings"]
+        )
+    ]
+    if missed:
+        print(f"missed: {', '.join(missed)}")
+    if ratios:
+        print(
+            f"wall-time ratio, healthy scripts with / without the doctor: median "
+            f"{statistics.median(ratios):.2f} (min {min(ratios):.2f}, max {max(ratios):.2f}, "
+            f"{len(ratios)} scripts; start-up included)"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--only", default="", help="file prefixes, comma-separated")
+    parser.add_argument("--details", action="store_true")
+    parser.add_argument("--variants", default="", help="functional,lightning,hf")
+    parser.add_argument("--skip-base", action="store_true", help="run the variants only")
+    parser.add_argument("--log", type=Path, help="append each run as a JSON line")
+    parser.add_argument("--summarize", type=Path, help="score a --log file instead of running")
+    args = parser.parse_args()
+
+    if args.summarize:
+        results = [json.loads(line) for line in args.summarize.read_text().splitlines() if line]
+        for variant in dict.fromkeys(r["variant"] for r in results):
+            score(results, variant)
+        return
+
+    scripts = sorted(p for p in SCRIPTS.glob("*.py") if not p.name.startswith("_"))
+    scripts = [p for p in scripts if p.name.startswith(tuple(args.only.split(",")))]
+    variants = [*([] if args.skip_base else [""]), *(v for v in args.variants.split(",") if v)]
+    jobs = []
+    for variant in variants:  # the scripts as written first, then each variant
+        for p in scripts:
+            if not applies(p, variant):
+                continue
+            prefix = p.name.split("-")[0]
+            if prefix == "healthy":
+                jobs.append((p, False, None, variant))
+                if not variant:  # the same script without the doctor, for the wall-time ratio
+                    jobs.append((p, False, PLAIN, variant))
+            else:
+                jobs += [(p, False, prefix, variant), (p, True, None, variant)]
+    lock = threading.Lock()
+
+    def one(job: tuple[Path, bool, str | None, str]) -> Result:
+        path, fixed, prefix, variant = job
+        if prefix == PLAIN:
+            start = time.perf_counter()
+            code = subprocess.run(
+                [sys.executable, str(path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            ).returncode
+            findings, secs = [], time.perf_counter() - start
+        else:
+            findings, code, secs = run(path, fixed, variant)
+        result = {
+            "script": path.stem,
+            "fixed": fixed,
+            "variant": variant,
+            "prefix": prefix,
+            "findings": [f.to_dict() for f in findings],
+            "exit": code,
+            "seconds": round(secs, 2),
+        }
+        with lock:
+            if args.log:
+                with args.log.open("a") as fh:
+                    fh.write(json.dumps(result) + "\n")
+            if args.details:
+                label = (
+                    path.stem + (" --fixed" if fixed else "") + (f" [{variant}]" if variant else "")
+                )
+                print(f"{label:46} exit {code:3} {secs:5.1f}s  {describe(findings)}", flush=True)
+        return result
+
+    with ThreadPoolExecutor(args.jobs) as pool:
+        results = list(pool.map(one, jobs))
+    for variant in variants:
+        score(results, variant)
 
 
 if __name__ == "__main__":

@@ -233,6 +233,42 @@ def test_validation_drawn_from_the_training_set(fixed: bool) -> None:
 
 
 @pytest.mark.parametrize("fixed", [False, True])
+def test_full_batch_training_stops_fingerprinting_and_still_finds_the_overlap(
+    fixed: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Full-batch training shows the same rows every step: after a few steps with no new
+    row, rows are no longer fingerprinted (a per-step cost), and validation drawn from those
+    rows is still found."""
+    x, y = blobs(n=384)
+    xt, yt = x[:256], y[:256]
+    xv, yv = (x[256:], y[256:]) if fixed else (x[:128], y[:128])
+    from trainwell.doctor import signals
+
+    calls: list[int] = []
+    original = signals.row_fingerprints
+
+    def counted(x: torch.Tensor) -> list[float]:
+        calls.append(len(x))
+        return original(x)
+
+    monkeypatch.setattr(signals, "row_fingerprints", counted)
+    model = mlp()
+    opt = torch.optim.Adam(model.parameters(), 1e-2)
+    with doctor.watch(model, opt) as dr:
+        for _ in range(8):
+            model.train()
+            opt.zero_grad()
+            F.cross_entropy(model(xt), yt).backward()
+            opt.step()
+        assert calls == [256] * 4  # the first batch, then three that add no new row
+        model.eval()
+        with torch.no_grad():
+            F.cross_entropy(model(xv), yv)
+    assert calls[4:] == [128]  # validation rows are still fingerprinted
+    assert ("validation-overlaps-train" in ids(dr)) is not fixed
+
+
+@pytest.mark.parametrize("fixed", [False, True])
 def test_model_settles_on_the_majority_class(fixed: bool) -> None:
     g = torch.Generator().manual_seed(0)
     y = (torch.rand(2048, generator=g) < 0.1).long()

@@ -32,6 +32,7 @@ def epochs(train: list[float], val: list[float]) -> list[EpochRecord]:
 
 
 LN10 = math.log(10)
+TRAIN_14 = [1.0 / (i + 1) for i in range(14)]
 CASES = {
     # name: (planted call, clean call, expected practice)
     "loss-at-init": (
@@ -76,6 +77,50 @@ CASES = {
         ),
         lambda: checks.check_output_loss_mismatch(
             "MSELoss", summary(n_units=1, target_min=-2.0, target_is_float=True)
+        ),
+        "TW-A06",
+    ),
+    "linear-head-starting-positive-is-not-relu": (
+        lambda: checks.check_output_loss_mismatch(
+            "MSELoss",
+            summary(n_units=1, out_min=0.0, out_max=0.4, target_min=-2.0, target_is_float=True),
+        ),
+        # one batch of a linear head's first outputs all above zero, no exact zeros
+        lambda: checks.check_output_loss_mismatch(
+            "MSELoss",
+            summary(
+                n_units=1,
+                out_min=0.01,
+                out_max=1.4,
+                target_min=-2.0,
+                target_is_float=True,
+                producer="Forecaster",
+            ),
+        ),
+        "TW-A06",
+    ),
+    "affine-producer-is-unbounded": (
+        lambda: checks.check_output_loss_mismatch(
+            "MSELoss",
+            summary(
+                n_units=1,
+                out_min=0.1,
+                out_max=0.9,
+                target_max=40.0,
+                target_is_float=True,
+                producer="Sigmoid",
+            ),
+        ),
+        lambda: checks.check_output_loss_mismatch(
+            "MSELoss",
+            summary(
+                n_units=1,
+                out_min=0.1,
+                out_max=0.9,
+                target_max=40.0,
+                target_is_float=True,
+                producer="Linear",
+            ),
         ),
         "TW-A06",
     ),
@@ -225,19 +270,26 @@ CASES = {
     ),
     "overfitting": (
         lambda: checks.check_overfitting(
-            epochs([1.0, 0.6, 0.4, 0.3, 0.2, 0.1], [1.0, 0.7, 0.6, 0.75, 0.8, 0.9])
+            epochs(TRAIN_14, [1.0, 0.7, 0.6] + [0.75, 0.8] * 5 + [0.9])
         ),
+        lambda: checks.check_overfitting(epochs(TRAIN_14, [1.0, 0.7, 0.6] + [0.55] * 11)),
+        "TW-X07",
+    ),
+    "overfitting-within-patience-is-early-stopping": (
         lambda: checks.check_overfitting(
-            epochs([1.0, 0.6, 0.4, 0.3, 0.2, 0.1], [1.0, 0.7, 0.6, 0.55, 0.54, 0.53])
+            epochs(TRAIN_14, [1.0, 0.7, 0.6] + [0.75, 0.8] * 5 + [0.9])
         ),
+        # the stop-patience twin's shape: a rise that the script's patience-5 rule ends
+        lambda: checks.check_overfitting(epochs(TRAIN_14[:9], [1.0, 0.7, 0.6] + [0.75, 0.8] * 3)),
         "TW-X07",
     ),
     "overfitting-near-zero-is-quiet": (
+        lambda: checks.check_overfitting(epochs(TRAIN_14, [1.0, 0.5, 0.4] + [0.6] * 11)),
         lambda: checks.check_overfitting(
-            epochs([1.0, 0.6, 0.4, 0.3, 0.2, 0.1], [1.0, 0.5, 0.4, 0.6, 0.6, 0.6])
-        ),
-        lambda: checks.check_overfitting(
-            epochs([0.7, 0.1, 0.01, 0.005, 0.003, 0.002], [0.2, 0.01, 0.005, 0.007, 0.008, 0.009])
+            epochs(
+                [0.7, 0.1] + [0.01 / (i + 1) for i in range(12)],
+                [0.2, 0.01, 0.005] + [0.007, 0.008, 0.009] * 3 + [0.009, 0.009],
+            )
         ),
         "TW-X07",
     ),

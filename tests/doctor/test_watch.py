@@ -146,12 +146,11 @@ def test_validation_checks_from_logged_losses() -> None:
     model = mlp()
     opt = torch.optim.Adam(model.parameters(), 1e-3)
     with doctor.watch(model, opt) as dr:
-        for epoch, (train, val) in enumerate(
-            [(1.0, 0.9), (0.6, 0.6), (0.4, 0.55), (0.3, 0.7), (0.2, 0.8), (0.1, 0.9)]
-        ):
+        rising = [(0.3 / (i + 1), 0.7 + 0.02 * i) for i in range(11)]  # past any patience
+        for epoch, (train, val) in enumerate([(1.0, 0.9), (0.6, 0.6), (0.4, 0.55), *rising]):
             dr.log_validation(val, epoch=epoch, train_loss=train)
     (finding,) = dr.findings
-    assert (finding.id, finding.epoch) == ("overfitting", 5)
+    assert (finding.id, finding.epoch) == ("overfitting", 13)
 
 
 def test_gradient_norms_on_a_cadence_and_every_step_while_high() -> None:

@@ -2,17 +2,58 @@
 
 Every script trains on small synthetic data (no downloads) in a few seconds on a CPU.
 ``--fixed`` switches a faulty script to its corrected twin.
+
+``--variant=NAME`` runs the same script another way (``score.py --variants``):
+
+* ``functional``: every ``nn.*Loss(...)`` the script builds is a plain function calling
+  ``torch.nn.functional`` instead (``nn.CrossEntropyLoss(weight=w)`` becomes
+  ``partial(F.cross_entropy, weight=w)``): the loss a script writes as ``F.cross_entropy``.
+* ``lightning``: :func:`fit` trains through a Lightning ``Trainer`` (``training_step``,
+  ``validation_step``, ``configure_optimizers`` returning the script's optimizer).
+* ``hf``: :func:`fit` trains through the Hugging Face ``Trainer``: the model returns its own
+  ``loss`` (``outputs.loss``), the script's optimizer at a constant LR, the Trainer's own
+  defaults otherwise (shuffled batches, ``max_grad_norm=1.0`` unless the script clips).
 """
 
 from __future__ import annotations
 
+import functools
 import sys
+import tempfile
+from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 FIXED = "--fixed" in sys.argv
+VARIANT = next((a.split("=", 1)[1] for a in sys.argv if a.startswith("--variant=")), "")
+
+_FUNCTIONAL = {
+    "CrossEntropyLoss": F.cross_entropy,
+    "NLLLoss": F.nll_loss,
+    "MSELoss": F.mse_loss,
+    "L1Loss": F.l1_loss,
+    "SmoothL1Loss": F.smooth_l1_loss,
+    "HuberLoss": F.huber_loss,
+    "BCELoss": F.binary_cross_entropy,
+    "BCEWithLogitsLoss": F.binary_cross_entropy_with_logits,
+}
+
+
+def _as_function(fn: Any) -> Any:
+    def make(*args: Any, **kwargs: Any) -> Any:
+        if args:
+            raise TypeError("benchmark scripts pass loss options by keyword")
+        return functools.partial(fn, **kwargs)
+
+    return make
+
+
+if VARIANT == "functional":
+    for _name, _fn in _FUNCTIONAL.items():
+        setattr(nn, _name, _as_function(_fn))
 
 
 def seed(s: int = 0) -> None:
@@ -94,7 +135,11 @@ def evaluate(model, loader, loss_fn) -> float:
 
 
 def fit(model, opt, loss_fn, train, valid=None, epochs: int = 5, clip: float | None = None):
-    """A plain hand-written loop, as in most tutorials."""
+    """A plain hand-written loop, as in most tutorials (or a framework's, see VARIANT)."""
+    if VARIANT == "lightning":
+        return _fit_lightning(model, opt, loss_fn, train, valid, epochs, clip)
+    if VARIANT == "hf":
+        return _fit_hf(model, opt, loss_fn, train, valid, epochs, clip)
     for epoch in range(epochs):
         model.train()
         for xb, yb in train:
@@ -107,4 +152,81 @@ def fit(model, opt, loss_fn, train, valid=None, epochs: int = 5, clip: float | N
         if valid is not None:
             val = evaluate(model, valid, loss_fn)
             print(f"epoch {epoch} val_loss {val:.4f}")
+    return model
+
+
+def _fit_lightning(model, opt, loss_fn, train, valid, epochs, clip):
+    import lightning.pytorch as pl
+
+    class Module(pl.LightningModule):
+        def __init__(self):
+            super().__init__()
+            self.model = model
+
+        def training_step(self, batch, _i):
+            xb, yb = batch
+            return loss_fn(self.model(xb), yb)
+
+        def validation_step(self, batch, _i):
+            xb, yb = batch
+            self.log("val_loss", loss_fn(self.model(xb), yb))
+
+        def configure_optimizers(self):
+            return opt
+
+    trainer = pl.Trainer(
+        max_epochs=epochs,
+        accelerator="cpu",
+        devices=1,
+        gradient_clip_val=clip,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+    )
+    trainer.fit(Module(), train, valid)
+    return model
+
+
+def _fit_hf(model, opt, loss_fn, train, valid, epochs, clip):
+    from transformers import Trainer, TrainingArguments
+
+    class WithLoss(nn.Module):  # a model that returns its own loss, as HF models do
+        def __init__(self):
+            super().__init__()
+            self.model = model
+
+        def forward(self, x, labels=None):
+            out = self.model(x)
+            return {"loss": loss_fn(out, labels), "logits": out}
+
+    def collate(rows):
+        return {"x": torch.stack([r[0] for r in rows]), "labels": torch.stack([r[1] for r in rows])}
+
+    with tempfile.TemporaryDirectory() as tmp:
+        args = TrainingArguments(
+            output_dir=tmp,
+            per_device_train_batch_size=train.batch_size,
+            per_device_eval_batch_size=256,
+            num_train_epochs=epochs,
+            max_grad_norm=clip if clip is not None else 1.0,
+            eval_strategy="epoch" if valid is not None else "no",
+            save_strategy="no",
+            logging_strategy="no",
+            report_to="none",
+            disable_tqdm=True,
+            use_cpu=True,
+            remove_unused_columns=False,
+            dataloader_num_workers=0,
+        )
+        constant = torch.optim.lr_scheduler.LambdaLR(opt, lambda _step: 1.0)
+        Trainer(
+            model=WithLoss(),
+            args=args,
+            train_dataset=train.dataset,
+            eval_dataset=valid.dataset if valid is not None else None,
+            data_collator=collate,
+            optimizers=(opt, constant),
+        ).train()
     return model

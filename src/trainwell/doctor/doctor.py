@@ -31,6 +31,7 @@ REMEDY_IDS = frozenset({"nonfinite-loss", "nonfinite-gradients", "nonfinite-weig
 _LABEL_BATCHES = 64  # preflight looks at the labels of the first batches only
 _CURVE_EVERY = 4  # loss-curve checks every few steps: cheap enough, still "within a few steps"
 _TRAIN_ROWS, _EVAL_ROWS = 8192, 2048  # row fingerprints kept for the validation-overlap check
+_STALE_BATCHES = 3  # training batches in a row that add no new row: the rows have all been seen
 _GRAPH_SCAN_STEPS = (64, 160, 400)  # steps (besides epoch ends) to look for losses kept with graphs
 _BASELINE_STEPS = 150  # steps before a loss at the label baseline counts as stuck
 _CLASSIFICATION = {"CrossEntropyLoss", "NLLLoss", "BCELoss", "BCEWithLogitsLoss"}
@@ -105,6 +106,7 @@ class Doctor:
         self._eval_rows: list[float] = []
         self._pending_rows: list[float] = []  # eval mode with gradients: train or validation
         self._rows_open = True
+        self._stale_batches = 0  # consecutive training batches whose rows were all known
         self._dropout: dict[int, tuple[torch.nn.Module, float]] = {}
         self._initial_lr: float | None = None
         self._lr_low_since: int | None = None
@@ -431,7 +433,11 @@ class Doctor:
         """
         grad = torch.is_grad_enabled()
         if grad and train_mode:
-            if len(self._train_rows) < _TRAIN_ROWS and self.epoch is None:
+            if (
+                len(self._train_rows) < _TRAIN_ROWS
+                and self.epoch is None
+                and self._stale_batches < _STALE_BATCHES
+            ):
                 self._add_train_rows(signals.row_fingerprints(x))
         elif not self._train_rows or len(self._eval_rows) >= _EVAL_ROWS:
             return  # nothing to compare with, or enough validation rows
@@ -441,8 +447,13 @@ class Doctor:
             self._eval_rows += signals.row_fingerprints(x)
 
     def _add_train_rows(self, rows: list[float]) -> None:
-        if len(self._train_rows) < _TRAIN_ROWS and self.epoch is None:
+        if len(self._train_rows) < _TRAIN_ROWS and self.epoch is None and rows:
+            before = len(self._train_rows)
             self._train_rows.update(rows)
+            # Full-batch training, or one batch fed again and again: every row is known
+            # already, so fingerprinting more batches adds nothing (and costs every step).
+            grew = len(self._train_rows) > before
+            self._stale_batches = 0 if grew else self._stale_batches + 1
 
     @property
     def wants_rows(self) -> bool:
@@ -450,7 +461,11 @@ class Doctor:
         return self._rows_open
 
     def _update_rows_open(self) -> None:
-        train_open = len(self._train_rows) < _TRAIN_ROWS and self.epoch is None
+        train_open = (
+            len(self._train_rows) < _TRAIN_ROWS
+            and self.epoch is None
+            and self._stale_batches < _STALE_BATCHES
+        )
         self._rows_open = train_open or (
             bool(self._train_rows) and len(self._eval_rows) < _EVAL_ROWS
         )

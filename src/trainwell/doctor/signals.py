@@ -57,7 +57,9 @@ def row_fingerprints(x: torch.Tensor) -> list[float]:
         w = _PROJECTION[key] = torch.randn(flat.shape[1], generator=g, dtype=torch.float64).to(
             flat.device
         )
-    return [round(v, 6) for v in (flat.double() @ w).tolist()]
+    # Rounded in one tensor op (not per row in Python): equal rows project to equal numbers up
+    # to the last bits a batch's shape can change in the product.
+    return torch.round(flat.double() @ w, decimals=6).tolist()
 
 
 @torch.no_grad()

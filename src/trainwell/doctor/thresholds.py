@@ -91,6 +91,10 @@ class Thresholds:
     overfit_epochs: int = 3  # epochs of rising validation loss after its minimum (TW-X07)
     overfit_rise: float = 0.1  # each of those epochs >= 10 % above the best ...
     overfit_range: float = 0.1  # ... and the rise >= 10 % of the drop from epoch 0 to best
+    # ... and validation has stayed above its best for more epochs than an early-stopping
+    # patience lets it (usual patience 3-10 epochs; Prechelt 1998, "Early stopping - but
+    # when?"): a script that stops itself after its patience is early stopping at work.
+    overfit_patience: int = 10
     val_better_ratio: float = 0.5  # val loss < half the train loss (TW-D06)
     val_better_min_epoch: int = 2
     val_better_floor: float = 0.05  # ... while train loss is above 5 % of epoch 0's

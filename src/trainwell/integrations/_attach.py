@@ -9,6 +9,7 @@ from types import ModuleType
 import torch
 
 from trainwell.doctor.doctor import Doctor
+from trainwell.doctor.loss_probe import LossProbe
 from trainwell.doctor.probes import ForwardProbe, OptimizerProbe
 from trainwell.doctor.thresholds import Thresholds
 from trainwell.errors import TrainwellError
@@ -52,9 +53,13 @@ class Attachment:
         modules = {id(m) for m in model.modules()}
         self.optimizer = innermost(optimizer)
         self.optimizer_probe = OptimizerProbe(self.doctor, self.optimizer, external=True)
-        self.probes: list[ForwardProbe | OptimizerProbe] = [
+        # The loss probe sees losses no nn.*Loss module computes: F.cross_entropy in a
+        # training_step, a Hugging Face model's own outputs.loss (transformers' loss functions
+        # call torch.nn.functional), any scalar whose .backward() runs.
+        self.probes: list[ForwardProbe | OptimizerProbe | LossProbe] = [
             ForwardProbe(self.doctor, modules).attach(),
             self.optimizer_probe.attach(),
+            LossProbe(self.doctor).attach(),
         ]
 
     def detach(self) -> None:

@@ -25,8 +25,9 @@ _transformers = require("transformers", '"trainwell[huggingface]"')
 class DoctorCallback(_transformers.TrainerCallback):  # type: ignore[name-defined]
     """Watch a ``transformers.Trainer`` run through the doctor's probes.
 
-    Losses computed by ``torch.nn`` loss modules inside the model are seen by the probes;
-    ``eval_loss`` from each evaluation is the validation loss.
+    The training loss is seen however the model computes it: an ``nn.*Loss`` module, a
+    ``torch.nn.functional`` loss, or the model's own ``outputs.loss`` (the scalar the Trainer
+    back-propagates); ``eval_loss`` from each evaluation is the validation loss.
 
     The Trainer clips gradients (``max_grad_norm``, 1.0 by default) before any callback
     event of the optimizer step, and keeps the pre-clip norm to itself. So on the steps the

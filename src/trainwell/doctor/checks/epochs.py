@@ -25,7 +25,12 @@ def check_overfitting(
     history: Sequence[EpochRecord], step: int | None = None, *, t: Thresholds = _DEFAULT
 ) -> Finding | None:
     """Validation loss has risen for several epochs past its minimum while training loss
-    kept falling (TW-X07).
+    kept falling (TW-X07), for longer than an early-stopping patience would let it.
+
+    A script that stops itself ``patience`` epochs after the best validation loss shows the
+    same rise during its patience window; that is early stopping working, not overfitting,
+    so the rise must outlast ``t.overfit_patience`` epochs past the best before it is
+    reported.
 
     Fix: early stopping on validation loss with best-weight restore (TW-T04), more
     regularization (weight decay, dropout 0.2-0.5), more data or augmentation.
@@ -35,7 +40,7 @@ def check_overfitting(
         return None
     best_i = min(range(len(rows)), key=lambda i: rows[i][1])
     after = rows[best_i + 1 :]
-    if len(after) < t.overfit_epochs:
+    if len(after) <= max(t.overfit_epochs, t.overfit_patience):
         return None
     best_epoch, best_val, best_train = rows[best_i]
     epoch, val, train = rows[-1]

@@ -134,8 +134,33 @@ def check_output_loss_mismatch(loss_name: str, out: OutputSummary) -> Finding | 
     )
 
 
+# Layers whose output is an affine map: unbounded by construction, whatever range one batch
+# happens to show at initialization (a linear head can start all-positive on a batch).
+_AFFINE = frozenset(
+    {
+        "Linear",
+        "LazyLinear",
+        "Bilinear",
+        "Conv1d",
+        "Conv2d",
+        "Conv3d",
+        "ConvTranspose1d",
+        "ConvTranspose2d",
+        "ConvTranspose3d",
+    }
+)
+
+
 def _regression_mismatch(out: OutputSummary) -> tuple[str | None, str]:
+    """A bounded output activation on a regression target outside its range.
+
+    Evidence must come from the activation, not from one batch's range: an affine producer
+    is never bounded, and a ReLU output shows exact zeros (a linear output that merely starts
+    positive does not).
+    """
     fix = "Use a linear (identity) output layer for regression targets."
+    if out.producer in _AFFINE:
+        return None, fix
     span = out.target_max - out.target_min
     if out.n_units > 1 and out.rows_sum_to_one and out.out_min >= 0:
         return "a softmax output is used for a regression target", fix
@@ -145,7 +170,7 @@ def _regression_mismatch(out: OutputSummary) -> tuple[str | None, str]:
             f"[{out.target_min:.3g}, {out.target_max:.3g}]",
             fix,
         )
-    if out.out_min >= 0 and out.target_min < -0.1 * span:
+    if out.out_min == 0 and out.target_min < -0.1 * span:
         return (
             f"outputs are never negative (ReLU) but targets go down to {out.target_min:.3g}",
             fix,
