@@ -281,6 +281,73 @@ def lr_find(
     typer.echo(f"plot: {plot}" + (f", curve: {json_out}" if json_out is not None else ""))
 
 
+def _tune_epilog() -> str:
+    from trainwell.tune.space import describe
+
+    return (
+        "\b\nExamples:\n"
+        "  trainwell tune data.csv --target y --trials 50\n"
+        "  trainwell tune data.csv --target y --timeout 30m --sampler random\n"
+        "  trainwell tune data.csv --target y --trials 50 --storage "
+        "postgresql+psycopg://host/db --study churn   (one per worker)\n"
+        "  trainwell tune --resume runs/2026-11-30-data\n\n"
+        "\b\nSearch space, in the order the guides tune (TW-H01); the others stay as the\n"
+        "config sets them:\n" + describe() + "\n\n"
+        "Trials train on the training split and are scored on the validation split (the\n"
+        "lowest validation loss); the test split stays sealed until the best config is\n"
+        "trained and evaluated once, as a normal run directory with the study inside."
+    )
+
+
+@app.command(epilog=_tune_epilog())
+def tune(
+    data: Annotated[str | None, typer.Argument(help="CSV or Parquet file.")] = None,
+    overrides: Overrides = None,
+    target: Target = None,
+    task: TaskOption = None,
+    group: Group = None,
+    time: Time = None,
+    trials: Annotated[
+        int, typer.Option(help="Finished trials (complete or pruned), all workers together.")
+    ] = 20,
+    timeout: Annotated[
+        str | None, typer.Option(help="Start no trial after this long: 90s, 30m, 2h.")
+    ] = None,
+    sampler: Annotated[
+        str, typer.Option(help="tpe (Bayesian optimization) or random (TW-H02).")
+    ] = "tpe",
+    storage: Annotated[
+        str | None,
+        typer.Option(help="Optuna RDB URL shared by workers (default RUN_DIR/study.db)."),
+    ] = None,
+    study: Annotated[str | None, typer.Option(help="Study name in --storage.")] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Run directory (default runs/DATE-NAME).")
+    ] = None,
+    seed: Seed = None,
+    config: ConfigFile = None,
+    resume: Annotated[Path | None, typer.Option(help="Continue a killed tune.")] = None,
+    no_fit: Annotated[
+        bool,
+        typer.Option(
+            "--no-fit",
+            help="Run trials only (a worker of a shared study); `tune --resume RUN_DIR` "
+            "later fits the best config.",
+        ),
+    ] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing.")] = False,
+) -> None:
+    """Tune the config on the validation split with Optuna (pruning trials on their curve
+    and on the doctor's NaN/divergence findings), then train the best config once."""
+    from trainwell.tune import tune as run_tune
+
+    run_tune(
+        data, target, trials=trials, timeout=timeout, sampler=sampler, storage=storage,
+        study=study, resume=resume, out=out, config=config, overrides=overrides or [],
+        task=task, group=group, time=time, seed=seed, quiet=quiet, fit_best=not no_fit,
+    )  # fmt: skip
+
+
 @app.command()
 def predict(
     run_dir: Annotated[Path, typer.Argument(help="A finished run directory.")],

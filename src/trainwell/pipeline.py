@@ -328,9 +328,11 @@ def train_and_validate(
     resume_from: Path | None = None,
     callbacks: Sequence[Callback] = (),
     console: Console | None = None,
+    on_finding: Callable[[Finding], None] | None = None,
 ) -> NetworkResult:
     """Train the network for ``prepared`` and return it with its validation scores
-    (``result.state.history``); with no ``recorder`` nothing is written (a tuning trial)."""
+    (``result.state.history``); with no ``recorder`` nothing is written (a tuning trial).
+    ``on_finding`` sees each of the doctor's findings as it is made."""
     cfg, ds = prepared.cfg, prepared.dataset
     train, y_train = prepared.split("train")
     validation, y_validation = prepared.split("validation")
@@ -343,7 +345,7 @@ def train_and_validate(
     split = plan_of_split(ds, prepared.splits, prepared.findings)  # the doctor knows the split
     return train_network(
         trainer, validation, y_validation, cfg, paths=paths, resume_from=resume_from,
-        callbacks=callbacks, console=console, split_plan=split,
+        callbacks=callbacks, console=console, split_plan=split, on_finding=on_finding,
     )  # fmt: skip
 
 

@@ -320,12 +320,14 @@ def train_network(
     callbacks: Sequence[Callback] = (),
     console: Console | None = None,
     split_plan: TrainingPlan | None = None,
+    on_finding: Callable[[Finding], None] | None = None,
 ) -> NetworkResult:
     """Pick the starting LR, train with every default on, return the best network.
 
     ``paths`` None trains without a run directory (nothing is written). The doctor is told
     the plan: the split (``split_plan``: what the audit verified of it) and the planned
-    freezing when fine-tuning (TW-A04), so neither is reported as a fault.
+    freezing when fine-tuning (TW-A04), so neither is reported as a fault. ``on_finding`` is
+    called with each of the doctor's findings as it is made (a tuning trial prunes on NaN).
     """
     net, optimizer, plan, data = trainer.net, trainer.optimizer, trainer.plan, trainer.data
     # TW-T02: the LR range test picks the starting LR (unless train.lr is set), restoring
@@ -373,6 +375,7 @@ def train_network(
         first=[trainer.unfreeze] if trainer.unfreeze is not None else [],
         extra=callbacks,
         doctor_plan=doctor_plan,
+        on_finding=on_finding,
     )
     state = TrainState(net, optimizer, schedule.scheduler, max_epochs=cfg.train.max_epochs)
     if resume_from is not None:
@@ -463,6 +466,7 @@ def loop_callbacks(
     first: Sequence[Callback] = (),
     extra: Sequence[Callback] = (),
     doctor_plan: TrainingPlan | None = None,
+    on_finding: Callable[[Finding], None] | None = None,
 ) -> LoopCallbacks:
     """Gradient clipping and norm, early stopping, the training log, the schedule's steps, the
     doctor and its remedy, checkpoints, TensorBoard and the progress bar, in the order they
@@ -476,7 +480,7 @@ def loop_callbacks(
     stateful: list[Callback] = [early, log]
     doctor = None
     if cfg.doctor.enabled:
-        doctor = DoctorCallback(on_finding=_live(console), plan=doctor_plan)
+        doctor = DoctorCallback(on_finding=_both(_live(console), on_finding), plan=doctor_plan)
         all_callbacks.append(doctor)
         stateful.append(doctor)
         if cfg.doctor.remedy:
@@ -576,3 +580,16 @@ def _live(console: Console | None) -> Callable[[Finding], None] | None:
             console.print(f"doctor: {finding.severity}{where}: {finding.message}", highlight=False)
 
     return show
+
+
+def _both(
+    first: Callable[[Finding], None] | None, second: Callable[[Finding], None] | None
+) -> Callable[[Finding], None] | None:
+    if first is None or second is None:
+        return first or second
+
+    def call(finding: Finding) -> None:
+        first(finding)
+        second(finding)
+
+    return call
