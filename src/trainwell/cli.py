@@ -291,8 +291,10 @@ def _tune_epilog() -> str:
         "  trainwell tune data.csv --target y --trials 50 --storage "
         "postgresql+psycopg://host/db --study churn   (one per worker)\n"
         "  trainwell tune --resume runs/2026-11-30-data\n\n"
-        "\b\nSearch space, in the order the guides tune (TW-H01); the others stay as the\n"
-        "config sets them:\n" + describe() + "\n\n"
+        "\b\nSearch space, in the order the guides tune (TW-H01); a key you set (key=value or\n"
+        "--config) is held as set, and the other config keys stay as the config sets them:\n"
+        + describe()
+        + "\n\n"
         "Trials train on the training split and are scored on the validation split (the\n"
         "lowest validation loss); the test split stays sealed until the best config is\n"
         "trained and evaluated once, as a normal run directory with the study inside."

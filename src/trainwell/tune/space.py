@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import optuna
 
+    from trainwell.config import FitConfig
+
 
 @dataclass(frozen=True)
 class Param:
@@ -74,18 +76,38 @@ SEARCH_SPACE: tuple[Param, ...] = (
 )
 
 
-def applicable(options: Collection[str], space: tuple[Param, ...] = SEARCH_SPACE) -> list[Param]:
-    """The params a modality reads (``options``: its ``model.*``/``data.*`` keys); every
-    ``train.*`` key applies to every modality."""
-    return [p for p in space if p.key.startswith("train.") or p.key in options]
+def applicable(
+    options: Collection[str],
+    fixed: Collection[str] = (),
+    space: tuple[Param, ...] = SEARCH_SPACE,
+) -> list[Param]:
+    """The params a modality reads (``options``: its ``model.*``/``data.*`` keys; every
+    ``train.*`` key applies to every modality), less the keys the user set (``fixed``)."""
+    return [
+        p for p in space if (p.key.startswith("train.") or p.key in options) and p.key not in fixed
+    ]
 
 
-def sample(trial: optuna.Trial, params: list[Param]) -> dict[str, Any]:
-    """Draw one point of the space (define-by-run: conditional keys only when they apply)."""
+def user_set(cfg: FitConfig) -> list[str]:
+    """The searchable keys the user set (override or config file): held fixed, not searched."""
+    keys = {p.key for p in SEARCH_SPACE}
+    found = []
+    for section in {k.split(".")[0] for k in keys}:
+        part = getattr(cfg, section)
+        found += [f"{section}.{k}" for k in part.model_fields_set if f"{section}.{k}" in keys]
+    return sorted(found)
+
+
+def sample(trial: optuna.Trial, params: list[Param], cfg: FitConfig) -> dict[str, Any]:
+    """Draw one point of the space (define-by-run: a conditional key only when the key it
+    depends on, drawn or set in ``cfg``, has its value)."""
     chosen: dict[str, Any] = {}
     for param in params:
-        if param.only_if is not None and chosen.get(param.only_if[0]) != param.only_if[1]:
-            continue
+        if param.only_if is not None:
+            key, value = param.only_if
+            section, name = key.split(".")
+            if chosen.get(key, getattr(getattr(cfg, section), name)) != value:
+                continue
         chosen[param.key] = param.sample(trial)
     return chosen
 

@@ -145,7 +145,7 @@ def objective_for(
     import optuna
 
     def objective(trial: optuna.Trial) -> float:
-        chosen = sample(trial, params)
+        chosen = sample(trial, params, prepared.cfg)
         cfg = trial_config(prepared.cfg, chosen, prepared.modality.name, prepared.modality.options)
         trial_prepared = replace(prepared, cfg=cfg)
 

@@ -29,7 +29,7 @@ from trainwell.config import FitConfig, options_config
 from trainwell.errors import ConfigError, RunError, TrainwellError
 from trainwell.files import write_json
 from trainwell.train.callback import Callback
-from trainwell.tune.space import SEARCH_SPACE, applicable
+from trainwell.tune.space import SEARCH_SPACE, applicable, user_set
 from trainwell.tune.trials import (
     Budget,
     best_config,
@@ -61,6 +61,7 @@ class TuneSettings:
     sampler: str
     storage: str | None  # None: RUN_DIR/study.db
     study: str
+    fixed: list[str]  # searchable keys the user set: held, not searched
 
     def storage_url(self, run: Path) -> str:
         return self.storage or f"sqlite:///{(run / STUDY_DB).resolve()}"
@@ -212,23 +213,29 @@ def tune(
         )
         settings = TuneSettings(
             data, cfg.model_dump(mode="json"), trials, timeout_s, sampler, storage,
-            study or DEFAULT_STUDY,
+            study or DEFAULT_STUDY, user_set(cfg),
         )  # fmt: skip
         run = Path(out) if out is not None else default_run_dir(Path(data).stem)
     cfg = FitConfig.model_validate(settings.config)
     storage_obj = open_storage(settings.storage_url(run)) if settings.storage else None
     try:
         prepared = prepare(settings.data, cfg)  # once: the trials share splits and encoding
+        params = applicable(prepared.modality.options, settings.fixed)
+        if not params:
+            raise ConfigError(
+                "every searched key is set in the config, so there is nothing to tune; "
+                "leave one of them out (see `trainwell tune --help`)"
+            )
         if resume is None:
             _start(run, settings)
         storage_obj = storage_obj or open_storage(settings.storage_url(run))
         the_study = _load_study(storage_obj, settings, cfg.seed)
         if resume is not None:
             _requeue_stale(the_study, settings, console)
-        params = applicable(prepared.modality.options)
         console.print(
             f"tune: study {settings.study!r}, {settings.trials} trials, sampler "
-            f"{settings.sampler}, searching {', '.join(p.key for p in params)}",
+            f"{settings.sampler}, searching {', '.join(p.key for p in params)}"
+            + (f"; holding {', '.join(settings.fixed)} as set" if settings.fixed else ""),
             highlight=False,
         )
         deadline = None if settings.timeout_s is None else monotonic() + settings.timeout_s
