@@ -68,6 +68,19 @@ class SplitConfig(_Section):
     # TW-D03: 80/10/10 train/validation/test, stratified for classification (TW-D04).
     validation: float = Field(default=0.1, gt=0.0, lt=0.5)
     test: float = Field(default=0.1, gt=0.0, lt=0.5)
+    # TW-D05: K-fold cross-validation on the training + validation rows (trainwell.cv): the
+    # mean and spread of the validation metrics over K folds; 0 is off. Off by default: it
+    # trains the network K more times and changes nothing that ships (it estimates); on
+    # small data (a few hundred rows, where one validation split moves by points) set
+    # split.cv=5. `trainwell tune` then scores each trial by its CV mean.
+    cv: int = Field(default=0, ge=0, le=20)
+
+    @field_validator("cv")
+    @classmethod
+    def _folds(cls, value: int) -> int:
+        if value == 1:
+            raise ValueError("1 fold is no cross-validation: 0 turns it off, K >= 2 folds")
+        return value
 
 
 class ModelConfig(_Section):

@@ -27,6 +27,7 @@ from trainwell.analysis import EnergyMeter
 from trainwell.audit import stop_on_errors
 from trainwell.candidates import NetworkCandidate
 from trainwell.config import FitConfig, check_applicable, options_config
+from trainwell.cv import cross_validate, cv_folds
 from trainwell.data import Dataset
 from trainwell.doctor.plan import plan_of_split
 from trainwell.errors import ConfigError, DataError, RunError, TrainwellError
@@ -109,6 +110,8 @@ def prepare(
         )
     read = modality.read(data, cfg)
     splits = make_splits(read.dataset, cfg.split, cfg.seed)
+    if cfg.split.cv:  # TW-D05: refuse folds the data cannot make before anything is written
+        cv_folds(read.dataset, splits, cfg.split.cv, cfg.seed)
     choice = modality.choose(read, splits, cfg)
     samples = modality.encode(read, splits, choice, cfg)
     start = perf_counter()
@@ -403,13 +406,16 @@ def run_stages(
         candidates.append(network)
         findings.extend(result.findings)
         recorder.network(result.state.history, result.details)
+    if cfg.split.cv:  # TW-D05: the spread of the validation metrics over K folds
+        with watch.stage("cross_validation"):
+            cv = cross_validate(prepared, lr=result.details["lr"])
     with watch.stage("evaluate"):
         evaluation = evaluate(
             ds.task, candidates, validation, y_validation, test, weights, cfg.baselines.ship
         )
         findings.extend(evaluation.findings)
         findings.extend(recorder.test_use(prepared))
-        recorder.metrics(evaluation.metrics)
+        recorder.metrics({**evaluation.metrics, **({"cv": cv} if cfg.split.cv else {})})
     shipped = next(c for c in candidates if c.name == evaluation.shipped)
     with watch.stage("explain"):  # data summary, test predictions, groups, explanations
         analysis = modality.analyze(

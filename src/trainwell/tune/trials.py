@@ -132,10 +132,28 @@ def score_holdout(prepared: Prepared, watch: Callable[[int], TrialWatch]) -> Tri
     return TrialOutcome(value, w.pruned_by, w.finding, len(result.state.history))
 
 
+def score_cv(prepared: Prepared, watch: Callable[[int], TrialWatch]) -> TrialOutcome:
+    """The mean over ``split.cv`` folds of each fold's lowest validation loss (TW-D05); the
+    epochs of fold i are reported as steps i * max_epochs + epoch, so the pruner compares
+    trials at the same fold and epoch."""
+    from trainwell.cv import folds_of
+
+    values: list[float] = []
+    epochs = 0
+    span = prepared.cfg.train.max_epochs
+    for i, fold in enumerate(folds_of(prepared)):
+        outcome = score_holdout(fold, lambda _offset, i=i: watch(i * span))  # type: ignore[misc]
+        epochs += outcome.epochs
+        if outcome.pruned_by is not None or outcome.value is None:
+            return replace(outcome, epochs=epochs)
+        values.append(outcome.value)
+    return TrialOutcome(sum(values) / len(values), epochs=epochs)
+
+
 def objective_for(
     prepared: Prepared,
     params: list[Param],
-    score: Score = score_holdout,
+    score: Score | None = None,
     callbacks: Sequence[Callback] = (),
 ) -> Callable[[optuna.Trial], float]:
     """The function Optuna calls per trial: sample, train, report, prune.
@@ -153,7 +171,8 @@ def objective_for(
             return TrialWatch(trial, offset)
 
         start = monotonic()
-        outcome = score(trial_prepared, _with_extra(watch, callbacks))
+        scorer = score or (score_cv if cfg.split.cv else score_holdout)
+        outcome = scorer(trial_prepared, _with_extra(watch, callbacks))
         trial.set_user_attr("seconds", round(monotonic() - start, 3))
         trial.set_user_attr("epochs", outcome.epochs)
         if outcome.pruned_by is not None or outcome.value is None:

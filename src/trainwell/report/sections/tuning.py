@@ -1,4 +1,5 @@
-"""Tuning (``trainwell tune``, TW-H01-H03): the study that chose this run's config.
+"""Tuning and cross-validation (TW-H01-H03, D05): the study that chose this run's config,
+and the spread of the validation metrics over K folds (``split.cv``).
 
 Read from ``study.json``: every trial's state, validation loss, parameters and time; Optuna's
 parameter importances (fANOVA) when at least two trials completed; pruned trials with the
@@ -57,16 +58,20 @@ def trials_over_time(trials: Sequence[dict[str, Any]]) -> Figure:
 
 
 def build(run: RunFiles) -> dict[str, Any] | None:
+    """The study (``study.json``) and the cross-validation spread (``metrics.json`` ``cv``);
+    None when the run has neither."""
+    cv = (run.metrics or {}).get("cv")
     path = run.path / "study.json"
     if not path.is_file():
-        return None
+        return {"study": None, "cv": cv} if cv else None
     try:
         study: dict[str, Any] = json.loads(path.read_text())
     except json.JSONDecodeError:
-        return {"error": "study.json is damaged"}
+        return {"error": "study.json is damaged", "cv": cv}
     trials = study.get("trials", [])
     importances = study.get("importances") or {}
     return {
+        "cv": cv,
         "study": study,
         "trials": trials,
         "pruned": [t for t in trials if t["state"] == "pruned"],
