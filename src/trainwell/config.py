@@ -328,6 +328,13 @@ class LoggingConfig(_Section):
     mlflow: str | None = None
 
 
+class EnsembleConfig(_Section):
+    # TW-H04: average this many networks trained from different seeds (trainwell.ensemble);
+    # kept only when the average beats the best single one on validation. 1 is off: each
+    # member costs a full training.
+    size: int = Field(default=1, ge=1, le=20)
+
+
 class FitConfig(_Section):
     """The fully resolved configuration of one ``trainwell fit`` run."""
 
@@ -342,6 +349,7 @@ class FitConfig(_Section):
     report: ReportConfig = Field(default_factory=ReportConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
     augment: AugmentConfig = Field(default_factory=AugmentConfig)
+    ensemble: EnsembleConfig = Field(default_factory=EnsembleConfig)
 
 
 def parse_value(text: str) -> Any:

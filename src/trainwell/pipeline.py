@@ -30,6 +30,7 @@ from trainwell.config import FitConfig, check_applicable, options_config
 from trainwell.cv import cross_validate, cv_folds
 from trainwell.data import Dataset
 from trainwell.doctor.plan import plan_of_split
+from trainwell.ensemble import keep_or_not, train_members
 from trainwell.errors import ConfigError, DataError, RunError, TrainwellError
 from trainwell.evaluate import SealedTest, evaluate
 from trainwell.findings import Finding
@@ -406,6 +407,12 @@ def run_stages(
         candidates.append(network)
         findings.extend(result.findings)
         recorder.network(result.state.history, result.details)
+    if cfg.ensemble.size > 1:  # TW-H04: seeds averaged, kept only if better on validation
+        with watch.stage("ensemble"):
+            members = train_members(prepared, result)
+            ensemble, note = keep_or_not(ds.task, members, validation, y_validation, weights)
+            findings.append(note)
+            candidates.extend([ensemble] if ensemble is not None else [])
     if cfg.split.cv:  # TW-D05: the spread of the validation metrics over K folds
         with watch.stage("cross_validation"):
             cv = cross_validate(prepared, lr=result.details["lr"])

@@ -34,6 +34,7 @@ from trainwell.candidates import (
 )
 from trainwell.config import Task
 from trainwell.data.load import file_sha256
+from trainwell.ensemble import load_ensemble
 from trainwell.errors import RunError
 from trainwell.files import atomic_write_bytes
 from trainwell.modalities.base import DataSource, Samples
@@ -276,7 +277,12 @@ def _load_linear(spec: ModelFile, folder: Path) -> Candidate:
 
 
 # One loader per storage kind (ModelFile.kind).
-LOADERS = {"torch": _load_torch, "lightgbm": _load_lightgbm, "linear": _load_linear}
+LOADERS = {
+    "torch": _load_torch,
+    "lightgbm": _load_lightgbm,
+    "linear": _load_linear,
+    "ensemble": load_ensemble,
+}
 
 
 def load_predictor(folder: Path) -> Predictor:
