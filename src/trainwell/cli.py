@@ -412,6 +412,28 @@ def report(run_dir: Annotated[Path, typer.Argument(help="A run directory.")]) ->
 
 
 @app.command()
+def compare(
+    run_dirs: Annotated[list[Path], typer.Argument(help="Two or more finished run directories.")],
+    output_format: Annotated[str, typer.Option("--format", help="text or json.")] = "text",
+) -> None:
+    """Compare runs on the same test rows: the config keys that differ, test metrics with
+    95% intervals, and a paired test against the first run (McNemar exact for accuracy, a
+    paired bootstrap for the others) saying whether each difference is larger than noise."""
+    import json
+
+    from trainwell.compare import compare_runs, format_comparison
+    from trainwell.errors import ConfigError
+
+    if output_format not in {"text", "json"}:
+        raise ConfigError(f"--format must be text or json, not {output_format!r}")
+    result = compare_runs(run_dirs)
+    if output_format == "json":
+        typer.echo(json.dumps(result.to_dict(), indent=2, default=str))
+    else:
+        typer.echo(format_comparison(result))
+
+
+@app.command()
 def runs(
     folder: Annotated[
         Path, typer.Argument(help="Results folder holding run directories (default runs/).")
