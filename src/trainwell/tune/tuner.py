@@ -191,6 +191,10 @@ def tune(
     from trainwell.pipeline import prepare
     from trainwell.run import default_run_dir
 
+    try:
+        import optuna  # noqa: F401 - an optional dependency: say how to get it, before any work
+    except ImportError:
+        raise ConfigError('trainwell tune needs Optuna: pip install "trainwell[tune]"') from None
     console = Console(stderr=True, quiet=quiet)
     if resume is not None:
         if data is not None or target is not None or config is not None or overrides:
