@@ -35,15 +35,15 @@ def frame(n_groups: int = 30, per_group: int = 6) -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def grouped() -> Prepared:
-    cfg = options_config(None, [*FAST, "split.cv=4"], target="y", group="g")
+    cfg = options_config(None, [*FAST, "split.cv=3"], target="y", group="g")
     return prepare(frame().drop(columns="t"), cfg)
 
 
 def test_folds_keep_groups_whole_and_the_test_split_out(grouped: Prepared) -> None:
     ds, splits = grouped.dataset, grouped.splits
     groups = ds.frame["g"].to_numpy()
-    folds = cv_folds(ds, splits, 4, seed=0)
-    assert len(folds) == 4
+    folds = cv_folds(ds, splits, 3, seed=0)
+    assert len(folds) == 3
     test = set(splits.test.tolist())
     validated = []
     for train, validation in folds:
@@ -57,8 +57,8 @@ def test_folds_keep_groups_whole_and_the_test_split_out(grouped: Prepared) -> No
 
 def test_cv_records_mean_and_spread_of_the_folds(grouped: Prepared) -> None:
     cv = cross_validate(grouped)
-    assert cv["k"] == 4
-    assert len(cv["folds"]) == 4
+    assert cv["k"] == 3
+    assert len(cv["folds"]) == 3
     for key in ("val_loss", "val_accuracy"):
         values = [f[key] for f in cv["folds"]]
         assert cv["summary"][key]["folds"] == values
@@ -75,9 +75,9 @@ def test_a_trial_is_scored_by_its_cv_mean(grouped: Prepared) -> None:
     outcome = score_cv(grouped, lambda offset: TrialWatch(trial, offset))
     assert outcome.value is not None
     assert np.isfinite(outcome.value)
-    steps = set(study.trials[0].intermediate_values)  # reported epochs of all 4 folds
-    assert steps == {fold * 2 + epoch for fold in range(4) for epoch in range(2)}
-    assert outcome.epochs == 8
+    steps = set(study.trials[0].intermediate_values)  # reported epochs of all 3 folds
+    assert steps == {fold * 2 + epoch for fold in range(3) for epoch in range(2)}
+    assert outcome.epochs == 6
 
 
 @pytest.mark.parametrize(

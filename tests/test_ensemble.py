@@ -15,8 +15,8 @@ from trainwell.evaluate import task_metrics
 from trainwell.pipeline import Prepared, prepare, train_and_validate
 from trainwell.predictor import load_predictor, save_predictor
 
-FAST = ["train.max_epochs=3", "logging.progress=false", "train.lr=0.01", "model.width=16",
-        "doctor.overfit_batch=false", "ensemble.size=3"]  # fmt: skip
+FAST = ["train.max_epochs=2", "logging.progress=false", "train.lr=0.01", "model.width=16",
+        "doctor.overfit_batch=false", "ensemble.size=2"]  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +28,7 @@ def trained(data_dir: Path) -> tuple[Prepared, list[torch.nn.Module]]:
 
 def test_members_differ_by_seed(trained: tuple[Prepared, list[torch.nn.Module]]) -> None:
     _, members = trained
-    assert len(members) == 3
+    assert len(members) == 2
     first = [p.detach() for p in members[0].parameters()]
     second = [p.detach() for p in members[1].parameters()]
     assert any(not torch.equal(a, b) for a, b in zip(first, second, strict=True))
