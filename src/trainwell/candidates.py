@@ -12,6 +12,7 @@ itself into a model folder; :data:`LOADERS` rebuild them, one per storage kind:
 ``lightgbm`` LightGBM's own text format (tables)
 ``linear``   a linear (or constant) model on fixed features of images, text or series: the
              feature map in JSON (:mod:`trainwell.features`), coefficients in safetensors
+``ensemble`` networks averaged (:mod:`trainwell.ensemble`): one spec, a safetensors per member
 =========== ================================================================================
 """
 
@@ -38,8 +39,9 @@ if TYPE_CHECKING:
 
 WEIGHTS = "weights.safetensors"
 LIGHTGBM = "lightgbm.txt"
-# "onnx" and "torchscript": an exported model (trainwell.export), run by ONNX Runtime or torch.jit.
-Kind = Literal["torch", "lightgbm", "linear", "onnx", "torchscript"]
+# "onnx" and "torchscript": an exported model (trainwell.export), run by ONNX Runtime or torch.jit;
+# "ensemble": several networks averaged (trainwell.ensemble).
+Kind = Literal["torch", "lightgbm", "linear", "onnx", "torchscript", "ensemble"]
 
 
 class Candidate(Protocol):

@@ -308,6 +308,78 @@ def lr_find(
     typer.echo(f"plot: {plot}" + (f", curve: {json_out}" if json_out is not None else ""))
 
 
+def _tune_epilog() -> str:
+    from trainwell.tune.space import describe
+
+    return (
+        "\b\nExamples:\n"
+        "  trainwell tune data.csv --target y --trials 50\n"
+        "  trainwell tune data.csv --target y --timeout 30m --sampler random\n"
+        "  trainwell tune data.csv --target y --trials 50 --storage "
+        "postgresql+psycopg://host/db --study churn   (one per worker)\n"
+        "  trainwell tune --resume runs/2026-11-30-data\n\n"
+        "\b\nSearch space, in the order the guides tune (TW-H01); a key you set (key=value or\n"
+        "--config) is held as set, and the other config keys stay as the config sets them:\n"
+        + describe()
+        + "\n\n"
+        "Trials train on the training split and are scored on the validation split (the\n"
+        "lowest validation loss); the test split stays sealed until the best config is\n"
+        "trained and evaluated once, as a normal run directory with the study inside."
+    )
+
+
+@app.command(epilog=_tune_epilog())
+def tune(
+    data: Annotated[str | None, typer.Argument(help="CSV or Parquet file.")] = None,
+    overrides: Overrides = None,
+    target: Target = None,
+    task: TaskOption = None,
+    group: Group = None,
+    time: Time = None,
+    trials: Annotated[
+        int, typer.Option(help="Finished trials (complete or pruned), all workers together.")
+    ] = 20,
+    timeout: Annotated[
+        str | None, typer.Option(help="Start no trial after this long: 90s, 30m, 2h.")
+    ] = None,
+    sampler: Annotated[
+        str, typer.Option(help="tpe (Bayesian optimization) or random (TW-H02).")
+    ] = "tpe",
+    storage: Annotated[
+        str | None,
+        typer.Option(help="Optuna RDB URL shared by workers (default RUN_DIR/study.db)."),
+    ] = None,
+    study: Annotated[str | None, typer.Option(help="Study name in --storage.")] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Run directory (default runs/DATE-NAME).")
+    ] = None,
+    seed: Seed = None,
+    config: ConfigFile = None,
+    resume: Annotated[Path | None, typer.Option(help="Continue a killed tune.")] = None,
+    no_fit: Annotated[
+        bool,
+        typer.Option(
+            "--no-fit",
+            help="Run trials only (a worker of a shared study); `tune --resume RUN_DIR` "
+            "later fits the best config.",
+        ),
+    ] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing.")] = False,
+    text: Text = None,
+    series: Series = None,
+) -> None:
+    """Tune the config on the validation split with Optuna (pruning trials on their curve
+    and on the doctor's NaN/divergence findings), then train the best config once."""
+    from trainwell.tune import tune as run_tune
+
+    run_tune(
+        data, target, trials=trials, timeout=timeout, sampler=sampler, storage=storage,
+        study=study, resume=resume, out=out, config=config, overrides=overrides or [],
+        seed=seed, quiet=quiet, fit_best=not no_fit,
+        **data_spec(task, group, time, text, series),
+    )  # fmt: skip
+
+
 @app.command()
 def predict(
     run_dir: Annotated[
@@ -476,6 +548,28 @@ def report(run_dir: Annotated[Path, typer.Argument(help="A run directory.")]) ->
     folder.open_existing()
     write_report(folder)
     typer.echo(f"report: {folder.report_path}", err=True)
+
+
+@app.command()
+def compare(
+    run_dirs: Annotated[list[Path], typer.Argument(help="Two or more finished run directories.")],
+    output_format: Annotated[str, typer.Option("--format", help="text or json.")] = "text",
+) -> None:
+    """Compare runs on the same test rows: the config keys that differ, test metrics with
+    95% intervals, and a paired test against the first run (McNemar exact for accuracy, a
+    paired bootstrap for the others) saying whether each difference is larger than noise."""
+    import json
+
+    from trainwell.compare import compare_runs, format_comparison
+    from trainwell.errors import ConfigError
+
+    if output_format not in {"text", "json"}:
+        raise ConfigError(f"--format must be text or json, not {output_format!r}")
+    result = compare_runs(run_dirs)
+    if output_format == "json":
+        typer.echo(json.dumps(result.to_dict(), indent=2, default=str))
+    else:
+        typer.echo(format_comparison(result))
 
 
 @app.command()

@@ -87,6 +87,19 @@ class SplitConfig(_Section):
     """TW-D03: share of rows in the validation split (stratified for classification, TW-D04)."""
     test: float = Field(default=0.1, gt=0.0, lt=0.5)
     """TW-D03: share of rows in the test split, sealed until the final evaluation (TW-D07)."""
+    cv: int = Field(default=0, ge=0, le=20)
+    """TW-D05: K-fold cross-validation on the training + validation rows (trainwell.cv): the
+    mean and spread of the validation metrics over K folds; 0 is off. Off by default: it
+    trains the network K more times and changes nothing that ships (it estimates); on small
+    data (a few hundred rows, where one validation split moves by points) set split.cv=5;
+    trainwell tune then scores each trial by its CV mean."""
+
+    @field_validator("cv")
+    @classmethod
+    def _folds(cls, value: int) -> int:
+        if value == 1:
+            raise ValueError("1 fold is no cross-validation: 0 turns it off, K >= 2 folds")
+        return value
 
 
 class ModelConfig(_Section):
@@ -569,6 +582,13 @@ class LoggingConfig(_Section):
     (sqlite:///mlflow.db) or a local folder; None: off (pip install "trainwell[mlflow]")."""
 
 
+class EnsembleConfig(_Section):
+    size: int = Field(default=1, ge=1, le=20)
+    """TW-H04: average this many networks trained from different seeds (trainwell.ensemble);
+    kept only when the average beats the best single one on validation. 1 is off: each
+    member costs a full training."""
+
+
 class FitConfig(_Section):
     """The fully resolved configuration of one ``trainwell fit`` run."""
 
@@ -587,6 +607,7 @@ class FitConfig(_Section):
     image: ImageOptions = Field(default_factory=ImageOptions)
     text: TextOptions = Field(default_factory=TextOptions)
     series: SeriesOptions = Field(default_factory=SeriesOptions)
+    ensemble: EnsembleConfig = Field(default_factory=EnsembleConfig)
 
 
 def parse_value(text: str) -> Any:

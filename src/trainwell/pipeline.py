@@ -28,8 +28,10 @@ from trainwell.analysis import EnergyMeter
 from trainwell.audit import stop_on_errors
 from trainwell.candidates import NetworkCandidate
 from trainwell.config import DataSpec, FitConfig, check_applicable, options_config
+from trainwell.cv import cross_validate, cv_folds
 from trainwell.data import Dataset
 from trainwell.doctor.plan import plan_of_split
+from trainwell.ensemble import keep_or_not, train_members
 from trainwell.errors import ConfigError, DataError, RunError, TrainwellError
 from trainwell.evaluate import SealedTest, evaluate
 from trainwell.findings import Finding
@@ -111,6 +113,8 @@ def prepare(
         )
     read = modality.read(data, cfg)
     splits = make_splits(read.dataset, cfg.split, cfg.seed)
+    if cfg.split.cv:  # TW-D05: refuse folds the data cannot make before anything is written
+        cv_folds(read.dataset, splits, cfg.split.cv, cfg.seed)
     choice = modality.choose(read, splits, cfg)
     samples = modality.encode(read, splits, choice, cfg)
     start = perf_counter()
@@ -367,9 +371,11 @@ def train_and_validate(
     resume_from: Path | None = None,
     callbacks: Sequence[Callback] = (),
     console: Console | None = None,
+    on_finding: Callable[[Finding], None] | None = None,
 ) -> NetworkResult:
     """Train the network for ``prepared`` and return it with its validation scores
-    (``result.state.history``); with no ``recorder`` nothing is written (a tuning trial)."""
+    (``result.state.history``); with no ``recorder`` nothing is written (a tuning trial).
+    ``on_finding`` sees each of the doctor's findings as it is made."""
     cfg, ds = prepared.cfg, prepared.dataset
     train, y_train = prepared.split("train")
     validation, y_validation = prepared.split("validation")
@@ -382,7 +388,7 @@ def train_and_validate(
     split = plan_of_split(ds, prepared.splits, prepared.findings)  # the doctor knows the split
     return train_network(
         trainer, validation, y_validation, cfg, paths=paths, resume_from=resume_from,
-        callbacks=callbacks, console=console, split_plan=split,
+        callbacks=callbacks, console=console, split_plan=split, on_finding=on_finding,
     )  # fmt: skip
 
 
@@ -443,13 +449,22 @@ def run_stages(
     # The forward passes after training (evaluation, explanations) run on the threads the
     # network trained on: the same per-step work, the same verdict (trainwell.train.threads).
     with torch_threads(result.details.get("threads")):
+        if cfg.ensemble.size > 1:  # TW-H04: seeds averaged, kept only if better on validation
+            with watch.stage("ensemble"):
+                members = train_members(prepared, result)
+                ensemble, note = keep_or_not(ds.task, members, validation, y_validation, weights)
+                findings.append(note)
+                candidates.extend([ensemble] if ensemble is not None else [])
+        if cfg.split.cv:  # TW-D05: the spread of the validation metrics over K folds
+            with watch.stage("cross_validation"):
+                cv = cross_validate(prepared, lr=result.details["lr"])
         with watch.stage("evaluate"):
             evaluation = evaluate(
                 ds.task, candidates, validation, y_validation, test, weights, cfg.baselines.ship
             )
             findings.extend(evaluation.findings)
             findings.extend(recorder.test_use(prepared))
-            recorder.metrics(evaluation.metrics)
+            recorder.metrics({**evaluation.metrics, **({"cv": cv} if cfg.split.cv else {})})
         shipped = next(c for c in candidates if c.name == evaluation.shipped)
         with watch.stage("explain"):  # data summary, test predictions, groups, explanations
             analysis = modality.analyze(

@@ -79,16 +79,23 @@ class Recorder:
         return TrainPaths.of(self.dir.path)
 
     @classmethod
-    def start(cls, prepared: Prepared, out: str | Path | None, console: Console) -> Recorder:
+    def start(
+        cls,
+        prepared: Prepared,
+        out: str | Path | None,
+        console: Console,
+        keep: frozenset[str] = frozenset(),
+    ) -> Recorder:
         """Create the run directory (only after every check passed): manifest, config.json,
-        the command that reproduces the run, and the split indices.
+        the command that reproduces the run, and the split indices. ``keep``: files already
+        in ``out`` that belong to the run (``trainwell tune``'s study).
 
         Raises:
             RunError: ``out`` already holds files.
         """
         path = Path(out) if out is not None else default_run_dir(prepared.dataset.source)
         run_dir = RunDir(path)
-        run_dir.create(manifest_for(prepared))
+        run_dir.create(manifest_for(prepared), keep)
         write_json(run_dir.config_path, prepared.cfg.model_dump(mode="json"))
         if prepared.data_path is not None:
             # Everything that shaped the run is in config.json (target, task, group, time, seed).
@@ -160,6 +167,12 @@ class Recorder:
 
     def findings(self, findings: list[Finding]) -> None:
         write_findings(self.dir.findings_path, sort_findings(findings))
+
+    def tuning(self, summary: dict[str, Any]) -> None:
+        """The study that chose this run's config (``trainwell tune``): every trial in
+        ``study.json``, the outcome in the manifest."""
+        write_json(self.dir.path / "study.json", summary)
+        self.dir.update(tuning={k: v for k, v in summary.items() if k != "trials"})
 
     def timings(self, timings: dict[str, float]) -> None:
         self.dir.update(timings=timings)

@@ -112,10 +112,11 @@ class RunDir:
         self.tensorboard = path / "tensorboard"
         self.manifest: dict[str, Any] = {}
 
-    def create(self, manifest: dict[str, Any]) -> None:
-        """Start a new run; refuses a folder that already holds files, or a file."""
+    def create(self, manifest: dict[str, Any], keep: frozenset[str] = frozenset()) -> None:
+        """Start a new run; refuses a folder that already holds files (other than those named
+        in ``keep``: a tuning study written before its best config's run), or a file."""
         check_new_run_dir(self.path)
-        if self.path.exists() and any(self.path.iterdir()):
+        if self.path.exists() and any(p.name not in keep for p in self.path.iterdir()):
             what = "a run" if self.manifest_path.exists() else "files"
             raise RunError(
                 f"{str(self.path)!r} already holds {what}; choose another --out "

@@ -362,18 +362,20 @@ def train_network(
     callbacks: Sequence[Callback] = (),
     console: Console | None = None,
     split_plan: TrainingPlan | None = None,
+    on_finding: Callable[[Finding], None] | None = None,
 ) -> NetworkResult:
     """Pick the starting LR, train with every default on, return the best network.
 
     ``paths`` None trains without a run directory (nothing is written). The doctor is told
     the plan: the split (``split_plan``: what the audit verified of it) and the planned
     freezing when fine-tuning (TW-A04), so neither is reported as a fault. Everything runs
-    on the batch plan's CPU threads (:mod:`trainwell.train.threads`).
+    on the batch plan's CPU threads (:mod:`trainwell.train.threads`). ``on_finding`` is
+    called with each of the doctor's findings as it is made (a tuning trial prunes on NaN).
     """
     with torch_threads(trainer.plan.threads):
         return _train_network(
             trainer, validation, y_validation, cfg, paths=paths, resume_from=resume_from,
-            callbacks=callbacks, console=console, split_plan=split_plan,
+            callbacks=callbacks, console=console, split_plan=split_plan, on_finding=on_finding,
         )  # fmt: skip
 
 
@@ -388,6 +390,7 @@ def _train_network(
     callbacks: Sequence[Callback],
     console: Console | None,
     split_plan: TrainingPlan | None,
+    on_finding: Callable[[Finding], None] | None,
 ) -> NetworkResult:
     net, optimizer, plan, data = trainer.net, trainer.optimizer, trainer.plan, trainer.data
     cfg = distributed.single_process_only(cfg)  # under N processes: no per-rank remedy
@@ -444,6 +447,7 @@ def _train_network(
         first=[trainer.unfreeze] if trainer.unfreeze is not None else [],
         extra=[*callbacks, sync] if here.parallel else callbacks,
         doctor_plan=doctor_plan,
+        on_finding=on_finding,
     )
     if here.parallel and loop.doctor is not None:
         sync.needs_stop = loop.doctor.needs_remedy  # a NaN on any rank stops every rank
@@ -553,6 +557,7 @@ def loop_callbacks(
     first: Sequence[Callback] = (),
     extra: Sequence[Callback] = (),
     doctor_plan: TrainingPlan | None = None,
+    on_finding: Callable[[Finding], None] | None = None,
 ) -> LoopCallbacks:
     """Gradient clipping and norm, early stopping, the training log, the schedule's steps, the
     doctor and its remedy, checkpoints, TensorBoard and the progress bar, in the order they
@@ -570,7 +575,7 @@ def loop_callbacks(
         all_callbacks.append(budget)
     doctor = None
     if cfg.doctor.enabled:
-        doctor = DoctorCallback(on_finding=_live(console), plan=doctor_plan)
+        doctor = DoctorCallback(on_finding=_both(_live(console), on_finding), plan=doctor_plan)
         all_callbacks.append(doctor)
         stateful.append(doctor)
         if cfg.doctor.remedy:
@@ -673,3 +678,16 @@ def _live(console: Console | None) -> Callable[[Finding], None] | None:
             console.print(f"doctor: {finding.severity}{where}: {finding.message}", highlight=False)
 
     return show
+
+
+def _both(
+    first: Callable[[Finding], None] | None, second: Callable[[Finding], None] | None
+) -> Callable[[Finding], None] | None:
+    if first is None or second is None:
+        return first or second
+
+    def call(finding: Finding) -> None:
+        first(finding)
+        second(finding)
+
+    return call

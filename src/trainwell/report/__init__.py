@@ -27,6 +27,7 @@ from trainwell.report.sections import (
     reproducibility,
     summary,
     training,
+    tuning,
 )
 from trainwell.report.tensorboard import write_summary
 from trainwell.run import RunDir
@@ -42,6 +43,7 @@ SECTIONS = {
     "explanations": explanations,
     "reproducibility": reproducibility,
     "cost": cost,
+    "tuning": tuning,  # only for a run made by `trainwell tune`
 }
 
 __all__ = ["build_context", "write_report"]

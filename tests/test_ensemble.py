@@ -1,0 +1,82 @@
+"""``ensemble.size=K`` (TW-H04): seeds averaged into one shipped model, kept only when it beats
+the best single network on validation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from trainwell.config import options_config
+from trainwell.ensemble import EnsembleCandidate, keep_or_not, train_members
+from trainwell.evaluate import task_metrics
+from trainwell.pipeline import Prepared, prepare, train_and_validate
+from trainwell.predictor import load_predictor, save_predictor
+
+FAST = ["train.max_epochs=2", "logging.progress=false", "train.lr=0.01", "model.width=16",
+        "doctor.overfit_batch=false", "ensemble.size=2"]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def trained(data_dir: Path) -> tuple[Prepared, list[torch.nn.Module]]:
+    prepared = prepare(str(data_dir / "wine.csv"), options_config(None, FAST, target="target"))
+    first = train_and_validate(prepared)
+    return prepared, train_members(prepared, first)
+
+
+def test_members_differ_by_seed(trained: tuple[Prepared, list[torch.nn.Module]]) -> None:
+    _, members = trained
+    assert len(members) == 2
+    first = [p.detach() for p in members[0].parameters()]
+    second = [p.detach() for p in members[1].parameters()]
+    assert any(not torch.equal(a, b) for a, b in zip(first, second, strict=True))
+
+
+def test_saved_ensemble_reproduces_its_metrics(
+    trained: tuple[Prepared, list[torch.nn.Module]], tmp_path: Path
+) -> None:
+    prepared, members = trained
+    ds = prepared.dataset
+    ensemble = EnsembleCandidate("ensemble", members, {"task": ds.task})
+    validation, y = prepared.split("validation")
+    expected = ensemble.outputs(validation)
+    folder = tmp_path / "model"
+    folder.mkdir()
+    encoding, _ = prepared.modality.export(prepared.samples.encoding, folder)
+    save_predictor(
+        folder, ensemble, modality=prepared.modality.name, task=ds.task, target=ds.target,
+        classes=list(ds.classes) if ds.classes is not None else None, encoding=encoding,
+    )  # fmt: skip
+    loaded = load_predictor(folder)
+    assert loaded.spec.kind == "ensemble"
+    raw = ds.frame.iloc[prepared.splits.validation].drop(columns=[ds.target])
+    table = loaded.predict(raw)
+    proba = table[[f"proba_{c}" for c in ds.classes]].to_numpy()
+    np.testing.assert_allclose(proba, expected, atol=1e-6)
+    assert task_metrics(ds.task, y, proba) == pytest.approx(task_metrics(ds.task, y, expected))
+    # The saved labels are the average's, not any one member's.
+    assert list(table["prediction"]) == [ds.classes[i] for i in expected.argmax(axis=1)]
+
+
+def test_identical_members_are_not_kept(trained: tuple[Prepared, list[torch.nn.Module]]) -> None:
+    prepared, members = trained
+    validation, y = prepared.split("validation")
+    task = prepared.dataset.task
+    ensemble, finding = keep_or_not(task, [members[0], members[0]], validation, y, None)
+    assert ensemble is None  # the average of one network twice is that network: no gain
+    assert finding.id == "ensemble-not-kept"
+    assert "did not beat" in finding.message
+
+
+def test_the_decision_follows_the_validation_scores(
+    trained: tuple[Prepared, list[torch.nn.Module]],
+) -> None:
+    prepared, members = trained
+    validation, y = prepared.split("validation")
+    ensemble, finding = keep_or_not(prepared.dataset.task, members, validation, y, None)
+    scores = finding.evidence["validation"]
+    beats = scores["ensemble"] < min(v for k, v in scores.items() if k != "ensemble")
+    assert (ensemble is not None) == beats
+    assert finding.id == ("ensemble-kept" if beats else "ensemble-not-kept")
