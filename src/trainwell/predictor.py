@@ -34,6 +34,7 @@ from trainwell.candidates import (
 )
 from trainwell.config import Task
 from trainwell.data.load import file_sha256
+from trainwell.ensemble import load_ensemble
 from trainwell.errors import RunError
 from trainwell.files import atomic_write_bytes
 from trainwell.modalities.base import DataSource, Samples
@@ -281,13 +282,15 @@ def _load_exported(spec: ModelFile, folder: Path) -> Candidate:
     return load_exported_candidate(spec, folder)
 
 
-# One loader per storage kind (ModelFile.kind); exported files: trainwell.export.
+# One loader per storage kind (ModelFile.kind); exported files: trainwell.export; averaged
+# networks: trainwell.ensemble.
 LOADERS = {
     "torch": _load_torch,
     "lightgbm": _load_lightgbm,
     "linear": _load_linear,
     "onnx": _load_exported,
     "torchscript": _load_exported,
+    "ensemble": load_ensemble,
 }
 
 
