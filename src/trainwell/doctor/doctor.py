@@ -663,14 +663,7 @@ class Doctor:
         recent = self.curve.recent(self.t.diverge_window)
         self.emit(
             checks.check_divergence(
-                self.step,
-                recent,
-                start,
-                self.curve.best_smoothed,
-                self.epoch,
-                best_losses=self.curve.best_window,
-                past_losses=self.curve.past(len(recent), 50),
-                t=self.t,
+                self.step, recent, start, self.curve.best_smoothed, self.epoch, t=self.t
             )
         )
         ratio = self._recent_update_ratio()
@@ -884,7 +877,6 @@ class Doctor:
             "curve": {
                 "values": torch.tensor(self.curve.values, dtype=torch.float64),
                 "best_smoothed": self.curve.best_smoothed,
-                "best_window": torch.tensor(self.curve.best_window, dtype=torch.float64),
                 "start": self.curve._start,
             },
             "grad_norms": list(self.grad_norms),
@@ -915,8 +907,6 @@ class Doctor:
         curve = state["curve"]
         self.curve.values = [float(v) for v in curve["values"].tolist()]
         self.curve.best_smoothed = float(curve["best_smoothed"])
-        if "best_window" in curve:  # checkpoints before it was kept: no noise test yet
-            self.curve.best_window = [float(v) for v in curve["best_window"].tolist()]
         self.curve._start = curve["start"]
         self.grad_norms.clear()
         self.grad_norms.extend(float(v) for v in state["grad_norms"])

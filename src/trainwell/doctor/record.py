@@ -53,7 +53,6 @@ class LossCurve:
         self.start_steps = start_steps
         self.values: list[float] = []
         self.best_smoothed = math.inf
-        self.best_window: list[float] = []  # the losses whose median set best_smoothed
         self._start: float | None = None
 
     def append(self, loss: float) -> None:
@@ -61,9 +60,8 @@ class LossCurve:
         if len(self.values) % 2:  # every other step is enough for a smoothed minimum
             return
         recent = self.recent(self.window)
-        if len(recent) == self.window and statistics.median(recent) < self.best_smoothed:
-            self.best_smoothed = statistics.median(recent)
-            self.best_window = recent
+        if len(recent) == self.window:
+            self.best_smoothed = min(self.best_smoothed, statistics.median(recent))
 
     def recent(self, n: int) -> list[float]:
         """The last ``n`` finite losses (fewer if fewer exist)."""
@@ -75,11 +73,6 @@ class LossCurve:
                     break
         out.reverse()
         return out
-
-    def past(self, skip: int, n: int) -> list[float]:
-        """The ``n`` finite losses before the last ``skip`` steps (fewer if fewer exist)."""
-        end = len(self.values) - skip
-        return [v for v in self.values[max(0, end - n) : max(0, end)] if math.isfinite(v)]
 
     @property
     def start(self) -> float | None:

@@ -71,10 +71,6 @@ class Thresholds:
     # TW-X05 learning rate too high: divergence and oscillation.
     diverge_factor: float = 2.0
     diverge_window: int = 10
-    # ... and the recent losses above the start's (or the best's) and the 50 before them
-    # beyond batch noise: one-sided Mann-Whitney U p-value (10 vs 10 losses: complete
-    # separation is p ~ 5e-6).
-    diverge_p: float = 1e-3
     oscillation_window: int = 40
     oscillation_swing: float = 0.3
     high_update_ratio: float = 0.1  # DeepDiagnosis: effective update outside [1e-5, 1e-1]
