@@ -6,9 +6,11 @@ of a few dozen rows) splitting every matrix product across threads costs more th
 and on a busy machine it is far worse: OpenMP threads wait at a barrier for a sibling the
 operating system has descheduled, and a step can take ten times as long as on one thread
 (``benchmarks/fit_speed.py``). So a step below :data:`SMALL_STEP_FLOPS` runs on one thread,
-and a larger one on the cores that the load average leaves free. The choice is recorded with
-the batch plan, so ``--resume`` trains on the same thread count (floating-point sums split
-across threads can round differently).
+and a larger one on torch's thread count. The count never follows the load average: sums
+split across a different number of threads round differently, so a count read off the load
+would make a run's numbers depend on what else the machine was doing (TW-R01: the same
+seed gives the same run; ``lr-find`` must see the weights ``fit`` sees). The choice is
+recorded with the batch plan, so ``--resume`` trains on the same thread count.
 """
 
 from __future__ import annotations
@@ -63,7 +65,8 @@ def choose_threads(
         flops: one training step's FLOPs (:func:`step_flops`).
         device: on CUDA the threads only feed the GPU: torch's default is kept.
         available: torch's thread count (``torch.get_num_threads()`` if None).
-        free: the machine's free cores (:func:`free_cores` if None).
+        free: cores to stay within (``available`` if None; :func:`free_cores` measures
+            them, for a caller that prefers speed on a busy machine to repeatable sums).
 
     Example:
         >>> choose_threads(1e6, torch.device("cpu"), available=8, free=8)[0]
@@ -78,12 +81,8 @@ def choose_threads(
         return 1, (
             f"1: a step of {flops:.2g} FLOPs is too small to gain from splitting it across threads"
         )
-    free = free if free is not None else free_cores()
-    threads = max(1, min(available, free))
-    return threads, (
-        f"{threads}: a step of {flops:.2g} FLOPs, on the {free} of {available} cores the "
-        "load average leaves free"
-    )
+    threads = max(1, min(available, free if free is not None else available))
+    return threads, f"{threads}: a step of {flops:.2g} FLOPs, on {threads} of {available} threads"
 
 
 @contextmanager
@@ -106,7 +105,7 @@ SMALL_TABLE_CELLS = 1_000_000
 
 def table_threads(cells: int) -> int:
     """Threads for a gradient-boosting baseline on ``cells`` (rows x columns) values: one for
-    a small table, else torch's thread count capped by the free cores."""
+    a small table, else torch's thread count (not the load's: see the module docstring)."""
     if cells < SMALL_TABLE_CELLS:
         return 1
-    return max(1, min(torch.get_num_threads(), free_cores()))
+    return torch.get_num_threads()
