@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -62,3 +63,21 @@ class InterruptAfter(Callback):
     def on_epoch_end(self, state: TrainState) -> None:
         if state.epoch + 1 == self.epoch:
             raise KeyboardInterrupt
+
+
+# Debian's chromium, headless, for the tests that open a page (the report, the served page):
+# ``./scripts/check`` installs it with apt; without it those tests skip and say why.
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+needs_chromium = pytest.mark.skipif(
+    CHROMIUM is None, reason="chromium is not installed (scripts/check installs it with apt)"
+)
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]

@@ -8,28 +8,17 @@ skipped, saying why, when no chromium is on PATH.
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
-from helpers import FAST
+from helpers import CHROMIUM, CHROMIUM_FLAGS, FAST, needs_chromium
 
 from trainwell.cli import main
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-pytestmark = pytest.mark.skipif(
-    CHROMIUM is None, reason="chromium is not installed (scripts/check installs it with apt)"
-)
+pytestmark = needs_chromium
 FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
+    *CHROMIUM_FLAGS,
     "--hide-scrollbars",
 ]
 

@@ -5,29 +5,19 @@ its numbers equal /metrics'. Skipped, saying why, when no chromium is on PATH.""
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 from conftest import mixed_frame
+from helpers import CHROMIUM, CHROMIUM_FLAGS, needs_chromium
 from serve.conftest import fresh_copy, rows_of, running
 
 from trainwell.serve.service import ServeOptions
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-pytestmark = pytest.mark.skipif(
-    CHROMIUM is None, reason="chromium is not installed (scripts/check installs it with apt)"
-)
+pytestmark = needs_chromium
 FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
+    *CHROMIUM_FLAGS,
     "--enable-logging=stderr",
     "--v=0",
     "--virtual-time-budget=5000",
