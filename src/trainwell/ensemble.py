@@ -173,7 +173,6 @@ def trial_members(prepared: Prepared, first: NetworkResult) -> list[torch.nn.Mod
 
     cfg = prepared.cfg
     base = cfg.model_dump(mode="json")
-    base["ensemble"] = {}  # a member is one network
     nets = [first.net]
     for params in cfg.ensemble.trials:
         overrides = [f"{k}={v}" for k, v in params.items()]
