@@ -146,3 +146,33 @@ def test_snapshot_ensemble_needs_warm_restarts() -> None:
         options_config(None, ["ensemble.size=3", "ensemble.method=snapshot"], target="y")
     with pytest.raises(ConfigError, match="set by `trainwell tune --ensemble K`"):
         options_config(None, ["ensemble.size=3", "ensemble.method=trials"], target="y")
+
+
+def test_members_of_different_widths_save_and_load(
+    trained: tuple[Prepared, list[torch.nn.Module]], tmp_path: Path
+) -> None:
+    """Top tune trials may differ in architecture: each member keeps its own network spec."""
+    from trainwell.models.tabular import TabularNet
+
+    prepared, members = trained
+    spec = members[0].spec()  # type: ignore[operator]
+    wider = {**spec, "head": {**spec["head"], "width": spec["head"]["width"] * 2}}
+    torch.manual_seed(1)
+    other = TabularNet.from_spec(wider).eval()
+    ensemble = EnsembleCandidate("ensemble", [members[0], other], {"task": "multiclass"})
+    validation, _ = prepared.split("validation")
+    folder = tmp_path / "model"
+    folder.mkdir()
+    encoding, _ = prepared.modality.export(prepared.samples.encoding, folder)
+    ds = prepared.dataset
+    save_predictor(
+        folder, ensemble, modality=prepared.modality.name, task=ds.task, target=ds.target,
+        classes=list(ds.classes) if ds.classes is not None else None, encoding=encoding,
+    )  # fmt: skip
+    loaded = load_predictor(folder)
+    assert loaded.spec.network is not None
+    widths = [m["spec"]["head"]["width"] for m in loaded.spec.network["member_networks"]]
+    assert widths == [spec["head"]["width"], spec["head"]["width"] * 2]
+    np.testing.assert_allclose(
+        loaded.candidate.outputs(validation), ensemble.outputs(validation), atol=1e-6
+    )
