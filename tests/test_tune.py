@@ -215,6 +215,7 @@ def test_killed_tune_resumes_its_study(data_dir: Path, tmp_path: Path) -> None:
     [
         (["--trials", "0"], "--trials must be at least 1"),
         (["--sampler", "grid"], "--sampler must be tpe or random"),
+        (["--ensemble", "0"], "--ensemble must be 1 (off) to 20, not 0"),
         (["--timeout", "soon"], "--timeout 'soon'"),
         (["--storage", "not a url"], "is not a database URL"),
         (["--storage", "nosuchdb://x/y"], "--storage 'nosuchdb://x/y'"),
