@@ -112,11 +112,12 @@ def _set_paths(model: BaseModel, prefix: str) -> list[str]:
 
 # TW-H02 names population-based training; this is why `trainwell tune` does not offer it.
 PBT_DECISION = (
-    "Population-based training (TW-H02) is not offered: Optuna has no PBT, and Ray Tune's\n"
-    "PBT scheduler trains a whole population at once, copying weights between members\n"
-    "mid-run (Jaderberg et al. 2017, arXiv:1711.09846); it pays on long runs with many\n"
-    "parallel accelerators, not on the minutes-long trials of small data, and would add Ray\n"
-    "as a dependency. Bayesian search with pruning, and fit's LR schedules, cover the need."
+    "Population-based training (TW-H02) is not offered. Optuna has no PBT: its trials cannot\n"
+    "share weights, which PBT's exploit step needs (optuna/optuna#287). Ray Tune's PBT\n"
+    "scheduler trains a whole population at once, copying weights between members mid-run\n"
+    "(Jaderberg et al. 2017, arXiv:1711.09846); that pays on long runs over many parallel\n"
+    "accelerators, not on the minutes-long trials of small data, and would add Ray as a\n"
+    "dependency. Bayesian search with pruning, and fit's LR schedules, cover the need."
 )
 
 
