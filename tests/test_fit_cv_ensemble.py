@@ -92,6 +92,8 @@ def test_cv_writes_per_fold_scores_and_an_interval(
     assert low < loss["mean"] < high  # the folds differ, so the interval has width
     # Student t with 4 degrees of freedom: half-width 2.776 * std / sqrt(5).
     assert high - loss["mean"] == pytest.approx(2.7764451 * loss["std"] / np.sqrt(5), rel=1e-5)
+    html = (run.path / "report.html").read_text()
+    assert 'data-key="cv.val_loss.interval"' in html  # the report's tuning section shows it
 
 
 def test_cv_never_reads_the_test_split(
