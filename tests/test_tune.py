@@ -215,6 +215,7 @@ def test_killed_tune_resumes_its_study(data_dir: Path, tmp_path: Path) -> None:
     [
         (["--trials", "0"], "--trials must be at least 1"),
         (["--sampler", "grid"], "--sampler must be tpe or random"),
+        (["--ensemble", "0"], "--ensemble must be 1 (off) to 20, not 0"),
         (["--timeout", "soon"], "--timeout 'soon'"),
         (["--storage", "not a url"], "is not a database URL"),
         (["--storage", "nosuchdb://x/y"], "--storage 'nosuchdb://x/y'"),
@@ -242,3 +243,54 @@ def test_resume_of_a_folder_that_is_no_tune(
     code, _, err = run_cli(["tune", "--resume", str(tmp_path)], capsys)
     assert code == 2
     assert "is not a tune" in err
+
+
+def test_tune_ensemble_of_top_trials_holds_nested_keys(
+    data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--ensemble 2`` with SGD's momentum set by the user: no trial searches the optimizer
+    or its momentum; the shipped run trains the two best trials, decides on validation, and
+    only then opens the sealed test split, once."""
+    from trainwell import ensemble as ensemble_module
+    from trainwell.evaluate import SealedTest
+
+    events: list[str] = []
+    keep_or_not, open_test = ensemble_module.keep_or_not, SealedTest.open
+
+    def decide(*args: Any, **kwargs: Any) -> Any:
+        events.append("ensemble decided")
+        return keep_or_not(*args, **kwargs)
+
+    def opened(self: SealedTest) -> Any:
+        events.append("test opened")
+        return open_test(self)
+
+    monkeypatch.setattr(ensemble_module, "keep_or_not", decide)
+    monkeypatch.setattr(SealedTest, "open", opened)
+    run = tmp_path / "run"
+    nested = ["train.optimizer=sgd", "train.optimizer.momentum=0.8"]
+    tune(
+        str(data_dir / "wine.csv"), "target", trials=3, out=run, overrides=[*TINY, *nested],
+        quiet=True, sampler="random", ensemble=2,
+    )  # fmt: skip
+    study = study_of(run)
+    for trial in study.trials:
+        assert {"train.optimizer", "train.optimizer.momentum"}.isdisjoint(trial.params)
+    settings = json.loads((run / "tune.json").read_text())
+    assert {"train.optimizer", "train.optimizer.momentum"} <= set(settings["fixed"])
+    config = json.loads((run / "config.json").read_text())
+    assert config["train"]["optimizer"]["name"] == "sgd"
+    assert config["train"]["optimizer"]["momentum"] == 0.8
+    ranked = sorted(
+        study.get_trials(states=(TrialState.COMPLETE,)), key=lambda t: (t.value, t.number)
+    )
+    assert len(ranked) >= 2
+    assert config["ensemble"]["method"] == "trials"
+    assert config["ensemble"]["size"] == 2
+    assert config["ensemble"]["trials"] == [ranked[1].params]
+    notes = [f for f in json.loads((run / "findings.json").read_text())
+             if f["id"] in {"ensemble-kept", "ensemble-not-kept"}]  # fmt: skip
+    assert len(notes) == 1
+    assert notes[0]["practice"] == "TW-H04"
+    assert notes[0]["evidence"]["members"] == 2
+    assert events == ["ensemble decided", "test opened"]

@@ -309,7 +309,7 @@ def lr_find(
 
 
 def _tune_epilog() -> str:
-    from trainwell.tune.space import describe
+    from trainwell.tune.space import PBT_DECISION, describe
 
     return (
         "\b\nExamples:\n"
@@ -324,7 +324,10 @@ def _tune_epilog() -> str:
         + "\n\n"
         "Trials train on the training split and are scored on the validation split (the\n"
         "lowest validation loss); the test split stays sealed until the best config is\n"
-        "trained and evaluated once, as a normal run directory with the study inside."
+        "trained and evaluated once, as a normal run directory with the study inside.\n\n"
+        "--ensemble K (TW-H04): the shipped run also trains the 2nd..Kth best trials' configs\n"
+        "on the training split and averages the K networks, kept only if the average beats\n"
+        "the best single one on validation (the run's findings say which).\n\n" + PBT_DECISION
     )
 
 
@@ -356,6 +359,13 @@ def tune(
     seed: Seed = None,
     config: ConfigFile = None,
     resume: Annotated[Path | None, typer.Option(help="Continue a killed tune.")] = None,
+    ensemble: Annotated[
+        int,
+        typer.Option(
+            help="Ship the average of the K best trials' networks (retrained on the training "
+            "split) when it beats the best one on validation (TW-H04); 1 is off.",
+        ),
+    ] = 1,
     no_fit: Annotated[
         bool,
         typer.Option(
@@ -375,7 +385,7 @@ def tune(
     run_tune(
         data, target, trials=trials, timeout=timeout, sampler=sampler, storage=storage,
         study=study, resume=resume, out=out, config=config, overrides=overrides or [],
-        seed=seed, quiet=quiet, fit_best=not no_fit,
+        seed=seed, quiet=quiet, fit_best=not no_fit, ensemble=ensemble,
         **data_spec(task, group, time, text, series),
     )  # fmt: skip
 

@@ -27,6 +27,7 @@ from pydantic import (
     Field,
     ValidationError,
     field_validator,
+    model_validator,
 )
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticCustomError
@@ -437,9 +438,10 @@ class SeriesOptions(_Section):
 
 
 class BaselineConfig(_Section):
-    ship: Literal["best", "network", "dummy", "linear", "lightgbm"] = "best"
+    ship: Literal["best", "network", "dummy", "linear", "lightgbm", "ensemble"] = "best"
     """TW-A08: the model that is shipped: the best on validation (the simpler one when
-    validation cannot tell them apart), or a named one. Every baseline always runs."""
+    validation cannot tell them apart), or a named one. Every baseline always runs.
+    ensemble (with ensemble.size > 1) ships the average even where it did not win."""
     lightgbm_rounds: int = Field(default=2000, ge=1)
     """TW-A08: the LightGBM baseline's maximum boosting rounds (early-stopped on validation)."""
 
@@ -584,9 +586,27 @@ class LoggingConfig(_Section):
 
 class EnsembleConfig(_Section):
     size: int = Field(default=1, ge=1, le=20)
-    """TW-H04: average this many networks trained from different seeds (trainwell.ensemble);
-    kept only when the average beats the best single one on validation. 1 is off: each
-    member costs a full training."""
+    """TW-H04: average this many networks (trainwell.ensemble); kept only when the average
+    beats the best single one on validation. 1 is off."""
+    method: Literal["seeds", "snapshot", "trials"] = "seeds"
+    """seeds: K networks from different seeds (TW-H04; each member costs a full training);
+    snapshot: the last K end-of-cycle weights of the run's own training under
+    train.schedule=cosine_restarts (TW-H05, Huang et al. 2017; no extra training); trials:
+    the top K trials of `trainwell tune --ensemble K` (set by tune, not by hand)."""
+    trials: list[dict[str, Any]] = Field(default_factory=list)
+    """trials: the searched keys of the 2nd..Kth best tune trials (written by trainwell tune
+    --ensemble K); each is trained on the training split beside the best one."""
+
+    @model_validator(mode="after")
+    def _members(self) -> EnsembleConfig:
+        if self.method == "trials" and self.size > 1 and len(self.trials) != self.size - 1:
+            raise PydanticCustomError(
+                "choice",
+                "ensemble.method=trials is set by `trainwell tune --ensemble K`, with the "
+                f"other trials' keys in ensemble.trials ({len(self.trials)} for size "
+                f"{self.size}); use ensemble.method=seeds or snapshot",
+            )
+        return self
 
 
 class FitConfig(_Section):
@@ -608,6 +628,25 @@ class FitConfig(_Section):
     text: TextOptions = Field(default_factory=TextOptions)
     series: SeriesOptions = Field(default_factory=SeriesOptions)
     ensemble: EnsembleConfig = Field(default_factory=EnsembleConfig)
+
+    @model_validator(mode="after")
+    def _ensemble_needs(self) -> FitConfig:
+        if self.baselines.ship == "ensemble" and self.ensemble.size < 2:
+            raise PydanticCustomError(
+                "choice",
+                "baselines.ship=ensemble needs an ensemble: set ensemble.size to 2 or more",
+            )
+        if (
+            self.ensemble.method == "snapshot"
+            and self.ensemble.size > 1
+            and not isinstance(self.train.schedule, CosineRestartsOptions)
+        ):
+            raise PydanticCustomError(
+                "choice",
+                "ensemble.method=snapshot takes its members at the ends of cosine cycles: "
+                "set train.schedule=cosine_restarts (and train.schedule.cycle_epochs)",
+            )
+        return self
 
 
 def parse_value(text: str) -> Any:

@@ -112,14 +112,30 @@ def best_epoch(history: list[dict[str, float]]) -> dict[str, float]:
 
 
 def summarize(folds: list[dict[str, float]]) -> dict[str, dict[str, Any]]:
-    """Mean and standard deviation (ddof=1, the spread between folds) of each metric."""
+    """Mean and standard deviation (ddof=1, the spread between folds) of each metric, and a
+    95% Student-t interval of the mean, ``mean ± t(0.975, K-1) · std / sqrt(K)``.
+
+    The interval is approximate and, if anything, too narrow: the K folds share training rows,
+    so their scores are not independent, and no unbiased estimator of the variance of K-fold
+    CV exists (Bengio & Grandvalet 2004). It says how far the mean could move, not more.
+    """
+    from scipy import stats
+
     keys = sorted({k for f in folds for k in f})
     out: dict[str, dict[str, Any]] = {}
     for key in keys:
         values = [f[key] for f in folds if key in f]
+        mean = float(np.mean(values))
+        std = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+        half = (
+            float(stats.t.ppf(0.975, len(values) - 1)) * std / math.sqrt(len(values))
+            if len(values) > 1
+            else math.nan
+        )
         out[key] = {
-            "mean": float(np.mean(values)),
-            "std": float(np.std(values, ddof=1)) if len(values) > 1 else 0.0,
+            "mean": mean,
+            "std": std,
+            "interval": [mean - half, mean + half] if math.isfinite(half) else None,
             "folds": values,
         }
     return out

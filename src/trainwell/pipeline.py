@@ -31,7 +31,7 @@ from trainwell.config import DataSpec, FitConfig, check_applicable, options_conf
 from trainwell.cv import cross_validate, cv_folds
 from trainwell.data import Dataset
 from trainwell.doctor.plan import plan_of_split
-from trainwell.ensemble import keep_or_not, train_members
+from trainwell.ensemble import build_ensemble, snapshot_callbacks
 from trainwell.errors import ConfigError, DataError, RunError, TrainwellError
 from trainwell.evaluate import SealedTest, evaluate
 from trainwell.findings import Finding
@@ -438,9 +438,10 @@ def run_stages(
         console.print("baselines: " + ", ".join(c.name for c in candidates), highlight=False)
     with watch.stage("train"):
         console.print("network: training (early stopping on validation loss)", highlight=False)
+        snapshots = snapshot_callbacks(cfg)  # TW-H05: weights kept at each cycle's end
         result = train_and_validate(
-            prepared, recorder=recorder, resume_from=checkpoint, callbacks=callbacks,
-            console=console,
+            prepared, recorder=recorder, resume_from=checkpoint,
+            callbacks=[*callbacks, *snapshots], console=console,
         )  # fmt: skip
         network = NetworkCandidate("network", result.net, {"task": ds.task})
         candidates.append(network)
@@ -449,10 +450,9 @@ def run_stages(
     # The forward passes after training (evaluation, explanations) run on the threads the
     # network trained on: the same per-step work, the same verdict (trainwell.train.threads).
     with torch_threads(result.details.get("threads")):
-        if cfg.ensemble.size > 1:  # TW-H04: seeds averaged, kept only if better on validation
+        if cfg.ensemble.size > 1:  # TW-H04/H05: kept only if better on validation
             with watch.stage("ensemble"):
-                members = train_members(prepared, result)
-                ensemble, note = keep_or_not(ds.task, members, validation, y_validation, weights)
+                ensemble, note = build_ensemble(prepared, result, snapshots, weights)
                 findings.append(note)
                 candidates.extend([ensemble] if ensemble is not None else [])
         if cfg.split.cv:  # TW-D05: the spread of the validation metrics over K folds

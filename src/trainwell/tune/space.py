@@ -16,6 +16,8 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from pydantic import BaseModel
+
 if TYPE_CHECKING:
     import optuna
 
@@ -89,13 +91,34 @@ def applicable(
 
 
 def user_set(cfg: FitConfig) -> list[str]:
-    """The searchable keys the user set (override or config file): held fixed, not searched."""
+    """The searchable keys the user set (override or config file), nested ones too
+    (``train.optimizer.momentum``): held fixed, not searched. A set nested key holds the
+    choice above it as well (momentum belongs to SGD: the optimizer is not searched)."""
     keys = {p.key for p in SEARCH_SPACE}
+    return sorted(keys & set(_set_paths(cfg, "")))
+
+
+def _set_paths(model: BaseModel, prefix: str) -> list[str]:
+    """Every dotted key explicitly set in ``model`` and the sections below it."""
     found = []
-    for section in {k.split(".")[0] for k in keys}:
-        part = getattr(cfg, section)
-        found += [f"{section}.{k}" for k in part.model_fields_set if f"{section}.{k}" in keys]
-    return sorted(found)
+    for name in model.model_fields_set:
+        path = f"{prefix}{name}"
+        found.append(path)
+        value = getattr(model, name)
+        if isinstance(value, BaseModel):
+            found += _set_paths(value, path + ".")
+    return found
+
+
+# TW-H02 names population-based training; this is why `trainwell tune` does not offer it.
+PBT_DECISION = (
+    "Population-based training (TW-H02) is not offered. Optuna has no PBT: its trials cannot\n"
+    "share weights, which PBT's exploit step needs (optuna/optuna#287). Ray Tune's PBT\n"
+    "scheduler trains a whole population at once, copying weights between members mid-run\n"
+    "(Jaderberg et al. 2017, arXiv:1711.09846); that pays on long runs over many parallel\n"
+    "accelerators, not on the minutes-long trials of small data, and would add Ray as a\n"
+    "dependency. Bayesian search with pruning, and fit's LR schedules, cover the need."
+)
 
 
 def sample(trial: optuna.Trial, params: list[Param], cfg: FitConfig) -> dict[str, Any]:

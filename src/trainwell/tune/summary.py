@@ -30,6 +30,7 @@ def trial_record(trial: optuna.trial.FrozenTrial) -> dict[str, Any]:
         "reason": attrs.get("reason") or attrs.get("surplus"),
         "finding": attrs.get("finding"),
         "retry_of": attrs.get("retry_of"),
+        "worker": attrs.get("worker"),
     }
 
 

@@ -17,6 +17,8 @@ trial only while fewer than ``n_trials`` are finished or running, and gives back
 from __future__ import annotations
 
 import math
+import os
+import socket
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from time import monotonic
@@ -41,6 +43,7 @@ if TYPE_CHECKING:
 # reacts to) and a dead network (TW-X03, X04). Such a trial is not worth its remaining epochs.
 PRUNE_ON = REMEDY_IDS | {"dead-units"}
 OBJECTIVE = "val_loss"  # what early stopping selects on, defined for every task
+WORKER = f"{socket.gethostname()}:{os.getpid()}"
 
 
 def trial_config(
@@ -163,6 +166,7 @@ def objective_for(
     import optuna
 
     def objective(trial: optuna.Trial) -> float:
+        trial.set_user_attr("worker", WORKER)  # which process ran it (shared studies)
         chosen = sample(trial, params, prepared.cfg)
         cfg = trial_config(prepared.cfg, chosen, prepared.modality.name, prepared.modality.options)
         trial_prepared = replace(prepared, cfg=cfg)

@@ -48,6 +48,7 @@ SETTINGS = "tune.json"
 STUDY_DB = "study.db"
 DEFAULT_STUDY = "trainwell"
 SCHEMA_ATTEMPTS = 3
+MAX_ENSEMBLE = 20  # as ensemble.size
 
 
 @dataclass
@@ -62,6 +63,7 @@ class TuneSettings:
     storage: str | None  # None: RUN_DIR/study.db
     study: str
     fixed: list[str]  # searchable keys the user set: held, not searched
+    ensemble: int = 1  # --ensemble K: the shipped run averages the K best trials (TW-H04)
 
     def storage_url(self, run: Path) -> str:
         return self.storage or f"sqlite:///{(run / STUDY_DB).resolve()}"
@@ -79,6 +81,26 @@ def parse_timeout(text: str | None) -> float | None:
     if match is None or float(match.group(1)) <= 0:
         raise ConfigError(f"--timeout {text!r}: write a positive duration such as 90s, 30m or 2h")
     return float(match.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600}[match.group(2)]
+
+
+def check_ensemble(k: int) -> None:
+    if not 1 <= k <= MAX_ENSEMBLE:
+        raise ConfigError(f"--ensemble must be 1 (off) to {MAX_ENSEMBLE}, not {k}")
+
+
+def top_trials_config(
+    base: FitConfig, ranked: Sequence[dict[str, Any]], k: int
+) -> tuple[FitConfig, int]:
+    """The config that ships: ``base`` with the best trial's params and, when ``k`` > 1 and
+    at least two trials completed, ``ensemble.method=trials`` over the best ``k`` of them
+    (``ranked``: completed trials' params, best first). Returns it and the ensemble size."""
+    cfg = best_config(base, ranked[0])
+    size = min(k, len(ranked))
+    if size < 2:
+        return cfg, 1
+    tree = cfg.model_dump(mode="json")
+    tree["ensemble"] = {"size": size, "method": "trials", "trials": list(ranked[1:size])}
+    return FitConfig.model_validate(tree), size
 
 
 def check_sampler(name: str) -> None:
@@ -159,6 +181,7 @@ def tune(
     quiet: bool = False,
     callbacks: Sequence[Callback] = (),
     fit_best: bool = True,
+    ensemble: int = 1,
     **spec: Unpack[DataSpec],
 ) -> Run | None:
     """Tune the config on the validation split, then fit the best config once: ``trainwell tune``.
@@ -178,12 +201,17 @@ def tune(
         quiet: print nothing.
         callbacks: extra training callbacks run in every trial (tests plant faults with them).
         fit_best: train the best config into ``out`` when the trials are done.
+        ensemble: K > 1 trains the 2nd..Kth best trials' configs too, in the run that ships,
+            and averages the K networks when that beats the best one on validation
+            (``ensemble.method=trials``; TW-H04). The test split stays sealed until that
+            run's evaluation.
 
     Returns:
         The best config's :class:`~trainwell.run.Run`, or None with ``fit_best=False``.
 
     Raises:
-        ConfigError: trials < 1, an unknown sampler, a bad timeout or storage URL.
+        ConfigError: trials < 1, an unknown sampler, a bad timeout or storage URL, an
+            ensemble size outside 1..20.
         RunError: a resume of something that is not a tune, or no trial finished.
     """
     from trainwell.pipeline import prepare
@@ -208,13 +236,14 @@ def tune(
     else:
         check_trials(trials)
         check_sampler(sampler)
+        check_ensemble(ensemble)
         timeout_s = parse_timeout(timeout)
         if data is None:
             raise TrainwellError("no data given; pass a CSV or Parquet file (or --resume RUN_DIR)")
         cfg = options_config(config, overrides, target=target, seed=seed, spec=spec)
         settings = TuneSettings(
             data, cfg.model_dump(mode="json"), trials, timeout_s, sampler, storage,
-            study or DEFAULT_STUDY, user_set(cfg),
+            study or DEFAULT_STUDY, user_set(cfg), ensemble,
         )  # fmt: skip
         run = Path(out) if out is not None else default_run_dir(Path(data).stem)
     cfg = FitConfig.model_validate(settings.config)
@@ -332,12 +361,21 @@ def _fit_best(run: Path, settings: TuneSettings, study: optuna.Study, console: C
         )
     best = study.best_trial
     base = FitConfig.model_validate(settings.config)
-    cfg = best_config(base, best.params)
+    ranked = sorted(complete, key=lambda t: (t.value, t.number))
+    cfg, size = top_trials_config(base, [t.params for t in ranked], settings.ensemble)
+    others = ", ".join(str(t.number) for t in ranked[1:size])
+    what = f"it and trials {others} (an ensemble)" if size > 1 else "it"
     console.print(
-        f"tune: best trial {best.number} (val_loss {best.value:.4g}); fitting it and "
+        f"tune: best trial {best.number} (val_loss {best.value:.4g}); fitting {what} and "
         "evaluating once on the sealed test split",
         highlight=False,
     )
+    if settings.ensemble > size:
+        console.print(
+            f"tune: --ensemble {settings.ensemble} but {len(complete)} trial(s) completed: "
+            + (f"averaging {size}" if size > 1 else "no ensemble"),
+            highlight=False,
+        )
     prepared = prepare(settings.data, cfg)
     recorder = Recorder.start(prepared, run, console, keep=frozenset({SETTINGS, STUDY_DB}))
     summary = summarize(study, settings.trials, best.number)
