@@ -3,9 +3,10 @@
 The exported graph is the network's ``predict`` (probabilities, or values in the target's
 units): the numeric preprocessing the network carries inside it (imputation, standardization,
 one-hot and embeddings of category codes, the image and series standardization) is in the
-graph; the encoding from raw data to tensors (the table's category vocabularies, reading
-image files, tokenizing, windowing series) stays the modality's, shipped beside the file as
-the exact JSON encoding ``predict`` uses (see :mod:`trainwell.export`).
+graph. A table's ONNX graph also takes the raw columns (:mod:`trainwell.export.raw`, joined
+in front by the exporter); other modalities' encodings (reading image files, tokenizing,
+windowing series) stay the modality's, shipped beside the file as the exact JSON encoding
+``predict`` uses (see :mod:`trainwell.export`).
 
 Networks go through ``torch.onnx.export(dynamo=True)`` (the ``torch.export`` based exporter:
 the legacy TorchScript-based one is deprecated since PyTorch 2.9 and warns that it will be
