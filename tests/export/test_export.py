@@ -24,6 +24,7 @@ from trainwell.errors import RunError
 from trainwell.export import ATOL, RTOL, check_parity, export_run, load_exported
 from trainwell.export import exporter as exporter_module
 from trainwell.export.compress import compress_run, mark_pareto
+from trainwell.export.sparse import load_sparse
 from trainwell.modalities.base import Samples
 from trainwell.pipeline import Prepared
 from trainwell.predictor import Predictor
@@ -266,12 +267,17 @@ def test_compressed_variants_really_are_smaller(
     assert list(by_name) == ["fp32 eager", "fp32 onnx", "int8 onnx", "pruned 50%", "student"]
     # int8: the weights take a quarter of the bytes, so the file is smaller.
     assert by_name["int8 onnx"]["bytes"] < by_name["fp32 onnx"]["bytes"]
-    # Pruned: stored dense (same bytes), but half the prunable weights are zero and the file
-    # compresses smaller; that is what "smaller" means for unstructured pruning.
+    # Pruned: half the prunable weights are zero, stored sparse (values + bit mask): the file
+    # really is smaller than the same weights stored dense, and the dense size is reported.
     pruned, dense = by_name["pruned 50%"], by_name["fp32 eager"]
-    assert pruned["bytes"] == dense["bytes"]
+    assert pruned["dense_bytes"] == dense["bytes"]
+    assert pruned["bytes"] < 0.75 * dense["bytes"]
     assert pruned["zero_weights"] >= 0.5 * pruned["parameters"] * 0.9  # most weights prunable
     assert pruned["compressed_bytes"] < dense["compressed_bytes"]
+    assert "stored sparse" in pruned["notes"]
+    loaded = load_sparse((run.path / "export" / "variants" / pruned["file"]).read_bytes())
+    zeros = sum(int((t == 0).sum()) for n, t in loaded.items() if n.endswith("weight"))
+    assert zeros >= pruned["zero_weights"]  # the stored file holds the pruned weights
     # The student: fewer parameters, a smaller file, scored on the validation split.
     student = by_name["student"]
     assert student["parameters"] < dense["parameters"]
@@ -287,6 +293,45 @@ def test_compressed_variants_really_are_smaller(
     report = (run.path / "report.html").read_text()  # the table joined the report
     assert "Speed and accuracy of compressed variants" in report
     assert 'data-key="variant.student"' in report
+
+
+@pytest.fixture(scope="module", params=["image", "series"])
+def backbone_run(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Exported:
+    return _exported(request.param, tmp_path_factory)
+
+
+def test_image_and_series_networks_get_a_distilled_student(backbone_run: Exported) -> None:
+    """Distillation beyond tables: the image and series network's student is the same
+    backbone with its size arguments cut, trained on soft labels, scored on validation."""
+    _, _, run, _ = backbone_run
+    rows = compress_run(run.path, sparsities=(0.5,), epochs=1, repeats=3)
+    by_name = {r["variant"]: r for r in rows}
+    student, dense = by_name["student"], by_name["fp32 eager"]
+    assert "validation" in student, student["notes"]
+    assert student["parameters"] < dense["parameters"]
+    assert student["bytes"] < dense["bytes"]
+    assert 0.0 <= student["validation"] <= 100.0
+    assert by_name["pruned 50%"]["bytes"] < dense["bytes"]
+
+
+def test_a_pretrained_backbone_has_no_student_and_says_why() -> None:
+    from trainwell.export.compress import smaller_backbone
+
+    class Pretrained(torch.nn.Module):
+        def spec(self) -> dict[str, Any]:
+            return {"name": "resnet18", "family": "timm", "in_channels": 3}
+
+    class Net(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.backbone = Pretrained()
+
+    why = smaller_backbone(Net())
+    assert isinstance(why, str)
+    assert "resnet18 backbone has no size arguments" in why
+    assert "checkpoint" in why
 
 
 def _row(name: str, metric: float, latency: float, size: int) -> dict[str, Any]:
@@ -351,3 +396,25 @@ def test_compile_without_a_compiler_says_why_and_trains_eager(
     assert why.endswith("training runs uncompiled")
     assert "\n" not in why
     assert getattr(net, "_compiled_call_impl", None) is None  # control: nothing compiled
+
+
+def test_sparse_storage_is_exact_and_refuses_a_damaged_mask() -> None:
+    from safetensors.torch import load, save
+
+    from trainwell.export.sparse import sparse_bytes
+
+    weight = torch.randn(40, 30, generator=torch.Generator().manual_seed(0)) + 10.0
+    weight[:, :22] = 0  # 22 of 30 columns: 73% zeros, and the first mask byte is 0
+    state = {"layer.weight": weight, "layer.bias": torch.randn(40)}
+    data = sparse_bytes(state, {"layer.weight"})
+    dense = save(state)
+    assert len(data) < 0.5 * len(dense)  # 75% zeros: values + 1 bit per weight
+    loaded = load_sparse(data)
+    assert set(loaded) == set(state)
+    assert all(torch.equal(loaded[k], state[k]) for k in state)
+    tensors = load(data)  # planted fault: one more bit set in the mask
+    mask = tensors["layer.weight.mask"].clone()
+    assert int(mask[0]) == 0
+    mask[0] = 1
+    with pytest.raises(RunError, match="mask does not match its values"):
+        load_sparse(save({**tensors, "layer.weight.mask": mask}))
