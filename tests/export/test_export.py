@@ -76,8 +76,12 @@ def _numbers(frame: pd.DataFrame) -> np.ndarray:
 
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_exported_file_predicts_what_the_run_predicts(exported: Exported, fmt: str) -> None:
-    _name, spec, run, entries = exported
+    name, spec, run, entries = exported
     entry = entries[fmt]
+    # Raw columns in the graph for a table's ONNX file; elsewhere export.json says what not.
+    raw = entry["raw_inputs"]
+    assert raw["in_graph"] is (name == "table" and fmt == "onnx")
+    assert raw["in_graph"] or len(raw["outside"]) > 20
     model = load_exported(run.path / "export" / entry["file"])
     assert isinstance(model, Predictor)
     assert model.spec.kind == fmt
@@ -97,6 +101,24 @@ def test_exported_file_predicts_what_the_run_predicts(exported: Exported, fmt: s
     record = json.loads((run.path / "export" / "export.json").read_text())
     assert record["formats"][fmt]["sha256"] == entry["sha256"]
     assert entry["bytes"] == (run.path / "export" / entry["file"]).stat().st_size > 0
+
+
+def test_table_onnx_file_alone_takes_raw_columns(table: Exported) -> None:
+    """ONNX Runtime, no trainwell code, fed the raw new rows (numbers as float32, the
+    category as text): the run's probabilities."""
+    import onnxruntime as ort
+
+    _, spec, run, _ = table
+    assert isinstance(spec.new, pd.DataFrame)
+    session = ort.InferenceSession(str(run.path / "export" / "model.onnx"))
+    assert [i.name for i in session.get_inputs()] == ["a", "b", "c", "region"]
+    feeds = {c: spec.new[[c]].to_numpy(np.float32) for c in "abc"}
+    feeds["region"] = spec.new[["region"]].to_numpy(dtype=object)
+    probabilities = session.run(None, feeds)[0]
+    theirs = run.predict(spec.new)
+    np.testing.assert_allclose(
+        probabilities, theirs[["proba_no", "proba_yes"]].to_numpy(), atol=ATOL + RTOL, rtol=0
+    )
 
 
 def test_a_changed_export_is_refused_on_load(exported: Exported) -> None:
