@@ -255,7 +255,8 @@ OUTSIDE_THE_GRAPH: dict[str, str] = {
     "the tokenizer's files are copied beside the export",
     "series": "grouping the long table's rows by series, ordering by time and resampling to "
     "the trained length (the graph takes [N, length, channels] and standardizes it)",
-    "wide_series": "reading the columns as one signal (the graph takes [N, length, 1])",
+    "wide_series": "reading the columns as one signal and filling a missing step from its "
+    "neighbours (a forward then backward fill; the graph takes [N, length, 1])",
     "audio": "decoding the sound files and computing their spectrograms",
 }
 
