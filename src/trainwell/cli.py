@@ -467,6 +467,16 @@ def export(
         f"agree on {parity['agreement']:.1%}",
         err=True,
     )
+    raw = entry["raw_inputs"]
+    if raw["in_graph"]:
+        names = ", ".join(i["name"] for i in raw["inputs"][:8])
+        more = "..." if len(raw["inputs"]) > 8 else ""
+        typer.echo(f"the file takes the raw columns ({names}{more}) as named inputs", err=True)
+    else:
+        typer.echo(
+            f"outside the file (in export.json, applied by `trainwell predict`): {raw['outside']}",
+            err=True,
+        )
 
 
 @app.command()

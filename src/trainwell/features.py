@@ -12,6 +12,7 @@ import warnings
 from typing import Any, Protocol
 
 import numpy as np
+import torch
 from sklearn.dummy import DummyClassifier, DummyRegressor
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression, Ridge
@@ -30,6 +31,10 @@ class FeatureMap(Protocol):
         """What the modality's ``load_features`` rebuilds the map from (``name`` first)."""
         ...
 
+    # Optional: ``module() -> torch.nn.Module``, the same features computed by torch from the
+    # modality's input tensors, which lets ``trainwell export`` export the linear baseline
+    # (trainwell.export.linear). Maps computed from raw data (a text's TF-IDF) have none.
+
 
 class NoFeatures:
     """No features at all: the dummy baseline's input (``(n, 0)``)."""
@@ -39,6 +44,15 @@ class NoFeatures:
 
     def to_json(self) -> dict[str, Any]:
         return {"name": "none"}
+
+    def module(self) -> torch.nn.Module:
+        """No features, as a torch module of the first input tensor (for export)."""
+        return _NoFeaturesModule()
+
+
+class _NoFeaturesModule(torch.nn.Module):
+    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+        return inputs[0].reshape(inputs[0].shape[0], -1)[:, :0].to(torch.float64)
 
 
 def fit_feature_baselines(

@@ -109,38 +109,46 @@ class FeatureEncoder:
         numeric: list[np.ndarray] = []
         codes: list[np.ndarray] = []
         for col in self.columns:
-            values = frame[col.name]
-            if col.kind == "numeric":
-                converted = pd.to_numeric(values, errors="coerce")
-                bad = values[converted.isna() & values.notna()]
-                if len(bad):
-                    raise DataError(
-                        f"column {col.name!r} should hold numbers but row {bad.index[0]} "
-                        f"holds {bad.iloc[0]!r}"
-                    )
-                array = converted.to_numpy(dtype=np.float64, na_value=np.nan, copy=True)
-                # ±inf and values float32 cannot hold are missing (trainwell.data.guard).
-                with np.errstate(invalid="ignore"):
-                    array[~(np.abs(array) <= FLOAT32_MAX)] = np.nan
-                numeric.append(array[:, None])
-            elif col.kind == "boolean":
-                if pd.api.types.is_bool_dtype(values) or pd.api.types.is_numeric_dtype(values):
-                    flags = values.astype("float64")
-                else:
-                    words = values.astype("string").str.strip().str.lower()
-                    flags = words.isin(TRUE_WORDS).astype("float64").where(values.notna())
-                numeric.append(flags.to_numpy(dtype=np.float64, na_value=np.nan)[:, None])
-            elif col.kind == "datetime":
-                numeric.append(_datetime_parts(values))
-            else:
-                index = {level: i + 1 for i, level in enumerate(self.vocab[col.name])}
-                text = values.astype("string")
-                mapped = text.map(index).astype("Float64").fillna(0)
-                codes.append(mapped.to_numpy(dtype=np.int64)[:, None])
+            encoded = self.column(col, frame[col.name])
+            (codes if col.kind == "categorical" else numeric).append(encoded)
         n = len(frame)
         num = np.hstack(numeric) if numeric else np.zeros((n, 0))
         cat = np.hstack(codes) if codes else np.zeros((n, 0), dtype=np.int64)
         return num.astype(np.float32), cat.astype(np.int64)
+
+    def column(self, col: ColumnSpec, values: pd.Series) -> np.ndarray:
+        """One column of ``frame`` encoded: ``(n, width)`` float64 numbers (NaN where
+        missing; a datetime's 6 calendar parts) or ``(n, 1)`` int64 category codes.
+
+        Raises:
+            DataError: a numeric column holds text.
+        """
+        if col.kind == "numeric":
+            converted = pd.to_numeric(values, errors="coerce")
+            bad = values[converted.isna() & values.notna()]
+            if len(bad):
+                raise DataError(
+                    f"column {col.name!r} should hold numbers but row {bad.index[0]} "
+                    f"holds {bad.iloc[0]!r}"
+                )
+            array = converted.to_numpy(dtype=np.float64, na_value=np.nan, copy=True)
+            # ±inf and values float32 cannot hold are missing (trainwell.data.guard).
+            with np.errstate(invalid="ignore"):
+                array[~(np.abs(array) <= FLOAT32_MAX)] = np.nan
+            return array[:, None]
+        if col.kind == "boolean":
+            if pd.api.types.is_bool_dtype(values) or pd.api.types.is_numeric_dtype(values):
+                flags = values.astype("float64")
+            else:
+                words = values.astype("string").str.strip().str.lower()
+                flags = words.isin(TRUE_WORDS).astype("float64").where(values.notna())
+            return flags.to_numpy(dtype=np.float64, na_value=np.nan)[:, None]
+        if col.kind == "datetime":
+            return _datetime_parts(values)
+        index = {level: i + 1 for i, level in enumerate(self.vocab[col.name])}
+        text = values.astype("string")
+        mapped = text.map(index).astype("Float64").fillna(0)
+        return mapped.to_numpy(dtype=np.int64)[:, None]
 
     def unseen_categories(self, frame: pd.DataFrame, limit: int = 3) -> dict[str, dict[str, Any]]:
         """Categorical values of ``frame`` the training split never had (they are encoded as

@@ -24,6 +24,7 @@ from trainwell.errors import RunError
 from trainwell.export import ATOL, RTOL, check_parity, export_run, load_exported
 from trainwell.export import exporter as exporter_module
 from trainwell.export.compress import compress_run, mark_pareto
+from trainwell.export.sparse import load_sparse
 from trainwell.modalities.base import Samples
 from trainwell.pipeline import Prepared
 from trainwell.predictor import Predictor
@@ -75,8 +76,12 @@ def _numbers(frame: pd.DataFrame) -> np.ndarray:
 
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_exported_file_predicts_what_the_run_predicts(exported: Exported, fmt: str) -> None:
-    _name, spec, run, entries = exported
+    name, spec, run, entries = exported
     entry = entries[fmt]
+    # Raw columns in the graph for a table's ONNX file; elsewhere export.json says what not.
+    raw = entry["raw_inputs"]
+    assert raw["in_graph"] is (name == "table" and fmt == "onnx")
+    assert raw["in_graph"] or len(raw["outside"]) > 20
     model = load_exported(run.path / "export" / entry["file"])
     assert isinstance(model, Predictor)
     assert model.spec.kind == fmt
@@ -96,6 +101,24 @@ def test_exported_file_predicts_what_the_run_predicts(exported: Exported, fmt: s
     record = json.loads((run.path / "export" / "export.json").read_text())
     assert record["formats"][fmt]["sha256"] == entry["sha256"]
     assert entry["bytes"] == (run.path / "export" / entry["file"]).stat().st_size > 0
+
+
+def test_table_onnx_file_alone_takes_raw_columns(table: Exported) -> None:
+    """ONNX Runtime, no trainwell code, fed the raw new rows (numbers as float32, the
+    category as text): the run's probabilities."""
+    import onnxruntime as ort
+
+    _, spec, run, _ = table
+    assert isinstance(spec.new, pd.DataFrame)
+    session = ort.InferenceSession(str(run.path / "export" / "model.onnx"))
+    assert [i.name for i in session.get_inputs()] == ["a", "b", "c", "region"]
+    feeds = {c: spec.new[[c]].to_numpy(np.float32) for c in "abc"}
+    feeds["region"] = spec.new[["region"]].to_numpy(dtype=object)
+    probabilities = session.run(None, feeds)[0]
+    theirs = run.predict(spec.new)
+    np.testing.assert_allclose(
+        probabilities, theirs[["proba_no", "proba_yes"]].to_numpy(), atol=ATOL + RTOL, rtol=0
+    )
 
 
 def test_a_changed_export_is_refused_on_load(exported: Exported) -> None:
@@ -266,12 +289,17 @@ def test_compressed_variants_really_are_smaller(
     assert list(by_name) == ["fp32 eager", "fp32 onnx", "int8 onnx", "pruned 50%", "student"]
     # int8: the weights take a quarter of the bytes, so the file is smaller.
     assert by_name["int8 onnx"]["bytes"] < by_name["fp32 onnx"]["bytes"]
-    # Pruned: stored dense (same bytes), but half the prunable weights are zero and the file
-    # compresses smaller; that is what "smaller" means for unstructured pruning.
+    # Pruned: half the prunable weights are zero, stored sparse (values + bit mask): the file
+    # really is smaller than the same weights stored dense, and the dense size is reported.
     pruned, dense = by_name["pruned 50%"], by_name["fp32 eager"]
-    assert pruned["bytes"] == dense["bytes"]
+    assert pruned["dense_bytes"] == dense["bytes"]
+    assert pruned["bytes"] < 0.75 * dense["bytes"]
     assert pruned["zero_weights"] >= 0.5 * pruned["parameters"] * 0.9  # most weights prunable
     assert pruned["compressed_bytes"] < dense["compressed_bytes"]
+    assert "stored sparse" in pruned["notes"]
+    loaded = load_sparse((run.path / "export" / "variants" / pruned["file"]).read_bytes())
+    zeros = sum(int((t == 0).sum()) for n, t in loaded.items() if n.endswith("weight"))
+    assert zeros >= pruned["zero_weights"]  # the stored file holds the pruned weights
     # The student: fewer parameters, a smaller file, scored on the validation split.
     student = by_name["student"]
     assert student["parameters"] < dense["parameters"]
@@ -287,6 +315,45 @@ def test_compressed_variants_really_are_smaller(
     report = (run.path / "report.html").read_text()  # the table joined the report
     assert "Speed and accuracy of compressed variants" in report
     assert 'data-key="variant.student"' in report
+
+
+@pytest.fixture(scope="module", params=["image", "series"])
+def backbone_run(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Exported:
+    return _exported(request.param, tmp_path_factory)
+
+
+def test_image_and_series_networks_get_a_distilled_student(backbone_run: Exported) -> None:
+    """Distillation beyond tables: the image and series network's student is the same
+    backbone with its size arguments cut, trained on soft labels, scored on validation."""
+    _, _, run, _ = backbone_run
+    rows = compress_run(run.path, sparsities=(0.5,), epochs=1, repeats=3)
+    by_name = {r["variant"]: r for r in rows}
+    student, dense = by_name["student"], by_name["fp32 eager"]
+    assert "validation" in student, student["notes"]
+    assert student["parameters"] < dense["parameters"]
+    assert student["bytes"] < dense["bytes"]
+    assert 0.0 <= student["validation"] <= 100.0
+    assert by_name["pruned 50%"]["bytes"] < dense["bytes"]
+
+
+def test_a_pretrained_backbone_has_no_student_and_says_why() -> None:
+    from trainwell.export.compress import smaller_backbone
+
+    class Pretrained(torch.nn.Module):
+        def spec(self) -> dict[str, Any]:
+            return {"name": "resnet18", "family": "timm", "in_channels": 3}
+
+    class Net(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.backbone = Pretrained()
+
+    why = smaller_backbone(Net())
+    assert isinstance(why, str)
+    assert "resnet18 backbone has no size arguments" in why
+    assert "checkpoint" in why
 
 
 def _row(name: str, metric: float, latency: float, size: int) -> dict[str, Any]:
@@ -351,3 +418,25 @@ def test_compile_without_a_compiler_says_why_and_trains_eager(
     assert why.endswith("training runs uncompiled")
     assert "\n" not in why
     assert getattr(net, "_compiled_call_impl", None) is None  # control: nothing compiled
+
+
+def test_sparse_storage_is_exact_and_refuses_a_damaged_mask() -> None:
+    from safetensors.torch import load, save
+
+    from trainwell.export.sparse import sparse_bytes
+
+    weight = torch.randn(40, 30, generator=torch.Generator().manual_seed(0)) + 10.0
+    weight[:, :22] = 0  # 22 of 30 columns: 73% zeros, and the first mask byte is 0
+    state = {"layer.weight": weight, "layer.bias": torch.randn(40)}
+    data = sparse_bytes(state, {"layer.weight"})
+    dense = save(state)
+    assert len(data) < 0.5 * len(dense)  # 75% zeros: values + 1 bit per weight
+    loaded = load_sparse(data)
+    assert set(loaded) == set(state)
+    assert all(torch.equal(loaded[k], state[k]) for k in state)
+    tensors = load(data)  # planted fault: one more bit set in the mask
+    mask = tensors["layer.weight.mask"].clone()
+    assert int(mask[0]) == 0
+    mask[0] = 1
+    with pytest.raises(RunError, match="mask does not match its values"):
+        load_sparse(save({**tensors, "layer.weight.mask": mask}))

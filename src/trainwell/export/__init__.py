@@ -7,19 +7,22 @@ RUN_DIR/export/model.onnx new.csv`` then predicts with ONNX Runtime, the same ta
 
 What the exported file holds, and what travels beside it:
 
-* In the graph: the network's ``predict`` with every fitted preprocessing step the network
-  carries (a table's median imputation, missing indicators, standardization, one-hot and
-  embeddings of category codes; the image and series standardization), ending in
-  probabilities or values in the target's units. A LightGBM model is converted by
-  onnxmltools and reads the encoded columns as one float32 matrix.
-* Beside it, as JSON in ``export.json`` (the exported model's ``model.json``): the exact
-  encoding from raw data to the graph's input tensors, the same one ``trainwell predict``
-  applies. It is not folded into the graph, because it is not arithmetic on tensors: a
-  table's category vocabularies map strings to codes, booleans and dates are parsed, images
-  are decoded from files, texts tokenized, long-format series grouped and windowed. ONNX can
-  express only a fraction of that (string label encoders), so the file takes the encoded
-  tensors and the recorded encoding produces them, in Python, exactly as for the run's model.
-  A tokenizer's files are copied beside the export, listed with their sha256.
+* A table's ONNX file takes the raw columns, one named input per column (numbers as float32,
+  categories as strings; :mod:`trainwell.export.raw`): the category vocabularies
+  (``ai.onnx.ml`` LabelEncoder), imputation, missing indicators, standardization, one-hot and
+  embeddings are all in the graph, in front of the network or the LightGBM trees. What ONNX
+  cannot express is computed in Python by the recorded encoder and fed as numbers: a
+  boolean's words (1/0), a date's calendar parts.
+* Other modalities' files take the encoded tensors and hold the numeric preprocessing the
+  network carries (the image and series standardization): decoding images, tokenizing texts,
+  grouping and resampling series is not arithmetic on tensors, so the exact encoding travels
+  beside the file as JSON in ``export.json`` (its ``model.json``), and ``export.json`` says
+  under ``raw_inputs`` what stays outside the graph. A tokenizer's files are copied beside
+  the export, listed with their sha256. ``trainwell predict`` on the exported file takes raw
+  data for every modality. TorchScript files take the encoded tensors.
+* A shipped linear baseline exports like a network (:mod:`trainwell.export.linear`) when its
+  features can be computed by torch from the input tensors (pooled pixels, series
+  statistics); a text's TF-IDF cannot, and its export is refused with why.
 
 Every export is checked on the validation split (never the test split) before it is kept:
 the largest absolute output difference and the prediction agreement with the run's model are

@@ -11,13 +11,18 @@ Variants (all from the run's shipped network; a run that ships a baseline has no
 * ``pruned NN%``: global magnitude pruning (``torch.nn.utils.prune.global_unstructured``,
   L1) of every Linear, Conv and Embedding weight to NN% zeros, then fine-tuned briefly
   through the run's trainer (:func:`trainwell.trainer.setup_trainer`, the run's config, a
-  tenth of its learning rate) with the mask kept (TW-P03). Stored densely, a pruned
-  network's file is as large as the original: "smaller" here means its zeros (counted) and
-  its compressed size (zlib), which is what a sparse format or a compressed download saves.
-* ``student``: a smaller network of the same modality (quarter width, one block fewer)
-  trained through the same trainer on the shipped network's soft labels (temperature 2,
-  Hinton et al. 2015, "Distilling the Knowledge in a Neural Network"; TW-P04). Only for
-  modalities whose network has a size option (``model.width``); others list the reason.
+  tenth of its learning rate) with the mask kept (TW-P03). Its file stores the pruned
+  weights sparse (non-zero values and a bit mask, :mod:`trainwell.export.sparse`): ``bytes``
+  is that file, ``dense_bytes`` the same weights stored dense. The variant is scored from the
+  network loaded back from the sparse file. It runs dense: neither PyTorch nor ONNX Runtime
+  has a CPU kernel that makes unstructured sparsity faster, so only storage is saved.
+* ``student``: a smaller network of the same modality trained through the same trainer on
+  the shipped network's soft labels (temperature 2, Hinton et al. 2015, "Distilling the
+  Knowledge in a Neural Network"; TW-P04). Tables: quarter width, one block fewer
+  (``model.width``, ``model.depth``). Images, series, text and sounds: the same backbone with
+  its size arguments cut (:func:`smaller_backbone`: widths to a quarter, one stage, block or
+  layer fewer), its standardization fitted on the training split. A pre-trained backbone
+  (timm, Hugging Face) has no size arguments: its row says so and no student is trained.
 
 Scoring uses the training split (fine-tuning, distillation) and the validation split
 (metrics, early stopping); the test split is never opened (TW-D07). The metric is accuracy
@@ -51,8 +56,11 @@ from trainwell.evaluate import task_metrics
 from trainwell.export.data import reopen
 from trainwell.export.exporter import export_folder
 from trainwell.export.formats import OnnxCandidate, onnx_of_network
+from trainwell.export.sparse import load_sparse, sparse_bytes
 from trainwell.files import atomic_write_bytes, write_json
 from trainwell.modalities.base import AugmentedData, DataSource, Inputs, Samples, predict_outputs
+from trainwell.modalities.common import backbone_network
+from trainwell.models import build_backbone
 from trainwell.models.tabular import Objective
 from trainwell.pipeline import Prepared, class_weights_for
 from trainwell.report import write_report
@@ -80,6 +88,7 @@ class Variant:
     parameters: int | None = None
     zeros: int | None = None
     notes: str = ""
+    dense_bytes: int | None = None  # the same weights stored dense (pruned variants)
     row: dict[str, Any] = field(default_factory=dict)
 
 
@@ -294,6 +303,9 @@ def measure(
         "throughput_rows_per_s": 64 / p50_64 if p50_64 > 0 else None,
         "file": variant.file,
         "bytes": len(variant.data),
+        "dense_bytes": variant.dense_bytes
+        if variant.dense_bytes is not None
+        else len(variant.data),
         "compressed_bytes": len(zlib.compress(variant.data, 6)),
         "parameters": variant.parameters,
         "zero_weights": variant.zeros,
@@ -456,44 +468,70 @@ def _pruned(teacher: torch.nn.Module, sparsity: float, fitter: _Fitter) -> Varia
         prune.remove(module, name)  # the mask made permanent: plain weights with zeros
     zeros, total = count_zeros(net)
     label = f"pruned {round(100 * sparsity)}%"
+    # Stored sparse (values + bit mask, trainwell.export.sparse); the variant is scored from
+    # the network loaded back from those bytes, so the stored file is what was measured.
+    names = {n for n, p in net.named_parameters() if n.endswith("weight") and _is_pruned(net, n)}
+    data = sparse_bytes(dict(net.state_dict()), names)
+    dense = len(_state_bytes(net))
+    stored = copy.deepcopy(net)
+    stored.load_state_dict(load_sparse(data))
     return Variant(
         label,
         f"global L1 magnitude pruning to {sparsity:.0%} zeros, fine-tuned "
         f"{fitter.epochs} epochs (lr {fitter.lr / 10:.3g})",
-        _torch_runner(net),
-        _state_bytes(net),
+        _torch_runner(stored),
+        data,
         f"pruned-{round(100 * sparsity)}.safetensors",
         sum(p.numel() for p in net.parameters()),
         zeros,
-        f"{zeros} of {total} prunable weights are zero; stored dense (compressed_bytes shows "
-        "what the zeros save)",
+        f"{zeros} of {total} prunable weights are zero; stored sparse (values + bit mask): "
+        f"{len(data)} bytes vs {dense} dense ({1 - len(data) / dense:.0%} saved); runs dense "
+        "(no faster CPU kernel for unstructured sparsity)",
+        dense_bytes=dense,
     )
+
+
+def _is_pruned(net: torch.nn.Module, name: str) -> bool:
+    """Whether parameter ``name`` is the weight of a prunable layer."""
+    module = net.get_submodule(name.rpartition(".")[0]) if "." in name else net
+    return isinstance(module, PRUNABLE)
 
 
 def _student(
     teacher: torch.nn.Module, prepared: Prepared, fitter: _Fitter, train: Samples, n_params: int
 ) -> Variant:
-    options = prepared.modality.options
-    if "model.width" not in options:
-        return Variant(
-            "student", "distillation", _torch_runner(teacher), b"", "",
-            notes=f"not available: the {prepared.modality.name} network has no size option "
-            "(model.width) to build a smaller student from",
+    task = prepared.dataset.task
+    if "model.width" in prepared.modality.options:  # the modality sizes its network (tables)
+        width = max(4, int(fitter.network.get("width") or 64) // 4)
+        depth = max(0, int(fitter.network.get("depth") or 1) - 1)
+        cfg = fitter.cfg({"width": width, "depth": depth})
+        size, net = f"width {width} depth {depth}", None
+    else:  # a backbone network: the same architecture with its size arguments cut
+        cfg = fitter.cfg(lr=fitter.lr)  # the run's learning rate (no LR search for a given net)
+        smaller = smaller_backbone(teacher)
+        if isinstance(smaller, str):
+            return Variant(
+                "student", "distillation", _torch_runner(teacher), b"", "",
+                notes=f"not available: {smaller}",
+            )  # fmt: skip
+        backbone = build_backbone(smaller)
+        y_train = fitter.y_train
+        net, _ = backbone_network(
+            backbone, prepared.choice, train, task, prepared.n_classes, y_train, cfg,
+            {"pretrained": None},
         )  # fmt: skip
-    width = max(4, int(fitter.network.get("width") or 64) // 4)
-    depth = max(0, int(fitter.network.get("depth") or 1) - 1)
-    cfg = fitter.cfg({"width": width, "depth": depth})
+        size = ", ".join(f"{k} {v}" for k, v in smaller.items() if k in SIZE_ARGUMENTS)
     cfg = cfg.model_copy(
         update={"train": cfg.train.model_copy(update={"max_epochs": 2 * fitter.epochs})}
     )
-    task = prepared.dataset.task
-    student = fitter.fit(cfg, soft=lambda net: soft_targets(teacher, train.inputs, task, net))
+    student = fitter.fit(
+        cfg, net=net, soft=lambda net: soft_targets(teacher, train.inputs, task, net)
+    )
     params = sum(p.numel() for p in student.parameters())
     zeros, _ = count_zeros(student)
     return Variant(
         "student",
-        f"distilled on the shipped network's soft labels (T={TEMPERATURE:g}), width {width} "
-        f"depth {depth}",
+        f"distilled on the shipped network's soft labels (T={TEMPERATURE:g}), {size}",
         _torch_runner(student),
         _state_bytes(student),
         "student.safetensors",
@@ -501,6 +539,36 @@ def _student(
         zeros,
         f"{params} parameters vs {n_params}",
     )
+
+
+# A backbone's size arguments (its spec(), trainwell.models): widths are cut to a quarter
+# (at least 4; a transformer's d_model stays a multiple of its 4 heads), depths by one (at
+# least 1): the table's student rule (quarter width, one block fewer) for every backbone.
+WIDTHS = ("width", "hidden", "d_model", "dim")
+DEPTHS = ("stages", "blocks", "layers")
+SIZE_ARGUMENTS = WIDTHS + DEPTHS
+
+
+def smaller_backbone(teacher: torch.nn.Module) -> dict[str, Any] | str:
+    """The spec of a smaller backbone of the teacher's architecture, or why there is none
+    (a pre-trained backbone from timm or Hugging Face: its size is its checkpoint's)."""
+    backbone = getattr(teacher, "backbone", None)
+    spec = backbone.spec() if backbone is not None and hasattr(backbone, "spec") else None
+    if not isinstance(spec, dict):
+        return "the network has no backbone spec to build a smaller one from"
+    sizes = [k for k in SIZE_ARGUMENTS if isinstance(spec.get(k), int)]
+    if not sizes:
+        return (
+            f"the {spec.get('name')} backbone has no size arguments ({', '.join(WIDTHS)}; "
+            f"{', '.join(DEPTHS)}): a pre-trained model's size is its checkpoint's"
+        )
+    smaller = dict(spec)
+    for key in sizes:
+        value = int(spec[key])
+        smaller[key] = max(4, value // 4 // 4 * 4) if key in WIDTHS else max(1, value - 1)
+    if smaller == spec:
+        return f"the {spec.get('name')} backbone is already at its smallest size"
+    return smaller
 
 
 def variants_table(record: dict[str, Any]) -> str:

@@ -25,7 +25,9 @@ from trainwell.export.formats import (
     onnx_of_network,
     torchscript_of_network,
 )
+from trainwell.export.linear import linear_graph
 from trainwell.export.load import EXPORT_JSON, read_record
+from trainwell.export.raw import RAW_GRAPHS, outside_the_graph
 from trainwell.files import atomic_write_bytes, write_json
 from trainwell.modalities.base import DataSource, Samples
 from trainwell.predictor import MODEL_JSON, ModelFile, Predictor, member
@@ -82,8 +84,15 @@ def check_parity(
 
 
 def network_to_export(predictor: Predictor) -> torch.nn.Module:
-    """The network the exported graph computes: the shipped one (the parity test plants a
-    changed copy here)."""
+    """The module whose ``predict`` the exported graph computes: the shipped network, or the
+    shipped linear baseline as a :class:`~trainwell.export.linear.LinearGraph` (the parity
+    test plants a changed copy here).
+
+    Raises:
+        RunError: a linear baseline whose features torch cannot compute (text's TF-IDF).
+    """
+    if predictor.spec.kind == "linear":
+        return linear_graph(predictor.candidate)
     return predictor.candidate.model  # type: ignore[attr-defined]
 
 
@@ -96,14 +105,14 @@ def exported_candidate(
         RunError: the shipped model has no export in that format, or the exporter fails.
     """
     kind = predictor.spec.kind
-    if kind == "torch":
+    inputs: GraphInputs
+    if kind in {"torch", "linear"}:
         net = network_to_export(predictor)
-        if fmt == "onnx":
-            data = onnx_of_network(net, validation.inputs)
-            return OnnxCandidate(predictor.name, data, predictor.task, "network"), "network"
-        data = torchscript_of_network(net, validation.inputs)
-        return TorchScriptCandidate(predictor.name, data, predictor.task), "network"
-    if kind == "lightgbm":
+        if fmt == "torchscript":
+            data = torchscript_of_network(net, validation.inputs)
+            return TorchScriptCandidate(predictor.name, data, predictor.task), "network"
+        data, inputs = onnx_of_network(net, validation.inputs), "network"
+    elif kind == "lightgbm":
         if fmt != "onnx":
             raise RunError(
                 "the run ships LightGBM, which exports to ONNX only (onnxmltools' converter); "
@@ -111,13 +120,17 @@ def exported_candidate(
             )
         booster = predictor.candidate.booster  # type: ignore[attr-defined]
         n_features = sum(int(x.shape[1]) for x in validation.inputs)
-        data = onnx_of_lightgbm(booster, n_features)
-        return OnnxCandidate(predictor.name, data, predictor.task, "lightgbm"), "lightgbm"
-    raise RunError(
-        f"the run ships its {predictor.name} baseline (a linear model on fixed {kind} features "
-        "computed in Python), which has no ONNX or TorchScript export; ship the network "
-        "(baselines.ship=network) to export it"
+        data, inputs = onnx_of_lightgbm(booster, n_features), "lightgbm"
+    else:
+        raise RunError(f"the run ships a {kind} model, which has no ONNX or TorchScript export")
+    # Raw data in where the modality's encoding is expressible in ONNX (trainwell.export.raw).
+    raw = RAW_GRAPHS.get(predictor.spec.modality)
+    if raw is not None:
+        data = raw.fold(data, predictor.spec.encoding)
+    candidate = OnnxCandidate(
+        predictor.name, data, predictor.task, inputs, raw=raw, encoding=predictor.spec.encoding
     )
+    return candidate, inputs
 
 
 def export_run(
@@ -171,6 +184,7 @@ def export_run(
             f"{parity.examples} examples"
         )
     folder = export_folder(run)
+    raw_inputs = _raw_inputs(predictor, fmt)
     files = _write_files(candidate, predictor, folder)
     spec = ModelFile(
         **{
@@ -179,7 +193,7 @@ def export_run(
             "files": files,
             "network": None,
             "features": None,
-            "info": {**predictor.spec.info, "inputs": inputs},
+            "info": {**predictor.spec.info, "inputs": inputs, "raw_inputs": raw_inputs},
         }
     )
     entry = {
@@ -188,6 +202,7 @@ def export_run(
         "bytes": (folder / FILES[fmt]).stat().st_size,
         "exported_from": {"kind": predictor.spec.kind, "name": predictor.name},
         "exporter": _exporter(fmt, inputs),
+        "raw_inputs": raw_inputs,
         "parity": {"split": "validation", **asdict(parity)},
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "model": spec.model_dump(mode="json"),
@@ -225,6 +240,22 @@ def _write_files(candidate: Candidate, predictor: Predictor, folder: Path) -> di
         atomic_write_bytes(target, source.read_bytes())
         files[name] = predictor.spec.files[name]
     return files
+
+
+def _raw_inputs(predictor: Predictor, fmt: str) -> dict[str, Any]:
+    """What the exported file takes: raw columns (in the graph) or encoded tensors, and what
+    of the encoding stays beside it."""
+    raw = RAW_GRAPHS.get(predictor.spec.modality)
+    if fmt == "onnx" and raw is not None:
+        return {"in_graph": True, "inputs": raw.inputs(predictor.spec.encoding)}
+    if raw is not None:
+        beside = (
+            "the table's encoding (category vocabularies, booleans, dates): TorchScript takes "
+            "tensors only; the ONNX export takes the raw columns"
+        )
+    else:
+        beside = outside_the_graph(predictor.spec.modality)
+    return {"in_graph": False, "outside": beside, "beside": "export.json (model.encoding)"}
 
 
 def _exporter(fmt: str, inputs: GraphInputs) -> str:

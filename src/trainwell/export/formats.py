@@ -3,9 +3,10 @@
 The exported graph is the network's ``predict`` (probabilities, or values in the target's
 units): the numeric preprocessing the network carries inside it (imputation, standardization,
 one-hot and embeddings of category codes, the image and series standardization) is in the
-graph; the encoding from raw data to tensors (the table's category vocabularies, reading
-image files, tokenizing, windowing series) stays the modality's, shipped beside the file as
-the exact JSON encoding ``predict`` uses (see :mod:`trainwell.export`).
+graph. A table's ONNX graph also takes the raw columns (:mod:`trainwell.export.raw`, joined
+in front by the exporter); other modalities' encodings (reading image files, tokenizing,
+windowing series) stay the modality's, shipped beside the file as the exact JSON encoding
+``predict`` uses (see :mod:`trainwell.export`).
 
 Networks go through ``torch.onnx.export(dynamo=True)`` (the ``torch.export`` based exporter:
 the legacy TorchScript-based one is deprecated since PyTorch 2.9 and warns that it will be
@@ -28,10 +29,12 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
+import pandas as pd
 import torch
 
 from trainwell.candidates import Kind, lightgbm_matrix
 from trainwell.errors import RunError
+from trainwell.export.raw import RawGraph
 from trainwell.files import atomic_write_bytes
 from trainwell.modalities.base import Inputs, Samples
 
@@ -178,25 +181,44 @@ class OnnxCandidate:
     info: dict[str, Any] = field(default_factory=dict)
     kind: Kind = "onnx"
     file: str = FILES["onnx"]
+    # The graph takes raw columns (trainwell.export.raw): the modality's RawGraph and the
+    # encoding its feeds are built with; None: it takes the encoded tensors.
+    raw: RawGraph | None = None
+    encoding: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.session = _session(self.data)
 
+    def _result(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
+        result = self.session.run(None, feeds)
+        if self.inputs != "lightgbm":
+            return np.asarray(result[0], dtype=np.float64)
+        if self.task == "regression":
+            return np.asarray(result[0], dtype=np.float64).reshape(-1)
+        return np.asarray(result[1], dtype=np.float64)
+
     def run(self, inputs: Inputs) -> np.ndarray:
-        """Outputs for a batch of input tensors, as ``outputs`` gives them."""
+        """Outputs for a batch of input tensors, as ``outputs`` gives them (a graph that takes
+        tensors)."""
         if self.inputs == "lightgbm":
             num, cat = (x.numpy() for x in inputs)
-            feeds = {"input": lightgbm_matrix(num, cat).astype(np.float32)}
-            result = self.session.run(None, feeds)
-            if self.task == "regression":
-                return np.asarray(result[0], dtype=np.float64).reshape(-1)
-            return np.asarray(result[1], dtype=np.float64)
+            return self._result({"input": lightgbm_matrix(num, cat).astype(np.float32)})
         names = [i.name for i in self.session.get_inputs()]
-        feeds = {name: x.numpy() for name, x in zip(names, inputs, strict=True)}
-        return np.asarray(self.session.run(None, feeds)[0], dtype=np.float64)
+        return self._result({name: x.numpy() for name, x in zip(names, inputs, strict=True)})
+
+    def run_raw(self, frame: pd.DataFrame) -> np.ndarray:
+        """Outputs for a batch of raw rows (a graph that takes raw columns)."""
+        assert self.raw is not None
+        return self._result(self.raw.feeds(frame, self.encoding))
 
     def outputs(self, samples: Samples) -> np.ndarray:
-        return _batched(self.run, samples.inputs)
+        if self.raw is None:
+            return _batched(self.run, samples.inputs)
+        frame = samples.frame
+        chunks = [
+            self.run_raw(frame.iloc[start : start + BATCH]) for start in range(0, len(frame), BATCH)
+        ]
+        return np.concatenate(chunks)
 
     def save(self, folder: Path) -> tuple[dict[str, Any], list[Path]]:
         path = folder / self.file

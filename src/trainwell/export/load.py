@@ -49,13 +49,20 @@ def load_exported_candidate(spec: ModelFile, folder: Path) -> Candidate:
         RunError: the file is unlisted, changed, or does not load.
     """
     from trainwell.export.formats import FILES, OnnxCandidate, TorchScriptCandidate
+    from trainwell.export.raw import RAW_GRAPHS
 
     name = FILES[spec.kind]
     data = member(folder, name, spec.files).read_bytes()
     if hashlib.sha256(data).hexdigest() != spec.files[name]:  # changed since it was checked
         raise RunError(f"model file {str(folder / name)!r} does not match its recorded sha256")
     if spec.kind == "onnx":
-        return OnnxCandidate(spec.name, data, spec.task, spec.info.get("inputs", "network"))
+        raw = (
+            RAW_GRAPHS.get(spec.modality)
+            if spec.info.get("raw_inputs", {}).get("in_graph")
+            else None
+        )
+        inputs = spec.info.get("inputs", "network")
+        return OnnxCandidate(spec.name, data, spec.task, inputs, raw=raw, encoding=spec.encoding)
     return TorchScriptCandidate(spec.name, data, spec.task)
 
 

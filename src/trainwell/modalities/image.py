@@ -272,6 +272,20 @@ class PooledPixels:
     def to_json(self) -> dict[str, Any]:
         return {"name": "pooled_pixels", "side": self.side}
 
+    def module(self) -> torch.nn.Module:
+        """The same features as a torch module of the pixel tensor (for export)."""
+        return _PooledPixelsModule(self.side)
+
+
+class _PooledPixelsModule(torch.nn.Module):
+    def __init__(self, side: int) -> None:
+        super().__init__()
+        self.side = side
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        pooled = torch.nn.functional.adaptive_avg_pool2d(x.float(), self.side)
+        return pooled.reshape(x.shape[0], -1) / 255.0
+
 
 class ImageModality(BaseModality):
     """A folder with one sub-folder per class (``photos/cat/1.png``)."""

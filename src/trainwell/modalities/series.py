@@ -234,6 +234,19 @@ class SeriesStats:
     def to_json(self) -> dict[str, Any]:
         return {"name": "series_stats"}
 
+    def module(self) -> torch.nn.Module:
+        """The same features as a torch module of the series tensor (for export)."""
+        return _SeriesStatsModule()
+
+
+class _SeriesStatsModule(torch.nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.to(torch.float64)
+        t = torch.linspace(-1, 1, x.shape[1], dtype=torch.float64)[None, :, None]
+        slope = (x * t).mean(dim=1) / (t**2).mean()
+        parts = [x.mean(1), x.std(1, correction=0), x.amin(1), x.amax(1), slope]
+        return torch.cat(parts, dim=1)
+
 
 class SeriesModality(BaseModality):
     """A long table, one row per time step: ``--series ID --time T``; one label per series."""
