@@ -7,7 +7,7 @@ concurrency 1, 8 and 32, batching on (``--max-batch-size 64 --max-delay-ms 5``) 
 (``--max-batch-size 1 --max-delay-ms 0``). Then an overload run: 10x more concurrent clients
 than the queue bound, counting status codes and sampling the server's resident memory.
 
-The client runs on the same machine and shares its CPUs with the server; the ratios measured
+The client (a minimal keep-alive HTTP/1.1 client, see :class:`Connection`) runs on the same machine and shares its CPUs with the server; the ratios measured
 side by side in one run are what to read, not the absolute numbers.
 
     python benchmarks/serve.py [--run RUN_DIR] [--requests 400] [--json out.json]
@@ -139,31 +139,101 @@ class Server:
         self.process.wait(timeout=60)
 
 
+class Connection:
+    """One keep-alive HTTP/1.1 connection speaking just enough of the protocol to POST JSON
+    and read the answer's status and body.
+
+    Written here rather than using httpx: on a two-core machine the benchmark's client shares
+    the CPUs with the server, and httpx spends about a millisecond of CPU per request, more
+    than the server's HTTP layer; a client that costs more than the server caps the
+    throughput of both settings alike and hides what batching saves. The server's answers
+    always carry Content-Length (uvicorn and Starlette's JSON responses).
+    """
+
+    def __init__(self, host: str, port: int) -> None:
+        self.host, self.port = host, port
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def post(self, request: bytes) -> int:
+        """Send one pre-encoded request; its status code. A connection the server closed is
+        reopened for the next request (the error is raised for this one)."""
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+            sock = self.writer.get_extra_info("socket")
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        assert self.reader is not None
+        try:
+            self.writer.write(request)
+            head = await self.reader.readuntil(b"\r\n\r\n")
+            status = int(head.split(b" ", 2)[1])
+            length = 0
+            for line in head.split(b"\r\n")[1:]:
+                name, _, value = line.partition(b":")
+                if name.strip().lower() == b"content-length":
+                    length = int(value)
+                elif name.strip().lower() == b"connection" and b"close" in value.lower():
+                    length = -1 if length == 0 else length
+            await self.reader.readexactly(max(length, 0))
+            if b"connection: close" in head.lower():
+                self.close()
+            return status
+        except (OSError, asyncio.IncompleteReadError):
+            self.close()
+            raise
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+        self.reader = self.writer = None
+
+
+def encode_requests(url: str, rows: list[dict]) -> list[bytes]:
+    """One ``POST /predict`` of one row per row, as the bytes sent."""
+    host = url.split("//", 1)[1]
+    requests = []
+    for row in rows:
+        body = json.dumps({"rows": [row]}).encode()
+        head = (
+            f"POST /predict HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n"
+        )
+        requests.append(head.encode() + body)
+    return requests
+
+
 async def drive(url: str, rows: list[dict], concurrency: int, total: int) -> dict:
-    """``concurrency`` clients send ``total`` one-row requests between them."""
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    """``concurrency`` clients (one keep-alive connection each) send ``total`` one-row
+    requests between them; a dropped connection is counted under its error's name."""
+    host, port = url.split("//", 1)[1].split(":")
+    requests = encode_requests(url, rows)
     latencies: list[float] = []
     codes: Counter[int | str] = Counter()
     remaining = iter(range(total))
 
-    async def client_loop(client: httpx.AsyncClient) -> None:
-        for i in remaining:
-            started = time.perf_counter()
-            try:
-                response = await client.post("/predict", json={"rows": [rows[i % len(rows)]]})
-            except httpx.TransportError as err:  # counted, not hidden: a dropped connection
-                codes[type(err).__name__] += 1
-                continue
-            codes[response.status_code] += 1
-            if response.status_code == 200:
-                latencies.append(time.perf_counter() - started)
+    async def client_loop() -> None:
+        connection = Connection(host, int(port))
+        try:
+            for i in remaining:
+                started = time.perf_counter()
+                try:
+                    status = await connection.post(requests[i % len(requests)])
+                except (OSError, asyncio.IncompleteReadError) as err:  # counted, not hidden
+                    codes[type(err).__name__] += 1
+                    continue
+                codes[status] += 1
+                if status == 200:
+                    latencies.append(time.perf_counter() - started)
+        finally:
+            connection.close()
 
-    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=120) as client:
-        await client.post("/predict", json={"rows": rows[:1]})  # warm-up
-        started = time.perf_counter()
-        await asyncio.gather(*(client_loop(client) for _ in range(concurrency)))
-        elapsed = time.perf_counter() - started
-    ms = np.asarray(latencies) * 1000
+    warm = Connection(host, int(port))
+    await warm.post(requests[0])
+    warm.close()
+    started = time.perf_counter()
+    await asyncio.gather(*(client_loop() for _ in range(concurrency)))
+    elapsed = time.perf_counter() - started
+    ms = np.asarray(latencies) * 1000 if latencies else np.asarray([np.nan])
     return {
         "concurrency": concurrency,
         "requests": total,

@@ -157,6 +157,43 @@ class Metrics:
         )
 
 
+ARRIVED = "trainwell.arrived"  # in a /predict request's ASGI scope until it is queued
+
+
+class Arriving:
+    """``POST /predict`` requests the server has begun but not yet handed to a batcher
+    (their body is being read and validated): the batcher waits for those, and only those,
+    before it runs a batch (see :class:`~trainwell.serve.batching.Batcher`)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def queued(self, scope: Any) -> None:
+        """Mark a request counted by :class:`ArrivalMiddleware` as handed to a batcher."""
+        if scope.pop(ARRIVED, None) is not None:
+            self.count -= 1
+
+
+class ArrivalMiddleware:
+    """Pure ASGI middleware (no per-request task or body copy, unlike Starlette's
+    ``BaseHTTPMiddleware``) counting ``POST /predict`` requests into :class:`Arriving`."""
+
+    def __init__(self, app: Any, arriving: Arriving) -> None:
+        self.app = app
+        self.arriving = arriving
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope["path"] != "/predict":
+            await self.app(scope, receive, send)
+            return
+        self.arriving.count += 1
+        scope[ARRIVED] = True
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.arriving.queued(scope)  # refused before it was queued (a 422), or left
+
+
 def stats(service: Service) -> dict[str, Any]:
     """Everything the live page shows, as JSON (the counters equal /metrics')."""
     counts = service.counts
@@ -227,8 +264,10 @@ def column_errors(errors: Sequence[Any]) -> list[dict[str, Any]]:
 def build_app(service: Service) -> FastAPI:
     """The FastAPI application serving ``service`` (start it with uvicorn)."""
     metrics = Metrics(service)
+    arriving = Arriving()
     for batcher in service.batchers.values():  # called in the model thread; prometheus locks
         batcher.on_batch = metrics.batch.observe
+        batcher.arriving = lambda: arriving.count
     shadows: set[asyncio.Task[None]] = set()
 
     @contextlib.asynccontextmanager
@@ -276,12 +315,14 @@ def build_app(service: Service) -> FastAPI:
             service.counts.shadow_dropped += 1
 
     async def predict(
+        request: Request,
         body: body_model,  # type: ignore[valid-type]
         x_trainwell_key: str | None = Header(default=None, max_length=256),
     ) -> Any:
         started = time.perf_counter()
         rows = [r.model_dump(by_alias=True) for r in body.rows]  # type: ignore[attr-defined]
         variant = service.choose(x_trainwell_key or body.key)  # type: ignore[attr-defined]
+        arriving.queued(request.scope)
         try:
             answers = await service.batchers[variant].submit([(row, None) for row in rows])
         except Overloaded as err:
@@ -326,6 +367,8 @@ def build_app(service: Service) -> FastAPI:
             503: {"description": "Overloaded: the queue is full; retry after Retry-After s"}
         },
     )(predict)
+
+    app.add_middleware(ArrivalMiddleware, arriving=arriving)
 
     @app.post("/feedback", response_model=FeedbackResponse, summary="The true label of a row")
     async def feedback(body: Feedback) -> FeedbackResponse:
