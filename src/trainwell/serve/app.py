@@ -21,7 +21,7 @@ import html
 import time
 from collections.abc import AsyncIterator, Sequence
 from importlib import resources
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, create_model
@@ -51,6 +51,7 @@ except ImportError as err:  # pragma: no cover - depends on the installed extras
     ) from None
 
 KEY_HEADER = "X-Trainwell-Key"
+MAX_STEPS = 100_000  # values one served series channel may hold
 RETRY_AFTER_S = 1
 # One JSON type per column kind (trainwell.data.schema.Kind); every column may be null
 # (a missing value, imputed as in training) but must be present.
@@ -59,6 +60,8 @@ KIND_TYPES: dict[str, Any] = {
     "boolean": bool | str | None,
     "categorical": str | int | float | None,
     "datetime": str | None,
+    "text": str,
+    "values": Annotated[list[float], Field(min_length=1, max_length=MAX_STEPS)],
 }
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
@@ -95,11 +98,12 @@ class FeedbackResponse(BaseModel):
 
 
 def request_model(service: Service) -> type[BaseModel]:
-    """``{"rows": [{column: value, ...}], "key": optional sticky A/B key}``, one field per
-    input column of the served run, typed by its kind."""
+    """``{"rows": [{field: value, ...}], "key": optional sticky A/B key}``: per example the
+    fields the served run's modality names (a table's columns typed by their kind, a text, a
+    series' values per channel)."""
     fields: dict[str, Any] = {
-        f"c{i}": (KIND_TYPES[col.kind], Field(alias=col.name))
-        for i, col in enumerate(service.control.columns)
+        f"c{i}": (KIND_TYPES[kind], Field(alias=name))
+        for i, (name, kind) in enumerate(service.control.fields.items())
     }
     row = create_model("Row", __config__=ConfigDict(extra="ignore"), **fields)
     return create_model(

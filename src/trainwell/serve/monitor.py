@@ -6,7 +6,8 @@ features and predictions tested against ``train_profile.json`` (:mod:`trainwell.
 live accuracy per window where feedback arrived, the A/B test (:mod:`trainwell.serve.abtest`),
 and whether retraining is advised (TW-P06): when the last full window drifted on any feature or
 on the predictions, or its live accuracy fell more than :data:`ACCURACY_DROP` below the run's
-test accuracy.
+test accuracy (for a regression: its live mean absolute error rose past :data:`ERROR_RISE`
+times the test one).
 """
 
 from __future__ import annotations
@@ -25,19 +26,21 @@ from trainwell.serve.profile import PROFILE_JSON
 from trainwell.serve.service import LOG_DIR, LOG_FILE
 
 ACCURACY_DROP = 0.05
+ERROR_RISE = 1.5  # a live mean absolute error this many times the test one advises retraining
 MIN_LABELLED = 50  # labelled rows a window needs before its accuracy is judged
 
 
 @dataclass
 class Window:
-    """One window of answered rows: its drift tests and live accuracy (None: too few
-    labels)."""
+    """One window of answered rows: its drift tests and live accuracy, or for a regression
+    its live mean absolute error (None: too few labels)."""
 
     first: int
     rows: int
     drift: list[Drift]
     labelled: int
     accuracy: float | None
+    error: float | None = None
 
 
 @dataclass
@@ -49,6 +52,7 @@ class MonitorReport:
     verdict: Verdict | None
     advice: list[str] = field(default_factory=list)
     profile: bool = True
+    test_error: float | None = None  # a regression's test mean absolute error
 
     @property
     def retrain(self) -> bool:
@@ -118,7 +122,11 @@ def build_report(run_dir: Path, *, window: int = WINDOW, horizon: int = HORIZON)
         if not regression and len(known) >= MIN_LABELLED:
             right = sum(is_right(r["prediction"], labels[r["id"]]) for r in known)
             accuracy = right / len(known)
-        windows.append(Window(start, len(chunk), drift, len(known), accuracy))
+        error = None
+        if regression and len(known) >= MIN_LABELLED:
+            error = sum(abs(float(r["prediction"]) - float(labels[r["id"]])) for r in known)
+            error /= len(known)
+        windows.append(Window(start, len(chunk), drift, len(known), accuracy, error))
     metrics = read_metrics(run.path)
     test_accuracy = metrics.get("test", {}).get("accuracy") if not regression else None
     verdict = None
@@ -132,6 +140,8 @@ def build_report(run_dir: Path, *, window: int = WINDOW, horizon: int = HORIZON)
     report = MonitorReport(
         run.path.name, len(answered), windows, test_accuracy, verdict, profile=profile is not None
     )
+    if regression:
+        report.test_error = metrics.get("test", {}).get("mae")
     report.advice = advice(report, window)
     return report
 
@@ -156,6 +166,16 @@ def advice(report: MonitorReport, window: int) -> list[str]:
             reasons.append(
                 f"live accuracy {last.accuracy:.3f} on rows {last.first + 1}-"
                 f"{last.first + last.rows} is below the test accuracy {report.test_accuracy:.3f}"
+            )
+    errors = [w for w in report.windows if w.error is not None]
+    if errors and report.test_error:
+        last = errors[-1]
+        assert last.error is not None
+        if last.error > ERROR_RISE * report.test_error:
+            reasons.append(
+                f"live mean absolute error {last.error:.4g} on rows {last.first + 1}-"
+                f"{last.first + last.rows} is over {ERROR_RISE}x the test one "
+                f"({report.test_error:.4g})"
             )
     return reasons
 
@@ -183,11 +203,15 @@ def format_report(report: MonitorReport) -> str:
             )
         if w.accuracy is not None:
             head += f" live accuracy {w.accuracy:.3f} ({w.labelled} labelled)"
+        elif w.error is not None:
+            head += f" live mean absolute error {w.error:.4g} ({w.labelled} labelled)"
         elif w.labelled:
             head += f" {w.labelled} labelled (too few to score)"
         lines.append(head)
     if report.test_accuracy is not None:
         lines.append(f"test accuracy at training: {report.test_accuracy:.3f}")
+    if report.test_error is not None:
+        lines.append(f"test mean absolute error at training: {report.test_error:.4g}")
     if report.verdict is not None:
         v = report.verdict
         lines.append(f"A/B test (B = candidate): {v.verdict}: {v.reason}")

@@ -27,7 +27,8 @@ import pandas as pd
 
 from trainwell.data.load import file_sha256
 from trainwell.data.schema import ColumnSpec
-from trainwell.errors import ConfigError, RunError
+from trainwell.errors import ConfigError, DataError, RunError
+from trainwell.modalities.base import DataSource
 from trainwell.modalities.registry import REGISTRY
 from trainwell.predictor import MODEL_JSON, Predictor
 from trainwell.run import load
@@ -87,9 +88,15 @@ class Variant:
     run_dir: Path
     predictor: Predictor
     sha256: str  # of model.json, which lists every model file's sha256 (TW-P09)
-    columns: tuple[ColumnSpec, ...]
+    fields: dict[str, str]  # one example's fields -> JSON kind (Modality.served_fields)
+    columns: tuple[ColumnSpec, ...]  # the input columns (tables; empty for other modalities)
     profile: dict[str, Any] | None
-    predict: Callable[[pd.DataFrame], pd.DataFrame]
+    predict: Callable[[DataSource], pd.DataFrame]
+
+    def data(self, examples: list[dict[str, Any]]) -> DataSource:
+        """Served examples as the data the model's ``predict`` takes (Modality.served_data)."""
+        spec = self.predictor.spec
+        return REGISTRY[spec.modality].served_data(spec.encoding, examples)
 
     @property
     def run(self) -> str:
@@ -99,23 +106,30 @@ class Variant:
 def load_variant(name: str, run_dir: Path) -> Variant:
     """Load a finished run's shipped model for serving.
 
+    The request schema comes from the run's modality (``served_fields``: a table's columns,
+    a text, a series' values per channel), and so does the data each batch becomes.
+
     Raises:
-        RunError: not a finished run, a model file changed, or a model whose input is not one
-            row of columns (only tables are served row by row).
+        RunError: not a finished run, a model file changed, or a model whose modality cannot
+            take examples one by one (``served_fields`` is None).
     """
     run = load(run_dir)
     predictor = run.model
-    columns = REGISTRY[predictor.spec.modality].input_columns(predictor.spec.encoding)
-    if columns is None:
+    modality = REGISTRY[predictor.spec.modality]
+    fields = modality.served_fields(predictor.spec.encoding)
+    if not fields:
         raise RunError(
-            f"{str(run_dir)!r} holds a {predictor.spec.modality} model; trainwell serve serves "
-            "models whose input is one row of columns (tables)"
+            f"{str(run_dir)!r} holds a {predictor.spec.modality} model, which trainwell serve "
+            "cannot serve: its modality names no fields for one example (served_fields)"
         )
+    columns = modality.input_columns(predictor.spec.encoding) or ()
     profile = None
     if (run.path / PROFILE_JSON).is_file():
         profile = read_run_json(run.path, PROFILE_JSON)
     sha = file_sha256(run.dir.model_dir / MODEL_JSON)
-    return Variant(name, run.path, predictor, sha, tuple(columns), profile, predictor.predict)
+    return Variant(
+        name, run.path, predictor, sha, fields, tuple(columns), profile, predictor.predict
+    )
 
 
 def json_value(value: Any) -> Any:
@@ -195,9 +209,9 @@ class Service:
         if options.candidate is not None:
             self.variants[CANDIDATE] = load_variant(CANDIDATE, options.candidate)
             a, b = self.variants[CONTROL], self.variants[CANDIDATE]
-            if [c.name for c in a.columns] != [c.name for c in b.columns]:
+            if a.fields != b.fields:
                 raise RunError(
-                    f"the candidate {str(b.run_dir)!r} takes other columns than "
+                    f"the candidate {str(b.run_dir)!r} takes other inputs than "
                     f"{str(a.run_dir)!r}; an A/B test needs models of the same input"
                 )
         self.control = self.variants[CONTROL]
@@ -236,8 +250,9 @@ class Service:
         """
         served = self.variants[variant]
         rows = [row for row, _ in items]
-        frame = pd.DataFrame.from_records(rows, columns=[c.name for c in served.columns])
-        records = output_records(served.predict(frame))  # late-bound: a test may wrap it
+        records = output_records(served.predict(served.data(rows)))  # a test may wrap predict
+        if len(records) != len(rows):
+            raise DataError(f"{len(rows)} examples gave {len(records)} predictions")
         shadow = [given is not None for _, given in items]
         ids = [given or uuid.uuid4().hex for _, given in items]
         self.record(variant, rows, records, ids, shadow)

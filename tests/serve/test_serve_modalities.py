@@ -1,0 +1,148 @@
+"""Serving beyond classified tables: text and series runs (the request schema and the data of
+each batch come from the modality: ``served_fields`` / ``served_data``), and a regression
+table run (numeric predictions, drift of the predictions, feedback with a numeric label).
+Every served answer equals ``trainwell predict``'s on the same examples."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import mixed_frame
+from helpers import run_cli
+from modality_data import make_reviews, make_sensors
+from serve.conftest import fresh_copy, rows_of, running
+from test_input_policy import TINY
+
+import trainwell
+from trainwell.serve.drift import PREDICTION
+from trainwell.serve.service import ServeOptions
+
+LABELLED = 60  # served rows whose true value is sent back (monitor scores from 50)
+
+
+def fit(folder: Path, data: pd.DataFrame, target: str, **options: str) -> Path:
+    data.to_csv(folder / "d.csv", index=False)
+    overrides = [*TINY, "baselines.ship=linear", "model.name=bag_of_embeddings"]
+    if "text" not in options:
+        overrides.pop()
+    trainwell.fit(
+        folder / "d.csv", target, out=folder / "run", quiet=True, overrides=overrides, **options
+    )
+    return folder / "run"
+
+
+def predicted(run: Path, new: pd.DataFrame, folder: Path, capsys: pytest.CaptureFixture[str]):
+    """``trainwell predict RUN new.csv``'s table."""
+    new.to_csv(folder / "new.csv", index=False)
+    code, out, err = run_cli(["predict", str(run), str(folder / "new.csv")], capsys)
+    assert code == 0, err
+    return pd.read_csv(io.StringIO(out))
+
+
+def assert_same(answer: httpx.Response, expected: pd.DataFrame, classes: list[str]) -> None:
+    assert answer.status_code == 200, answer.text
+    got = answer.json()["predictions"]
+    assert [p["prediction"] for p in got] == expected["prediction"].tolist()
+    for cls in classes:
+        served = np.array([p["proba"][cls] for p in got])
+        np.testing.assert_allclose(served, expected[f"proba_{cls}"], rtol=1e-6, atol=1e-7)
+
+
+@pytest.fixture(scope="module")
+def text_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return fit(tmp_path_factory.mktemp("text"), make_reviews(120), "sentiment", text="review")
+
+
+@pytest.fixture(scope="module")
+def series_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    sensors = make_sensors(36, length=16)
+    return fit(tmp_path_factory.mktemp("series"), sensors, "activity", series="id", time="t")
+
+
+def test_a_text_run_serves_texts_as_trainwell_predict_answers(
+    text_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    new = make_reviews(12, seed=5).drop(columns="sentiment")
+    expected = predicted(text_run, new, tmp_path, capsys)
+    classes = sorted(c[len("proba_") :] for c in expected.columns if c.startswith("proba_"))
+    with running(ServeOptions(fresh_copy(text_run, tmp_path, "served"))) as (client, _):
+        schema = client.get("/openapi.json").json()["components"]["schemas"]["Row"]
+        answer = client.post("/predict", json={"rows": [{"review": t} for t in new["review"]]})
+        wrong = client.post("/predict", json={"rows": [{"review": ["not", "a", "text"]}]})
+    assert schema["required"] == ["review"]
+    assert schema["properties"]["review"]["type"] == "string"
+    assert_same(answer, expected, classes)
+    assert wrong.status_code == 422
+    assert wrong.json()["detail"][0]["loc"] == ["body", "rows", 0, "review"]
+
+
+def test_a_series_run_serves_value_lists_as_trainwell_predict_answers(
+    series_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    new = make_sensors(5, length=16, seed=9).drop(columns="activity")
+    expected = predicted(series_run, new, tmp_path, capsys)  # one row per series, ids sorted
+    examples = [
+        {"ax": rows["ax"].tolist(), "ay": rows["ay"].tolist()}
+        for _, rows in new.sort_values(["id", "t"]).groupby("id", sort=True)
+    ]
+    with running(ServeOptions(fresh_copy(series_run, tmp_path, "served"))) as (client, _):
+        schema = client.get("/openapi.json").json()["components"]["schemas"]["Row"]
+        answer = client.post("/predict", json={"rows": examples})
+        uneven = client.post("/predict", json={"rows": [{"ax": [1.0, 2.0], "ay": [1.0]}]})
+        wrong = client.post("/predict", json={"rows": [{"ax": "1,2", "ay": [1.0]}]})
+        up = client.get("/health").status_code
+    assert sorted(schema["required"]) == ["ax", "ay"]
+    assert schema["properties"]["ax"]["type"] == "array"
+    assert_same(answer, expected, ["run", "sit", "walk"])
+    assert uneven.status_code == 422
+    assert "must have equal lengths" in uneven.json()["detail"][0]["msg"]
+    assert wrong.status_code == 422
+    assert wrong.json()["detail"][0]["loc"] == ["body", "rows", 0, "ax"]
+    assert up == 200
+
+
+@pytest.fixture(scope="module")
+def regression_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    frame = mixed_frame(300)
+    frame["amount"] = 3 * frame["x1"] + frame["x2"].fillna(50) / 10
+    return fit(tmp_path_factory.mktemp("regression"), frame.drop(columns="label"), "amount")
+
+
+def test_a_regression_run_serves_numbers_drift_and_live_error(
+    regression_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    frame = mixed_frame(300, seed=4).drop(columns="label")  # the training dates: no drift there
+    frame["x1"] += 3.0  # the stream moved: x1 and, through it, the predictions drift
+    truth = 3 * frame["x1"] + frame["x2"].fillna(50) / 10
+    expected = predicted(regression_run, frame, tmp_path, capsys)
+    run = fresh_copy(regression_run, tmp_path, "served")
+    with running(ServeOptions(run, window=300)) as (client, _):
+        answer = client.post("/predict", json={"rows": rows_of(frame)})
+        got = answer.json()["predictions"]
+        for p, y in zip(got[:LABELLED], truth[:LABELLED], strict=True):
+            assert client.post("/feedback", json={"id": p["id"], "label": float(y)}).json()[
+                "matched"
+            ]
+        stats = client.get("/stats").json()
+    np.testing.assert_allclose(
+        [p["prediction"] for p in got], expected["prediction"], rtol=1e-5, atol=1e-6
+    )
+    assert all(p["proba"] is None for p in got)
+    drifted = {d["feature"] for d in stats["drift"]["A"] if d["drifted"]}
+    assert drifted == {"x1", PREDICTION}
+    served = np.array([p["prediction"] for p in got[:LABELLED]])
+    error = np.mean(np.abs(served - truth[:LABELLED]))
+    live = stats["live"]["A"]
+    assert live["labelled"] == LABELLED
+    assert live["mean_absolute_error"] == pytest.approx(error)
+    code, out, err = run_cli(["monitor", str(run), "--window", "300"], capsys)
+    assert code == 0, err
+    assert "drift on x1 (PSI" in out
+    assert f"live mean absolute error {error:.4g} ({LABELLED} labelled)" in out
+    assert "test mean absolute error at training" in out
+    assert "retraining advised" in out
