@@ -23,7 +23,7 @@ from trainwell.run_files import read_metrics, read_run_json
 from trainwell.serve.abtest import CANDIDATE, CONTROL, HORIZON, Verdict, ab_verdict, is_right
 from trainwell.serve.drift import PREDICTION, WINDOW, Drift, drift_report
 from trainwell.serve.profile import PROFILE_JSON
-from trainwell.serve.service import LOG_DIR, LOG_FILE
+from trainwell.serve.service import LOG_DIR, LOG_FILE, log_files
 
 ACCURACY_DROP = 0.05
 ERROR_RISE = 1.5  # a live mean absolute error this many times the test one advises retraining
@@ -60,31 +60,34 @@ class MonitorReport:
 
 
 def read_log(run_dir: Path) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """The prediction lines (in order) and {id: label} of the feedback lines.
+    """The prediction lines (in order, across the rotated files oldest first) and
+    {id: label} of the feedback lines.
 
     Raises:
         RunError: no served log, or a line that is not JSON.
     """
-    path = run_dir / LOG_DIR / LOG_FILE
-    if not path.is_file():
+    files = log_files(run_dir)
+    if not files:
+        path = run_dir / LOG_DIR / LOG_FILE
         raise RunError(
             f"{str(path)!r} does not exist: serve the run first (trainwell serve {run_dir})"
         )
     predictions, labels = [], {}
-    with path.open(encoding="utf-8") as fh:
-        for number, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
-                if number > 1 and not line.endswith("\n"):
-                    break  # the server is writing this last line right now
-                raise RunError(f"{str(path)!r} line {number} is not JSON") from None
-            if record.get("type") == "prediction":
-                predictions.append(record)
-            elif record.get("type") == "feedback":
-                labels[record["id"]] = record["label"]
+    for path in files:
+        with path.open(encoding="utf-8") as fh:
+            for number, line in enumerate(fh, 1):
+                if not line.strip():
+                    continue
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError:
+                    if path == files[-1] and number > 1 and not line.endswith("\n"):
+                        break  # the server is writing this last line right now
+                    raise RunError(f"{str(path)!r} line {number} is not JSON") from None
+                if record.get("type") == "prediction":
+                    predictions.append(record)
+                elif record.get("type") == "feedback":
+                    labels[record["id"]] = record["label"]
     return predictions, labels
 
 

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
+import logging.handlers
 import math
 import threading
 import uuid
@@ -43,6 +45,8 @@ LOG_FILE = "log.jsonl"
 MAX_ROWS = 1000  # rows one request may carry
 REMEMBERED = 100_000  # predictions kept in memory to join feedback to
 LATENCIES = 2000  # recent request latencies kept for the live page's percentiles
+LOG_MAX_BYTES = 100 * 2**20  # the served log rotates past this size ...
+LOG_KEEP = 5  # ... keeping this many older files
 
 
 @dataclass
@@ -59,6 +63,8 @@ class ServeOptions:
     window: int = WINDOW
     horizon: int = HORIZON
     log: bool = True
+    log_max_bytes: int = LOG_MAX_BYTES
+    log_keep: int = LOG_KEEP
 
     def check(self) -> None:
         """Raises ConfigError on a setting out of range or contradictory."""
@@ -74,6 +80,8 @@ class ServeOptions:
             raise ConfigError("choose --shadow (B answers none) or --split (B answers some)")
         if self.window < 1 or self.horizon < 1:
             raise ConfigError("--window and --horizon must be at least 1")
+        if self.log_max_bytes < 1 or self.log_keep < 0:
+            raise ConfigError("--log-max-mb must be positive and --log-keep at least 0")
 
 
 @dataclass
@@ -158,29 +166,52 @@ def output_records(outputs: pd.DataFrame) -> list[dict[str, Any]]:
 
 
 class ServedLog:
-    """Appends JSON lines to ``RUN_DIR/serve/log.jsonl`` (thread-safe); a no-op when off."""
+    """Appends JSON lines to ``RUN_DIR/serve/log.jsonl`` (thread-safe); a no-op when off.
 
-    def __init__(self, run_dir: Path, enabled: bool = True) -> None:
+    Size-based rotation by the standard library's ``RotatingFileHandler``: past
+    ``max_bytes`` the file becomes ``log.jsonl.1`` (the older ones ``.2`` ... up to
+    ``keep``, the oldest dropped), so a long-served model's log stays within
+    ``(keep + 1) * max_bytes``; :func:`log_files` lists them oldest first for
+    ``trainwell monitor``. A batch's lines go in one write, so rotation never splits one.
+    """
+
+    def __init__(
+        self,
+        run_dir: Path,
+        enabled: bool = True,
+        max_bytes: int = LOG_MAX_BYTES,
+        keep: int = LOG_KEEP,
+    ) -> None:
         self.path = run_dir / LOG_DIR / LOG_FILE
-        self._lock = threading.Lock()
-        self._file = None
+        self._handler: logging.handlers.RotatingFileHandler | None = None
         if enabled:
             self.path.parent.mkdir(exist_ok=True)
-            self._file = self.path.open("a", encoding="utf-8")
+            self._handler = logging.handlers.RotatingFileHandler(
+                self.path, maxBytes=max_bytes, backupCount=keep, encoding="utf-8"
+            )
+            self._handler.setFormatter(logging.Formatter("%(message)s"))
 
     def write(self, lines: list[dict[str, Any]]) -> None:
-        if self._file is None or not lines:
+        if self._handler is None or not lines:
             return
-        text = "".join(json.dumps(line, default=str, allow_nan=False) + "\n" for line in lines)
-        with self._lock:
-            self._file.write(text)
-            self._file.flush()
+        text = "\n".join(json.dumps(line, default=str, allow_nan=False) for line in lines)
+        # The handler locks, rolls over when the file is full, writes and flushes.
+        self._handler.handle(logging.makeLogRecord({"msg": text, "levelno": logging.INFO}))
 
     def close(self) -> None:
-        with self._lock:
-            if self._file is not None:
-                self._file.close()
-                self._file = None
+        if self._handler is not None:
+            self._handler.close()
+            self._handler = None
+
+
+def log_files(run_dir: Path) -> list[Path]:
+    """The served log's files, oldest first: ``log.jsonl.N`` ... ``log.jsonl.1``,
+    ``log.jsonl`` (those that exist)."""
+    folder = run_dir / LOG_DIR
+    rotated = [p for p in folder.glob(f"{LOG_FILE}.*") if p.suffix[1:].isdigit()]
+    rotated.sort(key=lambda p: int(p.suffix[1:]), reverse=True)
+    current = folder / LOG_FILE
+    return [*rotated, *([current] if current.is_file() else [])]
 
 
 @dataclass
@@ -222,7 +253,7 @@ class Service:
             for name, v in self.variants.items()
             if v.profile is not None
         }
-        self.log = ServedLog(options.run_dir, options.log)
+        self.log = ServedLog(options.run_dir, options.log, options.log_max_bytes, options.log_keep)
         self._lock = threading.Lock()
         self._answers: OrderedDict[str, list[tuple[str, Any]]] = OrderedDict()
         self._labelled: deque[tuple[str, Any, Any]] = deque(maxlen=REMEMBERED)
