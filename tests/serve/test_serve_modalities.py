@@ -70,10 +70,15 @@ def test_a_text_run_serves_texts_as_trainwell_predict_answers(
     new = make_reviews(12, seed=5).drop(columns="sentiment")
     expected = predicted(text_run, new, tmp_path, capsys)
     classes = sorted(c[len("proba_") :] for c in expected.columns if c.startswith("proba_"))
-    with running(ServeOptions(fresh_copy(text_run, tmp_path, "served"))) as (client, _):
+    served = fresh_copy(text_run, tmp_path, "served")
+    with running(ServeOptions(served)) as (client, _):
         schema = client.get("/openapi.json").json()["components"]["schemas"]["Row"]
         answer = client.post("/predict", json={"rows": [{"review": t} for t in new["review"]]})
         wrong = client.post("/predict", json={"rows": [{"review": ["not", "a", "text"]}]})
+    code, out, err = run_cli(["monitor", str(served)], capsys)
+    assert code == 0, err
+    assert "run served: 12 answered rows" in out
+    assert "a text run has no per-column training profile, so drift is not tested" in out
     assert schema["required"] == ["review"]
     assert schema["properties"]["review"]["type"] == "string"
     assert_same(answer, expected, classes)

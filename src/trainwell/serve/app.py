@@ -26,7 +26,7 @@ from typing import Annotated, Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from trainwell.errors import DataError, TrainwellError
+from trainwell.errors import DataError, RunError, TrainwellError
 from trainwell.serve.abtest import CANDIDATE
 from trainwell.serve.batching import Overloaded
 from trainwell.serve.service import MAX_ROWS, Service
@@ -101,6 +101,12 @@ def request_model(service: Service) -> type[BaseModel]:
     """``{"rows": [{field: value, ...}], "key": optional sticky A/B key}``: per example the
     fields the served run's modality names (a table's columns typed by their kind, a text, a
     series' values per channel)."""
+    unknown = sorted({k for k in service.control.fields.values() if k not in KIND_TYPES})
+    if unknown:
+        raise RunError(
+            f"the run's modality names fields of kind {unknown}, which trainwell serve has no "
+            f"JSON type for (known: {sorted(KIND_TYPES)})"
+        )
     fields: dict[str, Any] = {
         f"c{i}": (KIND_TYPES[kind], Field(alias=name))
         for i, (name, kind) in enumerate(service.control.fields.items())

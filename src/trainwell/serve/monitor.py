@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from trainwell.errors import ConfigError, RunError
+from trainwell.modalities.registry import REGISTRY
 from trainwell.run import load
 from trainwell.run_files import read_metrics, read_run_json
 from trainwell.serve.abtest import CANDIDATE, CONTROL, HORIZON, Verdict, ab_verdict, is_right
@@ -52,6 +53,8 @@ class MonitorReport:
     verdict: Verdict | None
     advice: list[str] = field(default_factory=list)
     profile: bool = True
+    modality: str = "table"
+    by_columns: bool = True  # the model's input is one row of columns (Modality.input_columns)
     test_error: float | None = None  # a regression's test mean absolute error
 
     @property
@@ -143,6 +146,9 @@ def build_report(run_dir: Path, *, window: int = WINDOW, horizon: int = HORIZON)
     report = MonitorReport(
         run.path.name, len(answered), windows, test_accuracy, verdict, profile=profile is not None
     )
+    spec = run.model.spec
+    report.modality = spec.modality
+    report.by_columns = REGISTRY[spec.modality].input_columns(spec.encoding) is not None
     if regression:
         report.test_error = metrics.get("test", {}).get("mae")
     report.advice = advice(report, window)
@@ -185,7 +191,12 @@ def advice(report: MonitorReport, window: int) -> list[str]:
 
 def format_report(report: MonitorReport) -> str:
     lines = [f"run {report.run}: {report.rows} answered rows in {len(report.windows)} window(s)"]
-    if not report.profile:
+    if not report.profile and not report.by_columns:
+        lines.append(
+            f"no {PROFILE_JSON}: a {report.modality} run has no per-column training profile, "
+            "so drift is not tested (live accuracy and the A/B test are)"
+        )
+    elif not report.profile:
         lines.append(
             f"no {PROFILE_JSON} in the run (fitted before trainwell wrote it): drift is not "
             "tested; refit to get it"
