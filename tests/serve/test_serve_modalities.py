@@ -151,3 +151,17 @@ def test_a_regression_run_serves_numbers_drift_and_live_error(
     assert f"live mean absolute error {error:.4g} ({LABELLED} labelled)" in out
     assert "test mean absolute error at training" in out
     assert "retraining advised" in out
+
+
+def test_wide_series_examples_are_rows_of_their_step_columns() -> None:
+    """A wide-series run (one row per series, a column per step) takes one number per step
+    column, and a batch becomes those rows in order (what its predict reads, as for a table)."""
+    from trainwell.modalities.registry import REGISTRY
+
+    wide = REGISTRY["wide_series"]
+    encoding = {"modality": "wide_series", "columns": ["t0", "t1", "t2"], "length": 3}
+    assert wide.served_fields(encoding) == {"t0": "numeric", "t1": "numeric", "t2": "numeric"}
+    examples = [{"t0": 1.0, "t1": 2.0, "t2": 3.0}, {"t2": 6.0, "t0": 4.0, "t1": 5.0}]
+    frame = wide.served_data(encoding, examples)
+    assert frame.columns.tolist() == ["t0", "t1", "t2"]
+    assert frame.to_numpy().tolist() == [[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]
