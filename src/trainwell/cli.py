@@ -478,7 +478,7 @@ def compress(
 @app.command()
 def serve(
     run_dir: Annotated[
-        Path, typer.Argument(help="A finished run directory (table, text or series model).")
+        Path, typer.Argument(help="A finished run (table, text, series or image model).")
     ],
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,

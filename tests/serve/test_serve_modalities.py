@@ -1,10 +1,11 @@
-"""Serving beyond classified tables: text and series runs (the request schema and the data of
-each batch come from the modality: ``served_fields`` / ``served_data``), and a regression
+"""Serving beyond classified tables: text, series and image runs (the request schema and the
+data of each batch come from the modality: ``served_fields`` / ``served_data``), and a regression
 table run (numeric predictions, drift of the predictions, feedback with a numeric label).
 Every served answer equals ``trainwell predict``'s on the same examples."""
 
 from __future__ import annotations
 
+import base64
 import io
 from pathlib import Path
 
@@ -14,7 +15,7 @@ import pandas as pd
 import pytest
 from conftest import mixed_frame
 from helpers import run_cli
-from modality_data import make_reviews, make_sensors
+from modality_data import make_reviews, make_sensors, write_digits
 from serve.conftest import fresh_copy, rows_of, running
 from test_input_policy import TINY
 
@@ -153,7 +154,7 @@ def test_a_regression_run_serves_numbers_drift_and_live_error(
     assert "retraining advised" in out
 
 
-def test_wide_series_examples_are_rows_of_their_step_columns() -> None:
+def test_wide_series_examples_are_rows_of_their_step_columns(tmp_path: Path) -> None:
     """A wide-series run (one row per series, a column per step) takes one number per step
     column, and a batch becomes those rows in order (what its predict reads, as for a table)."""
     from trainwell.modalities.registry import REGISTRY
@@ -162,6 +163,50 @@ def test_wide_series_examples_are_rows_of_their_step_columns() -> None:
     encoding = {"modality": "wide_series", "columns": ["t0", "t1", "t2"], "length": 3}
     assert wide.served_fields(encoding) == {"t0": "numeric", "t1": "numeric", "t2": "numeric"}
     examples = [{"t0": 1.0, "t1": 2.0, "t2": 3.0}, {"t2": 6.0, "t0": 4.0, "t1": 5.0}]
-    frame = wide.served_data(encoding, examples)
+    frame = wide.served_data(encoding, examples, tmp_path)
     assert frame.columns.tolist() == ["t0", "t1", "t2"]
     assert frame.to_numpy().tolist() == [[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]
+
+
+@pytest.fixture(scope="module")
+def image_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("image")
+    photos = write_digits(folder / "photos", range(3), per_class=14)
+    overrides = [*TINY, "baselines.ship=linear"]
+    trainwell.fit(photos, "label", out=folder / "run", quiet=True, overrides=overrides)
+    return folder / "run"
+
+
+def test_an_image_run_serves_base64_images_as_trainwell_predict_answers(
+    image_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    new = write_digits(tmp_path / "new", range(3), per_class=2, skip=40)
+    code, out, err = run_cli(["predict", str(image_run), str(new)], capsys)
+    assert code == 0, err
+    expected = pd.read_csv(io.StringIO(out), dtype={"prediction": str})  # classes "0" "1" "2"
+    images = [base64.b64encode(Path(p).read_bytes()).decode() for p in expected["path"]]
+    with running(ServeOptions(fresh_copy(image_run, tmp_path, "served"))) as (client, _):
+        answer = client.post("/predict", json={"rows": [{"image": i} for i in images]})
+        not_base64 = client.post("/predict", json={"rows": [{"image": "%%%"}]})
+        not_image = client.post(
+            "/predict", json={"rows": [{"image": base64.b64encode(b"plain text").decode()}]}
+        )
+        up = client.get("/health").status_code
+    assert_same(answer, expected, ["0", "1", "2"])
+    assert not_base64.status_code == 422
+    assert "image 0 is not base64-encoded bytes" in not_base64.json()["detail"][0]["msg"]
+    assert not_image.status_code == 422
+    assert "cannot read image" in not_image.json()["detail"][0]["msg"]
+    assert up == 200
+
+
+def test_long_inputs_are_logged_as_their_length_and_sha256() -> None:
+    import hashlib
+
+    from trainwell.serve.service import LOGGED_CHARS, logged_value
+
+    long = "x" * (LOGGED_CHARS + 1)
+    assert logged_value(long) == {
+        "chars": LOGGED_CHARS + 1, "sha256": hashlib.sha256(long.encode()).hexdigest()
+    }  # fmt: skip
+    assert logged_value("short") == "short"

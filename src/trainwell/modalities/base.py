@@ -215,12 +215,16 @@ class Modality(Protocol):
     def served_fields(self, encoding: dict[str, Any]) -> dict[str, str] | None:
         """The fields of one example in a ``trainwell serve`` request: name -> JSON kind (a
         column kind of :mod:`trainwell.data.schema`, ``text``: a string, ``values``: a list of
-        numbers); None when the model cannot be served example by example."""
+        numbers, ``image``: a base64 string of an image file's bytes); None when the model
+        cannot be served example by example."""
         ...
 
-    def served_data(self, encoding: dict[str, Any], examples: list[dict[str, Any]]) -> DataSource:
+    def served_data(
+        self, encoding: dict[str, Any], examples: list[dict[str, Any]], scratch: Path
+    ) -> DataSource:
         """Served examples (dicts of :meth:`served_fields`) as the data ``predict_samples``
-        takes, whose predictions come back one per example, in their order.
+        takes, whose predictions come back one per example, in their order. ``scratch`` is an
+        empty folder, deleted by the caller after predicting, for examples that must be files.
 
         Raises:
             DataError: the examples cannot make that data (series of unequal lengths).

@@ -166,7 +166,9 @@ class BaseModality:
         columns = self.input_columns(encoding)
         return None if columns is None else {c.name: c.kind for c in columns}
 
-    def served_data(self, encoding: dict[str, Any], examples: list[dict[str, Any]]) -> DataSource:
+    def served_data(
+        self, encoding: dict[str, Any], examples: list[dict[str, Any]], scratch: Path
+    ) -> DataSource:
         """By default one table row per example."""
         return pd.DataFrame.from_records(examples, columns=list(self.served_fields(encoding) or []))
 

@@ -312,7 +312,9 @@ class SeriesModality(BaseModality):
         """One example is one series: per channel the list of its values, in time order."""
         return {channel: "values" for channel in encoding["channels"]}
 
-    def served_data(self, encoding: dict[str, Any], examples: list[dict[str, Any]]) -> DataSource:
+    def served_data(
+        self, encoding: dict[str, Any], examples: list[dict[str, Any]], scratch: Path
+    ) -> DataSource:
         """The examples as the long table ``predict`` reads: one row per time step, the
         example's index as its series id (so the predictions, sorted by id, keep their order)
         and the step's index as its time.

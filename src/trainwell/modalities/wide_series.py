@@ -160,7 +160,9 @@ class WideSeriesModality(SeriesModality):
         """One example is one row: a number per time-step column."""
         return {column: "numeric" for column in encoding["columns"]}
 
-    def served_data(self, encoding: dict[str, Any], examples: list[dict[str, Any]]) -> DataSource:
+    def served_data(
+        self, encoding: dict[str, Any], examples: list[dict[str, Any]], scratch: Path
+    ) -> DataSource:
         return pd.DataFrame.from_records(examples, columns=encoding["columns"])
 
     def predict_samples(self, data: DataSource, encoding: dict[str, Any], folder: Path) -> Samples:

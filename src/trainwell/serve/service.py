@@ -12,10 +12,12 @@ candidate that saw the row but did not answer), and one ``feedback`` line per la
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import logging
 import logging.handlers
 import math
+import tempfile
 import threading
 import uuid
 from collections import Counter, OrderedDict, deque
@@ -47,6 +49,7 @@ REMEMBERED = 100_000  # predictions kept in memory to join feedback to
 LATENCIES = 2000  # recent request latencies kept for the live page's percentiles
 LOG_MAX_BYTES = 100 * 2**20  # the served log rotates past this size ...
 LOG_KEEP = 5  # ... keeping this many older files
+LOGGED_CHARS = 4096  # longer input strings are logged as their length and sha256
 
 
 @dataclass
@@ -101,10 +104,13 @@ class Variant:
     profile: dict[str, Any] | None
     predict: Callable[[DataSource], pd.DataFrame]
 
-    def data(self, examples: list[dict[str, Any]]) -> DataSource:
-        """Served examples as the data the model's ``predict`` takes (Modality.served_data)."""
+    def answer(self, examples: list[dict[str, Any]]) -> pd.DataFrame:
+        """``predict`` on served examples, made into the data it takes by the modality
+        (Modality.served_data; files it writes go in a scratch folder deleted after)."""
         spec = self.predictor.spec
-        return REGISTRY[spec.modality].served_data(spec.encoding, examples)
+        with tempfile.TemporaryDirectory(prefix="trainwell-serve-") as scratch:
+            data = REGISTRY[spec.modality].served_data(spec.encoding, examples, Path(scratch))
+            return self.predict(data)  # late-bound: a test may wrap it
 
     @property
     def run(self) -> str:
@@ -149,6 +155,15 @@ def json_value(value: Any) -> Any:
     if value is pd.NA or value is pd.NaT:
         return None
     return value
+
+
+def logged_value(value: Any) -> Any:
+    """An input as the served log keeps it: a string longer than :data:`LOGGED_CHARS` (an
+    image's base64, a long document) as its length and sha256, anything else as JSON."""
+    if isinstance(value, str) and len(value) > LOGGED_CHARS:
+        digest = hashlib.sha256(value.encode()).hexdigest()
+        return {"chars": len(value), "sha256": digest}
+    return json_value(value)
 
 
 def output_records(outputs: pd.DataFrame) -> list[dict[str, Any]]:
@@ -281,7 +296,7 @@ class Service:
         """
         served = self.variants[variant]
         rows = [row for row, _ in items]
-        records = output_records(served.predict(served.data(rows)))  # a test may wrap predict
+        records = output_records(served.answer(rows))
         if len(records) != len(rows):
             raise DataError(f"{len(rows)} examples gave {len(records)} predictions")
         shadow = [given is not None for _, given in items]
@@ -320,7 +335,7 @@ class Service:
                 **({"shadow": True} if hidden else {}),
                 "run": served.run,
                 "model_sha256": served.sha256,
-                "inputs": {k: json_value(v) for k, v in row.items()},
+                "inputs": {k: logged_value(v) for k, v in row.items()},
                 "prediction": out["prediction"],
             }
             for id_, row, out, hidden in zip(ids, rows, outputs, shadow, strict=True)
