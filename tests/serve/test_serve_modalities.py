@@ -79,7 +79,7 @@ def test_a_text_run_serves_texts_as_trainwell_predict_answers(
     code, out, err = run_cli(["monitor", str(served)], capsys)
     assert code == 0, err
     assert "run served: 12 answered rows" in out
-    assert "a text run has no per-column training profile, so drift is not tested" in out
+    assert "this text run has no per-column training profile, so drift is not tested" in out
     assert schema["required"] == ["review"]
     assert schema["properties"]["review"]["type"] == "string"
     assert_same(answer, expected, classes)

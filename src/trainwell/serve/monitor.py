@@ -193,7 +193,7 @@ def format_report(report: MonitorReport) -> str:
     lines = [f"run {report.run}: {report.rows} answered rows in {len(report.windows)} window(s)"]
     if not report.profile and not report.by_columns:
         lines.append(
-            f"no {PROFILE_JSON}: a {report.modality} run has no per-column training profile, "
+            f"no {PROFILE_JSON}: this {report.modality} run has no per-column training profile, "
             "so drift is not tested (live accuracy and the A/B test are)"
         )
     elif not report.profile:
