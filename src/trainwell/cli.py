@@ -497,12 +497,14 @@ def compress(
 
 @app.command()
 def serve(
-    run_dir: Annotated[Path, typer.Argument(help="A finished run directory (a table model).")],
+    run_dir: Annotated[
+        Path, typer.Argument(help="A finished run (table, text, series or image model).")
+    ],
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
     max_batch_size: Annotated[int, typer.Option(help="Rows per model call (TW-P05).")] = 64,
     max_delay_ms: Annotated[
-        float, typer.Option(help="How long a request waits for others to batch with.")
+        float, typer.Option(help="Longest wait for requests already arriving to batch with.")
     ] = 5.0,
     max_queue: Annotated[
         int, typer.Option(help="Requests that may wait; more get 503 + Retry-After.")
@@ -520,6 +522,10 @@ def serve(
         int, typer.Option(help="Labelled predictions per variant before the A/B test is read.")
     ] = 200,
     window: Annotated[int, typer.Option(help="Served rows per drift window (TW-P06).")] = 500,
+    log_max_mb: Annotated[
+        float, typer.Option(help="The served log rotates past this size (MiB).")
+    ] = 100.0,
+    log_keep: Annotated[int, typer.Option(help="Rotated served-log files kept.")] = 5,
     emit_dockerfile: Annotated[
         Path | None,
         typer.Option(help="Write a pinned requirements.txt and a Dockerfile here and exit."),
@@ -531,7 +537,7 @@ def serve(
     options = ServeOptions(
         run_dir, candidate=candidate, split=split, shadow=shadow, window=window,
         max_batch_size=max_batch_size, max_delay_ms=max_delay_ms, max_queue=max_queue,
-        horizon=horizon,
+        horizon=horizon, log_max_bytes=max(1, int(log_max_mb * 2**20)), log_keep=log_keep,
     )  # fmt: skip
     if emit_dockerfile is not None:
         from trainwell.serve.docker import emit_dockerfile as emit

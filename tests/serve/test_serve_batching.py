@@ -120,3 +120,47 @@ def test_batching_off_runs_each_request_alone(served_run: Path, tmp_path: Path) 
     assert len(refused) == EXTRA
     assert [r.status_code for r in served] == [200] * (MAX_QUEUE + 1)
     assert sizes == [1] * (MAX_QUEUE + 1)
+
+
+def test_an_idle_batcher_runs_a_lone_request_at_once() -> None:
+    """Concurrency 1: nothing else arriving, so the request does not wait out the delay (an
+    hour here: were it waited for, the hang guard would fail the test)."""
+    from trainwell.serve.batching import Batcher
+
+    async def scenario() -> tuple[list[object], list[int]]:
+        batcher = Batcher(list, max_batch_size=64, max_delay_s=3600, max_queue=10)
+        await batcher.start()
+        try:
+            answer = await asyncio.wait_for(batcher.submit(["a"]), HANG_GUARD_S)
+        finally:
+            await batcher.stop()
+        return answer, list(batcher.batch_sizes)
+
+    assert asyncio.run(scenario()) == (["a"], [1])
+
+
+def test_a_batch_waits_for_requests_known_to_be_arriving() -> None:
+    """A request the server has begun to read (counted as arriving) joins the batch of the
+    request queued before it."""
+    from trainwell.serve.batching import Batcher
+
+    arriving = [1]
+
+    async def scenario() -> tuple[list[object], list[object], list[int]]:
+        batcher = Batcher(
+            list, max_batch_size=64, max_delay_s=3600, max_queue=10, arriving=lambda: arriving[0]
+        )
+        await batcher.start()
+        try:
+            first = asyncio.create_task(batcher.submit(["a"]))
+            await asyncio.sleep(0)
+            assert batcher.depth == 1  # "a" is queued
+            while batcher.depth:
+                await asyncio.sleep(0)  # until the batcher takes "a" (and waits for company)
+            arriving[0] = 0
+            second = await asyncio.wait_for(batcher.submit(["b", "c"]), HANG_GUARD_S)
+            return await first, second, list(batcher.batch_sizes)
+        finally:
+            await batcher.stop()
+
+    assert asyncio.run(scenario()) == (["a"], ["b", "c"], [3])

@@ -1,8 +1,8 @@
 """``trainwell serve``'s command line: bad options are one line, and
 ``--emit-dockerfile DIR`` (TW-P09) writes requirements pinned to the installed versions of
 trainwell's runtime dependencies and the serving extras, a Dockerfile naming the run and its
-model sha256, and the files serving needs. (Installing them in a fresh venv is too slow for
-this suite; the pins are checked against the installed distributions.)"""
+model sha256, and the files serving needs. (That the pins resolve in a fresh venv is
+``test_serve_requirements.py``.)"""
 
 from __future__ import annotations
 

@@ -212,6 +212,25 @@ class Modality(Protocol):
         row of columns (a folder of images, a series spread over rows)."""
         ...
 
+    def served_fields(self, encoding: dict[str, Any]) -> dict[str, str] | None:
+        """The fields of one example in a ``trainwell serve`` request: name -> JSON kind (a
+        column kind of :mod:`trainwell.data.schema`, ``text``: a string, ``values``: a list of
+        numbers, ``image``: a base64 string of an image file's bytes); None when the model
+        cannot be served example by example."""
+        ...
+
+    def served_data(
+        self, encoding: dict[str, Any], examples: list[dict[str, Any]], scratch: Path
+    ) -> DataSource:
+        """Served examples (dicts of :meth:`served_fields`) as the data ``predict_samples``
+        takes, whose predictions come back one per example, in their order. ``scratch`` is an
+        empty folder, deleted by the caller after predicting, for examples that must be files.
+
+        Raises:
+            DataError: the examples cannot make that data (series of unequal lengths).
+        """
+        ...
+
     def export(self, encoding: dict[str, Any], folder: Path) -> tuple[dict[str, Any], list[Path]]:
         """Files the shipped model needs besides its weights (a tokenizer's), written into
         ``folder``, and the encoding to record with them."""

@@ -21,7 +21,7 @@ from trainwell.data.schema import ColumnSpec
 from trainwell.errors import ConfigError, RunError
 from trainwell.features import FeatureMap, fit_feature_baselines
 from trainwell.findings import Finding, sort_findings
-from trainwell.modalities.base import Read, Samples
+from trainwell.modalities.base import DataSource, Read, Samples
 from trainwell.models import Choice, ModalityNet, Standardize
 from trainwell.models.transfer import load_weights
 from trainwell.split import Splits
@@ -160,6 +160,17 @@ class BaseModality:
     def input_columns(self, encoding: dict[str, Any]) -> tuple[ColumnSpec, ...] | None:
         """By default the input is not one row of columns (not servable row by row)."""
         return None
+
+    def served_fields(self, encoding: dict[str, Any]) -> dict[str, str] | None:
+        """By default one field per input column (:meth:`input_columns`), typed by its kind."""
+        columns = self.input_columns(encoding)
+        return None if columns is None else {c.name: c.kind for c in columns}
+
+    def served_data(
+        self, encoding: dict[str, Any], examples: list[dict[str, Any]], scratch: Path
+    ) -> DataSource:
+        """By default one table row per example."""
+        return pd.DataFrame.from_records(examples, columns=list(self.served_fields(encoding) or []))
 
     def analyze(
         self,

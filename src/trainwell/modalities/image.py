@@ -8,6 +8,8 @@ memory as uint8. Unreadable files, mixed sizes or channels and near-duplicates a
 
 from __future__ import annotations
 
+import base64
+import binascii
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -386,6 +388,27 @@ class ImageModality(BaseModality):
         if isinstance(data, pd.DataFrame) or not Path(data).exists():
             raise DataError("an image model predicts a folder of images (or one image file)")
         return load(Path(data), FitConfig(), for_predict=encoding)
+
+    def served_fields(self, encoding: dict[str, Any]) -> dict[str, str]:
+        """One example is one image file's bytes, base64-encoded."""
+        return {"image": "image"}
+
+    def served_data(
+        self, encoding: dict[str, Any], examples: list[dict[str, Any]], scratch: Path
+    ) -> DataSource:
+        """The images written into ``scratch`` as files named in the examples' order (the
+        folder ``predict`` reads, in sorted order; the decoder goes by content, not suffix).
+
+        Raises:
+            DataError: an example is not base64.
+        """
+        for i, example in enumerate(examples):
+            try:
+                data = base64.b64decode(example["image"], validate=True)
+            except (binascii.Error, ValueError):
+                raise DataError(f"image {i} is not base64-encoded bytes") from None
+            (scratch / f"{i:06d}.png").write_bytes(data)
+        return scratch
 
     def predict_frame(self, samples: Samples, predictions: pd.DataFrame) -> pd.DataFrame:
         return keyed_predictions(samples, predictions)

@@ -321,6 +321,36 @@ class SeriesModality(BaseModality):
         frame = data if isinstance(data, pd.DataFrame) else read_table(data)
         return load(frame, FitConfig(), for_predict=encoding)
 
+    def served_fields(self, encoding: dict[str, Any]) -> dict[str, str]:
+        """One example is one series: per channel the list of its values, in time order."""
+        return {channel: "values" for channel in encoding["channels"]}
+
+    def served_data(
+        self, encoding: dict[str, Any], examples: list[dict[str, Any]], scratch: Path
+    ) -> DataSource:
+        """The examples as the long table ``predict`` reads: one row per time step, the
+        example's index as its series id (so the predictions, sorted by id, keep their order)
+        and the step's index as its time.
+
+        Raises:
+            DataError: an example's channels differ in length.
+        """
+        channels, sid, time = encoding["channels"], encoding["series"], encoding.get("time")
+        parts = []
+        for i, example in enumerate(examples):
+            lengths = {len(example[c]) for c in channels}
+            if len(lengths) != 1:
+                raise DataError(
+                    f"series {i}: its channels {channels} must have equal lengths, not "
+                    f"{sorted(lengths)}"
+                )
+            part = pd.DataFrame({c: np.asarray(example[c], dtype=float) for c in channels})
+            part.insert(0, sid, i)
+            if time is not None:
+                part.insert(1, time, np.arange(len(part)))
+            parts.append(part)
+        return pd.concat(parts, ignore_index=True)
+
     def predict_frame(self, samples: Samples, predictions: pd.DataFrame) -> pd.DataFrame:
         return keyed_predictions(samples, predictions)
 

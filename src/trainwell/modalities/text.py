@@ -367,6 +367,10 @@ class TextModality(BaseModality):
         frame = data if isinstance(data, pd.DataFrame) else read_table(data)
         return load(frame, FitConfig(), for_predict=encoding, folder=folder / TOKENIZER)
 
+    def served_fields(self, encoding: dict[str, Any]) -> dict[str, str]:
+        """One example is its text, under the text column's name."""
+        return {encoding["column"]: "text"}
+
     def predict_frame(self, samples: Samples, predictions: pd.DataFrame) -> pd.DataFrame:
         predictions.index = samples.frame.index
         return predictions

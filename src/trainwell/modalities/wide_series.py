@@ -156,6 +156,15 @@ class WideSeriesModality(SeriesModality):
         found = [*samples.findings, *run_audit(dataset, splits, config=cfg.audit, seed=cfg.seed)]
         return sort_findings(found)
 
+    def served_fields(self, encoding: dict[str, Any]) -> dict[str, str]:
+        """One example is one row: a number per time-step column."""
+        return {column: "numeric" for column in encoding["columns"]}
+
+    def served_data(
+        self, encoding: dict[str, Any], examples: list[dict[str, Any]], scratch: Path
+    ) -> DataSource:
+        return pd.DataFrame.from_records(examples, columns=encoding["columns"])
+
     def predict_samples(self, data: DataSource, encoding: dict[str, Any], folder: Path) -> Samples:
         frame = data if isinstance(data, pd.DataFrame) else read_table(data)
         missing = [c for c in encoding["columns"] if c not in frame.columns]

@@ -21,12 +21,12 @@ import html
 import time
 from collections.abc import AsyncIterator, Sequence
 from importlib import resources
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from trainwell.errors import DataError, TrainwellError
+from trainwell.errors import DataError, RunError, TrainwellError
 from trainwell.serve.abtest import CANDIDATE
 from trainwell.serve.batching import Overloaded
 from trainwell.serve.service import MAX_ROWS, Service
@@ -51,6 +51,8 @@ except ImportError as err:  # pragma: no cover - depends on the installed extras
     ) from None
 
 KEY_HEADER = "X-Trainwell-Key"
+MAX_STEPS = 100_000  # values one served series channel may hold
+MAX_IMAGE_CHARS = 20_000_000  # base64 characters one served image may take (~15 MB)
 RETRY_AFTER_S = 1
 # One JSON type per column kind (trainwell.data.schema.Kind); every column may be null
 # (a missing value, imputed as in training) but must be present.
@@ -59,6 +61,9 @@ KIND_TYPES: dict[str, Any] = {
     "boolean": bool | str | None,
     "categorical": str | int | float | None,
     "datetime": str | None,
+    "text": str,
+    "image": Annotated[str, Field(max_length=MAX_IMAGE_CHARS)],  # base64 of the file's bytes
+    "values": Annotated[list[float], Field(min_length=1, max_length=MAX_STEPS)],
 }
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
@@ -95,11 +100,18 @@ class FeedbackResponse(BaseModel):
 
 
 def request_model(service: Service) -> type[BaseModel]:
-    """``{"rows": [{column: value, ...}], "key": optional sticky A/B key}``, one field per
-    input column of the served run, typed by its kind."""
+    """``{"rows": [{field: value, ...}], "key": optional sticky A/B key}``: per example the
+    fields the served run's modality names (a table's columns typed by their kind, a text, a
+    series' values per channel)."""
+    unknown = sorted({k for k in service.control.fields.values() if k not in KIND_TYPES})
+    if unknown:
+        raise RunError(
+            f"the run's modality names fields of kind {unknown}, which trainwell serve has no "
+            f"JSON type for (known: {sorted(KIND_TYPES)})"
+        )
     fields: dict[str, Any] = {
-        f"c{i}": (KIND_TYPES[col.kind], Field(alias=col.name))
-        for i, col in enumerate(service.control.columns)
+        f"c{i}": (KIND_TYPES[kind], Field(alias=name))
+        for i, (name, kind) in enumerate(service.control.fields.items())
     }
     row = create_model("Row", __config__=ConfigDict(extra="ignore"), **fields)
     return create_model(
@@ -155,6 +167,43 @@ class Metrics:
             ["variant", "feature"],
             registry=r,
         )
+
+
+ARRIVED = "trainwell.arrived"  # in a /predict request's ASGI scope until it is queued
+
+
+class Arriving:
+    """``POST /predict`` requests the server has begun but not yet handed to a batcher
+    (their body is being read and validated): the batcher waits for those, and only those,
+    before it runs a batch (see :class:`~trainwell.serve.batching.Batcher`)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def queued(self, scope: Any) -> None:
+        """Mark a request counted by :class:`ArrivalMiddleware` as handed to a batcher."""
+        if scope.pop(ARRIVED, None) is not None:
+            self.count -= 1
+
+
+class ArrivalMiddleware:
+    """Pure ASGI middleware (no per-request task or body copy, unlike Starlette's
+    ``BaseHTTPMiddleware``) counting ``POST /predict`` requests into :class:`Arriving`."""
+
+    def __init__(self, app: Any, arriving: Arriving) -> None:
+        self.app = app
+        self.arriving = arriving
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope["path"] != "/predict":
+            await self.app(scope, receive, send)
+            return
+        self.arriving.count += 1
+        scope[ARRIVED] = True
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.arriving.queued(scope)  # refused before it was queued (a 422), or left
 
 
 def stats(service: Service) -> dict[str, Any]:
@@ -227,8 +276,10 @@ def column_errors(errors: Sequence[Any]) -> list[dict[str, Any]]:
 def build_app(service: Service) -> FastAPI:
     """The FastAPI application serving ``service`` (start it with uvicorn)."""
     metrics = Metrics(service)
+    arriving = Arriving()
     for batcher in service.batchers.values():  # called in the model thread; prometheus locks
         batcher.on_batch = metrics.batch.observe
+        batcher.arriving = lambda: arriving.count
     shadows: set[asyncio.Task[None]] = set()
 
     @contextlib.asynccontextmanager
@@ -276,12 +327,14 @@ def build_app(service: Service) -> FastAPI:
             service.counts.shadow_dropped += 1
 
     async def predict(
+        request: Request,
         body: body_model,  # type: ignore[valid-type]
         x_trainwell_key: str | None = Header(default=None, max_length=256),
     ) -> Any:
         started = time.perf_counter()
         rows = [r.model_dump(by_alias=True) for r in body.rows]  # type: ignore[attr-defined]
         variant = service.choose(x_trainwell_key or body.key)  # type: ignore[attr-defined]
+        arriving.queued(request.scope)
         try:
             answers = await service.batchers[variant].submit([(row, None) for row in rows])
         except Overloaded as err:
@@ -326,6 +379,8 @@ def build_app(service: Service) -> FastAPI:
             503: {"description": "Overloaded: the queue is full; retry after Retry-After s"}
         },
     )(predict)
+
+    app.add_middleware(ArrivalMiddleware, arriving=arriving)
 
     @app.post("/feedback", response_model=FeedbackResponse, summary="The true label of a row")
     async def feedback(body: Feedback) -> FeedbackResponse:

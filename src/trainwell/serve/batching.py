@@ -1,8 +1,10 @@
 """Dynamic batching with a bounded queue (TW-P05, and overload safety).
 
-Requests that arrive while the model is busy, or within ``max_delay_s`` of the first one,
-run as one batch of at most ``max_batch_size`` rows; the model runs in one worker thread, off
-the event loop, so the server keeps accepting (and refusing) requests while it computes.
+Requests that arrive while the model is busy run as one batch of at most ``max_batch_size``
+rows; a batch waits (at most ``max_delay_s``) only for requests the server is known to be
+reading already, so a lone request on an idle server runs at once. The model runs in one
+worker thread, off the event loop, so the server keeps accepting (and refusing) requests
+while it computes.
 At most ``max_queue`` requests wait; the next one is refused at once with :class:`Overloaded`
 (the server answers 503 with Retry-After), so memory stays bounded under any load
 (TorchServe's job queue of 100 and Ray Serve's ``max_queued_requests`` work the same way).
@@ -44,9 +46,19 @@ class Batcher:
             reading the outputs, logging) belongs there, so the event loop only parses
             requests and writes answers.
         max_batch_size: rows per batch (a request with more rows runs alone).
-        max_delay_s: how long the first request of a batch waits for company (seconds).
+        max_delay_s: the longest the first request of a batch waits for requests known to be
+            arriving (seconds); with none arriving it runs at once.
         max_queue: requests that may wait; the next one raises :class:`Overloaded`.
         on_batch: called in the worker thread with the rows of each batch run.
+        arriving: how many requests the server has begun to read but not yet submitted
+            (the batch waits for them, at most ``max_delay_s``).
+        threads: torch's intra-op threads in the model thread (None: torch's default). One
+            by default: a served batch is small, so splitting its matrix products across
+            threads gains little, and on a busy machine OpenMP threads wait at a barrier for a
+            descheduled sibling (a 32-row batch took 6x as long on 2 threads as on 1 on the
+            loaded 2-core test machine; see :mod:`trainwell.train.threads`); the event loop
+            needs the other core. The setting is the worker thread's own (OpenMP's thread
+            count is per thread), so the rest of the process keeps torch's.
     """
 
     def __init__(
@@ -57,12 +69,16 @@ class Batcher:
         max_delay_s: float,
         max_queue: int,
         on_batch: Callable[[int], None] | None = None,
+        arriving: Callable[[], int] = lambda: 0,
+        threads: int | None = 1,
     ) -> None:
         self.predict = predict
         self.max_batch_size = max_batch_size
         self.max_delay_s = max_delay_s
         self.max_queue = max_queue
         self.on_batch = on_batch
+        self.arriving = arriving
+        self.threads = threads
         self.batch_sizes: deque[int] = deque(maxlen=1000)  # rows per recent batch, newest last
         self._queue: asyncio.Queue[_Job] | None = None
         self._task: asyncio.Task[None] | None = None
@@ -80,8 +96,16 @@ class Batcher:
 
     async def start(self) -> None:
         self._queue = asyncio.Queue()
-        self._executor = ThreadPoolExecutor(1, thread_name_prefix="trainwell-model")
+        self._executor = ThreadPoolExecutor(
+            1, thread_name_prefix="trainwell-model", initializer=self._init_thread
+        )
         self._task = asyncio.create_task(self._loop())
+
+    def _init_thread(self) -> None:
+        if self.threads is not None:
+            import torch
+
+            torch.set_num_threads(self.threads)
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -107,6 +131,11 @@ class Batcher:
         return await future
 
     async def _next_batch(self) -> list[_Job]:
+        """The next batch: the first waiting request and every one queued behind it (up to
+        ``max_batch_size`` rows), taken without waiting: requests that arrive while the model
+        computes form the next batch. Only while more requests are known to be on their way
+        (``arriving``: read by the server, not yet queued) does it wait for them, at most
+        ``max_delay_s``; an idle server (concurrency 1) never waits."""
         assert self._queue is not None
         loop = asyncio.get_running_loop()
         first = self._carry if self._carry is not None else await self._queue.get()
@@ -116,7 +145,7 @@ class Batcher:
         while rows < self.max_batch_size:
             if self._queue.empty():
                 remaining = deadline - loop.time()
-                if remaining <= 0:
+                if remaining <= 0 or self.arriving() <= 0:
                     break
                 try:
                     job = await asyncio.wait_for(self._queue.get(), remaining)

@@ -6,7 +6,8 @@ features and predictions tested against ``train_profile.json`` (:mod:`trainwell.
 live accuracy per window where feedback arrived, the A/B test (:mod:`trainwell.serve.abtest`),
 and whether retraining is advised (TW-P06): when the last full window drifted on any feature or
 on the predictions, or its live accuracy fell more than :data:`ACCURACY_DROP` below the run's
-test accuracy.
+test accuracy (for a regression: its live mean absolute error rose past :data:`ERROR_RISE`
+times the test one).
 """
 
 from __future__ import annotations
@@ -17,27 +18,30 @@ from pathlib import Path
 from typing import Any
 
 from trainwell.errors import ConfigError, RunError
+from trainwell.modalities.registry import REGISTRY
 from trainwell.run import load
 from trainwell.run_files import read_metrics, read_run_json
 from trainwell.serve.abtest import CANDIDATE, CONTROL, HORIZON, Verdict, ab_verdict, is_right
 from trainwell.serve.drift import PREDICTION, WINDOW, Drift, drift_report
 from trainwell.serve.profile import PROFILE_JSON
-from trainwell.serve.service import LOG_DIR, LOG_FILE
+from trainwell.serve.service import LOG_DIR, LOG_FILE, log_files
 
 ACCURACY_DROP = 0.05
+ERROR_RISE = 1.5  # a live mean absolute error this many times the test one advises retraining
 MIN_LABELLED = 50  # labelled rows a window needs before its accuracy is judged
 
 
 @dataclass
 class Window:
-    """One window of answered rows: its drift tests and live accuracy (None: too few
-    labels)."""
+    """One window of answered rows: its drift tests and live accuracy, or for a regression
+    its live mean absolute error (None: too few labels)."""
 
     first: int
     rows: int
     drift: list[Drift]
     labelled: int
     accuracy: float | None
+    error: float | None = None
 
 
 @dataclass
@@ -49,6 +53,9 @@ class MonitorReport:
     verdict: Verdict | None
     advice: list[str] = field(default_factory=list)
     profile: bool = True
+    modality: str = "table"
+    by_columns: bool = True  # the model's input is one row of columns (Modality.input_columns)
+    test_error: float | None = None  # a regression's test mean absolute error
 
     @property
     def retrain(self) -> bool:
@@ -56,31 +63,34 @@ class MonitorReport:
 
 
 def read_log(run_dir: Path) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """The prediction lines (in order) and {id: label} of the feedback lines.
+    """The prediction lines (in order, across the rotated files oldest first) and
+    {id: label} of the feedback lines.
 
     Raises:
         RunError: no served log, or a line that is not JSON.
     """
-    path = run_dir / LOG_DIR / LOG_FILE
-    if not path.is_file():
+    files = log_files(run_dir)
+    if not files:
+        path = run_dir / LOG_DIR / LOG_FILE
         raise RunError(
             f"{str(path)!r} does not exist: serve the run first (trainwell serve {run_dir})"
         )
     predictions, labels = [], {}
-    with path.open(encoding="utf-8") as fh:
-        for number, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
-                if number > 1 and not line.endswith("\n"):
-                    break  # the server is writing this last line right now
-                raise RunError(f"{str(path)!r} line {number} is not JSON") from None
-            if record.get("type") == "prediction":
-                predictions.append(record)
-            elif record.get("type") == "feedback":
-                labels[record["id"]] = record["label"]
+    for path in files:
+        with path.open(encoding="utf-8") as fh:
+            for number, line in enumerate(fh, 1):
+                if not line.strip():
+                    continue
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError:
+                    if path == files[-1] and number > 1 and not line.endswith("\n"):
+                        break  # the server is writing this last line right now
+                    raise RunError(f"{str(path)!r} line {number} is not JSON") from None
+                if record.get("type") == "prediction":
+                    predictions.append(record)
+                elif record.get("type") == "feedback":
+                    labels[record["id"]] = record["label"]
     return predictions, labels
 
 
@@ -118,7 +128,11 @@ def build_report(run_dir: Path, *, window: int = WINDOW, horizon: int = HORIZON)
         if not regression and len(known) >= MIN_LABELLED:
             right = sum(is_right(r["prediction"], labels[r["id"]]) for r in known)
             accuracy = right / len(known)
-        windows.append(Window(start, len(chunk), drift, len(known), accuracy))
+        error = None
+        if regression and len(known) >= MIN_LABELLED:
+            error = sum(abs(float(r["prediction"]) - float(labels[r["id"]])) for r in known)
+            error /= len(known)
+        windows.append(Window(start, len(chunk), drift, len(known), accuracy, error))
     metrics = read_metrics(run.path)
     test_accuracy = metrics.get("test", {}).get("accuracy") if not regression else None
     verdict = None
@@ -132,6 +146,11 @@ def build_report(run_dir: Path, *, window: int = WINDOW, horizon: int = HORIZON)
     report = MonitorReport(
         run.path.name, len(answered), windows, test_accuracy, verdict, profile=profile is not None
     )
+    spec = run.model.spec
+    report.modality = spec.modality
+    report.by_columns = REGISTRY[spec.modality].input_columns(spec.encoding) is not None
+    if regression:
+        report.test_error = metrics.get("test", {}).get("mae")
     report.advice = advice(report, window)
     return report
 
@@ -157,12 +176,27 @@ def advice(report: MonitorReport, window: int) -> list[str]:
                 f"live accuracy {last.accuracy:.3f} on rows {last.first + 1}-"
                 f"{last.first + last.rows} is below the test accuracy {report.test_accuracy:.3f}"
             )
+    errors = [w for w in report.windows if w.error is not None]
+    if errors and report.test_error:
+        last = errors[-1]
+        assert last.error is not None
+        if last.error > ERROR_RISE * report.test_error:
+            reasons.append(
+                f"live mean absolute error {last.error:.4g} on rows {last.first + 1}-"
+                f"{last.first + last.rows} is over {ERROR_RISE}x the test one "
+                f"({report.test_error:.4g})"
+            )
     return reasons
 
 
 def format_report(report: MonitorReport) -> str:
     lines = [f"run {report.run}: {report.rows} answered rows in {len(report.windows)} window(s)"]
-    if not report.profile:
+    if not report.profile and not report.by_columns:
+        lines.append(
+            f"no {PROFILE_JSON}: this {report.modality} run has no per-column training profile, "
+            "so drift is not tested (live accuracy and the A/B test are)"
+        )
+    elif not report.profile:
         lines.append(
             f"no {PROFILE_JSON} in the run (fitted before trainwell wrote it): drift is not "
             "tested; refit to get it"
@@ -183,11 +217,15 @@ def format_report(report: MonitorReport) -> str:
             )
         if w.accuracy is not None:
             head += f" live accuracy {w.accuracy:.3f} ({w.labelled} labelled)"
+        elif w.error is not None:
+            head += f" live mean absolute error {w.error:.4g} ({w.labelled} labelled)"
         elif w.labelled:
             head += f" {w.labelled} labelled (too few to score)"
         lines.append(head)
     if report.test_accuracy is not None:
         lines.append(f"test accuracy at training: {report.test_accuracy:.3f}")
+    if report.test_error is not None:
+        lines.append(f"test mean absolute error at training: {report.test_error:.4g}")
     if report.verdict is not None:
         v = report.verdict
         lines.append(f"A/B test (B = candidate): {v.verdict}: {v.reason}")

@@ -35,7 +35,7 @@ PREDICTED = 5000  # training rows predicted for the prediction reference
 def feature_values(kind: str, values: pd.Series) -> pd.Series:
     """One feature's raw values as what drift compares: floats (numeric, datetime as days
     since 1970) or strings (categorical, boolean), missing values dropped."""
-    if kind == "numeric":
+    if kind in {"numeric", "regression"}:  # regression: a regression model's predictions
         return pd.to_numeric(values, errors="coerce").astype("float64").dropna()
     if kind == "datetime":
         stamps = pd.to_datetime(values, errors="coerce", format="ISO8601", utc=True)

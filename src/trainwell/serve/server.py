@@ -24,4 +24,9 @@ def serve(options: ServeOptions, host: str = "127.0.0.1", port: int = 8000) -> N
         f"{service.mode}) at http://{host}:{port}; docs at /docs, live page at /",
         file=sys.stderr,
     )
-    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+    # Keep-alive longer than clients keep idle connections (httpx: 5 s, as uvicorn's default):
+    # with equal timeouts the server may close a connection just as a client reuses it, and
+    # that request is dropped (seen under overload, where answers take seconds).
+    uvicorn.run(
+        app, host=host, port=port, log_level="warning", access_log=False, timeout_keep_alive=30
+    )

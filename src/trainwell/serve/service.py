@@ -12,8 +12,12 @@ candidate that saw the row but did not answer), and one ``feedback`` line per la
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
+import logging
+import logging.handlers
 import math
+import tempfile
 import threading
 import uuid
 from collections import Counter, OrderedDict, deque
@@ -27,7 +31,8 @@ import pandas as pd
 
 from trainwell.data.load import file_sha256
 from trainwell.data.schema import ColumnSpec
-from trainwell.errors import ConfigError, RunError
+from trainwell.errors import ConfigError, DataError, RunError
+from trainwell.modalities.base import DataSource
 from trainwell.modalities.registry import REGISTRY
 from trainwell.predictor import MODEL_JSON, Predictor
 from trainwell.run import load
@@ -42,6 +47,9 @@ LOG_FILE = "log.jsonl"
 MAX_ROWS = 1000  # rows one request may carry
 REMEMBERED = 100_000  # predictions kept in memory to join feedback to
 LATENCIES = 2000  # recent request latencies kept for the live page's percentiles
+LOG_MAX_BYTES = 100 * 2**20  # the served log rotates past this size ...
+LOG_KEEP = 5  # ... keeping this many older files
+LOGGED_CHARS = 4096  # longer input strings are logged as their length and sha256
 
 
 @dataclass
@@ -58,6 +66,8 @@ class ServeOptions:
     window: int = WINDOW
     horizon: int = HORIZON
     log: bool = True
+    log_max_bytes: int = LOG_MAX_BYTES
+    log_keep: int = LOG_KEEP
 
     def check(self) -> None:
         """Raises ConfigError on a setting out of range or contradictory."""
@@ -73,6 +83,8 @@ class ServeOptions:
             raise ConfigError("choose --shadow (B answers none) or --split (B answers some)")
         if self.window < 1 or self.horizon < 1:
             raise ConfigError("--window and --horizon must be at least 1")
+        if self.log_max_bytes < 1 or self.log_keep < 0:
+            raise ConfigError("--log-max-mb must be positive and --log-keep at least 0")
 
 
 @dataclass
@@ -87,9 +99,18 @@ class Variant:
     run_dir: Path
     predictor: Predictor
     sha256: str  # of model.json, which lists every model file's sha256 (TW-P09)
-    columns: tuple[ColumnSpec, ...]
+    fields: dict[str, str]  # one example's fields -> JSON kind (Modality.served_fields)
+    columns: tuple[ColumnSpec, ...]  # the input columns (tables; empty for other modalities)
     profile: dict[str, Any] | None
-    predict: Callable[[pd.DataFrame], pd.DataFrame]
+    predict: Callable[[DataSource], pd.DataFrame]
+
+    def answer(self, examples: list[dict[str, Any]]) -> pd.DataFrame:
+        """``predict`` on served examples, made into the data it takes by the modality
+        (Modality.served_data; files it writes go in a scratch folder deleted after)."""
+        spec = self.predictor.spec
+        with tempfile.TemporaryDirectory(prefix="trainwell-serve-") as scratch:
+            data = REGISTRY[spec.modality].served_data(spec.encoding, examples, Path(scratch))
+            return self.predict(data)  # late-bound: a test may wrap it
 
     @property
     def run(self) -> str:
@@ -99,23 +120,30 @@ class Variant:
 def load_variant(name: str, run_dir: Path) -> Variant:
     """Load a finished run's shipped model for serving.
 
+    The request schema comes from the run's modality (``served_fields``: a table's columns,
+    a text, a series' values per channel), and so does the data each batch becomes.
+
     Raises:
-        RunError: not a finished run, a model file changed, or a model whose input is not one
-            row of columns (only tables are served row by row).
+        RunError: not a finished run, a model file changed, or a model whose modality cannot
+            take examples one by one (``served_fields`` is None).
     """
     run = load(run_dir)
     predictor = run.model
-    columns = REGISTRY[predictor.spec.modality].input_columns(predictor.spec.encoding)
-    if columns is None:
+    modality = REGISTRY[predictor.spec.modality]
+    fields = modality.served_fields(predictor.spec.encoding)
+    if not fields:
         raise RunError(
-            f"{str(run_dir)!r} holds a {predictor.spec.modality} model; trainwell serve serves "
-            "models whose input is one row of columns (tables)"
+            f"{str(run_dir)!r} holds a {predictor.spec.modality} model, which trainwell serve "
+            "cannot serve: its modality names no fields for one example (served_fields)"
         )
+    columns = modality.input_columns(predictor.spec.encoding) or ()
     profile = None
     if (run.path / PROFILE_JSON).is_file():
         profile = read_run_json(run.path, PROFILE_JSON)
     sha = file_sha256(run.dir.model_dir / MODEL_JSON)
-    return Variant(name, run.path, predictor, sha, tuple(columns), profile, predictor.predict)
+    return Variant(
+        name, run.path, predictor, sha, fields, tuple(columns), profile, predictor.predict
+    )
 
 
 def json_value(value: Any) -> Any:
@@ -127,6 +155,15 @@ def json_value(value: Any) -> Any:
     if value is pd.NA or value is pd.NaT:
         return None
     return value
+
+
+def logged_value(value: Any) -> Any:
+    """An input as the served log keeps it: a string longer than :data:`LOGGED_CHARS` (an
+    image's base64, a long document) as its length and sha256, anything else as JSON."""
+    if isinstance(value, str) and len(value) > LOGGED_CHARS:
+        digest = hashlib.sha256(value.encode()).hexdigest()
+        return {"chars": len(value), "sha256": digest}
+    return json_value(value)
 
 
 def output_records(outputs: pd.DataFrame) -> list[dict[str, Any]]:
@@ -144,29 +181,52 @@ def output_records(outputs: pd.DataFrame) -> list[dict[str, Any]]:
 
 
 class ServedLog:
-    """Appends JSON lines to ``RUN_DIR/serve/log.jsonl`` (thread-safe); a no-op when off."""
+    """Appends JSON lines to ``RUN_DIR/serve/log.jsonl`` (thread-safe); a no-op when off.
 
-    def __init__(self, run_dir: Path, enabled: bool = True) -> None:
+    Size-based rotation by the standard library's ``RotatingFileHandler``: past
+    ``max_bytes`` the file becomes ``log.jsonl.1`` (the older ones ``.2`` ... up to
+    ``keep``, the oldest dropped), so a long-served model's log stays within
+    ``(keep + 1) * max_bytes``; :func:`log_files` lists them oldest first for
+    ``trainwell monitor``. A batch's lines go in one write, so rotation never splits one.
+    """
+
+    def __init__(
+        self,
+        run_dir: Path,
+        enabled: bool = True,
+        max_bytes: int = LOG_MAX_BYTES,
+        keep: int = LOG_KEEP,
+    ) -> None:
         self.path = run_dir / LOG_DIR / LOG_FILE
-        self._lock = threading.Lock()
-        self._file = None
+        self._handler: logging.handlers.RotatingFileHandler | None = None
         if enabled:
             self.path.parent.mkdir(exist_ok=True)
-            self._file = self.path.open("a", encoding="utf-8")
+            self._handler = logging.handlers.RotatingFileHandler(
+                self.path, maxBytes=max_bytes, backupCount=keep, encoding="utf-8"
+            )
+            self._handler.setFormatter(logging.Formatter("%(message)s"))
 
     def write(self, lines: list[dict[str, Any]]) -> None:
-        if self._file is None or not lines:
+        if self._handler is None or not lines:
             return
-        text = "".join(json.dumps(line, default=str, allow_nan=False) + "\n" for line in lines)
-        with self._lock:
-            self._file.write(text)
-            self._file.flush()
+        text = "\n".join(json.dumps(line, default=str, allow_nan=False) for line in lines)
+        # The handler locks, rolls over when the file is full, writes and flushes.
+        self._handler.handle(logging.makeLogRecord({"msg": text, "levelno": logging.INFO}))
 
     def close(self) -> None:
-        with self._lock:
-            if self._file is not None:
-                self._file.close()
-                self._file = None
+        if self._handler is not None:
+            self._handler.close()
+            self._handler = None
+
+
+def log_files(run_dir: Path) -> list[Path]:
+    """The served log's files, oldest first: ``log.jsonl.N`` ... ``log.jsonl.1``,
+    ``log.jsonl`` (those that exist)."""
+    folder = run_dir / LOG_DIR
+    rotated = [p for p in folder.glob(f"{LOG_FILE}.*") if p.suffix[1:].isdigit()]
+    rotated.sort(key=lambda p: int(p.suffix[1:]), reverse=True)
+    current = folder / LOG_FILE
+    return [*rotated, *([current] if current.is_file() else [])]
 
 
 @dataclass
@@ -195,9 +255,9 @@ class Service:
         if options.candidate is not None:
             self.variants[CANDIDATE] = load_variant(CANDIDATE, options.candidate)
             a, b = self.variants[CONTROL], self.variants[CANDIDATE]
-            if [c.name for c in a.columns] != [c.name for c in b.columns]:
+            if a.fields != b.fields:
                 raise RunError(
-                    f"the candidate {str(b.run_dir)!r} takes other columns than "
+                    f"the candidate {str(b.run_dir)!r} takes other inputs than "
                     f"{str(a.run_dir)!r}; an A/B test needs models of the same input"
                 )
         self.control = self.variants[CONTROL]
@@ -208,7 +268,7 @@ class Service:
             for name, v in self.variants.items()
             if v.profile is not None
         }
-        self.log = ServedLog(options.run_dir, options.log)
+        self.log = ServedLog(options.run_dir, options.log, options.log_max_bytes, options.log_keep)
         self._lock = threading.Lock()
         self._answers: OrderedDict[str, list[tuple[str, Any]]] = OrderedDict()
         self._labelled: deque[tuple[str, Any, Any]] = deque(maxlen=REMEMBERED)
@@ -236,8 +296,9 @@ class Service:
         """
         served = self.variants[variant]
         rows = [row for row, _ in items]
-        frame = pd.DataFrame.from_records(rows, columns=[c.name for c in served.columns])
-        records = output_records(served.predict(frame))  # late-bound: a test may wrap it
+        records = output_records(served.answer(rows))
+        if len(records) != len(rows):
+            raise DataError(f"{len(rows)} examples gave {len(records)} predictions")
         shadow = [given is not None for _, given in items]
         ids = [given or uuid.uuid4().hex for _, given in items]
         self.record(variant, rows, records, ids, shadow)
@@ -274,7 +335,7 @@ class Service:
                 **({"shadow": True} if hidden else {}),
                 "run": served.run,
                 "model_sha256": served.sha256,
-                "inputs": {k: json_value(v) for k, v in row.items()},
+                "inputs": {k: logged_value(v) for k, v in row.items()},
                 "prediction": out["prediction"],
             }
             for id_, row, out, hidden in zip(ids, rows, outputs, shadow, strict=True)
