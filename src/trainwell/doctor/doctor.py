@@ -663,7 +663,13 @@ class Doctor:
         recent = self.curve.recent(self.t.diverge_window)
         self.emit(
             checks.check_divergence(
-                self.step, recent, start, self.curve.best_smoothed, self.epoch, t=self.t
+                self.step,
+                recent,
+                start,
+                self.curve.best_smoothed,
+                self.epoch,
+                past_losses=self.curve.past(len(recent), self.t.diverge_past),
+                t=self.t,
             )
         )
         ratio = self._recent_update_ratio()

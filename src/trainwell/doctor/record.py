@@ -74,6 +74,11 @@ class LossCurve:
         out.reverse()
         return out
 
+    def past(self, skip: int, n: int) -> list[float]:
+        """The ``n`` finite losses before the last ``skip`` steps (fewer if fewer exist)."""
+        end = len(self.values) - skip
+        return [v for v in self.values[max(0, end - n) : max(0, end)] if math.isfinite(v)]
+
     @property
     def start(self) -> float | None:
         """Median of the first finite losses: the level training started from."""

@@ -71,6 +71,14 @@ class Thresholds:
     # TW-X05 learning rate too high: divergence and oscillation.
     diverge_factor: float = 2.0
     diverge_window: int = 10
+    # ... and, once `diverge_past_min` losses precede the recent window, above the median of
+    # the `diverge_past` losses before it by their own scatter: their 90th percentile over
+    # their median, at least 3x and at most 6x (check_divergence explains the bounds).
+    diverge_past: int = 50
+    diverge_past_min: int = 20
+    diverge_noise_quantile: float = 0.9
+    diverge_noise_min: float = 3.0
+    diverge_noise_max: float = 6.0
     oscillation_window: int = 40
     oscillation_swing: float = 0.3
     high_update_ratio: float = 0.1  # DeepDiagnosis: effective update outside [1e-5, 1e-1]
