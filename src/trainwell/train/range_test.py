@@ -55,7 +55,10 @@ AdamW's usual starting point and PyTorch's default for Adam; TW-T01) and says wh
   ``fastai.callback.schedule.valley``, a rule from ESRI): the longest decreasing stretch of
   the curve, here taken from the descent start to the lowest point; fastai's index rule
   puts the suggestion half way along it (``start + len/3 + len/6``). It is the most stable
-  of the three on small data.
+  of the three on small data. In a sweep longer than fastai's 100 steps (a large table's
+  ``MIN_EPOCHS`` epochs) the descent starts only once a tenth of the fall is behind it
+  (``DESCENT_FALL``): such a sweep trains longer at each too-small LR, and the drift that
+  training causes is not the LR's valley.
 * ``steepest`` (fastai's ``steep``; Lightning's ``_LRFinder.suggestion``): the LR where the
   smoothed loss falls fastest per decade of LR, within the descent. Lightning takes the
   gradient of the (EMA-smoothed) loss against the LR itself; on an exponential sweep that
