@@ -12,7 +12,13 @@ import numpy as np
 import torch
 
 from trainwell.train.loop import InMemoryData
-from trainwell.train.range_test import DESCENT_FALL, STEPS, lr_range_test, suggest
+from trainwell.train.range_test import (
+    DESCENT_FALL,
+    STEPS,
+    RangeTest,
+    lr_range_test,
+    suggest,
+)
 
 LOSSES_100K = [
     0.6977,
@@ -286,11 +292,15 @@ def test_a_long_sweep_on_a_large_table_reads_the_valley_past_its_drift() -> None
     # the steepest (5.9e-4) and minimum (4.5e-4) readings of the same curve.
     assert round(old.suggestion or 0, 7) == 8.25e-5
     assert round(new.suggestion or 0, 6) == 6.3e-4
-    assert new.candidates["minimum"] < new.suggestion < new.candidates["lowest_loss_lr"]
+    low, high = new.candidates["minimum"], new.candidates["lowest_loss_lr"]
+    assert low is not None
+    assert high is not None
+    assert new.suggestion is not None
+    assert low < new.suggestion < high
     assert "from lr=9.3e-05" in new.reason  # a tenth of the fall behind (0.6977 -> 0.596)
 
 
-def _sweep(batches: int, steps: int) -> tuple[object, list[float], list[float], int]:
+def _sweep(batches: int, steps: int) -> tuple[RangeTest, list[float], list[float], int]:
     torch.manual_seed(0)
     model = torch.nn.Linear(3, 1)
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
