@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -183,8 +184,11 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for n in sorted(int(s) for s in args.sizes.split(",")):
+            load_before = os.getloadavg()
             rows.append(measure(n, Path(tmp), args.overrides))
+            rows[-1]["load_avg_1_5_15"] = {"before": load_before, "after": os.getloadavg()}
             print(table(rows[-1:]), flush=True)
+            print(f"load average (1, 5, 15 min) before {load_before}, after {os.getloadavg()}")
     print("\n" + table(rows))
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1) + "\n")

@@ -120,3 +120,35 @@ def test_fit_with_a_tiny_budget_stops_early_and_the_run_says_so(
     (note,) = [f for f in found if f["id"] == "time-budget-reached"]
     assert note["evidence"]["best_epoch"] == network["best_epoch"]
     assert note["evidence"]["epoch"] == network["epochs_run"]
+
+
+def test_tune_trials_each_train_within_the_budget_and_say_so(
+    data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``trainwell tune ... train.time_budget=12s``: every trial stops at the budget (a fake
+    5 s per epoch of 4 steps: two epochs fit in 12 s), not at its 20 epochs."""
+    import optuna
+
+    from trainwell.tune import tune
+    from trainwell.tune.tuner import STUDY_DB
+
+    fake_clock(monkeypatch, 1.0)
+    tune(
+        str(data_dir / "wine.csv"), "target", trials=2, out=tmp_path / "run", quiet=True,
+        fit_best=False, sampler="random",
+        overrides=[
+            "train.max_epochs=20", "train.patience=20", "model.width=16", "model.depth=1",
+            "train.batch_size=32", "train.time_budget=12s", "logging.progress=false",
+            "logging.tensorboard=false", "baselines.lightgbm_rounds=20",
+        ],
+    )  # fmt: skip
+    study = optuna.load_study(
+        study_name="trainwell", storage=f"sqlite:///{tmp_path / 'run' / STUDY_DB}"
+    )
+    assert len(study.trials) == 2
+    for trial in study.trials:
+        assert trial.user_attrs["epochs"] == 2
+        assert (
+            "time budget 12s (train.time_budget) reached after epoch 2"
+            in (trial.user_attrs["stop_reason"])
+        )

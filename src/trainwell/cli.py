@@ -315,6 +315,8 @@ def _tune_epilog() -> str:
         "\b\nExamples:\n"
         "  trainwell tune data.csv --target y --trials 50\n"
         "  trainwell tune data.csv --target y --timeout 30m --sampler random\n"
+        "  trainwell tune data.csv --target y --timeout 30m train.time_budget=2m   (each "
+        "trial trains 2m at most)\n"
         "  trainwell tune data.csv --target y --trials 50 --storage "
         "postgresql+psycopg://host/db --study churn   (one per worker)\n"
         "  trainwell tune --resume runs/2026-11-30-data\n\n"

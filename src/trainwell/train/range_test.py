@@ -55,7 +55,10 @@ AdamW's usual starting point and PyTorch's default for Adam; TW-T01) and says wh
   ``fastai.callback.schedule.valley``, a rule from ESRI): the longest decreasing stretch of
   the curve, here taken from the descent start to the lowest point; fastai's index rule
   puts the suggestion half way along it (``start + len/3 + len/6``). It is the most stable
-  of the three on small data.
+  of the three on small data. In a sweep longer than fastai's 100 steps (a large table's
+  ``MIN_EPOCHS`` epochs) the descent starts only once a tenth of the fall is behind it
+  (``DESCENT_FALL``): such a sweep trains longer at each too-small LR, and the drift that
+  training causes is not the LR's valley.
 * ``steepest`` (fastai's ``steep``; Lightning's ``_LRFinder.suggestion``): the LR where the
   smoothed loss falls fastest per decade of LR, within the descent. Lightning takes the
   gradient of the (EMA-smoothed) loss against the LR itself; on an exponential sweep that
@@ -104,6 +107,15 @@ MIN_DROP = 0.05  # the smoothed loss must fall by 5% below its start to count as
 NOISE_Z = 3.0  # ... and by 3 standard errors of the smoothed curve
 FLAT_Z = 2.0  # a fall of under 2 standard errors is no fall at all: the curve is flat
 RISE = 1.5  # the curve is read up to where the smoothed loss first climbs to 1.5x its best
+# In a sweep longer than STEPS (MIN_EPOCHS epochs of a large table), the valley counts from
+# where the smoothed loss has fallen a tenth of its whole fall (in log-loss). Such a sweep
+# spends more steps at each too-small LR, so the loss drifts down by sheer training before
+# the LR matters, and with a large batch's small scatter it never comes back to its start:
+# counted as descent, that drift pulled the valley's middle down a decade (100k rows, batch
+# 512, 258 steps: the loss drifted 1% over the 1.5 decades from lr=1.6e-6, and the valley
+# read 8.2e-5 where the steepest and minimum rules read 5.9e-4 and 4.5e-4; now 6.3e-4).
+# A sweep of STEPS or fewer (every table up to ~10k rows at the chosen batch) reads as before.
+DESCENT_FALL = 0.1
 DEFAULT_LR = 1e-3  # AdamW's usual starting point, when the test cannot be trusted (TW-T01)
 
 
@@ -244,7 +256,10 @@ def lr_range_test(
         )
     finally:
         saved.restore()
-    result = suggest(recorder.lrs, recorder.losses, method, window=window)
+    long_sweep = steps > STEPS  # more steps per decade of LR than fastai's 100 in all
+    result = suggest(
+        recorder.lrs, recorder.losses, method, window, DESCENT_FALL if long_sweep else 0.0
+    )
     result.stopped = recorder.stopped
     result.start_lr, result.end_lr, result.steps = start_lr, end_lr, steps
     return result
@@ -380,7 +395,11 @@ def check_lr_choice(choice: LRChoice, findings: Sequence[Finding]) -> list[Findi
 
 
 def suggest(
-    lrs: list[float], losses: list[float], method: Method = "valley", window: int = WINDOW
+    lrs: list[float],
+    losses: list[float],
+    method: Method = "valley",
+    window: int = WINDOW,
+    descent_fall: float = 0.0,
 ) -> RangeTest:
     """Judge a recorded curve and read a suggestion off it (see the module docstring).
 
@@ -388,6 +407,9 @@ def suggest(
         lrs, losses: the sweep, one entry per optimizer step (non-finite losses end it).
         method: the rule that makes the suggestion.
         window: points of the centred moving average (odd).
+        descent_fall: the share of the whole fall (of the log-loss) already behind the
+            point where the valley starts; :func:`lr_range_test` passes ``DESCENT_FALL``
+            for a sweep longer than ``STEPS`` and 0 otherwise.
 
     Returns:
         The :class:`RangeTest` (``stopped`` left empty for the caller).
@@ -457,6 +479,8 @@ def suggest(
     # The descent starts where the curve was last at its starting level: wiggles before
     # that are noise around the start, not a valley.
     begin = max((i for i in range(half, low + 1) if level[i] >= start_level), default=half)
+    # ... and, in a long sweep, once a share of the whole fall is behind it (DESCENT_FALL).
+    begin = next(i for i in range(begin, low + 1) if level[i] <= level[begin] - descent_fall * fall)
     first, end = _valley(curve[begin : low + 1])
     first, end = begin + first, begin + end
     third = (end - first) / 3

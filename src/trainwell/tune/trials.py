@@ -118,6 +118,7 @@ class TrialOutcome:
     pruned_by: str | None = None
     finding: Finding | None = None
     epochs: int = 0
+    stop_reason: str = ""  # why training ended (early stopping, train.time_budget, ...)
 
 
 Score = Callable[["Prepared", Callable[[int], TrialWatch]], TrialOutcome]
@@ -132,7 +133,9 @@ def score_holdout(prepared: Prepared, watch: Callable[[int], TrialWatch]) -> Tri
     losses = [r[OBJECTIVE] for r in result.state.history if OBJECTIVE in r]
     finite = [v for v in losses if math.isfinite(v)]
     value = min(finite) if finite else None
-    return TrialOutcome(value, w.pruned_by, w.finding, len(result.state.history))
+    return TrialOutcome(
+        value, w.pruned_by, w.finding, len(result.state.history), result.state.stop_reason
+    )
 
 
 def score_cv(prepared: Prepared, watch: Callable[[int], TrialWatch]) -> TrialOutcome:
@@ -142,6 +145,7 @@ def score_cv(prepared: Prepared, watch: Callable[[int], TrialWatch]) -> TrialOut
     from trainwell.cv import folds_of
 
     values: list[float] = []
+    reasons: list[str] = []
     epochs = 0
     span = prepared.cfg.train.max_epochs
     for i, fold in enumerate(folds_of(prepared)):
@@ -150,7 +154,8 @@ def score_cv(prepared: Prepared, watch: Callable[[int], TrialWatch]) -> TrialOut
         if outcome.pruned_by is not None or outcome.value is None:
             return replace(outcome, epochs=epochs)
         values.append(outcome.value)
-    return TrialOutcome(sum(values) / len(values), epochs=epochs)
+        reasons.append(f"fold {i + 1}: {outcome.stop_reason}")
+    return TrialOutcome(sum(values) / len(values), epochs=epochs, stop_reason="; ".join(reasons))
 
 
 def objective_for(
@@ -179,6 +184,8 @@ def objective_for(
         outcome = scorer(trial_prepared, _with_extra(watch, callbacks))
         trial.set_user_attr("seconds", round(monotonic() - start, 3))
         trial.set_user_attr("epochs", outcome.epochs)
+        if outcome.stop_reason:  # e.g. train.time_budget: each trial trains within it
+            trial.set_user_attr("stop_reason", outcome.stop_reason)
         if outcome.pruned_by is not None or outcome.value is None:
             by = outcome.pruned_by or "doctor"
             trial.set_user_attr("pruned_by", by)
