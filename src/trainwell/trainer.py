@@ -42,6 +42,7 @@ from trainwell.models.transfer import (
     fine_tune_decision,
     linear_probe_head,
 )
+from trainwell.streaming import StreamedData
 from trainwell.train.callback import Callback
 from trainwell.train.callbacks import (
     Checkpointing,
@@ -198,7 +199,7 @@ class Trainer:
     unfreeze: GradualUnfreezing | None
     plan: BatchPlan
     augment_info: dict[str, Any]
-    data: AugmentedData
+    data: AugmentedData | StreamedData
     checkpointing: bool
     checkpoint_reason: str
     # The network as the training steps call it: in DistributedDataParallel under N processes
@@ -298,7 +299,10 @@ def setup_trainer(
     def plan_batch() -> BatchPlan:
         if batch_plan is not None and batch_plan.is_file():
             return BatchPlan.load(batch_plan)  # a resumed run keeps its batch
-        made = _batch_plan(net, optimizer, objective, train_samples.inputs, target, precision, cfg)
+        rows = len(target) if train_samples.stream is None else train_samples.stream.n_train
+        made = _batch_plan(
+            net, optimizer, objective, train_samples.inputs, target, precision, cfg, rows
+        )
         if batch_plan is not None:
             made.save(batch_plan)
         return made
@@ -308,9 +312,16 @@ def setup_trainer(
     per_rank, _ = distributed.local_batch(plan.batch_size, cfg.train.batch_size is not None)
     here = distributed.ranks()
     augment, augment_info = modality.augmenter(train_samples, cfg)
-    data = AugmentedData(
-        train_samples.inputs, target, per_rank, augment, seed=cfg.seed, device=device,
-        shard=(here.rank, here.world),
+    data: AugmentedData | StreamedData = (
+        AugmentedData(
+            train_samples.inputs, target, per_rank, augment, seed=cfg.seed, device=device,
+            shard=(here.rank, here.world),
+        )
+        if train_samples.stream is None
+        else train_samples.stream.batches(  # a table larger than memory (trainwell.streaming)
+            lambda y: targets(net, task, y), per_rank, seed=cfg.seed, device=device,
+            shard=(here.rank, here.world),
+        )
     )  # fmt: skip
     return Trainer(
         device, net, task, choice, transfer, objective, mode, precision, groups, fine_tune,
@@ -327,9 +338,11 @@ def _batch_plan(
     target: torch.Tensor,
     precision: Precision,
     cfg: FitConfig,
+    rows: int,
 ) -> BatchPlan:
-    """TW-T07: the batch for the data size; on CUDA shrunk to fit memory (accumulating)."""
-    size, why = choose_batch_size(len(target), cfg.train.batch_size)
+    """TW-T07: the batch for the data size (``rows`` training rows, streamed ones included);
+    on CUDA shrunk to fit memory (accumulating)."""
+    size, why = choose_batch_size(rows, cfg.train.batch_size)
     device = next(net.parameters()).device
     if cfg.train.batch_size is not None:
         plan = BatchPlan(size, cfg.train.accumulate, why)
