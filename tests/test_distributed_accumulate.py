@@ -1,5 +1,6 @@
 """Gradient accumulation under DistributedDataParallel skips the all-reduce of the
-micro-batches before each step's last (``DDP.no_sync``, in trainwell.train.loop).
+micro-batches before each step's last (``DDP.no_sync``, in trainwell.train.loop), and
+gradual unfreezing trains under it (``trainwell.distributed.wrap(net, unfreezes=True)``).
 
 Two gloo processes train the same tiny network twice through :func:`trainwell.train.loop.train`
 with 4 micro-batches per step: once as the loop runs it (no_sync), once with no_sync hidden
@@ -52,6 +53,29 @@ for mode in ("no_sync", "every_batch"):
         "steps": state.step,
         "weights": [p.detach().flatten().tolist() for p in net.parameters()],
     }
+# Gradual unfreezing (TW-A04): the first layer frozen for epoch 0, trained from epoch 1;
+# 2 processes at 4 rows each against one process at 8 (the same batches, unshuffled).
+from trainwell.distributed import wrap
+from trainwell.models.transfer import GradualUnfreezing
+
+def unfreezing_run(parallel):
+    torch.manual_seed(1)
+    net = torch.nn.Sequential(torch.nn.Linear(5, 8), torch.nn.ReLU(), torch.nn.Linear(8, 1))
+    start = net[0].weight.detach().clone()
+    unfreeze = GradualUnfreezing([net[0]], freeze_epochs=1)
+    unfreeze.apply(0)
+    model = wrap(net, unfreezes=True) if parallel else net
+    rows = mine if parallel else slice(None)
+    data = InMemoryData((x[rows],), y[rows], batch_size=4 if parallel else 8, shuffle=False)
+    opt = torch.optim.AdamW(net.parameters(), lr=0.01)
+    train(model, opt, torch.nn.functional.mse_loss, data, max_epochs=3, callbacks=[unfreeze])
+    return {
+        "moved": float((net[0].weight.detach() - start).abs().max()),
+        "weights": [p.detach().flatten().tolist() for p in net.parameters()],
+    }
+
+results["unfreezing"] = unfreezing_run(True)
+results["unfreezing_one_process"] = unfreezing_run(False)
 if rank == 0:
     with open(out, "w") as fh:
         json.dump(results, fh)
@@ -59,7 +83,7 @@ dist.destroy_process_group()
 """
 
 
-def test_no_sync_skips_all_reduces_and_keeps_the_weights(tmp_path: Path) -> None:
+def test_no_sync_and_gradual_unfreezing_under_ddp(tmp_path: Path) -> None:
     out = tmp_path / "results.json"
     workers = [
         subprocess.Popen(
@@ -84,3 +108,9 @@ def test_no_sync_skips_all_reduces_and_keeps_the_weights(tmp_path: Path) -> None
         # rounding of a different order of additions only.
         assert np.allclose(a, b, atol=1e-6, rtol=0)
     assert skipped["weights"] != [[0.0] * len(w) for w in skipped["weights"]]
+    # Gradual unfreezing under DDP: the layer unfrozen at epoch 1 trains, and 2 processes
+    # end where one process at the global batch ends (float32 reduction order only).
+    two, one = results["unfreezing"], results["unfreezing_one_process"]
+    assert two["moved"] > 1e-3
+    for a, b in zip(two["weights"], one["weights"], strict=True):
+        assert np.allclose(a, b, atol=1e-5, rtol=0)

@@ -31,7 +31,6 @@ from trainwell import distributed
 from trainwell.config import FitConfig, SGDOptions, Task
 from trainwell.doctor import DoctorCallback, overfit_one_batch
 from trainwell.doctor.plan import TrainingPlan, unfreezing_groups
-from trainwell.errors import ConfigError
 from trainwell.findings import Finding
 from trainwell.modalities.base import AugmentedData, Inputs, Modality, Samples, predict_outputs
 from trainwell.models import Choice, use_checkpointing
@@ -285,12 +284,6 @@ def setup_trainer(
         if not unfreezes:  # frozen for good: a head on the encoder's embeddings
             transfer = {**transfer, "frozen": frozen_reason}
         freeze_epochs = cfg.model.freeze_epochs if unfreezes else cfg.train.max_epochs + 1
-        if unfreezes and distributed.ranks().parallel:
-            raise ConfigError(
-                "fine-tuning unfreezes layers during training, which DistributedDataParallel "
-                "cannot follow; train with one process, or keep the backbone frozen "
-                "(model.fine_tune=off)"
-            )
         unfreeze = GradualUnfreezing(groups[:-1], freeze_epochs, cfg.model.unfreeze_every)
         unfreeze.apply(0)  # the range test and the first epochs see the frozen backbone
 
@@ -326,7 +319,7 @@ def setup_trainer(
     return Trainer(
         device, net, task, choice, transfer, objective, mode, precision, groups, fine_tune,
         probe, decay, optimizer, unfreeze, plan, augment_info, data, checkpointing,
-        checkpoint_reason, distributed.wrap(net),
+        checkpoint_reason, distributed.wrap(net, unfreezes=unfreeze is not None),
     )  # fmt: skip
 
 
