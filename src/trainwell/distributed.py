@@ -19,7 +19,9 @@ The rules, stated once:
   the LR (from ``train.lr`` or the range test, run on rank 0 over the whole training split at
   the global batch) and its warmup (TW-T03) are the single-process ones, unchanged.
   DDP averages the ranks' gradients; gradient clipping (TW-T06) runs after that average,
-  on the same gradients on every rank.
+  on the same gradients on every rank. With ``train.accumulate`` > 1 the micro-batches
+  before a step's last run under ``DDP.no_sync`` (trainwell.train.loop): one all-reduce per
+  optimizer step, of the summed gradients.
 - **Who writes**: rank 0 alone writes the run directory (manifest, checkpoints, training
   log, TensorBoard, report); other ranks train with no paths and print nothing.
 - **Validation**: every rank scores the whole validation split with its replica (the
