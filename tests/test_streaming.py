@@ -171,6 +171,7 @@ def test_predict_in_batches_equals_predict_in_memory(
     [
         ("csv", ["data.streaming=on"], "convert the data to Parquet"),
         ("parquet", ["data.streaming=on", "--time", "rid"], "--time splits on the order"),
+        ("parquet", ["data.streaming=on", "split.cv=3"], "split.cv folds the rows"),
     ],
 )
 def test_streaming_refusals(

@@ -81,7 +81,7 @@ class DataConfig(_Section):
     than data.streaming_rows rows."""
     streaming_rows: int = Field(default=2_000_000, ge=1)
     """Rows above which data.streaming=auto streams a Parquet file."""
-    sample_rows: int = Field(default=200_000, ge=100)
+    sample_rows: int = Field(default=200_000, ge=20)
     """Rows of a streamed table held in memory (the audit's and preprocessing's sample)."""
 
     @field_validator("drop", mode="before")

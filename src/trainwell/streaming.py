@@ -113,7 +113,8 @@ def streams(data: object, cfg: FitConfig) -> bool:
     Parquet file of more than ``data.streaming_rows`` rows.
 
     Raises:
-        ConfigError: ``on`` for data that is not a Parquet file, or with ``--time``.
+        ConfigError: ``on`` for data that is not a Parquet file, or with ``--time`` or
+            ``split.cv`` (both need every row in memory).
     """
     mode = cfg.data.streaming
     if mode == "off":
@@ -130,6 +131,11 @@ def streams(data: object, cfg: FitConfig) -> bool:
         raise ConfigError(
             "--time splits on the order of every row's time, which a streamed table does not "
             "hold in memory; drop --time or set data.streaming=off"
+        )
+    if cfg.split.cv:
+        raise ConfigError(
+            "split.cv folds the rows held in memory, and a streamed table holds only its "
+            "sample; set split.cv=0 (or data.streaming=off)"
         )
     return True
 
