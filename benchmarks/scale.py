@@ -18,7 +18,9 @@ numeric columns, one categorical, the target: 20 columns; row groups of 100,000 
 with the streaming reader (``data.streaming=on``, trainwell.streaming) and without it
 (``off``: the whole table in memory). Tables above ``--in-memory-max`` rows are not fitted
 without streaming (skipped, and the output says so). Training is cut short by one epoch
-and ``train.time_budget`` so a case ends in minutes. Results: ``scale.md``.
+and ``train.time_budget`` so a case ends in minutes; ``--epoch-pass`` also reads one whole
+streamed epoch (every row group, no training) and reports its peak RSS (``--skip-fits``: only
+that). Results: ``scale.md``.
 """
 
 from __future__ import annotations
@@ -140,14 +142,47 @@ def fit_memory(data: Path, out: Path, streaming: str, budget: str) -> dict[str, 
     return {"peak_mib": int(done.stdout.split()[-1]) / 1024, "seconds": seconds, "steps": steps}
 
 
-def memory(sizes: list[int], in_memory_max: int, budget: str) -> None:
+_EPOCH = """
+import resource, sys, time
+import numpy as np, torch
+from trainwell.config import options_config
+from trainwell.pipeline import prepare
+cfg = options_config(None, ["data.streaming=on", "data.layout=table"], target="y")
+start = time.perf_counter()
+stream = prepare(sys.argv[1], cfg, audit=False).samples.stream
+data = stream.batches(lambda y: torch.from_numpy(y.astype(np.float32)), 1024, seed=0,
+                      device=torch.device("cpu"))
+rows = sum(len(t) for _, t in data.epoch(0))
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(rows, stream.n_train, len(data), round(time.perf_counter() - start), peak)
+"""
+
+
+def epoch_pass(data: Path) -> str:
+    """Peak RSS of reading a streamed file's whole training epoch (prepare, then every batch
+    of epoch 0 at 1024 rows, no training): does memory stay flat over every row group?"""
+    done = subprocess.run(
+        [sys.executable, "-c", _EPOCH, str(data)], capture_output=True, text=True, check=False
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"epoch pass failed:\n{done.stderr[-3000:]}")
+    rows, n_train, batches, seconds, peak = done.stdout.split()[-5:]
+    return (
+        f"  one streamed epoch, no training: {rows} of {n_train} training rows in {batches} "
+        f"batches, peak RSS {int(peak) / 1024:.0f} MiB, {seconds} s wall"
+    )
+
+
+def memory(
+    sizes: list[int], in_memory_max: int, budget: str, epoch: bool, skip_fits: bool = False
+) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for rows in sizes:
             data = Path(tmp) / f"table-{rows}.parquet"
             parquet_table(rows, data)
             mib = data.stat().st_size / 2**20
             print(f"{rows} rows x 20 columns, Parquet {mib:.0f} MiB, budget {budget}:")
-            for streaming in ("on", "off"):
+            for streaming in () if skip_fits else ("on", "off"):
                 if streaming == "off" and rows > in_memory_max:
                     print(f"  streaming off: skipped (above --in-memory-max {in_memory_max})")
                     continue
@@ -157,6 +192,8 @@ def memory(sizes: list[int], in_memory_max: int, budget: str) -> None:
                     f"{got['seconds']:5.0f} s wall, {got['steps']} optimizer steps",
                     flush=True,
                 )
+            if epoch:
+                print(epoch_pass(data), flush=True)
             data.unlink()
 
 
@@ -165,6 +202,10 @@ def main() -> None:
     parser.add_argument("--memory", default=None, help="rows of each table, comma-separated")
     parser.add_argument("--in-memory-max", type=int, default=1_000_000)
     parser.add_argument("--budget", default="60s", help="train.time_budget of a memory case")
+    parser.add_argument(
+        "--epoch-pass", action="store_true", help="also read one whole streamed epoch"
+    )
+    parser.add_argument("--skip-fits", action="store_true", help="only the epoch pass")
     parser.add_argument("--rows", type=int, default=20_000)
     parser.add_argument("--features", type=int, default=20)
     parser.add_argument("--devices", type=int, default=2)
@@ -176,7 +217,8 @@ def main() -> None:
     )
     args = parser.parse_args()
     if args.memory:
-        memory([int(r) for r in args.memory.split(",")], args.in_memory_max, args.budget)
+        sizes = [int(r) for r in args.memory.split(",")]
+        memory(sizes, args.in_memory_max, args.budget, args.epoch_pass, args.skip_fits)
         return
     results: dict[int, list[float]] = {1: [], args.devices: []}
     peaks: dict[int, int] = {}

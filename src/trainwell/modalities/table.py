@@ -117,10 +117,12 @@ class TableModality(BaseModality):
                 f"model.name={cfg.model.name!r} does not apply to a table; tables train a "
                 "residual MLP (model.width, model.depth size it)"
             )
-        width, depth = size_mlp(len(splits.train), cfg.model)
+        # Sized for the rows it trains on: all of a streamed file's training rows.
+        n_train = len(splits.train) if read.stream is None else read.stream.n_train
+        width, depth = size_mlp(n_train, cfg.model)
         return Choice(
             "residual_mlp",
-            f"residual MLP of width {width} and depth {depth} for {len(splits.train)} training "
+            f"residual MLP of width {width} and depth {depth} for {n_train} training "
             "rows, LayerNorm and dropout (TW-A02, A05); gradient boosting runs beside it as the "
             "baseline to beat (TW-A01, A08)",
         )
@@ -154,7 +156,8 @@ class TableModality(BaseModality):
         inputs = TabularInput.fit(
             num, cat, levels(samples.encoding), embedding_threshold=cfg.model.embedding_threshold
         )
-        width, depth = size_mlp(len(y_train), cfg.model)
+        n_train = len(y_train) if samples.stream is None else samples.stream.n_train
+        width, depth = size_mlp(n_train, cfg.model)
         head = mlp_spec(inputs.out_features, n_outputs(task, n_classes), width, depth, cfg.model)
         net = TabularNet(inputs, head, task)
         if task == "regression":
