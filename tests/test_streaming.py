@@ -15,10 +15,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from helpers import run_cli
+from helpers import InterruptAfter, run_cli
 
 import trainwell
 from trainwell.config import options_config
+from trainwell.interrupts import RunInterrupted
 from trainwell.pipeline import Prepared, prepare
 from trainwell.streaming import TEST, TRAIN, StreamedData, split_codes
 
@@ -140,6 +141,22 @@ def test_fit_streams_and_states_its_sample(run: trainwell.Run) -> None:
     assert len(found) == 1
     assert f"sample of {facts['sample_rows']} rows" in found[0].message
     assert run.metrics["network"]["test"]["accuracy"] > 0.8
+
+
+def test_resume_of_a_streamed_fit_ends_as_the_uninterrupted_one(
+    run: trainwell.Run, parquet: Path
+) -> None:
+    out = parquet.parent / "interrupted"
+    overrides = ["data.streaming_rows=1000", "data.sample_rows=600", *SETTINGS]
+    with pytest.raises(RunInterrupted):
+        trainwell.fit(
+            str(parquet), target="y", out=out, overrides=overrides, quiet=True,
+            callbacks=[InterruptAfter(1)],
+        )  # fmt: skip
+    resumed = trainwell.fit(resume=out, quiet=True)
+    history = [json.loads((r.path / "history.json").read_text()) for r in (run, resumed)]
+    assert history[0] == history[1]  # the same epochs' losses, to the last bit
+    assert resumed.metrics["network"]["test"] == run.metrics["network"]["test"]
 
 
 def test_predict_in_batches_equals_predict_in_memory(
