@@ -426,6 +426,28 @@ def predict(
         model = load_exported(run_dir)
     else:
         model = load(run_dir).model
+    if data.suffix.lower() in {".parquet", ".pq"} and model.spec.modality == "table":
+        # Read and written in row batches: a file larger than memory (trainwell.streaming)
+        from trainwell.streaming import predict_in_batches
+
+        def write_csv(batch: pd.DataFrame, first: bool) -> None:
+            if out is None:
+                batch.to_csv(sys.stdout, index=False, header=first)
+            else:
+                batch.to_csv(out, index=False, header=first, mode="w" if first else "a")
+
+        rows, unseen = predict_in_batches(model, data, out, keep or [], write_csv)
+        for name, seen in unseen.items():
+            examples = ", ".join(map(repr, seen["examples"]))
+            typer.echo(
+                f"trainwell: warning: column {name!r}: {seen['rows']} of {rows} rows hold "
+                f"categories not seen in training (e.g. {examples}); they were predicted as "
+                "an unknown category",
+                err=True,
+            )
+        if out is not None:
+            typer.echo(f"wrote {rows} predictions to {out}", err=True)
+        return
     if data.is_dir():  # a folder of images, for an image model (trainwell.modalities)
         frame, result = pd.DataFrame(), model.predict(data)
     else:

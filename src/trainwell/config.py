@@ -74,6 +74,16 @@ class DataConfig(_Section):
     layout: Literal["auto", "table", "wide_series"] = "auto"
     """TW-A01: auto trains a table whose feature columns are one ordered signal (STEM0,
     STEM1, ..., neighbours strongly correlated) as a series; table keeps it a table."""
+    streaming: Literal["auto", "on", "off"] = "auto"
+    """A table larger than memory (trainwell.streaming): on reads a Parquet file in row groups,
+    trains on every training row and keeps a sample of data.sample_rows rows in memory for the
+    audit, preprocessing, baselines, validation and test metrics, the split decided per row by
+    a hash of its row number (or --group value); auto turns it on for a Parquet file of more
+    than data.streaming_rows rows."""
+    streaming_rows: int = Field(default=2_000_000, ge=1)
+    """Rows above which data.streaming=auto streams a Parquet file."""
+    sample_rows: int = Field(default=200_000, ge=20)
+    """Rows of a streamed table held in memory (the audit's and preprocessing's sample)."""
 
     @field_validator("drop", mode="before")
     @classmethod

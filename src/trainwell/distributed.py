@@ -19,7 +19,9 @@ The rules, stated once:
   the LR (from ``train.lr`` or the range test, run on rank 0 over the whole training split at
   the global batch) and its warmup (TW-T03) are the single-process ones, unchanged.
   DDP averages the ranks' gradients; gradient clipping (TW-T06) runs after that average,
-  on the same gradients on every rank.
+  on the same gradients on every rank. With ``train.accumulate`` > 1 the micro-batches
+  before a step's last run under ``DDP.no_sync`` (trainwell.train.loop): one all-reduce per
+  optimizer step, of the summed gradients.
 - **Who writes**: rank 0 alone writes the run directory (manifest, checkpoints, training
   log, TensorBoard, report); other ranks train with no paths and print nothing.
 - **Validation**: every rank scores the whole validation split with its replica (the
@@ -122,11 +124,17 @@ def device() -> torch.device:
     return torch.device("cuda", here.local_rank) if here.parallel else torch.device("cuda")
 
 
-def wrap(net: torch.nn.Module) -> torch.nn.Module:
+def wrap(net: torch.nn.Module, *, unfreezes: bool = False) -> torch.nn.Module:
     """``net`` in :class:`~torch.nn.parallel.DistributedDataParallel` with more than one
     process (it averages the gradients in backward); ``net`` itself in one process.
 
     Construction broadcasts rank 0's weights, so every replica starts identical.
+
+    ``unfreezes``: frozen layers will unfreeze during training (gradual unfreezing, TW-A04).
+    DDP only all-reduces the parameters that required gradients when it was built, so they
+    are made trainable for its construction and frozen again, and
+    ``find_unused_parameters`` lets the frozen ones sit out each backward: unused on every
+    rank, their gradients stay None (AdamW leaves them) until they unfreeze.
     """
     if not ranks().parallel:
         return net
@@ -134,7 +142,16 @@ def wrap(net: torch.nn.Module) -> torch.nn.Module:
 
     params = next(net.parameters())
     ids = [params.device.index] if params.device.type == "cuda" else None
-    return DistributedDataParallel(net, device_ids=ids)
+    if not unfreezes:
+        return DistributedDataParallel(net, device_ids=ids)
+    frozen = [p for p in net.parameters() if not p.requires_grad]
+    for p in frozen:
+        p.requires_grad_(True)
+    try:
+        return DistributedDataParallel(net, device_ids=ids, find_unused_parameters=True)
+    finally:
+        for p in frozen:
+            p.requires_grad_(False)
 
 
 def local_batch(global_batch: int, set_in_config: bool) -> tuple[int, str]:

@@ -167,12 +167,32 @@ def _by_time(dataset: Dataset, cfg: SplitConfig) -> Splits:
     )
 
 
+def _hashed(dataset: Dataset, cfg: SplitConfig, seed: int) -> Splits:
+    """A streamed table's sample: each row's split from a hash of its row number in the file
+    (or of its group value), the rule the streamed training rows follow (trainwell.streaming)."""
+    from trainwell.streaming import split_codes
+
+    assert dataset.row_ids is not None
+    groups = dataset.frame[dataset.group] if dataset.group is not None else None
+    codes = split_codes(dataset.row_ids, seed, cfg.validation, cfg.test, groups)
+    train, val, test = (np.flatnonzero(codes == code) for code in range(3))
+    if len(train) < MIN_TRAIN_ROWS or not len(val) or not len(test):
+        raise DataError(
+            f"the sample of {dataset.n_rows} rows split {len(train)}/{len(val)}/{len(test)}; "
+            "raise data.sample_rows"
+        )
+    how = f"group {dataset.group!r}" if dataset.group else "row number"
+    return Splits(train, val, test, f"hash of the {how} (streamed)")
+
+
 def make_splits(dataset: Dataset, cfg: SplitConfig, seed: int) -> Splits:
     """Split the dataset: by time, by group, stratified (classification) or at random.
 
     Raises:
         DataError: too few rows, a class too rare to stratify, or too few groups or times.
     """
+    if dataset.row_ids is not None:
+        return _hashed(dataset, cfg, seed)
     if dataset.time is not None:
         return _by_time(dataset, cfg)
     if dataset.group is not None:

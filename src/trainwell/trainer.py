@@ -31,7 +31,6 @@ from trainwell import distributed
 from trainwell.config import FitConfig, SGDOptions, Task
 from trainwell.doctor import DoctorCallback, overfit_one_batch
 from trainwell.doctor.plan import TrainingPlan, unfreezing_groups
-from trainwell.errors import ConfigError
 from trainwell.findings import Finding
 from trainwell.modalities.base import AugmentedData, Inputs, Modality, Samples, predict_outputs
 from trainwell.models import Choice, use_checkpointing
@@ -42,6 +41,7 @@ from trainwell.models.transfer import (
     fine_tune_decision,
     linear_probe_head,
 )
+from trainwell.streaming import StreamedData
 from trainwell.train.callback import Callback
 from trainwell.train.callbacks import (
     Checkpointing,
@@ -198,7 +198,7 @@ class Trainer:
     unfreeze: GradualUnfreezing | None
     plan: BatchPlan
     augment_info: dict[str, Any]
-    data: AugmentedData
+    data: AugmentedData | StreamedData
     checkpointing: bool
     checkpoint_reason: str
     # The network as the training steps call it: in DistributedDataParallel under N processes
@@ -284,12 +284,6 @@ def setup_trainer(
         if not unfreezes:  # frozen for good: a head on the encoder's embeddings
             transfer = {**transfer, "frozen": frozen_reason}
         freeze_epochs = cfg.model.freeze_epochs if unfreezes else cfg.train.max_epochs + 1
-        if unfreezes and distributed.ranks().parallel:
-            raise ConfigError(
-                "fine-tuning unfreezes layers during training, which DistributedDataParallel "
-                "cannot follow; train with one process, or keep the backbone frozen "
-                "(model.fine_tune=off)"
-            )
         unfreeze = GradualUnfreezing(groups[:-1], freeze_epochs, cfg.model.unfreeze_every)
         unfreeze.apply(0)  # the range test and the first epochs see the frozen backbone
 
@@ -298,7 +292,10 @@ def setup_trainer(
     def plan_batch() -> BatchPlan:
         if batch_plan is not None and batch_plan.is_file():
             return BatchPlan.load(batch_plan)  # a resumed run keeps its batch
-        made = _batch_plan(net, optimizer, objective, train_samples.inputs, target, precision, cfg)
+        rows = len(target) if train_samples.stream is None else train_samples.stream.n_train
+        made = _batch_plan(
+            net, optimizer, objective, train_samples.inputs, target, precision, cfg, rows
+        )
         if batch_plan is not None:
             made.save(batch_plan)
         return made
@@ -308,14 +305,21 @@ def setup_trainer(
     per_rank, _ = distributed.local_batch(plan.batch_size, cfg.train.batch_size is not None)
     here = distributed.ranks()
     augment, augment_info = modality.augmenter(train_samples, cfg)
-    data = AugmentedData(
-        train_samples.inputs, target, per_rank, augment, seed=cfg.seed, device=device,
-        shard=(here.rank, here.world),
+    data: AugmentedData | StreamedData = (
+        AugmentedData(
+            train_samples.inputs, target, per_rank, augment, seed=cfg.seed, device=device,
+            shard=(here.rank, here.world),
+        )
+        if train_samples.stream is None
+        else train_samples.stream.batches(  # a table larger than memory (trainwell.streaming)
+            lambda y: targets(net, task, y), per_rank, seed=cfg.seed, device=device,
+            shard=(here.rank, here.world),
+        )
     )  # fmt: skip
     return Trainer(
         device, net, task, choice, transfer, objective, mode, precision, groups, fine_tune,
         probe, decay, optimizer, unfreeze, plan, augment_info, data, checkpointing,
-        checkpoint_reason, distributed.wrap(net),
+        checkpoint_reason, distributed.wrap(net, unfreezes=unfreeze is not None),
     )  # fmt: skip
 
 
@@ -327,9 +331,11 @@ def _batch_plan(
     target: torch.Tensor,
     precision: Precision,
     cfg: FitConfig,
+    rows: int,
 ) -> BatchPlan:
-    """TW-T07: the batch for the data size; on CUDA shrunk to fit memory (accumulating)."""
-    size, why = choose_batch_size(len(target), cfg.train.batch_size)
+    """TW-T07: the batch for the data size (``rows`` training rows, streamed ones included);
+    on CUDA shrunk to fit memory (accumulating)."""
+    size, why = choose_batch_size(rows, cfg.train.batch_size)
     device = next(net.parameters()).device
     if cfg.train.batch_size is not None:
         plan = BatchPlan(size, cfg.train.accumulate, why)

@@ -47,6 +47,9 @@ class Dataset:
     group: str | None = None
     time: str | None = None
     findings: list[Finding] = field(default_factory=list)
+    # A sample of a larger file (trainwell.streaming): each row's row number in the file;
+    # the split is then a hash of it (or of the group value), as the streamed rows' is.
+    row_ids: np.ndarray | None = None
 
     @property
     def n_rows(self) -> int:

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from trainwell.features import FeatureMap
     from trainwell.models import Choice
     from trainwell.split import Splits
+    from trainwell.streaming import RowStream
 
 Inputs = tuple[torch.Tensor, ...]
 # An augmentation: a batch of inputs and a seeded generator in, a new batch out.
@@ -75,6 +76,9 @@ class Samples:
     findings: list[Finding] = field(default_factory=list)
     extras: dict[str, Any] = field(default_factory=dict)
     rows: np.ndarray | None = None
+    # A table larger than memory: every training row of the file, read in row groups for
+    # training (trainwell.streaming); the examples above are then its in-memory sample.
+    stream: RowStream | None = None
 
     def __len__(self) -> int:
         return len(self.inputs[0])
@@ -125,6 +129,7 @@ class Read:
     dataset: Dataset
     samples: Samples | None
     data_path: str | None
+    stream: RowStream | None = None  # the whole file, when ``dataset`` is its sample
 
 
 class Modality(Protocol):

@@ -11,6 +11,7 @@ tables (TW-A01).
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from trainwell import streaming
 from trainwell.analysis import Analysis, analyze_table
 from trainwell.analysis.groups import check_group_columns
 from trainwell.audit import run_audit
@@ -82,17 +84,30 @@ class TableModality(BaseModality):
     options = frozenset(
         {"model.width", "model.depth", "model.dropout", "model.activation",
          "model.embedding_threshold", "model.name", "data.drop", "data.time", "data.group",
-         "data.max_classes", "data.layout"}
+         "data.max_classes", "data.layout", "data.streaming", "data.streaming_rows",
+         "data.sample_rows"}
     )  # fmt: skip
 
     def claims(self, data: DataSource, cfg: FitConfig) -> bool:
         return True  # the registry asks it last
 
     def read(self, data: DataSource, cfg: FitConfig) -> Read:
+        if streaming.streams(data, cfg):  # larger than memory: a sample, and a stream
+            assert isinstance(data, str | Path)
+            return self._read_streamed(Path(data), cfg)
         frame, source, sha, path = read_frame(data)
         dataset = build_dataset(frame, cfg.data, source, sha)
         check_group_columns(dataset.frame, cfg.report.groups, dataset.target)
         return Read(dataset, None, path)
+
+    def _read_streamed(self, path: Path, cfg: FitConfig) -> Read:
+        sampled = streaming.read_sample(path, cfg)
+        dataset = build_dataset(sampled.frame, cfg.data, str(path), file_sha256(path))
+        dataset.row_ids = sampled.row_ids  # the split hashes the row numbers (streaming)
+        check_group_columns(dataset.frame, cfg.report.groups, dataset.target)
+        stream = streaming.stream_for(path, dataset, cfg, sampled)
+        dataset.findings.append(streaming.sample_finding(stream))
+        return Read(dataset, None, str(path.resolve()), stream)
 
     def choose(self, read: Read, splits: Splits, cfg: FitConfig) -> Choice:
         if cfg.model.name not in {"auto", "residual_mlp"}:
@@ -102,10 +117,12 @@ class TableModality(BaseModality):
                 f"model.name={cfg.model.name!r} does not apply to a table; tables train a "
                 "residual MLP (model.width, model.depth size it)"
             )
-        width, depth = size_mlp(len(splits.train), cfg.model)
+        # Sized for the rows it trains on: all of a streamed file's training rows.
+        n_train = len(splits.train) if read.stream is None else read.stream.n_train
+        width, depth = size_mlp(n_train, cfg.model)
         return Choice(
             "residual_mlp",
-            f"residual MLP of width {width} and depth {depth} for {len(splits.train)} training "
+            f"residual MLP of width {width} and depth {depth} for {n_train} training "
             "rows, LayerNorm and dropout (TW-A02, A05); gradient boosting runs beside it as the "
             "baseline to beat (TW-A01, A08)",
         )
@@ -115,6 +132,9 @@ class TableModality(BaseModality):
         encoder = FeatureEncoder.fit(ds.frame.iloc[splits.train], ds.features)  # TW-D08
         samples = table_samples(ds.frame, encoder)
         samples.info = {"features": len(ds.features)}
+        if read.stream is not None:  # trains on every row of the file, encoded alike
+            samples.stream = replace(read.stream, encoder=encoder)
+            samples.info["streaming"] = read.stream.facts()
         return samples
 
     def audit(
@@ -136,7 +156,8 @@ class TableModality(BaseModality):
         inputs = TabularInput.fit(
             num, cat, levels(samples.encoding), embedding_threshold=cfg.model.embedding_threshold
         )
-        width, depth = size_mlp(len(y_train), cfg.model)
+        n_train = len(y_train) if samples.stream is None else samples.stream.n_train
+        width, depth = size_mlp(n_train, cfg.model)
         head = mlp_spec(inputs.out_features, n_outputs(task, n_classes), width, depth, cfg.model)
         net = TabularNet(inputs, head, task)
         if task == "regression":

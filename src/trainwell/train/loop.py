@@ -7,6 +7,7 @@ With no callbacks, no scheduler, ``accumulate=1`` and fp32, :func:`train` does e
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from contextlib import nullcontext
 from typing import Protocol
 
 import torch
@@ -64,6 +65,10 @@ def train(
     if state is None:
         state = TrainState(model, optimizer, scheduler, max_epochs=max_epochs)
     n_batches = len(data)
+    # Under DistributedDataParallel the micro-batches before a step's last skip the
+    # all-reduce (DDP.no_sync): their gradients add up locally and the last one's backward
+    # all-reduces the sum (TW-T08, T14).
+    no_sync = getattr(model, "no_sync", None) if accumulate > 1 else None
     for cb in callbacks:
         cb.on_fit_start(state)
     try:
@@ -77,14 +82,17 @@ def train(
                 state.batch = i
                 group_start = i - i % accumulate
                 group_size = min(accumulate, n_batches - group_start)
-                with precision.autocast():
+                last = i + 1 - group_start >= group_size
+                # DDP decides in forward whether this backward all-reduces (no_sync's flag)
+                skip = no_sync() if no_sync is not None and not last else nullcontext()
+                with skip, precision.autocast():
                     loss = loss_fn(model(*inputs), target)
                 # Dividing only when accumulating keeps the plain case free of an extra op.
                 precision.backward(loss / group_size if group_size > 1 else loss)
                 state.loss = loss.detach()
                 state.epoch_loss_sum += state.loss.item()
                 state.epoch_batches += 1
-                if i + 1 - group_start < group_size:
+                if not last:
                     continue
                 precision.unscale(optimizer)
                 for cb in callbacks:
