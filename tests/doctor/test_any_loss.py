@@ -403,6 +403,18 @@ def test_cause_absorbs_later_symptoms_only() -> None:
     assert cause.evidence["symptoms"] == [{"id": "lr-too-low", "step": 60, "message": "lr-too-low"}]
 
 
+def test_unshuffled_batches_take_the_curve_symptoms_they_cause() -> None:
+    attribution = Attribution()
+
+    def finding(id: str, step: int) -> Finding:
+        return Finding(id=id, practice="TW-D12", severity="warning", stage="train",
+                       message=id, fix="f", step=step)  # fmt: skip
+
+    assert attribution.absorb(finding("batches-not-shuffled", 7)) is False
+    assert attribution.absorb(finding("divergence", 24)) is True  # the sorted targets' rise
+    assert attribution.absorb(finding("dead-units", 30)) is False  # not explained by order
+
+
 def test_pure_checks_stay_silent_on_healthy_numbers() -> None:
     ok = shapes.AxesSummary((32, 1), (32, 1), True, False, False)
     assert shapes.check_pairing_shapes("MSELoss", ok) is None

@@ -25,6 +25,10 @@ EXPLAINS: dict[str, frozenset[str]] = {
     "lr-too-high": frozenset({"exploding-gradients", "loss-spike", "oscillation"})
     | {"updates-too-large"}
     | _UNITS,
+    # Batches read in label order: each batch comes from a new region of the targets, so the
+    # loss rises and jumps with the order, not with the LR. (trainwell's own loop always
+    # shuffles, so the fit loop's divergence remedy never waits on this cause.)
+    "batches-not-shuffled": frozenset({"divergence", "loss-spike", "oscillation"}),
     "lr-decayed-away": frozenset({"lr-too-low", "still-improving"}),
     "weight-decay-too-strong": _CURVE | _UNITS,
     "regularization-too-strong": frozenset({"val-better-than-train", "lr-too-low"}),
