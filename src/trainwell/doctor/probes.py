@@ -300,11 +300,11 @@ class OptimizerProbe:
         if self._before is not None:
             if len(params) == len(self._before):
                 with torch.no_grad():
-                    deltas = [
-                        float(torch.linalg.vector_norm(p.detach() - b))
-                        for p, b in zip(params, self._before, strict=True)
-                    ]
-                    weights = [float(torch.linalg.vector_norm(p.detach())) for p in params]
+                    now = [p.detach() for p in params]
+                    # fused: one subtraction over all tensors, one norm kernel, one copy out
+                    moved = torch._foreach_sub(now, self._before)
+                    deltas = stats.norm_values(moved)
+                    weights = stats.norm_values(now)
                 doctor.on_updates(params, deltas, weights)
             self._before = None
         doctor.on_step_end()
