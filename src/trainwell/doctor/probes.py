@@ -302,7 +302,7 @@ class OptimizerProbe:
                 with torch.no_grad():
                     now = [p.detach() for p in params]
                     # fused: one subtraction over all tensors, one norm kernel, one copy out
-                    moved = torch._foreach_sub(now, self._before)
+                    moved = list(torch._foreach_sub(now, self._before))
                     deltas = stats.norm_values(moved)
                     weights = stats.norm_values(now)
                 doctor.on_updates(params, deltas, weights)
