@@ -10,11 +10,11 @@ carries its practice). A false alarm is a warning or error finding on a correcte
 run (info notes are listed separately).
 
 ``--variants`` runs cases again another way (``--variant=NAME`` to the script, see
-``scripts/_common.py``): ``functional`` every case of the kinds that predate the public-report
-kinds (and every healthy script) that builds an ``nn.*Loss`` module, with the loss as a
-``torch.nn.functional`` call (most public-report cases already call one); ``lightning`` and
-``hf`` the representative cases in ``FRAMEWORK_CASES`` (plain ``fit()`` loops) through
-Lightning's and the Hugging Face ``Trainer``. Each variant is scored on its own. ``--log``
+``scripts/_common.py``): ``functional`` every case (and every healthy script) that builds an
+``nn.*Loss`` module, with the loss as a ``torch.nn.functional`` call (the cases written with
+a functional loss are their own functional variant); ``lightning`` and ``hf`` the
+representative cases in ``FRAMEWORK_CASES`` (plain ``fit()`` loops) through Lightning's and
+the Hugging Face ``Trainer``. Each variant is scored on its own. ``--log``
 appends every run as a JSON line as it finishes; ``--summarize LOG`` scores such a log (also a
 partial one). Usage::
 
@@ -85,6 +85,11 @@ FRAMEWORK_CASES = {
         "dropout-heavy",
         "wdecay-sgd",
         "shuffle-classes",
+        "lrhigh-adam",
+        "axis-softmax-dim0",
+        "dropout-keep-prob",
+        "targetleak-label-column",
+        "wdecay-batch-scaled",
     ),
     "hf": (
         "lrhigh-sgd",
@@ -95,13 +100,13 @@ FRAMEWORK_CASES = {
         "dropout-heavy",
         "wdecay-sgd",
         "inputs-tabular",
+        "lrhigh-adam",
+        "axis-softmax-dim0",
+        "dropout-keep-prob",
+        "targetleak-label-column",
+        "wdecay-batch-scaled",
     ),
 }
-# The kinds the corpus had before the public-report kinds (issue 12), and the healthy scripts.
-EXISTING_KINDS = frozenset(
-    {"init", "mismatch", "inputs", "shuffle", "zerograd", "evalmode", "nan", "explode"}
-    | {"vanish", "lrhigh", "lrlow", "overfit", "leak", "stop", "healthy"}
-)
 _LOSS_MODULE = re.compile(
     r"nn\.(CrossEntropyLoss|NLLLoss|MSELoss|L1Loss|SmoothL1Loss|HuberLoss|BCELoss|BCEWithLogitsLoss)\("
 )
@@ -111,9 +116,8 @@ def applies(script: Path, variant: str) -> bool:
     """Whether ``variant`` changes how ``script`` trains (else it would repeat the base run)."""
     if not variant:
         return True
-    if variant == "functional":  # the cases that predate the public-report kinds
-        kind = script.name.split("-")[0]
-        return kind in EXISTING_KINDS and bool(_LOSS_MODULE.search(script.read_text()))
+    if variant == "functional":  # every case that builds a loss module
+        return bool(_LOSS_MODULE.search(script.read_text()))
     return script.stem in FRAMEWORK_CASES.get(variant, ())
 
 

@@ -318,6 +318,43 @@ def test_weight_decay_named_instead_of_the_learning_rate(wd: float) -> None:
         assert f.evidence["lr_times_wd"] == pytest.approx(0.05)
 
 
+@pytest.mark.parametrize(
+    ("optimizer", "lr"), [("SGD", 3.0), ("SGD", 0.05), ("Adam", 0.3), ("Adam", 1e-3)]
+)
+def test_learning_rate_named_before_the_gradients_it_blows_up(optimizer: str, lr: float) -> None:
+    x, y = blobs(n=640)
+    model = mlp()
+    params = model.parameters()
+    opt = (
+        torch.optim.SGD(params, lr=lr, momentum=0.9)
+        if optimizer == "SGD"
+        else torch.optim.Adam(params, lr=lr)
+    )
+    dr = train(model, loader(x, y), ce, epochs=1, opt=opt)
+    found = ids(dr)
+    high = lr > 0.1
+    assert ("lr-too-high" in found) is high
+    if high:
+        serious = [f for f in dr.findings if f.severity != "info"]
+        assert serious[0].id == "lr-too-high"  # the cause first, before any symptom it made
+        assert not found & {"exploding-gradients", "updates-too-large", "dead-units"}
+        (f,) = [f for f in dr.findings if f.id == "lr-too-high"]
+        assert f.evidence["lr"] == lr
+        assert min(f.evidence["update_ratios"]) > 0.1
+        assert optimizer in f.fix
+
+
+def test_huge_gradients_under_a_usual_lr_are_not_blamed_on_the_lr() -> None:
+    x = torch.randn(640, 10)
+    y = (x.sum(1, keepdim=True) * 800 + 3000).float()  # raw targets in the thousands
+    model = mlp(d=10, k=1)
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    dr = train(model, loader(x, y), F.mse_loss, epochs=1, opt=opt)
+    found = ids(dr)
+    assert "lr-too-high" not in found
+    assert "exploding-gradients" in found
+
+
 @pytest.mark.parametrize("p", [0.9, 0.2])
 def test_dropout_too_strong_to_fit(p: float) -> None:
     x, y = blobs(n=1280)
@@ -366,6 +403,18 @@ def test_cause_absorbs_later_symptoms_only() -> None:
     assert cause.evidence["symptoms"] == [{"id": "lr-too-low", "step": 60, "message": "lr-too-low"}]
 
 
+def test_unshuffled_batches_take_the_curve_symptoms_they_cause() -> None:
+    attribution = Attribution()
+
+    def finding(id: str, step: int) -> Finding:
+        return Finding(id=id, practice="TW-D12", severity="warning", stage="train",
+                       message=id, fix="f", step=step)  # fmt: skip
+
+    assert attribution.absorb(finding("batches-not-shuffled", 7)) is False
+    assert attribution.absorb(finding("divergence", 24)) is True  # the sorted targets' rise
+    assert attribution.absorb(finding("dead-units", 30)) is False  # not explained by order
+
+
 def test_pure_checks_stay_silent_on_healthy_numbers() -> None:
     ok = shapes.AxesSummary((32, 1), (32, 1), True, False, False)
     assert shapes.check_pairing_shapes("MSELoss", ok) is None
@@ -375,3 +424,6 @@ def test_pure_checks_stay_silent_on_healthy_numbers() -> None:
     assert regimen.check_lr_decayed(100, 1e-3, 1e-2, 10, "StepLR") is None
     assert regimen.check_weight_decay(100, "AdamW", 1e-3, 0.05, True, 1e-3, True) is None
     assert regimen.check_held_graphs(3, 1) is None
+    assert regimen.check_lr_too_high(10, "SGD", 0.1, [0.5, 0.5], 0.1) is None  # usual LR
+    assert regimen.check_lr_too_high(10, "Adam", 0.3, [0.05, 0.5], 0.1) is None  # small step
+    assert regimen.check_lr_too_high(10, "Adadelta", 1.0, [0.5, 0.5], 0.1) is None

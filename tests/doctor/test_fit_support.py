@@ -212,3 +212,28 @@ def test_a_nan_gradient_under_a_finite_loss_is_read_on_the_step_clipping_saw_it(
         _PoisonGrad.armed = False
     (finding,) = [f for f in cb.findings if f.id == "nonfinite-gradients"]
     assert finding.step == 5
+
+
+def test_callback_watches_forward_passes_only_on_the_steps_that_read_them() -> None:
+    from torch.nn.modules import module as module_hooks
+
+    from trainwell.train.callback import Callback
+
+    hooked: list[bool] = []
+
+    class Spy(Callback):
+        def on_before_optimizer_step(self, state: object) -> None:
+            hooked.append(bool(module_hooks._global_forward_hooks))
+
+    x, y = blobs(n=640)
+    model = mlp()
+    with torch.no_grad():  # a planted fault the forward hooks must still see: dead ReLUs
+        model[0].bias.fill_(-50.0)
+    cb = DoctorCallback()
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    data = InMemoryData((x,), y, batch_size=32)
+    train(model, opt, nn.CrossEntropyLoss(), data, max_epochs=2, callbacks=[cb, Spy()])
+    # the heavy steps only: the first three and every 16th (the loop hands over the loss)
+    assert hooked == [step < 3 or step % 16 == 0 for step in range(40)]
+    assert "dead-units" in {f.id for f in cb.findings}
+    assert not module_hooks._global_forward_hooks  # all removed at the end of the fit

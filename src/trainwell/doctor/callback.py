@@ -48,6 +48,7 @@ class DoctorCallback(Callback):
         self.val_key = val_key
         self.doctor: Doctor | None = None
         self._probes: list[ForwardProbe | OptimizerProbe] = []
+        self._forward: ForwardProbe | None = None
         self._restored: list[Finding] = []
         self._saved: dict[str, Any] | None = None  # the doctor's state from a checkpoint
 
@@ -63,6 +64,9 @@ class DoctorCallback(Callback):
             roots=[state.model],
             infer_validation=False,
             plan=self.plan,
+            # The loop is trainwell's own: it keeps no loss with its graph, so the heap walk
+            # that looks for one (~80 ms each, at several steps) would find nothing.
+            scan_graphs=False,
         )
         dr.step, dr.epoch = state.step, state.epoch
         if self._saved is not None:  # resumed: continue the checks where they were
@@ -70,10 +74,8 @@ class DoctorCallback(Callback):
             dr.step, dr.epoch = state.step, state.epoch
             self._restored, self._saved = [], None
         modules = {id(m) for m in state.model.modules()}
-        self._probes = [
-            ForwardProbe(dr, modules).attach(),
-            OptimizerProbe(dr, state.optimizer).attach(),
-        ]
+        self._forward = ForwardProbe(dr, modules).attach()
+        self._probes = [self._forward, OptimizerProbe(dr, state.optimizer).attach()]
         self.doctor = dr
 
     def on_epoch_start(self, state: TrainState) -> None:
@@ -93,6 +95,12 @@ class DoctorCallback(Callback):
             if norm is not None and norm.device.type == "cpu" and not math.isfinite(float(norm)):
                 self.doctor.read_gradients_now()
 
+    def on_step_end(self, state: TrainState) -> None:
+        # The loop hands over each step's loss: the forward passes are watched only on the
+        # steps whose checks read them (heavy steps, the first steps, a NaN's trace).
+        if self.doctor is not None and self._forward is not None:
+            self._forward.set_active(self.doctor.wants_forward)
+
     def on_epoch_end(self, state: TrainState) -> None:
         if self.doctor is None or not state.history:
             return
@@ -105,7 +113,7 @@ class DoctorCallback(Callback):
     def on_fit_end(self, state: TrainState) -> None:
         for probe in self._probes:
             probe.remove()
-        self._probes = []
+        self._probes, self._forward = [], None
         if self.doctor is not None:
             self.doctor.finish(max_epochs=state.max_epochs, stopped=state.stop)
 

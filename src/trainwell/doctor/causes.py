@@ -20,6 +20,15 @@ EXPLAINS: dict[str, frozenset[str]] = {
     "loss-broadcast": _CURVE | _UNITS,
     "softmax-over-batch": _CURVE | _UNITS | {"loss-at-init"},
     "rnn-batch-first": _CURVE,
+    # Divergence and non-finite values stay findings of their own: they call the fit loop's
+    # remedy (restore, lower the LR), which is the right fix here too.
+    "lr-too-high": frozenset({"exploding-gradients", "loss-spike", "oscillation"})
+    | {"updates-too-large"}
+    | _UNITS,
+    # Batches read in label order: each batch comes from a new region of the targets, so the
+    # loss rises and jumps with the order, not with the LR. (trainwell's own loop always
+    # shuffles, so the fit loop's divergence remedy never waits on this cause.)
+    "batches-not-shuffled": frozenset({"divergence", "loss-spike", "oscillation"}),
     "lr-decayed-away": frozenset({"lr-too-low", "still-improving"}),
     "weight-decay-too-strong": _CURVE | _UNITS,
     "regularization-too-strong": frozenset({"val-better-than-train", "lr-too-low"}),

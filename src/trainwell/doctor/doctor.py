@@ -54,6 +54,9 @@ class Doctor:
         plan: what the trainer planned (frozen groups, the split and what the audit
             verified), so planned choices are not reported as faults; None for a user's
             script (see :mod:`trainwell.doctor.plan`).
+        scan_graphs: look for losses kept with their graphs (a walk over every Python
+            object, a few times per run); off where the loop is trainwell's own, which
+            reduces each loss to a number itself.
     """
 
     def __init__(
@@ -63,8 +66,10 @@ class Doctor:
         roots: list[torch.nn.Module] | None = None,
         infer_validation: bool = True,
         plan: TrainingPlan | None = None,
+        scan_graphs: bool = True,
     ) -> None:
         self.t = thresholds or Thresholds()
+        self._scan_graphs_on = scan_graphs
         self.plan = plan
         # Parameters in the optimizer that were frozen at the first step, not by the plan:
         # a finding at the end if they never trained (frozen, then released, is fine).
@@ -113,6 +118,7 @@ class Doctor:
         self._baseline: tuple[float, float] | None = None
         self._graph_scans = 0
         self._lr_cause: Finding | None = None
+        self._lr_high_done = False
         self._epoch_train: list[float] = []
         self._eval_sum, self._eval_n = 0.0, 0
         self._explicit_val = not infer_validation
@@ -169,6 +175,19 @@ class Doctor:
         """Layer outputs are held until the loss on heavy steps, until the first finite loss
         (preflight reads them) and while a non-finite loss waits for its trace."""
         return self.heavy or not self._preflight_loss_done or self._nonfinite_pending is not None
+
+    @property
+    def wants_forward(self) -> bool:
+        """The next forward pass must be watched, when the loop hands over the loss itself
+        (:class:`DoctorCallback`): heavy steps, until the first input was judged, while a
+        non-finite loss waits for its trace, and in the first epoch while row fingerprints
+        are collected. Between those, the forward hooks add nothing the loss does not give."""
+        return (
+            self.heavy
+            or not self.input_checked
+            or self._nonfinite_pending is not None
+            or (self._rows_open and not self.epoch)
+        )
 
     @property
     def saw_forward(self) -> bool:
@@ -591,8 +610,30 @@ class Doctor:
             if d == 0.0 and p.grad is not None and name not in sample.no_grad:
                 self._unchanged_counts[name] = self._unchanged_counts.get(name, 0) + 1
         self.emit(checks.check_nonfinite_weights(self.step, bad, self.epoch))
+        self._check_lr_too_high()
         stuck = [n for n, c in self._unchanged_counts.items() if c == self._update_samples]
         self.emit(checks.check_unchanged_params(self.step, stuck, self._update_samples, t=self.t))
+
+    def _check_lr_too_high(self) -> None:
+        """Checked on every sampled update, so the cause is out before the gradient explosion
+        and loss spikes it produces (which then attach to it as symptoms)."""
+        opt = self._optimizer
+        if self._lr_high_done or opt is None or not opt.param_groups:
+            return
+        ratios = self._update_history()[-self.t.layer_samples :]
+        if len(ratios) < self.t.layer_samples:
+            return
+        finding = regimen.check_lr_too_high(
+            self.step,
+            type(opt).__name__,
+            float(opt.param_groups[0].get("lr", 0.0)),
+            ratios,
+            self.t.high_update_ratio,
+            self.epoch,
+        )
+        if finding is not None:
+            self._lr_high_done = True
+            self.emit(finding)
 
     def on_step_end(self) -> None:
         """One optimizer step finished: update the curve and run the per-step checks."""
@@ -637,6 +678,8 @@ class Doctor:
         self._frozen = {n: p for n, p in self._frozen.items() if not p.requires_grad}
 
     def _check_mode(self) -> None:
+        if not (self._mode_eval or self._mode_train):
+            return  # no dropout / norm layer ran, or the forward pass was not watched
         self._eval_streak = self._eval_streak + 1 if self._mode_eval and not self._mode_train else 0
         if self._eval_streak >= self.t.eval_mode_steps:
             names = sorted(self.naming.module(m) for m in self._mode_eval.values())
@@ -766,7 +809,7 @@ class Doctor:
         return {self.naming.module(m): p for m, p in self._dropout.values()}
 
     def _scan_graphs(self) -> None:
-        if self._graph_scans >= 5:
+        if self._graph_scans >= 5 or not self._scan_graphs_on:
             return
         self._graph_scans += 1
         count, chain = signals.held_loss_graphs()

@@ -67,23 +67,42 @@ class ForwardProbe:
         self.modules = modules
         self.handles: list[RemovableHandle] = []
         self._pre_handle: RemovableHandle | None = None
+        self._post_handle: RemovableHandle | None = None
         # module -> (activation kind, mode layer); weak, so a freed module's id is not reused
         self._kinds: weakref.WeakKeyDictionary[torch.nn.Module, tuple[int, bool]] = (
             weakref.WeakKeyDictionary()
         )
 
     def attach(self) -> ForwardProbe:
-        self.handles = [module_hooks.register_module_forward_hook(self._post)]
+        self._post_handle = module_hooks.register_module_forward_hook(self._post)
+        self.handles = [self._post_handle]
         if self.doctor.step == 0:
             self._pre_handle = module_hooks.register_module_forward_pre_hook(self._pre)
             self.handles.append(self._pre_handle)
         return self
+
+    def set_active(self, active: bool) -> None:
+        """Watch the next forward passes or not (the pre-hook is left alone).
+
+        A global forward hook sends every module call down PyTorch's slower hooked path, so a
+        loop that hands the doctor its loss (:class:`DoctorCallback`) keeps the hook only on
+        the steps that need it (:attr:`Doctor.wants_forward`).
+        """
+        handle = self._post_handle
+        if active and handle is None and self.handles:
+            self._post_handle = module_hooks.register_module_forward_hook(self._post)
+            self.handles.append(self._post_handle)
+        elif not active and handle is not None:
+            handle.remove()
+            self.handles.remove(handle)
+            self._post_handle = None
 
     def remove(self) -> None:
         for handle in self.handles:
             handle.remove()
         self.handles = []
         self._pre_handle = None
+        self._post_handle = None
 
     def _pre(self, module: torch.nn.Module, args: tuple[Any, ...]) -> None:
         if is_compiling():
@@ -281,11 +300,11 @@ class OptimizerProbe:
         if self._before is not None:
             if len(params) == len(self._before):
                 with torch.no_grad():
-                    deltas = [
-                        float(torch.linalg.vector_norm(p.detach() - b))
-                        for p, b in zip(params, self._before, strict=True)
-                    ]
-                    weights = [float(torch.linalg.vector_norm(p.detach())) for p in params]
+                    now = [p.detach() for p in params]
+                    # fused: one subtraction over all tensors, one norm kernel, one copy out
+                    moved = list(torch._foreach_sub(now, self._before))
+                    deltas = stats.norm_values(moved)
+                    weights = stats.norm_values(now)
                 doctor.on_updates(params, deltas, weights)
             self._before = None
         doctor.on_step_end()

@@ -65,6 +65,9 @@ class LossCurve:
 
     def recent(self, n: int) -> list[float]:
         """The last ``n`` finite losses (fewer if fewer exist)."""
+        tail = self.values[-n:]
+        if all(map(math.isfinite, tail)):  # the usual case: no scan back past a NaN
+            return tail
         out: list[float] = []
         for v in reversed(self.values):
             if math.isfinite(v):

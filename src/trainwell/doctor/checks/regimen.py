@@ -16,6 +16,13 @@ DECAY_SHRINK = 1e-2
 USUAL_DECAY = 0.1
 COUPLED_DECAY = 0.1  # L2 coefficient for Adam / RMSprop / Adagrad (typical 1e-5 .. 1e-2)
 DROPOUT_HIGH = 0.75  # TW-T05: 0.2-0.5
+# The top of the usual learning-rate range per optimizer family. Adam-style optimizers
+# (Adam, AdamW, NAdam, RAdam, Adamax) and RMSprop move each weight by about ``lr`` per step:
+# their defaults are 1e-3 (Kingma & Ba 2015) and 1e-2 (RMSprop), and usual values are
+# 1e-5 .. 3e-3; SGD runs at 0.01 .. 0.1 (He et al. 2016: 0.1 with momentum 0.9 at batch
+# 256). Ten times the top of these ranges is not a choice anyone tunes to on purpose.
+USUAL_LR = {"adaptive": 0.01, "rmsprop": 0.05, "sgd": 0.5}
+_ADAPTIVE = ("Adam", "AdamW", "NAdam", "RAdam", "Adamax", "SparseAdam")
 
 
 def check_lr_decayed(
@@ -100,6 +107,63 @@ def check_weight_decay(
         },
         fix=f"Lower weight_decay in {optimizer} to 1e-4 .. 1e-2 (AdamW: 0.01-0.1), keep the "
         "learning rate.",
+    )
+
+
+def lr_family(optimizer: str) -> str | None:
+    """The family whose usual LR range applies to an optimizer class name (``None``: unknown,
+    e.g. Adadelta, whose ``lr`` of 1.0 is only a multiplier)."""
+    if optimizer in _ADAPTIVE:
+        return "adaptive"
+    if optimizer == "RMSprop":
+        return "rmsprop"
+    return "sgd" if optimizer == "SGD" else None
+
+
+def check_lr_too_high(
+    step: int,
+    optimizer: str,
+    lr: float,
+    update_ratios: list[float],
+    high_ratio: float,
+    epoch: int | None = None,
+) -> Finding | None:
+    """The learning rate itself is too high: above its optimizer's usual range, and each
+    step measurably moves the weights by more than ``high_ratio`` of their norm (TW-X05).
+
+    This is the cause the gradient explosion, loss spikes, oscillation and dead units that
+    follow are symptoms of (the overshooting steps grow the gradients, not the other way
+    round), so it is checked from the first sampled steps, before those symptoms show.
+    A gradient that is huge from the start under a usual LR (raw targets in the thousands,
+    a scaled-up init) is not this: its LR is in range.
+
+    Args:
+        step: the step the last update ratio was measured at.
+        optimizer: the optimizer's class name (``"SGD"``, ``"Adam"`` ...).
+        lr: its learning rate (first parameter group).
+        update_ratios: ||dW|| / ||W|| (median over layers) of the consecutive sampled steps
+            to judge; all must exceed ``high_ratio`` (DeepDiagnosis' 1e-1 bound).
+        high_ratio: the update-ratio bound.
+        epoch: the current epoch, if known.
+    """
+    family = lr_family(optimizer)
+    if family is None or not update_ratios or lr <= USUAL_LR[family]:
+        return None
+    if min(update_ratios) <= high_ratio:
+        return None
+    return Finding(
+        id="lr-too-high",
+        practice="TW-X05",
+        severity="error",
+        stage="train",
+        step=step,
+        epoch=epoch,
+        message=f"The learning rate is too high: {optimizer}(lr={lr:g}) is above the usual "
+        f"range (up to {USUAL_LR[family]:g}) and each step changes the weights by "
+        f"{update_ratios[-1]:.0%} of their norm.",
+        evidence={"lr": lr, "optimizer": optimizer, "update_ratios": list(update_ratios)},
+        fix=f"Lower the learning rate of {optimizer} 10-100x (typical: 1e-3 for Adam, "
+        "0.01-0.1 for SGD) or run an LR range test; gradient clipping alone only hides it.",
     )
 
 
