@@ -105,7 +105,11 @@ class Predictor:
         Raises:
             DataError: the data lacks what the model needs (a column, images, ...).
         """
-        samples = self.samples(data)
+        return self.predict_encoded(self.samples(data))
+
+    def predict_encoded(self, samples: Samples) -> pd.DataFrame:
+        """:meth:`predict` on data already encoded by :meth:`samples` (``trainwell serve``
+        measures drift on the same samples)."""
         table = prediction_table(self.task, self.classes, self.candidate.outputs(samples))
         return REGISTRY[self.spec.modality].predict_frame(samples, table)
 

@@ -1,4 +1,5 @@
-"""One tiny fitted run shared by the serving tests, and a real uvicorn server on loopback."""
+"""Tiny fitted runs shared by the serving tests (a table; a text, series, image and audio
+run), and a real uvicorn server on loopback."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import httpx
 import pandas as pd
 import pytest
 from conftest import mixed_frame
+from modality_data import make_reviews, make_sensors, write_digits, write_tones
 from test_input_policy import TINY
 
 import trainwell
@@ -32,6 +34,47 @@ def served_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
         folder / "d.csv", "label", out=folder / "run", quiet=True,
         overrides=[*TINY, "baselines.ship=linear"],
     )  # fmt: skip
+    return folder / "run"
+
+
+def fit(folder: Path, data: pd.DataFrame, target: str, **options: str) -> Path:
+    """A run on the table ``data`` shipping its linear baseline (quick to fit)."""
+    data.to_csv(folder / "d.csv", index=False)
+    overrides = [*TINY, "baselines.ship=linear", "model.name=bag_of_embeddings"]
+    if "text" not in options:
+        overrides.pop()
+    trainwell.fit(
+        folder / "d.csv", target, out=folder / "run", quiet=True, overrides=overrides, **options
+    )
+    return folder / "run"
+
+
+@pytest.fixture(scope="session")
+def text_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return fit(tmp_path_factory.mktemp("text"), make_reviews(120), "sentiment", text="review")
+
+
+@pytest.fixture(scope="session")
+def series_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    sensors = make_sensors(36, length=16)
+    return fit(tmp_path_factory.mktemp("series"), sensors, "activity", series="id", time="t")
+
+
+@pytest.fixture(scope="session")
+def image_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("image")
+    photos = write_digits(folder / "photos", range(3), per_class=14)
+    overrides = [*TINY, "baselines.ship=linear"]
+    trainwell.fit(photos, "label", out=folder / "run", quiet=True, overrides=overrides)
+    return folder / "run"
+
+
+@pytest.fixture(scope="session")
+def audio_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("audio")
+    tones = write_tones(folder / "tones", per_class=12)
+    overrides = [*TINY, "baselines.ship=linear"]
+    trainwell.fit(tones, "label", out=folder / "run", quiet=True, overrides=overrides)
     return folder / "run"
 
 

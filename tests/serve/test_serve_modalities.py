@@ -16,25 +16,12 @@ import pytest
 from conftest import mixed_frame
 from helpers import run_cli
 from modality_data import make_reviews, make_sensors, write_digits
-from serve.conftest import fresh_copy, rows_of, running
-from test_input_policy import TINY
+from serve.conftest import fit, fresh_copy, rows_of, running
 
-import trainwell
 from trainwell.serve.drift import PREDICTION
 from trainwell.serve.service import ServeOptions
 
 LABELLED = 60  # served rows whose true value is sent back (monitor scores from 50)
-
-
-def fit(folder: Path, data: pd.DataFrame, target: str, **options: str) -> Path:
-    data.to_csv(folder / "d.csv", index=False)
-    overrides = [*TINY, "baselines.ship=linear", "model.name=bag_of_embeddings"]
-    if "text" not in options:
-        overrides.pop()
-    trainwell.fit(
-        folder / "d.csv", target, out=folder / "run", quiet=True, overrides=overrides, **options
-    )
-    return folder / "run"
 
 
 def predicted(run: Path, new: pd.DataFrame, folder: Path, capsys: pytest.CaptureFixture[str]):
@@ -54,17 +41,6 @@ def assert_same(answer: httpx.Response, expected: pd.DataFrame, classes: list[st
         np.testing.assert_allclose(served, expected[f"proba_{cls}"], rtol=1e-6, atol=1e-7)
 
 
-@pytest.fixture(scope="module")
-def text_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return fit(tmp_path_factory.mktemp("text"), make_reviews(120), "sentiment", text="review")
-
-
-@pytest.fixture(scope="module")
-def series_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    sensors = make_sensors(36, length=16)
-    return fit(tmp_path_factory.mktemp("series"), sensors, "activity", series="id", time="t")
-
-
 def test_a_text_run_serves_texts_as_trainwell_predict_answers(
     text_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -79,7 +55,7 @@ def test_a_text_run_serves_texts_as_trainwell_predict_answers(
     code, out, err = run_cli(["monitor", str(served)], capsys)
     assert code == 0, err
     assert "run served: 12 answered rows" in out
-    assert "this text run has no per-column training profile, so drift is not tested" in out
+    assert "rows 1-12: too few rows to test drift;" in out
     assert schema["required"] == ["review"]
     assert schema["properties"]["review"]["type"] == "string"
     assert_same(answer, expected, classes)
@@ -166,15 +142,6 @@ def test_wide_series_examples_are_rows_of_their_step_columns(tmp_path: Path) -> 
     frame = wide.served_data(encoding, examples, tmp_path)
     assert frame.columns.tolist() == ["t0", "t1", "t2"]
     assert frame.to_numpy().tolist() == [[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]
-
-
-@pytest.fixture(scope="module")
-def image_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("image")
-    photos = write_digits(folder / "photos", range(3), per_class=14)
-    overrides = [*TINY, "baselines.ship=linear"]
-    trainwell.fit(photos, "label", out=folder / "run", quiet=True, overrides=overrides)
-    return folder / "run"
 
 
 def test_an_image_run_serves_base64_images_as_trainwell_predict_answers(

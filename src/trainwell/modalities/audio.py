@@ -46,6 +46,7 @@ from trainwell.modalities.common import (
     hashed_near_copies,
     keyed_predictions,
     rows_dataset,
+    write_served_files,
 )
 from trainwell.models import Choice, build_backbone
 from trainwell.split import Splits
@@ -149,6 +150,26 @@ def log_mel(waves: np.ndarray) -> np.ndarray:
     )
 
 
+def rms_dbfs(wave: np.ndarray) -> float:
+    """A clip's root-mean-square level in dB relative to full scale (floored at
+    :data:`FLOOR_DB` for silence)."""
+    rms = float(np.sqrt(np.mean(np.square(wave, dtype=np.float64))))
+    return max(20 * np.log10(max(rms, 1e-12)), FLOOR_DB)
+
+
+def sound_suffix(data: bytes) -> str:
+    """The file suffix of a sound file's bytes, by its magic number (the reader lists files
+    by suffix; libsndfile itself reads the header): ``.flac``, ``.ogg``, ``.aiff`` or
+    ``.wav`` (also for anything else, which the reader then refuses with one line)."""
+    if data[:4] == b"fLaC":
+        return ".flac"
+    if data[:4] == b"OggS":
+        return ".ogg"
+    if data[:4] == b"FORM" and data[8:12] in {b"AIFF", b"AIFC"}:
+        return ".aiff"
+    return ".wav"
+
+
 def fingerprints(spec: torch.Tensor) -> np.ndarray:
     """A 64-bit fingerprint per clip: its log-mel averaged to 8x8 cells, each bit whether a
     cell is above the clip's median cell (a perceptual hash of the spectrogram)."""
@@ -247,6 +268,8 @@ def load(folder: Path, cfg: FitConfig, *, for_predict: dict[str, Any] | None = N
     clips = [d for d in decoded if not isinstance(d, str)]
     rates = np.array([rate for _, rate in clips])
     seconds = np.array([len(wave) / rate for wave, rate in clips])
+    # Each clip's RMS level in dB below full scale, as recorded (before cropping or padding).
+    rms = np.array([rms_dbfs(wave) for wave, _ in clips], dtype=np.float64)
     if for_predict is not None:
         n_samples = int(for_predict["samples"])
     else:
@@ -282,7 +305,7 @@ def load(folder: Path, cfg: FitConfig, *, for_predict: dict[str, Any] | None = N
         encoding=encoding,
         info={"clips": len(clips), "seconds": n_samples / SAMPLE_RATE, "frames": frames},
         findings=findings,
-        extras={"fingerprint": fingerprints(spec)},
+        extras={"fingerprint": fingerprints(spec), "seconds": seconds, "rms_dbfs": rms},
     )
 
 
@@ -426,6 +449,7 @@ class AudioModality(BaseModality):
     """A folder with one sub-folder per class of sound files (``sounds/dog/1.wav``)."""
 
     name = "audio"
+    served_files = True
     options = NETWORK_OPTIONS
 
     def claims(self, data: DataSource, cfg: FitConfig) -> bool:
@@ -504,6 +528,29 @@ class AudioModality(BaseModality):
         if isinstance(data, pd.DataFrame) or not Path(data).exists():
             raise DataError("an audio model predicts a folder of sound files (or one file)")
         return load(Path(data), FitConfig(), for_predict=encoding)
+
+    def served_fields(self, encoding: dict[str, Any]) -> dict[str, str]:
+        """One example is one sound file's bytes (WAV, FLAC, OGG, AIFF), base64-encoded."""
+        return {"audio": "audio"}
+
+    def served_data(
+        self, encoding: dict[str, Any], examples: list[dict[str, Any]], scratch: Path | None
+    ) -> DataSource:
+        """The sounds written into ``scratch`` as files named in the examples' order, each
+        with its type's suffix (the folder ``predict`` reads, with this modality's reader).
+
+        Raises:
+            DataError: an example is not base64.
+        """
+        return write_served_files(examples, "audio", scratch, "sound", sound_suffix)
+
+    def drift_features(self, samples: Samples) -> dict[str, tuple[str, pd.Series]]:
+        """Each clip's duration (seconds, as recorded) and RMS level (dB below full scale):
+        longer or shorter recordings, a louder or quieter microphone move these."""
+        return {
+            "duration": ("numeric", pd.Series(samples.extras["seconds"], dtype=float)),
+            "rms dbfs": ("numeric", pd.Series(samples.extras["rms_dbfs"], dtype=float)),
+        }
 
     def predict_frame(self, samples: Samples, predictions: pd.DataFrame) -> pd.DataFrame:
         return keyed_predictions(samples, predictions)

@@ -142,6 +142,9 @@ class Modality(Protocol):
     """
 
     name: str
+    # Whether ``served_data`` writes the served examples as files (images, sounds), so the
+    # server makes a scratch folder for each batch; tables, texts and series need none.
+    served_files: bool
     # What ``model.*``, ``augment.*`` and ``data.*`` keys this modality reads; any other key
     # of those sections set by the user is refused (it would have no effect).
     options: frozenset[str]
@@ -225,14 +228,27 @@ class Modality(Protocol):
         ...
 
     def served_data(
-        self, encoding: dict[str, Any], examples: list[dict[str, Any]], scratch: Path
+        self, encoding: dict[str, Any], examples: list[dict[str, Any]], scratch: Path | None
     ) -> DataSource:
         """Served examples (dicts of :meth:`served_fields`) as the data ``predict_samples``
         takes, whose predictions come back one per example, in their order. ``scratch`` is an
-        empty folder, deleted by the caller after predicting, for examples that must be files.
+        empty folder, deleted by the caller after predicting, for examples that must be files;
+        the caller makes one only for a modality whose :attr:`served_files` is true (else
+        None).
 
         Raises:
             DataError: the examples cannot make that data (series of unequal lengths).
+        """
+        ...
+
+    def drift_features(self, samples: Samples) -> dict[str, tuple[str, pd.Series]]:
+        """What a served model's drift is measured on (TW-P06): feature name -> (its column
+        kind, one value per example of ``samples``, in their order).
+
+        A table's are its input columns as given; other modalities describe each example
+        with a few numbers (a text's length, an image's brightness, a series' level). The fit
+        profiles them on the training split (``train_profile.json``), the server on its
+        live inputs, both from the same :class:`Samples`, so they are computed alike.
         """
         ...
 

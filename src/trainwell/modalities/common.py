@@ -4,6 +4,8 @@ transfer learning (TW-A03, A04), and the keyed predictions table."""
 
 from __future__ import annotations
 
+import base64
+import binascii
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -18,7 +20,7 @@ from trainwell.candidates import Candidate
 from trainwell.config import FitConfig, Task
 from trainwell.data import Dataset, build_dataset
 from trainwell.data.schema import ColumnSpec
-from trainwell.errors import ConfigError, RunError
+from trainwell.errors import ConfigError, DataError, RunError
 from trainwell.features import FeatureMap, fit_feature_baselines
 from trainwell.findings import Finding, sort_findings
 from trainwell.modalities.base import DataSource, Read, Samples
@@ -98,6 +100,30 @@ def backbone_network(
     return net, transfer
 
 
+def write_served_files(
+    examples: list[dict[str, Any]],
+    field: str,
+    scratch: Path | None,
+    noun: str,
+    suffix: Callable[[bytes], str],
+) -> Path:
+    """Served examples whose ``field`` is a file's bytes in base64 (an image, a sound),
+    written into ``scratch`` as files named in the examples' order (``000000`` ...), which
+    the modality's reader lists in sorted order; ``suffix(data)`` names each file's type.
+
+    Raises:
+        DataError: an example is not base64.
+    """
+    assert scratch is not None, "served_files modalities get a scratch folder"
+    for i, example in enumerate(examples):
+        try:
+            data = base64.b64decode(example[field], validate=True)
+        except (binascii.Error, ValueError):
+            raise DataError(f"{noun} {i} is not base64-encoded bytes") from None
+        (scratch / f"{i:06d}{suffix(data)}").write_bytes(data)
+    return scratch
+
+
 def keyed_predictions(samples: Samples, predictions: pd.DataFrame) -> pd.DataFrame:
     """The predictions with the column that names each example (path, series id) first."""
     assert samples.key is not None
@@ -110,6 +136,7 @@ class BaseModality:
     that most modalities share; a modality overrides what it does differently."""
 
     name = "base"
+    served_files = False
 
     def encode(self, read: Read, splits: Splits, choice: Choice, cfg: FitConfig) -> Samples:
         """By default the examples as read are already the network's tensors."""
@@ -167,10 +194,17 @@ class BaseModality:
         return None if columns is None else {c.name: c.kind for c in columns}
 
     def served_data(
-        self, encoding: dict[str, Any], examples: list[dict[str, Any]], scratch: Path
+        self, encoding: dict[str, Any], examples: list[dict[str, Any]], scratch: Path | None
     ) -> DataSource:
         """By default one table row per example."""
         return pd.DataFrame.from_records(examples, columns=list(self.served_fields(encoding) or []))
+
+    def drift_features(self, samples: Samples) -> dict[str, tuple[str, pd.Series]]:
+        """By default the input columns (:meth:`input_columns`) as the examples give them,
+        typed by their kind; none when the input is not one row of columns."""
+        columns = self.input_columns(samples.encoding) or ()
+        frame = samples.frame.reset_index(drop=True)
+        return {c.name: (c.kind, frame[c.name]) for c in columns if c.name in frame.columns}
 
     def analyze(
         self,

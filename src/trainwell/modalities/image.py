@@ -8,8 +8,6 @@ memory as uint8. Unreadable files, mixed sizes or channels and near-duplicates a
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -30,6 +28,7 @@ from trainwell.modalities.common import (
     hashed_near_copies,
     keyed_predictions,
     rows_dataset,
+    write_served_files,
 )
 from trainwell.models import Choice, build_backbone, choose_architecture
 from trainwell.models.vision import TimmBackbone, import_timm
@@ -188,7 +187,11 @@ def load(folder: Path, cfg: FitConfig, *, for_predict: dict[str, Any] | None = N
         encoding=encoding,
         info={"images": len(images), "size": [width, height], "channels": channels},
         findings=findings,
-        extras={"phash": hashes},
+        extras={
+            "phash": hashes,
+            "width": np.array([img.width for img in images], dtype=np.int64),
+            "height": np.array([img.height for img in images], dtype=np.int64),
+        },
     )
 
 
@@ -293,6 +296,7 @@ class ImageModality(BaseModality):
     """A folder with one sub-folder per class (``photos/cat/1.png``)."""
 
     name = "image"
+    served_files = True
     options = NETWORK_OPTIONS | {
         "image.size", "image.flip", "image.crop", "image.color_jitter"
     }  # fmt: skip
@@ -394,21 +398,30 @@ class ImageModality(BaseModality):
         return {"image": "image"}
 
     def served_data(
-        self, encoding: dict[str, Any], examples: list[dict[str, Any]], scratch: Path
+        self, encoding: dict[str, Any], examples: list[dict[str, Any]], scratch: Path | None
     ) -> DataSource:
         """The images written into ``scratch`` as files named in the examples' order (the
-        folder ``predict`` reads, in sorted order; the decoder goes by content, not suffix).
+        folder ``predict`` reads; Pillow decodes by content, so every file is ``.png``).
 
         Raises:
             DataError: an example is not base64.
         """
-        for i, example in enumerate(examples):
-            try:
-                data = base64.b64decode(example["image"], validate=True)
-            except (binascii.Error, ValueError):
-                raise DataError(f"image {i} is not base64-encoded bytes") from None
-            (scratch / f"{i:06d}.png").write_bytes(data)
-        return scratch
+        return write_served_files(examples, "image", scratch, "image", lambda _: ".png")
+
+    def drift_features(self, samples: Samples) -> dict[str, tuple[str, pd.Series]]:
+        """Each image's size as read (pixels) and its mean brightness (0-255, after the
+        conversion to the trained channels and size), and per colour channel its mean."""
+        pixels = samples.inputs[0].float()
+        features = {
+            "width": ("numeric", pd.Series(samples.extras["width"], dtype=float)),
+            "height": ("numeric", pd.Series(samples.extras["height"], dtype=float)),
+            "brightness": ("numeric", pd.Series(pixels.mean(dim=(1, 2, 3)).numpy(), dtype=float)),
+        }
+        if pixels.shape[1] == 3:
+            means = pixels.mean(dim=(2, 3)).numpy()
+            for i, colour in enumerate(("red", "green", "blue")):
+                features[f"{colour} mean"] = ("numeric", pd.Series(means[:, i], dtype=float))
+        return features
 
     def predict_frame(self, samples: Samples, predictions: pd.DataFrame) -> pd.DataFrame:
         return keyed_predictions(samples, predictions)

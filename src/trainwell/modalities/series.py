@@ -135,6 +135,7 @@ def load(
         inputs=(torch.from_numpy(values),),
         encoding=encoding,
         info={"series": len(ids), "length": length, "channels": channels},
+        extras={"lengths": lengths},
     )
 
 
@@ -326,7 +327,7 @@ class SeriesModality(BaseModality):
         return {channel: "values" for channel in encoding["channels"]}
 
     def served_data(
-        self, encoding: dict[str, Any], examples: list[dict[str, Any]], scratch: Path
+        self, encoding: dict[str, Any], examples: list[dict[str, Any]], scratch: Path | None
     ) -> DataSource:
         """The examples as the long table ``predict`` reads: one row per time step, the
         example's index as its series id (so the predictions, sorted by id, keep their order)
@@ -350,6 +351,20 @@ class SeriesModality(BaseModality):
                 part.insert(1, time, np.arange(len(part)))
             parts.append(part)
         return pd.concat(parts, ignore_index=True)
+
+    def drift_features(self, samples: Samples) -> dict[str, tuple[str, pd.Series]]:
+        """Per channel each series' mean and standard deviation (over its steps as the model
+        reads them), and its length in steps before cropping or padding where it varies: a
+        level shift, a louder or quieter sensor, longer recordings move these."""
+        values = samples.inputs[0].double()  # (n, length, channels)
+        means, stds = values.mean(dim=1).numpy(), values.std(dim=1).numpy()
+        features: dict[str, tuple[str, pd.Series]] = {}
+        for i, channel in enumerate(samples.encoding["channels"]):
+            features[f"{channel} mean"] = ("numeric", pd.Series(means[:, i], dtype=float))
+            features[f"{channel} std"] = ("numeric", pd.Series(stds[:, i], dtype=float))
+        if "lengths" in samples.extras:
+            features["length"] = ("numeric", pd.Series(samples.extras["lengths"], dtype=float))
+        return features
 
     def predict_frame(self, samples: Samples, predictions: pd.DataFrame) -> pd.DataFrame:
         return keyed_predictions(samples, predictions)

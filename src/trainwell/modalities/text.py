@@ -371,6 +371,22 @@ class TextModality(BaseModality):
         """One example is its text, under the text column's name."""
         return {encoding["column"]: "text"}
 
+    def drift_features(self, samples: Samples) -> dict[str, tuple[str, pd.Series]]:
+        """Each text's length in characters and in words, and with a word vocabulary the
+        share of its (first ``max_tokens``) words the vocabulary does not know: texts of
+        another length, language or domain move these."""
+        texts = samples.extras["texts"]
+        features = {
+            "characters": ("numeric", pd.Series([len(t) for t in texts], dtype=float)),
+            "words": ("numeric", pd.Series([len(WORD.findall(t)) for t in texts], dtype=float)),
+        }
+        if samples.encoding["tokenizer"] == "words":
+            ids, mask = samples.inputs
+            tokens = mask.sum(dim=1).double()
+            unknown = ((ids == UNK) & (mask > 0)).sum(dim=1).double() / tokens  # NaN: no words
+            features["unknown words"] = ("numeric", pd.Series(unknown.numpy(), dtype=float))
+        return features
+
     def predict_frame(self, samples: Samples, predictions: pd.DataFrame) -> pd.DataFrame:
         predictions.index = samples.frame.index
         return predictions

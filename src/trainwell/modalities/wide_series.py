@@ -161,7 +161,7 @@ class WideSeriesModality(SeriesModality):
         return {column: "numeric" for column in encoding["columns"]}
 
     def served_data(
-        self, encoding: dict[str, Any], examples: list[dict[str, Any]], scratch: Path
+        self, encoding: dict[str, Any], examples: list[dict[str, Any]], scratch: Path | None
     ) -> DataSource:
         return pd.DataFrame.from_records(examples, columns=encoding["columns"])
 

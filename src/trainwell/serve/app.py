@@ -53,6 +53,7 @@ except ImportError as err:  # pragma: no cover - depends on the installed extras
 KEY_HEADER = "X-Trainwell-Key"
 MAX_STEPS = 100_000  # values one served series channel may hold
 MAX_IMAGE_CHARS = 20_000_000  # base64 characters one served image may take (~15 MB)
+MAX_AUDIO_CHARS = 40_000_000  # ... and one sound file (~30 MB: 10 min of 16 kHz 16-bit WAV)
 RETRY_AFTER_S = 1
 # One JSON type per column kind (trainwell.data.schema.Kind); every column may be null
 # (a missing value, imputed as in training) but must be present.
@@ -63,6 +64,7 @@ KIND_TYPES: dict[str, Any] = {
     "datetime": str | None,
     "text": str,
     "image": Annotated[str, Field(max_length=MAX_IMAGE_CHARS)],  # base64 of the file's bytes
+    "audio": Annotated[str, Field(max_length=MAX_AUDIO_CHARS)],  # base64 of the file's bytes
     "values": Annotated[list[float], Field(min_length=1, max_length=MAX_STEPS)],
 }
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)

@@ -70,8 +70,13 @@ def numeric_drift(name: str, reference: np.ndarray, live: np.ndarray) -> Drift:
     edges = np.unique(np.quantile(reference, np.linspace(0, 1, BINS + 1)))
     # Open outer bins: live values beyond the training range land in the first or last bin.
     inner = edges[1:-1]
-    ref_bins = np.bincount(np.searchsorted(inner, reference, side="right"), minlength=len(edges))
-    live_bins = np.bincount(np.searchsorted(inner, live, side="right"), minlength=len(edges))
+    if len(edges) == 1:  # a constant reference (every training image 8 px wide): its value
+        # is a bin of its own, so live values below or above it are not binned with it
+        inner = np.array([edges[0], np.nextafter(edges[0], np.inf)])
+    ref_bins = np.bincount(
+        np.searchsorted(inner, reference, side="right"), minlength=len(inner) + 1
+    )
+    live_bins = np.bincount(np.searchsorted(inner, live, side="right"), minlength=len(inner) + 1)
     score = psi(ref_bins.astype(float), live_bins.astype(float))
     p = float(result.pvalue)
     return Drift(name, "ks", len(live), float(result.statistic), p, score, verdict(p, score))
@@ -125,11 +130,11 @@ class DriftWindow:
         self._values: dict[str, deque[Any]] = {n: deque(maxlen=size) for n in names}
         self._lock = threading.Lock()
 
-    def add(self, rows: list[dict[str, Any]], predictions: Iterable[Any]) -> None:
-        """Append served rows (column → raw value) and their predictions."""
+    def add(self, columns: Mapping[str, Iterable[Any]], predictions: Iterable[Any]) -> None:
+        """Append served values (feature → one raw value per row) and their predictions."""
         with self._lock:
             for name in self.profile["features"]:
-                self._values[name].extend(row[name] for row in rows if name in row)
+                self._values[name].extend(columns.get(name, ()))
             self._values[PREDICTION].extend(predictions)
 
     def report(self) -> list[Drift]:

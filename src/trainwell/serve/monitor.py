@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 from trainwell.errors import ConfigError, RunError
-from trainwell.modalities.registry import REGISTRY
 from trainwell.run import load
 from trainwell.run_files import read_metrics, read_run_json
 from trainwell.serve.abtest import CANDIDATE, CONTROL, HORIZON, Verdict, ab_verdict, is_right
@@ -54,7 +53,6 @@ class MonitorReport:
     advice: list[str] = field(default_factory=list)
     profile: bool = True
     modality: str = "table"
-    by_columns: bool = True  # the model's input is one row of columns (Modality.input_columns)
     test_error: float | None = None  # a regression's test mean absolute error
 
     @property
@@ -118,7 +116,9 @@ def build_report(run_dir: Path, *, window: int = WINDOW, horizon: int = HORIZON)
         if profile is not None:
             columns: dict[str, list[Any]] = {name: [] for name in profile["features"]}
             for record in chunk:
-                for name, value in record["inputs"].items():
+                # A row's drift features: logged beside its inputs where they are not the
+                # inputs themselves (a text's length ...), else its inputs (a table's columns).
+                for name, value in record.get("features", record["inputs"]).items():
                     if name in columns:
                         columns[name].append(value)
             columns[PREDICTION] = [r["prediction"] for r in chunk]
@@ -148,7 +148,6 @@ def build_report(run_dir: Path, *, window: int = WINDOW, horizon: int = HORIZON)
     )
     spec = run.model.spec
     report.modality = spec.modality
-    report.by_columns = REGISTRY[spec.modality].input_columns(spec.encoding) is not None
     if regression:
         report.test_error = metrics.get("test", {}).get("mae")
     report.advice = advice(report, window)
@@ -191,15 +190,10 @@ def advice(report: MonitorReport, window: int) -> list[str]:
 
 def format_report(report: MonitorReport) -> str:
     lines = [f"run {report.run}: {report.rows} answered rows in {len(report.windows)} window(s)"]
-    if not report.profile and not report.by_columns:
+    if not report.profile:
         lines.append(
-            f"no {PROFILE_JSON}: this {report.modality} run has no per-column training profile, "
-            "so drift is not tested (live accuracy and the A/B test are)"
-        )
-    elif not report.profile:
-        lines.append(
-            f"no {PROFILE_JSON} in the run (fitted before trainwell wrote it): drift is not "
-            "tested; refit to get it"
+            f"no {PROFILE_JSON} in this {report.modality} run (fitted before trainwell wrote "
+            "it): drift is not tested (live accuracy and the A/B test are); refit to get it"
         )
     for w in report.windows:
         head = f"rows {w.first + 1}-{w.first + w.rows}:"

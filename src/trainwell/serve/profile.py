@@ -2,9 +2,12 @@
 
 ``splits.json`` holds only row indices, and the data file may be gone or changed by the time a
 model is served, so the recorder writes ``RUN_DIR/train_profile.json`` when it ships the
-model: per input feature a seeded sample of at most :data:`SAMPLE` training values (numeric
-and datetime features, datetimes as days since 1970) or the counts of each value (categorical
-and boolean features), and the same for the shipped model's predictions on the training split.
+model: per feature its modality measures drift on (``Modality.drift_features``: a table's
+input columns; a text's length and unknown-word share, an image's size and brightness, a
+series' level and spread per channel, a sound's duration and loudness) a seeded sample of at
+most :data:`SAMPLE` training values (numeric and datetime features, datetimes as days since
+1970) or the counts of each value (categorical and boolean features), and the same for the
+shipped model's predictions on the training split.
 A sample rather than a histogram, so the drift tests (KS, PSI) can bin however they need.
 
 This module imports only numpy and pandas: ``trainwell fit`` writes the profile without the
@@ -71,20 +74,25 @@ def summarize(kind: str, values: pd.Series, seed: int = 0) -> dict[str, Any]:
 
 
 def train_profile(prepared: Prepared, shipped: Candidate) -> dict[str, Any] | None:
-    """The training split's profile for a run whose input is one row of columns, else None
-    (the predictions on the training split come from ``shipped``, the model served)."""
+    """The training split's profile: each feature the modality measures drift on
+    (``Modality.drift_features``: a table's input columns, a text's length, an image's
+    brightness ...) and the predictions of ``shipped``, the model served, on the training
+    split; None when the modality names no features."""
     from trainwell.predictor import prediction_table
 
     ds = prepared.dataset
-    columns = prepared.modality.input_columns(prepared.samples.encoding)
-    if not columns or any(c.name not in ds.frame.columns for c in columns):
-        return None
     rows = prepared.splits.indices("train")
-    frame = ds.frame.iloc[rows]
-    features = {c.name: summarize(c.kind, frame[c.name]) for c in columns}
+    train = prepared.samples.subset(rows)
+    features = {
+        name: summarize(kind, values)
+        for name, (kind, values) in prepared.modality.drift_features(train).items()
+    }
+    if not features:
+        return None
     if len(rows) > PREDICTED:  # the prediction reference needs no more rows than this
-        rows = np.sort(np.random.default_rng(0).choice(rows, PREDICTED, replace=False))
-    outputs = shipped.outputs(prepared.samples.subset(rows))
+        keep = np.sort(np.random.default_rng(0).choice(len(rows), PREDICTED, replace=False))
+        train = train.subset(keep)
+    outputs = shipped.outputs(train)
     classes = list(ds.classes) if ds.classes is not None else None
     predictions = prediction_table(ds.task, classes, outputs)["prediction"]
     kind = "regression" if ds.task == "regression" else "categorical"
@@ -98,8 +106,8 @@ def train_profile(prepared: Prepared, shipped: Candidate) -> dict[str, Any] | No
 
 
 def write_train_profile(run_dir: Path, prepared: Prepared, shipped: Candidate) -> bool:
-    """Write ``run_dir/train_profile.json``; False (nothing written) when the run's input is
-    not one row of columns."""
+    """Write ``run_dir/train_profile.json``; False (nothing written) when the modality names
+    no drift features."""
     profile = train_profile(prepared, shipped)
     if profile is None:
         return False

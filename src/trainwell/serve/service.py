@@ -6,7 +6,8 @@ tests use the same pieces.
 The served log (``RUN_DIR/serve/log.jsonl``, JSON lines, appended): one ``prediction`` line
 per answered (or shadowed) row with its ``id``, ``time``, ``variant``, ``run``,
 ``model_sha256``, the row's ``inputs`` and ``prediction`` (and ``shadow: true`` for a
-candidate that saw the row but did not answer), and one ``feedback`` line per label received.
+candidate that saw the row but did not answer; ``features``: its drift features, when they
+are not its inputs, as for a text or an image), and one ``feedback`` line per label received.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ import pandas as pd
 from trainwell.data.load import file_sha256
 from trainwell.data.schema import ColumnSpec
 from trainwell.errors import ConfigError, DataError, RunError
-from trainwell.modalities.base import DataSource
+from trainwell.modalities.base import Modality, Samples
 from trainwell.modalities.registry import REGISTRY
 from trainwell.predictor import MODEL_JSON, Predictor
 from trainwell.run import load
@@ -91,8 +92,8 @@ class ServeOptions:
 class Variant:
     """One served model: ``A`` (the run served) or ``B`` (the candidate).
 
-    ``predict`` is the predictor's (raw rows in, ``prediction`` and ``proba_*`` out); a test
-    may wrap it (to make the model slow, say).
+    ``predict`` is the predictor's (encoded samples in, ``prediction`` and ``proba_*`` out);
+    a test may wrap it (to make the model slow, say).
     """
 
     name: str
@@ -102,15 +103,39 @@ class Variant:
     fields: dict[str, str]  # one example's fields -> JSON kind (Modality.served_fields)
     columns: tuple[ColumnSpec, ...]  # the input columns (tables; empty for other modalities)
     profile: dict[str, Any] | None
-    predict: Callable[[DataSource], pd.DataFrame]
+    predict: Callable[[Samples], pd.DataFrame]
 
-    def answer(self, examples: list[dict[str, Any]]) -> pd.DataFrame:
+    @property
+    def modality(self) -> Modality:
+        return REGISTRY[self.predictor.spec.modality]
+
+    @property
+    def logs_features(self) -> bool:
+        """Whether the served log keeps each row's drift features beside its inputs: when
+        they are not the inputs themselves (a table's are its columns; a text's are its
+        length ..., which the monitor cannot recompute from a logged digest)."""
+        return self.profile is not None and set(self.profile["features"]) != set(self.fields)
+
+    def answer(self, examples: list[dict[str, Any]]) -> tuple[pd.DataFrame, dict[str, list[Any]]]:
         """``predict`` on served examples, made into the data it takes by the modality
-        (Modality.served_data; files it writes go in a scratch folder deleted after)."""
-        spec = self.predictor.spec
+        (Modality.served_data), and their drift features (Modality.drift_features: feature ->
+        one value per example; none without a training profile to compare them with). A
+        scratch folder, deleted after, only for a modality whose examples become files."""
+        if not self.modality.served_files:
+            return self._answer(examples, None)
         with tempfile.TemporaryDirectory(prefix="trainwell-serve-") as scratch:
-            data = REGISTRY[spec.modality].served_data(spec.encoding, examples, Path(scratch))
-            return self.predict(data)  # late-bound: a test may wrap it
+            return self._answer(examples, Path(scratch))
+
+    def _answer(
+        self, examples: list[dict[str, Any]], scratch: Path | None
+    ) -> tuple[pd.DataFrame, dict[str, list[Any]]]:
+        modality, encoding = self.modality, self.predictor.spec.encoding
+        samples = self.predictor.samples(modality.served_data(encoding, examples, scratch))
+        features: dict[str, list[Any]] = {}
+        if self.profile is not None:
+            measured = modality.drift_features(samples)
+            features = {name: measured[name][1].tolist() for name in self.profile["features"]}
+        return self.predict(samples), features  # late-bound: a test may wrap it
 
     @property
     def run(self) -> str:
@@ -142,7 +167,7 @@ def load_variant(name: str, run_dir: Path) -> Variant:
         profile = read_run_json(run.path, PROFILE_JSON)
     sha = file_sha256(run.dir.model_dir / MODEL_JSON)
     return Variant(
-        name, run.path, predictor, sha, fields, tuple(columns), profile, predictor.predict
+        name, run.path, predictor, sha, fields, tuple(columns), profile, predictor.predict_encoded
     )
 
 
@@ -296,12 +321,13 @@ class Service:
         """
         served = self.variants[variant]
         rows = [row for row, _ in items]
-        records = output_records(served.answer(rows))
+        outputs, features = served.answer(rows)
+        records = output_records(outputs)
         if len(records) != len(rows):
             raise DataError(f"{len(rows)} examples gave {len(records)} predictions")
         shadow = [given is not None for _, given in items]
         ids = [given or uuid.uuid4().hex for _, given in items]
-        self.record(variant, rows, records, ids, shadow)
+        self.record(variant, rows, records, ids, shadow, features)
         return [{"id": i, **r} for i, r in zip(ids, records, strict=True)]
 
     @property
@@ -321,10 +347,12 @@ class Service:
         outputs: list[dict[str, Any]],
         ids: list[str],
         shadow: list[bool],
+        features: dict[str, list[Any]] | None = None,
     ) -> None:
-        """Log rows and their answers, feed the drift window, remember the answers for
-        feedback."""
+        """Log rows and their answers (and the rows' drift features, where they are not
+        the inputs), feed the drift window, remember the answers for feedback."""
         served = self.variants[variant]
+        features = features or {}
         now = _now()
         lines = [
             {
@@ -340,9 +368,12 @@ class Service:
             }
             for id_, row, out, hidden in zip(ids, rows, outputs, shadow, strict=True)
         ]
+        if served.logs_features:
+            for i, line in enumerate(lines):
+                line["features"] = {k: json_value(v[i]) for k, v in features.items()}
         self.log.write(lines)
         if variant in self.drift:
-            self.drift[variant].add(rows, [out["prediction"] for out in outputs])
+            self.drift[variant].add(features, [out["prediction"] for out in outputs])
         with self._lock:
             hidden_rows = sum(shadow)
             self.counts.shadow_rows += hidden_rows
