@@ -119,6 +119,20 @@ def test_a_baseline_is_shipped_and_predicts(case: Any) -> None:
     np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-6)
 
 
+def test_drift_is_profiled_at_fit_and_measured_alike_on_new_data(case: Any) -> None:
+    """``train_profile.json`` holds the modality's drift features (TW-P06), and the same
+    features come out of new data as the server measures them: one value per example."""
+    name, spec, run, _ = case
+    profile = json.loads((run.path / "train_profile.json").read_text())
+    assert profile["features"], f"{name}: no drift features profiled"
+    samples = trainwell.load(run.path).model.samples(spec.new)
+    measured = REGISTRY[name].drift_features(samples)
+    assert set(measured) == set(profile["features"])
+    for feature, (kind, values) in measured.items():
+        assert kind == profile["features"][feature]["kind"]
+        assert len(values) == len(samples)
+
+
 def test_saved_test_predictions_reproduce_the_metrics(case: Any) -> None:
     _, _, run, _ = case
     saved = pd.read_parquet(run.path / "predictions" / "test.parquet")
