@@ -134,7 +134,12 @@ class Variant:
         features: dict[str, list[Any]] = {}
         if self.profile is not None:
             measured = modality.drift_features(samples)
-            features = {name: measured[name][1].tolist() for name in self.profile["features"]}
+            features = {  # a feature the profile has and this version no longer measures
+                # (a profile from another trainwell) is left out, not an error
+                name: measured[name][1].tolist()
+                for name in self.profile["features"]
+                if name in measured
+            }
         return self.predict(samples), features  # late-bound: a test may wrap it
 
     @property
