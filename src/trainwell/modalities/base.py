@@ -248,7 +248,9 @@ class Modality(Protocol):
         A table's are its input columns as given; other modalities describe each example
         with a few numbers (a text's length, an image's brightness, a series' level). The fit
         profiles them on the training split (``train_profile.json``), the server on its
-        live inputs, both from the same :class:`Samples`, so they are computed alike.
+        live inputs, both from the same :class:`Samples`, so they are computed alike. A
+        feature named as one of :meth:`served_fields` must be that field's value as served
+        (the server then reads it from the request, ``trainwell monitor`` from the log).
         """
         ...
 
