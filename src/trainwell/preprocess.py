@@ -124,14 +124,18 @@ class FeatureEncoder:
             DataError: a numeric column holds text.
         """
         if col.kind == "numeric":
-            converted = pd.to_numeric(values, errors="coerce")
-            bad = values[converted.isna() & values.notna()]
-            if len(bad):
-                raise DataError(
-                    f"column {col.name!r} should hold numbers but row {bad.index[0]} "
-                    f"holds {bad.iloc[0]!r}"
-                )
-            array = converted.to_numpy(dtype=np.float64, na_value=np.nan, copy=True)
+            if not pd.api.types.is_numeric_dtype(values):
+                # Only text can hold a non-number; a numeric dtype skips the check (a served
+                # one-row batch spent most of its encoding time on it).
+                converted = pd.to_numeric(values, errors="coerce")
+                bad = values[converted.isna() & values.notna()]
+                if len(bad):
+                    raise DataError(
+                        f"column {col.name!r} should hold numbers but row {bad.index[0]} "
+                        f"holds {bad.iloc[0]!r}"
+                    )
+                values = converted
+            array = values.to_numpy(dtype=np.float64, na_value=np.nan, copy=True)
             # ±inf and values float32 cannot hold are missing (trainwell.data.guard).
             with np.errstate(invalid="ignore"):
                 array[~(np.abs(array) <= FLOAT32_MAX)] = np.nan
