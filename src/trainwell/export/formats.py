@@ -35,6 +35,7 @@ import torch
 from trainwell.candidates import Kind, lightgbm_matrix
 from trainwell.errors import RunError
 from trainwell.export.raw import RawGraph
+from trainwell.export.script import RawScript
 from trainwell.files import atomic_write_bytes
 from trainwell.modalities.base import Inputs, Samples
 
@@ -214,11 +215,7 @@ class OnnxCandidate:
     def outputs(self, samples: Samples) -> np.ndarray:
         if self.raw is None:
             return _batched(self.run, samples.inputs)
-        frame = samples.frame
-        chunks = [
-            self.run_raw(frame.iloc[start : start + BATCH]) for start in range(0, len(frame), BATCH)
-        ]
-        return np.concatenate(chunks)
+        return _batched_frame(self.run_raw, samples.frame)
 
     def save(self, folder: Path) -> tuple[dict[str, Any], list[Path]]:
         path = folder / self.file
@@ -237,6 +234,10 @@ class TorchScriptCandidate:
     info: dict[str, Any] = field(default_factory=dict)
     kind: Kind = "torchscript"
     file: str = FILES["torchscript"]
+    # The module takes raw columns (trainwell.export.script): the modality's RawScript and
+    # the encoding its arguments are built with; None: it takes the encoded tensors.
+    raw: RawScript | None = None
+    encoding: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         try:
@@ -251,8 +252,16 @@ class TorchScriptCandidate:
     def run(self, inputs: Inputs) -> np.ndarray:
         return self.module(*inputs).double().numpy()
 
+    @torch.no_grad()
+    def run_raw(self, frame: pd.DataFrame) -> np.ndarray:
+        """Outputs for a batch of raw rows (a module that takes raw columns)."""
+        assert self.raw is not None
+        return self.module(*self.raw.feeds(frame, self.encoding)).double().numpy()
+
     def outputs(self, samples: Samples) -> np.ndarray:
-        return _batched(self.run, samples.inputs)
+        if self.raw is None:
+            return _batched(self.run, samples.inputs)
+        return _batched_frame(self.run_raw, samples.frame)
 
     def save(self, folder: Path) -> tuple[dict[str, Any], list[Path]]:
         path = folder / self.file
@@ -265,4 +274,9 @@ def _batched(run: Any, inputs: Inputs) -> np.ndarray:
         run(tuple(x[start : start + BATCH] for x in inputs))
         for start in range(0, len(inputs[0]), BATCH)
     ]
+    return np.concatenate(chunks)
+
+
+def _batched_frame(run: Any, frame: pd.DataFrame) -> np.ndarray:
+    chunks = [run(frame.iloc[start : start + BATCH]) for start in range(0, len(frame), BATCH)]
     return np.concatenate(chunks)
