@@ -60,7 +60,7 @@ def _exported(name: str, factory: pytest.TempPathFactory) -> Exported:
     return _CACHE[name]
 
 
-@pytest.fixture(scope="module", params=["table", "image", "series"])
+@pytest.fixture(scope="module", params=["table", "image", "series", "wide_series"])
 def exported(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Exported:
     return _exported(request.param, tmp_path_factory)
 
@@ -80,7 +80,7 @@ def test_exported_file_predicts_what_the_run_predicts(exported: Exported, fmt: s
     entry = entries[fmt]
     # Raw columns in the graph for a table's ONNX file; elsewhere export.json says what not.
     raw = entry["raw_inputs"]
-    assert raw["in_graph"] is (name == "table")
+    assert raw["in_graph"] is (name in {"table", "wide_series"})
     assert len(raw["outside"]) > 20
     model = load_exported(run.path / "export" / entry["file"])
     assert isinstance(model, Predictor)

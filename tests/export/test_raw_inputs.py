@@ -20,7 +20,7 @@ from trainwell.config import ModelConfig
 from trainwell.data.schema import ColumnSpec
 from trainwell.export import ATOL, RTOL, check_parity
 from trainwell.export.formats import OnnxCandidate, onnx_of_lightgbm, onnx_of_network
-from trainwell.export.raw import RAW_GRAPHS
+from trainwell.export.inputs import RAW_GRAPHS
 from trainwell.modalities.table import table_samples
 from trainwell.models.tabular import TabularNet, mlp_spec
 from trainwell.preprocess import FeatureEncoder, TabularInput
@@ -212,7 +212,7 @@ def test_torchscript_module_takes_every_kind_of_raw_column(
     """The scripted table module (trainwell.export.script), fed raw rows of every column
     kind with missing and unseen values: what the encoder and the network compute."""
     from trainwell.export.formats import TorchScriptCandidate, torchscript_of_network
-    from trainwell.export.script import RAW_SCRIPTS
+    from trainwell.export.inputs import RAW_SCRIPTS
 
     encoder, encoding, new = encoded
     net = _network(encoder, _frame(120, 0), [c.name for c in encoder.columns])

@@ -25,10 +25,11 @@ from trainwell.export.formats import (
     onnx_of_network,
     torchscript_of_network,
 )
+from trainwell.export.inputs import RAW_GRAPHS, RAW_SCRIPTS
 from trainwell.export.linear import linear_graph
 from trainwell.export.load import EXPORT_JSON, read_record
-from trainwell.export.raw import RAW_GRAPHS, outside_the_graph
-from trainwell.export.script import RAW_SCRIPTS, SIGNATURE
+from trainwell.export.raw import outside_the_graph
+from trainwell.export.script import SIGNATURE
 from trainwell.files import atomic_write_bytes, write_json
 from trainwell.modalities.base import DataSource, Samples
 from trainwell.predictor import MODEL_JSON, ModelFile, Predictor, member

@@ -3,10 +3,11 @@
 The exported graph is the network's ``predict`` (probabilities, or values in the target's
 units): the numeric preprocessing the network carries inside it (imputation, standardization,
 one-hot and embeddings of category codes, the image and series standardization) is in the
-graph. A table's ONNX graph also takes the raw columns (:mod:`trainwell.export.raw`, joined
-in front by the exporter); other modalities' encodings (reading image files, tokenizing,
-windowing series) stay the modality's, shipped beside the file as the exact JSON encoding
-``predict`` uses (see :mod:`trainwell.export`).
+graph. A table's files also take the raw columns (:mod:`trainwell.export.raw` joined in
+front of the ONNX graph, :mod:`trainwell.export.script` scripted around the traced module),
+a wide series' files the values with gaps (:mod:`trainwell.export.gaps`); other modalities'
+encodings (reading image files, tokenizing, windowing series) stay the modality's, shipped
+beside the file as the exact JSON encoding ``predict`` uses (see :mod:`trainwell.export`).
 
 Networks go through ``torch.onnx.export(dynamo=True)`` (the ``torch.export`` based exporter:
 the legacy TorchScript-based one is deprecated since PyTorch 2.9 and warns that it will be

@@ -49,8 +49,7 @@ def load_exported_candidate(spec: ModelFile, folder: Path) -> Candidate:
         RunError: the file is unlisted, changed, or does not load.
     """
     from trainwell.export.formats import FILES, OnnxCandidate, TorchScriptCandidate
-    from trainwell.export.raw import RAW_GRAPHS
-    from trainwell.export.script import RAW_SCRIPTS
+    from trainwell.export.inputs import RAW_GRAPHS, RAW_SCRIPTS
 
     name = FILES[spec.kind]
     data = member(folder, name, spec.files).read_bytes()

@@ -24,7 +24,8 @@ encoding graph is written with the ``onnx.helper`` API and joined to the network
 ``onnx.compose.merge_models`` (the network's names are prefixed ``net/`` so that no column
 name can clash with them).
 
-Other modalities' raw inputs are files or long tables (images decoded and resized, texts
+A wide series' gap fill is in its graph too (:mod:`trainwell.export.gaps`). Other
+modalities' raw inputs are files or long tables (images decoded and resized, texts
 normalized and tokenized, series grouped, ordered and resampled, sounds decoded): none of it
 is arithmetic on tensors, so their graphs take the encoded tensors and the exact encoding
 travels beside the file (``export.json``); ``trainwell predict`` on the exported file still
@@ -277,9 +278,8 @@ class TableColumns:
         return table_outside(table_encoder(encoding))
 
 
-# Modalities whose raw inputs go into the ONNX graph, by registry name.
-RAW_GRAPHS: dict[str, RawGraph] = {"table": TableColumns()}
-# What stays outside the graph for the others (shipped beside it as the exact encoding).
+# What stays outside the graph for the modalities without raw inputs in their exported
+# files (trainwell.export.inputs), shipped beside it as the exact encoding.
 OUTSIDE_THE_GRAPH: dict[str, str] = {
     "image": "decoding the image files and resizing them (the graph takes the pixel tensor "
     "[N, channels, height, width] and standardizes it)",
@@ -287,8 +287,6 @@ OUTSIDE_THE_GRAPH: dict[str, str] = {
     "the tokenizer's files are copied beside the export",
     "series": "grouping the long table's rows by series, ordering by time and resampling to "
     "the trained length (the graph takes [N, length, channels] and standardizes it)",
-    "wide_series": "reading the columns as one signal and filling a missing step from its "
-    "neighbours (a forward then backward fill; the graph takes [N, length, 1])",
     "audio": "decoding the sound files and computing their spectrograms",
 }
 

@@ -22,6 +22,7 @@ is the same as for the ONNX file (:func:`trainwell.export.raw.table_outside`).
 """
 
 import io
+from collections.abc import Callable
 from typing import Any, Protocol
 
 import numpy as np
@@ -109,6 +110,28 @@ class RawTable(torch.nn.Module):
         return self.net(num, cat)
 
 
+def script_around(
+    data: bytes, wrapper: Callable[[torch.jit.ScriptModule], torch.nn.Module], what: str
+) -> bytes:
+    """The traced network ``data`` loaded, wrapped by ``wrapper`` and scripted; the saved
+    module's bytes.
+
+    Raises:
+        RunError: TorchScript cannot script the wrapper (``what`` names it).
+    """
+    from trainwell.export.formats import _quiet_exporter
+
+    buffer = io.BytesIO()
+    try:
+        with _quiet_exporter():
+            net = torch.jit.load(io.BytesIO(data), map_location="cpu")
+            torch.jit.save(torch.jit.script(wrapper(net).eval()), buffer)
+    except Exception as err:  # torch.jit raises many kinds; the user gets one line
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise RunError(f"torch.jit.script cannot script {what}: {first}") from None
+    return buffer.getvalue()
+
+
 def _script_feeds(frame: pd.DataFrame, encoding: dict[str, Any]) -> ScriptFeeds:
     """Raw rows as :class:`RawTable`'s two arguments (the ONNX feeds, as tensors and lists).
 
@@ -121,7 +144,7 @@ def _script_feeds(frame: pd.DataFrame, encoding: dict[str, Any]) -> ScriptFeeds:
         if values.dtype == object:
             categories[name] = [str(v) for v in values[:, 0]]
         else:
-            columns[name] = torch.from_numpy(np.ascontiguousarray(values))
+            columns[name] = torch.from_numpy(np.array(values, copy=True))
     return columns, categories
 
 
@@ -129,23 +152,10 @@ class TableScript:
     """Tables: the TorchScript module takes the raw columns (:class:`RawScript`)."""
 
     def wrap(self, data: bytes, encoding: dict[str, Any]) -> bytes:
-        from trainwell.export.formats import _quiet_exporter
-
         encoder = table_encoder(encoding)
         if not encoder.columns:
             raise RunError("the table model has no input columns to export")
-        buffer = io.BytesIO()
-        try:
-            with _quiet_exporter():
-                net = torch.jit.load(io.BytesIO(data), map_location="cpu")
-                scripted = torch.jit.script(RawTable(encoder, net).eval())
-                torch.jit.save(scripted, buffer)
-        except Exception as err:  # torch.jit raises many kinds; the user gets one line
-            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-            raise RunError(
-                f"torch.jit.script cannot script the table's encoding: {first}"
-            ) from None
-        return buffer.getvalue()
+        return script_around(data, lambda net: RawTable(encoder, net), "the table's encoding")
 
     def feeds(self, frame: pd.DataFrame, encoding: dict[str, Any]) -> ScriptFeeds:
         return _script_feeds(frame, encoding)
@@ -158,7 +168,3 @@ class TableScript:
 
     def outside(self, encoding: dict[str, Any]) -> str:
         return table_outside(table_encoder(encoding))
-
-
-# Modalities whose raw inputs go into the TorchScript module, by registry name.
-RAW_SCRIPTS: dict[str, RawScript] = {"table": TableScript()}
