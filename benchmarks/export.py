@@ -73,17 +73,38 @@ def ratios(rows: list[dict[str, Any]]) -> dict[str, float]:
     }
 
 
+def _one_thread(data: bytes) -> Any:
+    """An ONNX Runtime session on one intra-op thread, as eager PyTorch runs here
+    (``OMP_NUM_THREADS=1``); trainwell's own sessions take ONNX Runtime's default."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    session = ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
+    names = [i.name for i in session.get_inputs()]
+
+    def run(inputs: tuple[Any, ...]) -> Any:
+        return session.run(None, {n: x.numpy() for n, x in zip(names, inputs, strict=True)})[0]
+
+    return run
+
+
 def side_by_side(run_dir: Path, rounds: int, calls: dict[int, int]) -> dict[str, list[float]]:
-    """Per-round latency ratios of the eager network, its ONNX file and the int8 file, timed
-    in turn within each round (order rotated); {ratio name: one value per round}."""
+    """Per-round latency ratios of the eager network, its ONNX file (trainwell's session, and
+    one on one thread) and the int8 file, timed in turn within each round (order rotated;
+    each side's median of ``calls`` single calls); {ratio name: one value per round}."""
     run = Run(run_dir)
     validation, _ = reopen(run).split("validation")
     task = run.model.task
     folder = run_dir / "export" / "variants"
+    fp32, int8 = (folder / "fp32.onnx").read_bytes(), (folder / "int8.onnx").read_bytes()
     runners = {
         "eager": _torch_runner(run.model.candidate.model),  # type: ignore[attr-defined]
-        "onnx": OnnxCandidate("onnx", (folder / "fp32.onnx").read_bytes(), task, "network").run,
-        "int8": OnnxCandidate("int8", (folder / "int8.onnx").read_bytes(), task, "network").run,
+        "onnx": OnnxCandidate("onnx", fp32, task, "network").run,
+        "int8": OnnxCandidate("int8", int8, task, "network").run,
+        "onnx 1 thread": _one_thread(fp32),
+        "int8 1 thread": _one_thread(int8),
     }
     ratios: dict[str, list[float]] = {}
     for batch, n_calls in calls.items():
@@ -93,16 +114,25 @@ def side_by_side(run_dir: Path, rounds: int, calls: dict[int, int]) -> dict[str,
             run_one(x)  # warm-up
         for r in range(rounds):
             names = list(runners)
-            names = names[r % 3 :] + names[: r % 3]
+            names = names[r % len(names) :] + names[: r % len(names)]
             took = {}
             for name in names:
-                start = time.perf_counter()
+                seconds = []
                 for _ in range(n_calls):
+                    start = time.perf_counter()
                     runners[name](x)
-                took[name] = (time.perf_counter() - start) / n_calls
-            ratios.setdefault(f"eager/onnx @{batch}", []).append(took["eager"] / took["onnx"])
-            ratios.setdefault(f"fp32/int8 onnx @{batch}", []).append(took["onnx"] / took["int8"])
-            ratios.setdefault(f"onnx ms @{batch}", []).append(took["onnx"] * 1e3)
+                    seconds.append(time.perf_counter() - start)
+                took[name] = float(np.median(seconds))
+            pairs = {
+                "eager/onnx": ("eager", "onnx"),
+                "eager/onnx 1 thread": ("eager", "onnx 1 thread"),
+                "fp32/int8 onnx": ("onnx", "int8"),
+                "fp32/int8 onnx 1 thread": ("onnx 1 thread", "int8 1 thread"),
+            }
+            for label, (a, b) in pairs.items():
+                ratios.setdefault(f"{label} @{batch}", []).append(took[a] / took[b])
+            for name in ("eager", "onnx", "onnx 1 thread"):
+                ratios.setdefault(f"{name} ms @{batch}", []).append(took[name] * 1e3)
     return ratios
 
 
@@ -137,7 +167,7 @@ def main() -> None:
         print(f"\n## {name}: fit {fitted:.0f} s, {run.manifest['network']['parameters']} params")
         print((run.path / "export" / "variants.md").read_text())
         summary[name] = ratios(rows)
-        paired = side_by_side(run.path, args.rounds, {1: 50, 64: 10})
+        paired = side_by_side(run.path, args.rounds, {1: 41, 64: 11})
         for key, values in paired.items():
             low, mid, high = np.percentile(values, [0, 50, 100])
             print(f"{name} side by side {key}: median {mid:.2f}, range {low:.2f}-{high:.2f}")
