@@ -9,8 +9,9 @@ graph input per column, instead of the encoded tensors:
   split never had, or missing (any text outside the vocabulary, e.g. ``""``), is code 0;
 * a boolean column: ``float32 [N, 1]``, the column's truth values as numbers (1 true,
   0 false, NaN missing: a numpy bool array cast to float32). A column of words is read into
-  them in Python (``true/yes/y/t`` are 1, compared after stripping and lowering): ONNX has no
-  string strip, and the graph would refuse no word the encoder accepts;
+  them in Python (``true/yes/y/t`` are 1, compared after stripping and lowering): the input
+  stays numeric so that a bool column passes straight in (ONNX's string operators could
+  read the words, through a second, string input per column, which is not built);
 * a datetime column: ``int64 [N, 1]``, nanoseconds since 1970-01-01 UTC (numpy's
   ``datetime64[ns]`` viewed as int64; NaT is missing). Parsing a date's text is not
   expressible in ONNX and stays in Python (:data:`~trainwell.export.calendar.PARSED_OUTSIDE`);
@@ -91,8 +92,9 @@ def table_outside(encoder: FeatureEncoder) -> str:
     if "boolean" in kinds:
         steps.append(
             "a boolean column's words (true/yes/y/t after strip and lower-case: 1, other "
-            "words 0) are read into float32 1/0/NaN, as ONNX and TorchScript have no string "
-            "strip; a bool column's values are passed as they are"
+            "words 0) are read into float32 1/0/NaN, the file's boolean input, which takes "
+            "a bool column's values as they are (reading words in the file would need a "
+            "second, string input per column; not done)"
         )
     if "datetime" in kinds:
         steps.append(PARSED_OUTSIDE)
