@@ -228,3 +228,23 @@ def test_torchscript_module_takes_every_kind_of_raw_column(
     columns, categories = script.feeds(new, encoding)
     assert columns["when"].dtype == torch.int64
     assert categories["color"][0] == "purple"  # unseen: code 0 inside the module
+
+
+def test_a_file_taking_other_raw_inputs_is_refused(
+    encoded: tuple[FeatureEncoder, dict[str, Any], pd.DataFrame],
+) -> None:
+    """Planted fault: a file whose inputs are not those this version feeds (here a date
+    column where the record says a boolean) is refused with what differs; the files above,
+    loaded the same way, are the control."""
+    from trainwell.errors import RunError
+
+    full, _, _ = encoded
+    _, graph = _exported(full, ["a", "when"])
+    taken = FeatureEncoder(tuple(c for c in full.columns if c.name in {"a", "when"}), full.vocab)
+    folded = RAW_GRAPHS["table"].fold(graph, {"modality": "table", "encoder": taken.to_json()})
+    other = FeatureEncoder(tuple(c for c in full.columns if c.name in {"a", "flag"}), full.vocab)
+    wrong = {"modality": "table", "encoder": other.to_json()}
+    with pytest.raises(RunError, match=r"takes \('when', 'tensor\(int64\)'\), where this"):
+        OnnxCandidate(
+            "network", folded, "multiclass", "network", raw=RAW_GRAPHS["table"], encoding=wrong
+        )

@@ -1,4 +1,5 @@
-"""A date's calendar parts computed inside an exported file, from an integer timestamp.
+"""A date's calendar parts computed inside an exported file, from an integer timestamp
+(TW-P01).
 
 The table encoder (:func:`trainwell.preprocess._datetime_parts`) expands a date column into
 six numbers: days since 1970-01-01 (with the time of day as a fraction), year, month, day,

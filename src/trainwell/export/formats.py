@@ -171,6 +171,27 @@ def _session(data: bytes) -> Any:
         raise RunError(f"ONNX Runtime cannot load the exported model: {first}") from None
 
 
+ORT_TYPES = {"float32": "tensor(float)", "int64": "tensor(int64)", "string": "tensor(string)"}
+
+
+def _check_raw_inputs(session: Any, expected: list[dict[str, Any]]) -> None:
+    """Refuse a graph whose inputs are not the raw inputs this version feeds (a file
+    exported by an older trainwell, e.g. dates as 6 calendar parts).
+
+    Raises:
+        RunError: the names or element types differ.
+    """
+    have = [(i.name, i.type) for i in session.get_inputs()]
+    want = [(row["name"], ORT_TYPES[row["dtype"]]) for row in expected]
+    if have != want:
+        differ = next((h, w) for h, w in zip([*have, None], [*want, None], strict=False) if h != w)
+        raise RunError(
+            f"the exported ONNX file takes {differ[0]}, where this trainwell feeds {differ[1]}: "
+            "it was exported by another version; export the run again (`trainwell export "
+            "RUN_DIR`)"
+        )
+
+
 @dataclass
 class OnnxCandidate:
     """An exported ONNX model run by ONNX Runtime (CPU), as a
@@ -190,6 +211,8 @@ class OnnxCandidate:
 
     def __post_init__(self) -> None:
         self.session = _session(self.data)
+        if self.raw is not None:
+            _check_raw_inputs(self.session, self.raw.inputs(self.encoding))
 
     def _result(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
         result = self.session.run(None, feeds)

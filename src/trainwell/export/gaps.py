@@ -1,4 +1,4 @@
-"""A wide series' gap fill inside the exported file (ONNX and TorchScript).
+"""A wide series' gap fill inside the exported file, ONNX and TorchScript (TW-P01).
 
 A wide-series run (:mod:`trainwell.modalities.wide_series`) reads one row's time-step
 columns as one signal and fills a missing step from its neighbours: a forward fill along the

@@ -1,4 +1,5 @@
-"""Raw columns in: a table's TorchScript file takes the columns ``trainwell predict`` takes.
+"""Raw columns in: a table's TorchScript file takes the columns ``trainwell predict`` takes
+(TW-P01).
 
 The exported module is scripted (``torch.jit.script``) around the traced network (see
 :mod:`trainwell.export.formats`) and its ``forward`` takes two dictionaries::
