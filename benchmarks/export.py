@@ -16,29 +16,17 @@ compare the ratios within one run, and read the load average printed with them.
 
     python benchmarks/export.py [--workdir DIR] [--rows 20000] [--epochs 10]
 
-Measured 2026-11-30 on the 2-core development machine shared with five other sessions (load
-average 20), ``OMP_NUM_THREADS=1 --epochs 5``, seed 0. p50 latency in ms, validation
-accuracy:
-
-    mlp (1.6 M params)  eager @1 1.77  onnx @1 0.157  int8 @1 0.089   eager @64 29.1  onnx @64 30.3
-                        int8 @64 1.01  accuracy fp32 80.60, int8 80.45 (-0.15 points)
-                        bytes: onnx 6.52 MB, int8 1.69 MB (3.85x); student 76 k params 80.35
-    cnn (20 k params)   eager @1 0.447  onnx @1 0.041  int8 @1 0.234  eager @64 23.7
-                        onnx @64 0.975  int8 @64 96.4  accuracy fp32 85.56, int8 86.11
-                        bytes: onnx 104 kB, int8 43.7 kB (2.38x)
-
-ONNX Runtime beat eager PyTorch at batch 1 for both (~11x); at batch 64 the MLP's two were
-even and the CNN's ONNX 24x faster. Dynamic int8 sped the Linear-heavy MLP up 1.8x at
-batch 1 for 0.15 points, but slowed the CNN (ONNX Runtime's ConvInteger kernels; dynamic
-quantization targets Linear and recurrent layers, static quantization is the tool for
-convolutions). Under that load the batch-64 medians swing by 30x between neighbouring
-calls (see the p95s in the printed tables): rerun on an idle machine before trusting them.
+Then the latencies are measured again side by side: the eager network, its ONNX file and the
+int8 file called in turn, round after round (the order rotated each round), so that each
+round's ratio compares the three under the same load; the range of the per-round ratios is
+printed. Results and the load: ``benchmarks/export.md``.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -50,7 +38,10 @@ from PIL import Image
 from sklearn.datasets import load_digits
 
 import trainwell
-from trainwell.export.compress import compress_run
+from trainwell.export.compress import _torch_runner, compress_run
+from trainwell.export.data import reopen
+from trainwell.export.formats import OnnxCandidate
+from trainwell.run import Run
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from audit_speed import make_table
@@ -82,11 +73,75 @@ def ratios(rows: list[dict[str, Any]]) -> dict[str, float]:
     }
 
 
+def _one_thread(data: bytes) -> Any:
+    """An ONNX Runtime session on one intra-op thread, as eager PyTorch runs here
+    (``OMP_NUM_THREADS=1``); trainwell's own sessions take ONNX Runtime's default."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    session = ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
+    names = [i.name for i in session.get_inputs()]
+
+    def run(inputs: tuple[Any, ...]) -> Any:
+        return session.run(None, {n: x.numpy() for n, x in zip(names, inputs, strict=True)})[0]
+
+    return run
+
+
+def side_by_side(run_dir: Path, rounds: int, calls: dict[int, int]) -> dict[str, list[float]]:
+    """Per-round latency ratios of the eager network, its ONNX file (trainwell's session, and
+    one on one thread) and the int8 file, timed in turn within each round (order rotated;
+    each side's median of ``calls`` single calls); {ratio name: one value per round}."""
+    run = Run(run_dir)
+    validation, _ = reopen(run).split("validation")
+    task = run.model.task
+    folder = run_dir / "export" / "variants"
+    fp32, int8 = (folder / "fp32.onnx").read_bytes(), (folder / "int8.onnx").read_bytes()
+    runners = {
+        "eager": _torch_runner(run.model.candidate.model),  # type: ignore[attr-defined]
+        "onnx": OnnxCandidate("onnx", fp32, task, "network").run,
+        "int8": OnnxCandidate("int8", int8, task, "network").run,
+        "onnx 1 thread": _one_thread(fp32),
+        "int8 1 thread": _one_thread(int8),
+    }
+    ratios: dict[str, list[float]] = {}
+    for batch, n_calls in calls.items():
+        rows = np.arange(batch) % len(validation.inputs[0])
+        x = tuple(t[rows] for t in validation.inputs)
+        for run_one in runners.values():
+            run_one(x)  # warm-up
+        for r in range(rounds):
+            names = list(runners)
+            names = names[r % len(names) :] + names[: r % len(names)]
+            took = {}
+            for name in names:
+                seconds = []
+                for _ in range(n_calls):
+                    start = time.perf_counter()
+                    runners[name](x)
+                    seconds.append(time.perf_counter() - start)
+                took[name] = float(np.median(seconds))
+            pairs = {
+                "eager/onnx": ("eager", "onnx"),
+                "eager/onnx 1 thread": ("eager", "onnx 1 thread"),
+                "fp32/int8 onnx": ("onnx", "int8"),
+                "fp32/int8 onnx 1 thread": ("onnx 1 thread", "int8 1 thread"),
+            }
+            for label, (a, b) in pairs.items():
+                ratios.setdefault(f"{label} @{batch}", []).append(took[a] / took[b])
+            for name in ("eager", "onnx", "onnx 1 thread"):
+                ratios.setdefault(f"{name} ms @{batch}", []).append(took[name] * 1e3)
+    return ratios
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workdir", type=Path, default=None)
     parser.add_argument("--rows", type=int, default=20_000)
     parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--rounds", type=int, default=15)
     args = parser.parse_args()
     work = args.workdir or Path(tempfile.mkdtemp(prefix="trainwell-export-bench-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -112,8 +167,13 @@ def main() -> None:
         print(f"\n## {name}: fit {fitted:.0f} s, {run.manifest['network']['parameters']} params")
         print((run.path / "export" / "variants.md").read_text())
         summary[name] = ratios(rows)
+        paired = side_by_side(run.path, args.rounds, {1: 41, 64: 11})
+        for key, values in paired.items():
+            low, mid, high = np.percentile(values, [0, 50, 100])
+            print(f"{name} side by side {key}: median {mid:.2f}, range {low:.2f}-{high:.2f}")
     print(f"torch threads {os.environ.get('OMP_NUM_THREADS', 'default')}, "
           f"load average {os.getloadavg()[0]:.1f}")  # fmt: skip
+    print("uptime:", subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip())
     for name, values in summary.items():
         print(f"{name}: " + ", ".join(f"{k} {v:.2f}" for k, v in values.items()))
 

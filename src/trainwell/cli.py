@@ -495,12 +495,12 @@ def export(
     if raw["in_graph"]:
         names = ", ".join(i["name"] for i in raw["inputs"][:8])
         more = "..." if len(raw["inputs"]) > 8 else ""
-        typer.echo(f"the file takes the raw columns ({names}{more}) as named inputs", err=True)
-    else:
-        typer.echo(
-            f"outside the file (in export.json, applied by `trainwell predict`): {raw['outside']}",
-            err=True,
-        )
+        how = f" ({raw['signature']})" if "signature" in raw else " as named inputs"
+        typer.echo(f"the file takes the raw columns ({names}{more}){how}", err=True)
+    typer.echo(
+        f"outside the file (in export.json, applied by `trainwell predict`): {raw['outside']}",
+        err=True,
+    )
 
 
 @app.command()

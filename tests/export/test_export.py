@@ -60,7 +60,7 @@ def _exported(name: str, factory: pytest.TempPathFactory) -> Exported:
     return _CACHE[name]
 
 
-@pytest.fixture(scope="module", params=["table", "image", "series"])
+@pytest.fixture(scope="module", params=["table", "image", "series", "wide_series"])
 def exported(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Exported:
     return _exported(request.param, tmp_path_factory)
 
@@ -80,8 +80,8 @@ def test_exported_file_predicts_what_the_run_predicts(exported: Exported, fmt: s
     entry = entries[fmt]
     # Raw columns in the graph for a table's ONNX file; elsewhere export.json says what not.
     raw = entry["raw_inputs"]
-    assert raw["in_graph"] is (name == "table" and fmt == "onnx")
-    assert raw["in_graph"] or len(raw["outside"]) > 20
+    assert raw["in_graph"] is (name in {"table", "wide_series"})
+    assert len(raw["outside"]) > 20
     model = load_exported(run.path / "export" / entry["file"])
     assert isinstance(model, Predictor)
     assert model.spec.kind == fmt
@@ -121,6 +121,30 @@ def test_table_onnx_file_alone_takes_raw_columns(table: Exported) -> None:
     )
 
 
+@pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated:DeprecationWarning")
+def test_table_torchscript_file_alone_takes_raw_columns(table: Exported) -> None:
+    """torch.jit.load, no trainwell code, fed the raw new rows (numbers as a float tensor per
+    column, the category as a list of strings): the run's probabilities, the vocabulary
+    lookup inside the file (an unseen category is code 0, as the run reads it)."""
+    _, spec, run, entries = table
+    assert isinstance(spec.new, pd.DataFrame)
+    raw = entries["torchscript"]["raw_inputs"]
+    assert raw["signature"].startswith("forward(columns: Dict[str, Tensor], categories:")
+    assert {i["name"]: i["argument"] for i in raw["inputs"]} == {
+        "a": "columns", "b": "columns", "c": "columns", "region": "categories"
+    }  # fmt: skip
+    module = torch.jit.load(str(run.path / "export" / "model.pt"))
+    new = spec.new.copy()
+    new.loc[new.index[0], "region"] = "atlantis"  # unseen in training
+    columns = {c: torch.tensor(new[c].to_numpy(np.float32)) for c in "abc"}
+    with torch.no_grad():
+        probabilities = module(columns, {"region": new["region"].tolist()}).numpy()
+    theirs = run.predict(new)
+    np.testing.assert_allclose(
+        probabilities, theirs[["proba_no", "proba_yes"]].to_numpy(), atol=ATOL + RTOL, rtol=0
+    )
+
+
 def test_a_changed_export_is_refused_on_load(exported: Exported) -> None:
     _, _, run, entries = exported
     for fmt in FORMATS:
@@ -144,13 +168,14 @@ def test_predict_command_accepts_the_exported_file(
     spec.new.to_csv(new, index=False)
     code, from_run, _ = run_cli(["predict", str(run.path), str(new)], capsys)
     assert code == 0
-    onnx = run.path / "export" / "model.onnx"
-    code, from_file, _ = run_cli(["predict", str(onnx), str(new)], capsys)
-    assert code == 0
     a = pd.read_csv(pd.io.common.StringIO(from_run))
-    b = pd.read_csv(pd.io.common.StringIO(from_file))
-    assert (a["prediction"] == b["prediction"]).all()
-    np.testing.assert_allclose(_numbers(a), _numbers(b), atol=ATOL + RTOL, rtol=0)
+    onnx = run.path / "export" / "model.onnx"
+    for exported in (onnx, run.path / "export" / "model.pt"):
+        code, from_file, _ = run_cli(["predict", str(exported), str(new)], capsys)
+        assert code == 0
+        b = pd.read_csv(pd.io.common.StringIO(from_file))
+        assert (a["prediction"] == b["prediction"]).all()
+        np.testing.assert_allclose(_numbers(a), _numbers(b), atol=ATOL + RTOL, rtol=0)
     # A changed file: one line, exit code 2.
     original = onnx.read_bytes()
     try:
@@ -232,6 +257,8 @@ def test_export_and_compress_command_lines(
     assert "model.pt" in err
     assert "parity on" in err
     assert "validation examples" in err
+    assert "takes the raw columns (a, b, c, region) (forward(columns: Dict" in err
+    assert "outside the file" in err
     code, _, err = run_cli(["export", str(run.path), "--format", "pickle"], capsys)
     assert code == 2
     assert err.strip() == "trainwell: error: --format must be onnx or torchscript, not 'pickle'"

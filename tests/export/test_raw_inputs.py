@@ -20,7 +20,7 @@ from trainwell.config import ModelConfig
 from trainwell.data.schema import ColumnSpec
 from trainwell.export import ATOL, RTOL, check_parity
 from trainwell.export.formats import OnnxCandidate, onnx_of_lightgbm, onnx_of_network
-from trainwell.export.raw import RAW_GRAPHS
+from trainwell.export.inputs import RAW_GRAPHS
 from trainwell.modalities.table import table_samples
 from trainwell.models.tabular import TabularNet, mlp_spec
 from trainwell.preprocess import FeatureEncoder, TabularInput
@@ -162,3 +162,89 @@ def test_folded_lightgbm_takes_raw_columns(
     assert [i.name for i in exported.session.get_inputs()] == [c.name for c in encoder.columns]
     parity = check_parity("binary", reference, exported.outputs(samples))
     assert parity.passed, parity
+
+
+def test_onnx_runtime_alone_takes_booleans_and_dates_as_raw_values(
+    encoded: tuple[FeatureEncoder, dict[str, Any], pd.DataFrame],
+) -> None:
+    """ONNX Runtime, no trainwell code: a boolean column fed as its truth values (float32,
+    NaN missing) and a date column as numpy datetime64[ns] viewed as int64 (NaT missing); the
+    calendar parts are computed in the graph. Dates before 1970, on Feb 29 and with a time
+    zone are among them."""
+    import onnxruntime as ort
+
+    full, _, _ = encoded
+    columns = ["a", "flag", "when"]
+    encoder = FeatureEncoder(tuple(c for c in full.columns if c.name in columns), full.vocab)
+    net, graph = _exported(full, columns)
+    folded = RAW_GRAPHS["table"].fold(graph, {"modality": "table", "encoder": encoder.to_json()})
+    when = ["1969-12-31T23:59:59", "2024-02-29T13:30:00", None, "2024-05-01T10:00:00+02:00"]
+    new = pd.DataFrame(
+        {
+            "a": [0.5, np.nan, 2.0, -1.0],
+            "flag": pd.Series([True, False, None, True], dtype=object),
+            "when": pd.Series(when, dtype=object),
+        }
+    )
+    session = ort.InferenceSession(folded)
+    types = {i.name: i.type for i in session.get_inputs()}
+    assert types == {"a": "tensor(float)", "flag": "tensor(float)", "when": "tensor(int64)"}
+    stamps = pd.to_datetime(new["when"], utc=True, format="ISO8601").dt.tz_localize(None)
+    feeds = {
+        "a": new[["a"]].to_numpy(np.float32),
+        "flag": pd.array(new["flag"], dtype="boolean").to_numpy(np.float32, na_value=np.nan),
+        "when": stamps.to_numpy("datetime64[ns]").view(np.int64),
+    }
+    feeds = {k: v.reshape(-1, 1) for k, v in feeds.items()}
+    ours = session.run(None, feeds)[0]
+    with torch.no_grad():
+        theirs = net.predict(*table_samples(new, encoder).inputs).numpy()
+    np.testing.assert_allclose(ours, theirs, atol=ATOL + RTOL, rtol=0)
+    # The planted fault: the date fed one day late changes the outputs (the parts are used).
+    feeds["when"] = feeds["when"] + 86_400 * 10**9
+    assert np.abs(session.run(None, feeds)[0] - theirs).max() > ATOL + RTOL
+
+
+@pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated:DeprecationWarning")
+def test_torchscript_module_takes_every_kind_of_raw_column(
+    encoded: tuple[FeatureEncoder, dict[str, Any], pd.DataFrame],
+) -> None:
+    """The scripted table module (trainwell.export.script), fed raw rows of every column
+    kind with missing and unseen values: what the encoder and the network compute."""
+    from trainwell.export.formats import TorchScriptCandidate, torchscript_of_network
+    from trainwell.export.inputs import RAW_SCRIPTS
+
+    encoder, encoding, new = encoded
+    net = _network(encoder, _frame(120, 0), [c.name for c in encoder.columns])
+    samples = table_samples(new, encoder)
+    with torch.no_grad():
+        reference = net.predict(*samples.inputs).double().numpy()
+    script = RAW_SCRIPTS["table"]
+    data = script.wrap(torchscript_of_network(net, samples.inputs), encoding)
+    exported = TorchScriptCandidate("network", data, "multiclass", raw=script, encoding=encoding)
+    parity = check_parity("multiclass", reference, exported.outputs(samples), ATOL, RTOL)
+    assert parity.passed, parity
+    assert parity.agreement == 1.0
+    columns, categories = script.feeds(new, encoding)
+    assert columns["when"].dtype == torch.int64
+    assert categories["color"][0] == "purple"  # unseen: code 0 inside the module
+
+
+def test_a_file_taking_other_raw_inputs_is_refused(
+    encoded: tuple[FeatureEncoder, dict[str, Any], pd.DataFrame],
+) -> None:
+    """Planted fault: a file whose inputs are not those this version feeds (here a date
+    column where the record says a boolean) is refused with what differs; the files above,
+    loaded the same way, are the control."""
+    from trainwell.errors import RunError
+
+    full, _, _ = encoded
+    _, graph = _exported(full, ["a", "when"])
+    taken = FeatureEncoder(tuple(c for c in full.columns if c.name in {"a", "when"}), full.vocab)
+    folded = RAW_GRAPHS["table"].fold(graph, {"modality": "table", "encoder": taken.to_json()})
+    other = FeatureEncoder(tuple(c for c in full.columns if c.name in {"a", "flag"}), full.vocab)
+    wrong = {"modality": "table", "encoder": other.to_json()}
+    with pytest.raises(RunError, match=r"takes \('when', 'tensor\(int64\)'\), where this"):
+        OnnxCandidate(
+            "network", folded, "multiclass", "network", raw=RAW_GRAPHS["table"], encoding=wrong
+        )

@@ -25,9 +25,11 @@ from trainwell.export.formats import (
     onnx_of_network,
     torchscript_of_network,
 )
+from trainwell.export.inputs import RAW_GRAPHS, RAW_SCRIPTS
 from trainwell.export.linear import linear_graph
 from trainwell.export.load import EXPORT_JSON, read_record
-from trainwell.export.raw import RAW_GRAPHS, outside_the_graph
+from trainwell.export.raw import outside_the_graph
+from trainwell.export.script import SIGNATURE
 from trainwell.files import atomic_write_bytes, write_json
 from trainwell.modalities.base import DataSource, Samples
 from trainwell.predictor import MODEL_JSON, ModelFile, Predictor, member
@@ -110,7 +112,14 @@ def exported_candidate(
         net = network_to_export(predictor)
         if fmt == "torchscript":
             data = torchscript_of_network(net, validation.inputs)
-            return TorchScriptCandidate(predictor.name, data, predictor.task), "network"
+            # Raw data in where TorchScript can hold the encoding (trainwell.export.script).
+            script = RAW_SCRIPTS.get(predictor.spec.modality)
+            if script is not None:
+                data = script.wrap(data, predictor.spec.encoding)
+            scripted = TorchScriptCandidate(
+                predictor.name, data, predictor.task, raw=script, encoding=predictor.spec.encoding
+            )
+            return scripted, "network"
         data, inputs = onnx_of_network(net, validation.inputs), "network"
     elif kind == "lightgbm":
         if fmt != "onnx":
@@ -245,17 +254,26 @@ def _write_files(candidate: Candidate, predictor: Predictor, folder: Path) -> di
 def _raw_inputs(predictor: Predictor, fmt: str) -> dict[str, Any]:
     """What the exported file takes: raw columns (in the graph) or encoded tensors, and what
     of the encoding stays beside it."""
-    raw = RAW_GRAPHS.get(predictor.spec.modality)
-    if fmt == "onnx" and raw is not None:
-        return {"in_graph": True, "inputs": raw.inputs(predictor.spec.encoding)}
-    if raw is not None:
-        beside = (
-            "the table's encoding (category vocabularies, booleans, dates): TorchScript takes "
-            "tensors only; the ONNX export takes the raw columns"
-        )
-    else:
-        beside = outside_the_graph(predictor.spec.modality)
-    return {"in_graph": False, "outside": beside, "beside": "export.json (model.encoding)"}
+    modality, encoding = predictor.spec.modality, predictor.spec.encoding
+    beside = "export.json (model.encoding)"
+    if fmt == "onnx" and modality in RAW_GRAPHS:
+        graph = RAW_GRAPHS[modality]
+        return {
+            "in_graph": True,
+            "inputs": graph.inputs(encoding),
+            "outside": graph.outside(encoding),
+            "beside": beside,
+        }
+    if fmt == "torchscript" and modality in RAW_SCRIPTS:
+        script = RAW_SCRIPTS[modality]
+        return {
+            "in_graph": True,
+            "signature": SIGNATURE,
+            "inputs": script.inputs(encoding),
+            "outside": script.outside(encoding),
+            "beside": beside,
+        }
+    return {"in_graph": False, "outside": outside_the_graph(modality), "beside": beside}
 
 
 def _exporter(fmt: str, inputs: GraphInputs) -> str:
@@ -265,4 +283,7 @@ def _exporter(fmt: str, inputs: GraphInputs) -> str:
         return f"onnxmltools {onnxmltools.__version__} convert_lightgbm (opset 15)"
     if fmt == "onnx":
         return f"torch {torch.__version__} torch.onnx.export(dynamo=True)"
-    return f"torch {torch.__version__} torch.jit.trace"
+    return (
+        f"torch {torch.__version__} torch.jit.trace (the network; torch.jit.script around it "
+        "where it takes raw columns)"
+    )

@@ -3,10 +3,11 @@
 The exported graph is the network's ``predict`` (probabilities, or values in the target's
 units): the numeric preprocessing the network carries inside it (imputation, standardization,
 one-hot and embeddings of category codes, the image and series standardization) is in the
-graph. A table's ONNX graph also takes the raw columns (:mod:`trainwell.export.raw`, joined
-in front by the exporter); other modalities' encodings (reading image files, tokenizing,
-windowing series) stay the modality's, shipped beside the file as the exact JSON encoding
-``predict`` uses (see :mod:`trainwell.export`).
+graph. A table's files also take the raw columns (:mod:`trainwell.export.raw` joined in
+front of the ONNX graph, :mod:`trainwell.export.script` scripted around the traced module),
+a wide series' files the values with gaps (:mod:`trainwell.export.gaps`); other modalities'
+encodings (reading image files, tokenizing, windowing series) stay the modality's, shipped
+beside the file as the exact JSON encoding ``predict`` uses (see :mod:`trainwell.export`).
 
 Networks go through ``torch.onnx.export(dynamo=True)`` (the ``torch.export`` based exporter:
 the legacy TorchScript-based one is deprecated since PyTorch 2.9 and warns that it will be
@@ -35,6 +36,7 @@ import torch
 from trainwell.candidates import Kind, lightgbm_matrix
 from trainwell.errors import RunError
 from trainwell.export.raw import RawGraph
+from trainwell.export.script import RawScript
 from trainwell.files import atomic_write_bytes
 from trainwell.modalities.base import Inputs, Samples
 
@@ -169,6 +171,27 @@ def _session(data: bytes) -> Any:
         raise RunError(f"ONNX Runtime cannot load the exported model: {first}") from None
 
 
+ORT_TYPES = {"float32": "tensor(float)", "int64": "tensor(int64)", "string": "tensor(string)"}
+
+
+def _check_raw_inputs(session: Any, expected: list[dict[str, Any]]) -> None:
+    """Refuse a graph whose inputs are not the raw inputs this version feeds (a file
+    exported by an older trainwell, e.g. dates as 6 calendar parts).
+
+    Raises:
+        RunError: the names or element types differ.
+    """
+    have = [(i.name, i.type) for i in session.get_inputs()]
+    want = [(row["name"], ORT_TYPES[row["dtype"]]) for row in expected]
+    if have != want:
+        differ = next((h, w) for h, w in zip([*have, None], [*want, None], strict=False) if h != w)
+        raise RunError(
+            f"the exported ONNX file takes {differ[0]}, where this trainwell feeds {differ[1]}: "
+            "it was exported by another version; export the run again (`trainwell export "
+            "RUN_DIR`)"
+        )
+
+
 @dataclass
 class OnnxCandidate:
     """An exported ONNX model run by ONNX Runtime (CPU), as a
@@ -188,6 +211,8 @@ class OnnxCandidate:
 
     def __post_init__(self) -> None:
         self.session = _session(self.data)
+        if self.raw is not None:
+            _check_raw_inputs(self.session, self.raw.inputs(self.encoding))
 
     def _result(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
         result = self.session.run(None, feeds)
@@ -214,11 +239,7 @@ class OnnxCandidate:
     def outputs(self, samples: Samples) -> np.ndarray:
         if self.raw is None:
             return _batched(self.run, samples.inputs)
-        frame = samples.frame
-        chunks = [
-            self.run_raw(frame.iloc[start : start + BATCH]) for start in range(0, len(frame), BATCH)
-        ]
-        return np.concatenate(chunks)
+        return _batched_frame(self.run_raw, samples.frame)
 
     def save(self, folder: Path) -> tuple[dict[str, Any], list[Path]]:
         path = folder / self.file
@@ -237,6 +258,10 @@ class TorchScriptCandidate:
     info: dict[str, Any] = field(default_factory=dict)
     kind: Kind = "torchscript"
     file: str = FILES["torchscript"]
+    # The module takes raw columns (trainwell.export.script): the modality's RawScript and
+    # the encoding its arguments are built with; None: it takes the encoded tensors.
+    raw: RawScript | None = None
+    encoding: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         try:
@@ -251,8 +276,16 @@ class TorchScriptCandidate:
     def run(self, inputs: Inputs) -> np.ndarray:
         return self.module(*inputs).double().numpy()
 
+    @torch.no_grad()
+    def run_raw(self, frame: pd.DataFrame) -> np.ndarray:
+        """Outputs for a batch of raw rows (a module that takes raw columns)."""
+        assert self.raw is not None
+        return self.module(*self.raw.feeds(frame, self.encoding)).double().numpy()
+
     def outputs(self, samples: Samples) -> np.ndarray:
-        return _batched(self.run, samples.inputs)
+        if self.raw is None:
+            return _batched(self.run, samples.inputs)
+        return _batched_frame(self.run_raw, samples.frame)
 
     def save(self, folder: Path) -> tuple[dict[str, Any], list[Path]]:
         path = folder / self.file
@@ -265,4 +298,9 @@ def _batched(run: Any, inputs: Inputs) -> np.ndarray:
         run(tuple(x[start : start + BATCH] for x in inputs))
         for start in range(0, len(inputs[0]), BATCH)
     ]
+    return np.concatenate(chunks)
+
+
+def _batched_frame(run: Any, frame: pd.DataFrame) -> np.ndarray:
+    chunks = [run(frame.iloc[start : start + BATCH]) for start in range(0, len(frame), BATCH)]
     return np.concatenate(chunks)

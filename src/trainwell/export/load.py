@@ -49,21 +49,19 @@ def load_exported_candidate(spec: ModelFile, folder: Path) -> Candidate:
         RunError: the file is unlisted, changed, or does not load.
     """
     from trainwell.export.formats import FILES, OnnxCandidate, TorchScriptCandidate
-    from trainwell.export.raw import RAW_GRAPHS
+    from trainwell.export.inputs import RAW_GRAPHS, RAW_SCRIPTS
 
     name = FILES[spec.kind]
     data = member(folder, name, spec.files).read_bytes()
     if hashlib.sha256(data).hexdigest() != spec.files[name]:  # changed since it was checked
         raise RunError(f"model file {str(folder / name)!r} does not match its recorded sha256")
+    in_graph = bool(spec.info.get("raw_inputs", {}).get("in_graph"))
     if spec.kind == "onnx":
-        raw = (
-            RAW_GRAPHS.get(spec.modality)
-            if spec.info.get("raw_inputs", {}).get("in_graph")
-            else None
-        )
+        raw = RAW_GRAPHS.get(spec.modality) if in_graph else None
         inputs = spec.info.get("inputs", "network")
         return OnnxCandidate(spec.name, data, spec.task, inputs, raw=raw, encoding=spec.encoding)
-    return TorchScriptCandidate(spec.name, data, spec.task)
+    script = RAW_SCRIPTS.get(spec.modality) if in_graph else None
+    return TorchScriptCandidate(spec.name, data, spec.task, raw=script, encoding=spec.encoding)
 
 
 def load_exported(path: str | Path) -> Predictor:

@@ -7,20 +7,26 @@ graph input per column, instead of the encoded tensors:
   encoder reads them);
 * a categorical column: ``string [N, 1]``, the value as text (``str``); a value the training
   split never had, or missing (any text outside the vocabulary, e.g. ``""``), is code 0;
-* a boolean column: ``float32 [N, 1]``, 1 true, 0 false, NaN missing (the words
-  ``true/yes/y/t`` are read as 1 in Python: ONNX has no string strip, and the encoder strips);
-* a datetime column: ``float32 [N, 6]``, its calendar parts (days since 1970, year, month,
-  day, weekday, hour). Parsing a date from text is not expressible in ONNX; these parts are
-  computed in Python by the exact encoder ``trainwell predict`` uses, shipped beside the file.
+* a boolean column: ``float32 [N, 1]``, the column's truth values as numbers (1 true,
+  0 false, NaN missing: a numpy bool array cast to float32). A column of words is read into
+  them in Python (``true/yes/y/t`` are 1, compared after stripping and lowering): the input
+  stays numeric so that a bool column passes straight in (ONNX's string operators could
+  read the words, through a second, string input per column, which is not built);
+* a datetime column: ``int64 [N, 1]``, nanoseconds since 1970-01-01 UTC (numpy's
+  ``datetime64[ns]`` viewed as int64; NaT is missing). Parsing a date's text is not
+  expressible in ONNX and stays in Python (:data:`~trainwell.export.calendar.PARSED_OUTSIDE`);
+  the six calendar parts the encoder expands it into are computed in the graph
+  (:mod:`trainwell.export.calendar`).
 
 In the graph, after these inputs: the category vocabularies (``ai.onnx.ml`` ``LabelEncoder``,
-text to code), ±inf to NaN, then the network (median imputation, missing indicators,
-standardization, one-hot and embeddings) or the LightGBM trees. The encoding graph is
-written with the ``onnx.helper`` API and joined to the network's graph with
+text to code), the dates' calendar parts, ±inf to NaN, then the network (median imputation,
+missing indicators, standardization, one-hot and embeddings) or the LightGBM trees. The
+encoding graph is written with the ``onnx.helper`` API and joined to the network's graph with
 ``onnx.compose.merge_models`` (the network's names are prefixed ``net/`` so that no column
 name can clash with them).
 
-Other modalities' raw inputs are files or long tables (images decoded and resized, texts
+A wide series' gap fill is in its graph too (:mod:`trainwell.export.gaps`). Other
+modalities' raw inputs are files or long tables (images decoded and resized, texts
 normalized and tokenized, series grouped, ordered and resampled, sounds decoded): none of it
 is arithmetic on tensors, so their graphs take the encoded tensors and the exact encoding
 travels beside the file (``export.json``); ``trainwell predict`` on the exported file still
@@ -35,7 +41,8 @@ import numpy as np
 import pandas as pd
 
 from trainwell.errors import RunError
-from trainwell.preprocess import DATETIME_PARTS, FeatureEncoder
+from trainwell.export.calendar import PARSED_OUTSIDE, date_stamps, onnx_date_parts
+from trainwell.preprocess import FeatureEncoder
 
 ML_DOMAIN = "ai.onnx.ml"
 ML_OPSET = 3  # LabelEncoder-2 (string keys to int64 values); ONNX Runtime runs it
@@ -59,6 +66,10 @@ class RawGraph(Protocol):
         """The folded graph's inputs: name, kind, element type, width."""
         ...
 
+    def outside(self, encoding: dict[str, Any]) -> str:
+        """What of the encoding stays in Python, before the folded graph's inputs."""
+        ...
+
 
 def table_encoder(encoding: dict[str, Any]) -> FeatureEncoder:
     return FeatureEncoder.from_json(encoding["encoder"])
@@ -67,12 +78,27 @@ def table_encoder(encoding: dict[str, Any]) -> FeatureEncoder:
 def _graph_inputs(encoder: FeatureEncoder) -> list[dict[str, Any]]:
     """The exported graph's inputs, one per raw column: name, kind, element type and width
     (what ``export.json`` records under ``raw_inputs``)."""
-    rows = []
-    for col in encoder.columns:
-        width = len(DATETIME_PARTS) if col.kind == "datetime" else 1
-        dtype = "string" if col.kind == "categorical" else "float32"
-        rows.append({"name": col.name, "kind": col.kind, "dtype": dtype, "width": width})
-    return rows
+    dtypes = {"categorical": "string", "datetime": "int64"}
+    return [
+        {"name": col.name, "kind": col.kind, "dtype": dtypes.get(col.kind, "float32"), "width": 1}
+        for col in encoder.columns
+    ]
+
+
+def table_outside(encoder: FeatureEncoder) -> str:
+    """What of a table's encoding stays in Python before an exported file's inputs."""
+    kinds = {col.kind for col in encoder.columns}
+    steps = ["text in a numeric column is read as a number or refused (pandas.to_numeric)"]
+    if "boolean" in kinds:
+        steps.append(
+            "a boolean column's words (true/yes/y/t after strip and lower-case: 1, other "
+            "words 0) are read into float32 1/0/NaN, the file's boolean input, which takes "
+            "a bool column's values as they are (reading words in the file would need a "
+            "second, string input per column; not done)"
+        )
+    if "datetime" in kinds:
+        steps.append(PARSED_OUTSIDE)
+    return "; ".join(steps)
 
 
 def _encoding_graph(encoder: FeatureEncoder, opset: int, ir_version: int, lightgbm: bool) -> Any:
@@ -86,6 +112,11 @@ def _encoding_graph(encoder: FeatureEncoder, opset: int, ir_version: int, lightg
     numeric: list[str] = []
     codes: list[str] = []
     for i, col in enumerate(encoder.columns):
+        if col.kind == "datetime":
+            inputs.append(helper.make_tensor_value_info(col.name, TensorProto.INT64, ["N", 1]))
+            onnx_date_parts(nodes, col.name, f"raw/parts{i}", f"raw/date{i}")
+            numeric.append(f"raw/parts{i}")
+            continue
         if col.kind == "categorical":
             inputs.append(helper.make_tensor_value_info(col.name, TensorProto.STRING, ["N", 1]))
             out = f"raw/code{i}"
@@ -104,8 +135,7 @@ def _encoding_graph(encoder: FeatureEncoder, opset: int, ir_version: int, lightg
             )
             codes.append(out)
         else:
-            width = len(DATETIME_PARTS) if col.kind == "datetime" else 1
-            inputs.append(helper.make_tensor_value_info(col.name, TensorProto.FLOAT, ["N", width]))
+            inputs.append(helper.make_tensor_value_info(col.name, TensorProto.FLOAT, ["N", 1]))
             numeric.append(col.name)
     first = inputs[0].name
     # The batch size as a [1] tensor (Shape then Gather: valid in every opset the graphs use).
@@ -227,6 +257,8 @@ def _raw_feeds(frame: pd.DataFrame, encoding: dict[str, Any]) -> dict[str, np.nd
         if col.kind == "categorical":
             text = values.astype("string").fillna("")
             feeds[col.name] = text.to_numpy(dtype=object).reshape(-1, 1)
+        elif col.kind == "datetime":
+            feeds[col.name] = date_stamps(values)
         else:
             feeds[col.name] = encoder.column(col, values).astype(np.float32)
     return feeds
@@ -244,10 +276,12 @@ class TableColumns:
     def inputs(self, encoding: dict[str, Any]) -> list[dict[str, Any]]:
         return _graph_inputs(table_encoder(encoding))
 
+    def outside(self, encoding: dict[str, Any]) -> str:
+        return table_outside(table_encoder(encoding))
 
-# Modalities whose raw inputs go into the ONNX graph, by registry name.
-RAW_GRAPHS: dict[str, RawGraph] = {"table": TableColumns()}
-# What stays outside the graph for the others (shipped beside it as the exact encoding).
+
+# What stays outside the graph for the modalities without raw inputs in their exported
+# files (trainwell.export.inputs), shipped beside it as the exact encoding.
 OUTSIDE_THE_GRAPH: dict[str, str] = {
     "image": "decoding the image files and resizing them (the graph takes the pixel tensor "
     "[N, channels, height, width] and standardizes it)",
@@ -255,8 +289,6 @@ OUTSIDE_THE_GRAPH: dict[str, str] = {
     "the tokenizer's files are copied beside the export",
     "series": "grouping the long table's rows by series, ordering by time and resampling to "
     "the trained length (the graph takes [N, length, channels] and standardizes it)",
-    "wide_series": "reading the columns as one signal and filling a missing step from its "
-    "neighbours (a forward then backward fill; the graph takes [N, length, 1])",
     "audio": "decoding the sound files and computing their spectrograms",
 }
 
