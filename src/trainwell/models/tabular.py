@@ -38,10 +38,10 @@ def size_mlp(n_train: int, cfg: ModelConfig) -> tuple[int, int]:
     Measured (``benchmarks/train_cpu.py``, ``make_classification`` with 23 features as in
     ``benchmarks/fit_speed.py``): on 24,000 training rows 256 x 3 (403k parameters) reached
     test accuracy 0.9823, 128 x 2 (70k) 0.9850 and 128 x 1 0.9860; on 80,000, 256 x 3 reached
-    0.9836 and 128 x 2 0.9838 (scikit-learn's MLP 0.9816), with a train stage of 1.12-1.23x
-    the MLP's fit in CPU seconds on one thread (256 x 3: 5.48x, measured alike). The larger
-    network fitted no better at ~6x the FLOPs per row, so the step to 256 x 3 comes a decade
-    later (it was at 20,000 rows, and 512 x 4 at 200,000).
+    0.9836 (0.9826 on one thread) and 128 x 2 0.9838 (scikit-learn's MLP 0.9816), with a
+    train stage of 1.12-1.23x the MLP's fit in CPU seconds on one thread (256 x 3: 5.48x,
+    measured alike). The larger network fitted no better at ~6x the FLOPs per row, so the
+    step to 256 x 3 comes a decade later (it was at 20,000 rows, and 512 x 4 at 200,000).
 
     Returns:
         ``(width, depth)``: units per residual block and the number of blocks.
