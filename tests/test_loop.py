@@ -57,6 +57,31 @@ def test_loop_matches_a_plain_pytorch_loop_bit_for_bit() -> None:
         assert torch.equal(a, b), name
 
 
+def test_fits_optimizer_steps_as_torchs_default_adamw_bit_for_bit() -> None:
+    from trainwell.config import FitConfig
+    from trainwell.trainer import make_optimizer
+
+    x, y = make_data()
+    models, optimizers = [], []
+    for make in (
+        lambda m: make_optimizer([{"params": list(m.parameters()), "lr": 1e-2}], FitConfig()),
+        lambda m: torch.optim.AdamW(m.parameters(), lr=1e-2),  # single-tensor on the CPU
+    ):
+        model = make_model()
+        models.append(model)
+        optimizers.append(make(model))
+    assert optimizers[0].defaults["foreach"] is True
+    assert optimizers[1].defaults["foreach"] is None
+    for model, opt in zip(models, optimizers, strict=True):
+        torch.manual_seed(3)
+        train(
+            model, opt, nn.functional.cross_entropy, InMemoryData((x,), y, 16, seed=7), max_epochs=3
+        )
+    ours, plain = (m.state_dict() for m in models)
+    for name in ours:
+        assert torch.equal(ours[name], plain[name]), name
+
+
 def test_k_accumulated_batches_equal_one_batch_k_times_larger() -> None:
     x, y = make_data(64)
     model = nn.Sequential(nn.Linear(6, 16), nn.Tanh(), nn.LayerNorm(16), nn.Linear(16, 3))
