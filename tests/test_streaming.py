@@ -241,3 +241,5 @@ def test_test_metrics_are_over_every_test_row_of_the_file(
     report = (run.path / "report.html").read_text()
     assert f"Test metrics over all {len(test)} test rows of the file" in report
     assert "do not reproduce metrics.json" not in report  # checked against the sample's
+    card = (run.path / "model_card.md").read_text()
+    assert f"The metrics are over all {len(test)} test rows of the file" in card
