@@ -23,7 +23,10 @@ trains the network on every training row of the file, read one row group at a ti
   shuffles the training rows within each group (TW-D12 at the row-group level), encodes them
   with the sample's encoder and yields the batches. Under N processes every rank reads the
   same batches and takes every N-th row of each (the global batch is kept, as in
-  :mod:`trainwell.distributed`).
+  :mod:`trainwell.distributed`), so N processes take one process's steps on the same rows;
+  only an epoch's last, partial batch, when N does not divide it, gives some ranks a row
+  more, and DDP's equal-weight mean of the ranks' mean gradients then differs slightly from
+  one process's mean over that batch.
 - **Predict**: :func:`predict_in_batches` reads new Parquet rows in batches and writes the
   predictions batch by batch (``trainwell predict RUN new.parquet -o out.parquet``).
 
