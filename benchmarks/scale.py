@@ -174,7 +174,12 @@ def epoch_pass(data: Path) -> str:
 
 
 def memory(
-    sizes: list[int], in_memory_max: int, budget: str, epoch: bool, skip_fits: bool = False
+    sizes: list[int],
+    in_memory_max: int,
+    budget: str,
+    epoch: bool,
+    skip_fits: bool = False,
+    modes: tuple[str, ...] = ("on", "off"),
 ) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for rows in sizes:
@@ -182,7 +187,7 @@ def memory(
             parquet_table(rows, data)
             mib = data.stat().st_size / 2**20
             print(f"{rows} rows x 20 columns, Parquet {mib:.0f} MiB, budget {budget}:")
-            for streaming in () if skip_fits else ("on", "off"):
+            for streaming in () if skip_fits else modes:
                 if streaming == "off" and rows > in_memory_max:
                     print(f"  streaming off: skipped (above --in-memory-max {in_memory_max})")
                     continue
@@ -206,6 +211,9 @@ def main() -> None:
         "--epoch-pass", action="store_true", help="also read one whole streamed epoch"
     )
     parser.add_argument("--skip-fits", action="store_true", help="only the epoch pass")
+    parser.add_argument(
+        "--modes", default="on,off", help="data.streaming values of a memory case, in order"
+    )
     parser.add_argument("--rows", type=int, default=20_000)
     parser.add_argument("--features", type=int, default=20)
     parser.add_argument("--devices", type=int, default=2)
@@ -218,7 +226,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.memory:
         sizes = [int(r) for r in args.memory.split(",")]
-        memory(sizes, args.in_memory_max, args.budget, args.epoch_pass, args.skip_fits)
+        modes = tuple(args.modes.split(","))
+        memory(sizes, args.in_memory_max, args.budget, args.epoch_pass, args.skip_fits, modes)
         return
     results: dict[int, list[float]] = {1: [], args.devices: []}
     peaks: dict[int, int] = {}
@@ -241,7 +250,8 @@ def main() -> None:
         rate = statistics.median(rates)
         print(
             f"  {devices} process(es): {rate:7.1f} steps/s  ({rate / base:4.2f}x of 1)  "
-            f"largest process {peaks[devices] / 1024:.0f} MiB peak RSS"
+            f"largest process {peaks[devices] / 1024:.0f} MiB peak RSS; every repeat: "
+            + ", ".join(f"{r:.1f}" for r in rates)
         )
 
 

@@ -19,6 +19,7 @@ from helpers import InterruptAfter, run_cli
 
 import trainwell
 from trainwell.config import options_config
+from trainwell.evaluate import task_metrics
 from trainwell.interrupts import RunInterrupted
 from trainwell.pipeline import Prepared, prepare
 from trainwell.streaming import TEST, TRAIN, StreamedData, split_codes
@@ -211,3 +212,34 @@ def test_streaming_refusals(
     assert says in err
     assert "Traceback" not in err
     assert not out.exists()
+
+
+def test_test_metrics_are_over_every_test_row_of_the_file(
+    run: trainwell.Run, parquet: Path
+) -> None:
+    """metrics.json's test metrics come from every test row of the file (streamed in row
+    groups), and equal the metrics computed in memory over the same rows; the sample's
+    test metrics stay beside them, and the report's figures match those."""
+    frame = pd.read_parquet(parquet)
+    test = frame.loc[split_codes(np.arange(ROWS), 0, 0.1, 0.1) == TEST].reset_index(drop=True)
+    split = run.metrics["test_split"]
+    assert split["rows"] == len(test)
+    assert 0 < split["sample"]["rows"] < len(test) / 2  # the sample's share: ~600 of 3000
+    manifest = json.loads((run.path / "manifest.json").read_text())
+    assert manifest["modality"]["streaming"]["test_rows_streamed"] == len(test)
+    classes = manifest["data"]["classes"]
+    predicted = run.predict(test.drop(columns="y"))
+    proba = predicted[[f"proba_{c}" for c in classes]].to_numpy(dtype=np.float64)
+    y = test["y"].map({c: i for i, c in enumerate(classes)}).to_numpy()
+    expected = task_metrics(manifest["data"]["task"], y, proba)
+    got = run.metrics["test"]
+    for key, value in expected.items():
+        assert got[key] == pytest.approx(value, rel=1e-6, abs=1e-9), key
+    assert got != split["sample"]["test"]  # ~300 rows against the sample's ~60
+    (finding,) = [f for f in run.findings if f.id == "streaming-sample"]
+    assert f"come from all {len(test)} test rows" in finding.message
+    report = (run.path / "report.html").read_text()
+    assert f"Test metrics over all {len(test)} test rows of the file" in report
+    assert "do not reproduce metrics.json" not in report  # checked against the sample's
+    card = (run.path / "model_card.md").read_text()
+    assert f"The metrics are over all {len(test)} test rows of the file" in card

@@ -45,6 +45,7 @@ from trainwell.reproducibility import reproducible
 from trainwell.run import Run, RunDir
 from trainwell.run_files import read_splits
 from trainwell.split import Splits, make_splits
+from trainwell.streaming_eval import evaluate_test_split
 from trainwell.train.callback import Callback
 from trainwell.train.threads import torch_threads
 from trainwell.trainer import NetworkResult, setup_trainer, train_network
@@ -462,6 +463,11 @@ def run_stages(
             evaluation = evaluate(
                 ds.task, candidates, validation, y_validation, test, weights, cfg.baselines.ship
             )
+            if prepared.samples.stream is not None:  # every test row of a streamed file
+                evaluation = evaluate_test_split(
+                    prepared.samples.stream, evaluation, candidates, ds.task, weights,
+                    len(splits.test),
+                )  # fmt: skip
             findings.extend(evaluation.findings)
             findings.extend(recorder.test_use(prepared))
             recorder.metrics({**evaluation.metrics, **({"cv": cv} if cfg.split.cv else {})})

@@ -12,13 +12,21 @@ trains the network on every training row of the file, read one row group at a ti
 - **Sample**: ``data.sample_rows`` rows chosen by a second hash of the row number (uniform
   over the file, never its first rows). The schema, the audit (TW-D01, D06), the category
   vocabularies and the network's imputation/standardization (TW-D08), the baselines
-  (TW-A08), the validation scores (early stopping) and the test metrics are those of the
-  sample's rows; the run says so in a ``streaming-sample`` finding and in its manifest.
+  (TW-A08), the validation scores (early stopping, model selection) and the report's test
+  figures, intervals and worst errors are those of the sample's rows; the run says so in a
+  ``streaming-sample`` finding and in its manifest.
+- **Test metrics**: the test metrics in ``metrics.json`` (every candidate's) come from every
+  test row of the file, read one row group at a time (:meth:`RowStream.test_row_groups`,
+  :func:`trainwell.streaming_eval.evaluate_test_split`); the sample's own test metrics are
+  kept beside them (``metrics.json`` ``test_split``).
 - **Training**: :class:`StreamedData` reads the row groups in a seeded order each epoch,
   shuffles the training rows within each group (TW-D12 at the row-group level), encodes them
   with the sample's encoder and yields the batches. Under N processes every rank reads the
   same batches and takes every N-th row of each (the global batch is kept, as in
-  :mod:`trainwell.distributed`).
+  :mod:`trainwell.distributed`), so N processes take one process's steps on the same rows;
+  only an epoch's last, partial batch, when N does not divide it, gives some ranks a row
+  more, and DDP's equal-weight mean of the ranks' mean gradients then differs slightly from
+  one process's mean over that batch.
 - **Predict**: :func:`predict_in_batches` reads new Parquet rows in batches and writes the
   predictions batch by batch (``trainwell predict RUN new.parquet -o out.parquet``).
 
@@ -211,19 +219,21 @@ class RowStream:
     encoder: FeatureEncoder | None = None
     n_train: int = 0
     left_out: int = 0
+    n_test: int = 0
+    test_left_out: int = 0
 
     def _file(self) -> pq.ParquetFile:
         import pyarrow.parquet as pq
 
         return pq.ParquetFile(self.path)
 
-    def _train_mask(
+    def _labels(
         self, frame: pd.DataFrame, first_row: int
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(training rows, rows with a usable label, labels as y) of one row group."""
+        """(each row's split code, rows with a usable label, labels as y) of one row group."""
         rows = np.arange(first_row, first_row + len(frame), dtype=np.int64)
         groups = frame[self.group] if self.group is not None else None
-        train = split_codes(rows, self.seed, self.validation, self.test, groups) == TRAIN
+        codes = split_codes(rows, self.seed, self.validation, self.test, groups)
         labels = frame[self.target]
         if self.classes is None:
             y = pd.to_numeric(labels, errors="coerce").to_numpy(dtype=np.float64)
@@ -233,34 +243,56 @@ class RowStream:
             mapped = labels.map(index)
             usable = mapped.notna().to_numpy()
             y = mapped.fillna(-1).to_numpy(dtype=np.int64)
-        return train, usable, y
+        return codes, usable, y
 
     def _starts(self, file: pq.ParquetFile) -> list[int]:
         sizes = [file.metadata.row_group(g).num_rows for g in range(file.num_row_groups)]
         return [int(s) for s in np.concatenate([[0], np.cumsum(sizes)[:-1]])]
 
     def count(self) -> RowStream:
-        """Count the usable training rows (reads the target and group columns only)."""
+        """Count the usable training and test rows (reads the target and group columns
+        only)."""
         file = self._file()
         columns = [self.target, *([self.group] if self.group else [])]
-        n_train = left_out = 0
+        n_train = left_out = n_test = test_left_out = 0
         for g, start in enumerate(self._starts(file)):
             frame = file.read_row_group(g, columns=columns).to_pandas()
-            train, usable, _ = self._train_mask(frame, start)
+            codes, usable, _ = self._labels(frame, start)
+            train, test = codes == TRAIN, codes == TEST
             n_train += int((train & usable).sum())
             left_out += int((train & ~usable).sum())
-        return replace(self, n_train=n_train, left_out=left_out)
+            n_test += int((test & usable).sum())
+            test_left_out += int((test & ~usable).sum())
+        return replace(
+            self, n_train=n_train, left_out=left_out, n_test=n_test, test_left_out=test_left_out
+        )
+
+    def _rows_of(
+        self, split: int, g: int, file: pq.ParquetFile, start: int
+    ) -> tuple[pd.DataFrame, np.ndarray]:
+        """The raw rows of row group ``g`` in ``split`` that have a usable label, and their y."""
+        frame = file.read_row_group(g).to_pandas()
+        frame.columns = [str(c) for c in frame.columns]
+        codes, usable, y = self._labels(frame, start)
+        mask = (codes == split) & usable
+        return frame.loc[mask].reset_index(drop=True), y[mask]
 
     def row_group(self, g: int, file: pq.ParquetFile, start: int) -> tuple[Inputs2, np.ndarray]:
         """The encoded training rows of row group ``g``: (numeric, codes) and y."""
         assert self.encoder is not None, "the table modality's encode sets the encoder"
-        frame = file.read_row_group(g).to_pandas()
-        frame.columns = [str(c) for c in frame.columns]
-        train, usable, y = self._train_mask(frame, start)
-        mask = train & usable
-        kept = frame.loc[mask].reset_index(drop=True)
+        kept, y = self._rows_of(TRAIN, g, file, start)
         num, cat = self.encoder.transform(kept)
-        return (torch.from_numpy(num), torch.from_numpy(cat)), y[mask]
+        return (torch.from_numpy(num), torch.from_numpy(cat)), y
+
+    def test_row_groups(self) -> Iterator[tuple[pd.DataFrame, np.ndarray]]:
+        """Every test row of the file with a usable label, one row group at a time, in file
+        order: (raw rows, y). For the one evaluation of the sealed test split (TW-D07,
+        :func:`evaluate_test_split`); training never reads them."""
+        file = self._file()
+        for g, start in enumerate(self._starts(file)):
+            rows, y = self._rows_of(TEST, g, file, start)
+            if len(y):
+                yield rows, y
 
     def batches(
         self,
@@ -282,6 +314,8 @@ class RowStream:
             "sample_rows": self.sample_rows,
             "train_rows_streamed": self.n_train,
             "left_out_rows": self.left_out,
+            "test_rows_streamed": self.n_test,
+            "test_left_out_rows": self.test_left_out,
         }
 
 
@@ -376,6 +410,11 @@ def sample_finding(stream: RowStream) -> Finding:
         if f["left_out_rows"]
         else ""
     )
+    test_left = (
+        f" ({f['test_left_out_rows']} left out: no target, or a class the sample lacks)"
+        if f["test_left_out_rows"]
+        else ""
+    )
     return Finding(
         id="streaming-sample",
         practice="TW-D01",
@@ -383,10 +422,12 @@ def sample_finding(stream: RowStream) -> Finding:
         stage="audit",
         message=(
             f"The table has {f['file_rows']} rows in {f['row_groups']} row groups, read in "
-            f"row groups: the network trained on all {f['train_rows_streamed']} training rows; "
-            f"the audit, preprocessing (category vocabularies, imputation, standardization), "
-            f"baselines, validation and test metrics used a sample of {f['sample_rows']} rows "
-            f"drawn by a hash of the row number{left}."
+            f"row groups: the network trained on all {f['train_rows_streamed']} training rows, "
+            f"and the test metrics in metrics.json come from all {f['test_rows_streamed']} "
+            f"test rows{test_left}; the audit, preprocessing (category vocabularies, "
+            f"imputation, standardization), baselines, validation metrics (early stopping, "
+            f"model selection) and the report's test figures, intervals and worst errors used "
+            f"a sample of {f['sample_rows']} rows drawn by a hash of the row number{left}."
         ),
         evidence=f,
         fix="Nothing to do; raise data.sample_rows for a larger sample, or "

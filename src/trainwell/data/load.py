@@ -32,8 +32,8 @@ def frame_sha256(frame: pd.DataFrame) -> str:
     return digest.hexdigest()
 
 
-def read_table(path: str | Path) -> pd.DataFrame:
-    """Read a CSV, TSV or Parquet file.
+def read_table(path: str | Path, nrows: int | None = None) -> pd.DataFrame:
+    """Read a CSV, TSV or Parquet file (``nrows``: only its first rows, read no further).
 
     A CSV's delimiter is sniffed when its header lacks commas, and duplicate names in the raw
     header are noted (trainwell.data.guard); those findings travel in
@@ -60,14 +60,14 @@ def read_table(path: str | Path) -> pd.DataFrame:
         )
     try:
         if kind == "parquet":
-            frame = pd.read_parquet(path)
+            frame = pd.read_parquet(path) if nrows is None else _parquet_head(path, nrows)
             refuse_duplicate_names(frame.columns, repr(str(path)))
         else:
             sep, findings = csv_dialect(path, "\t" if kind == "tsv" else ",")
             findings += duplicate_header_names(path, sep)
             # A ';' file is what spreadsheets write where the decimal separator is a comma.
             decimal = "," if sep == ";" else "."
-            frame = pd.read_csv(path, sep=sep, decimal=decimal, low_memory=False)
+            frame = pd.read_csv(path, sep=sep, decimal=decimal, low_memory=False, nrows=nrows)
     except pd.errors.EmptyDataError:
         raise DataError(f"data file {str(path)!r} is empty; it needs a header and rows") from None
     except (pd.errors.ParserError, UnicodeDecodeError, OSError, ValueError) as err:
@@ -83,3 +83,14 @@ def read_table(path: str | Path) -> pd.DataFrame:
     frame = frame.reset_index(drop=True)
     frame.attrs[FINDINGS_ATTR] = findings  # build_dataset adds them to the dataset's findings
     return frame
+
+
+def _parquet_head(path: Path, rows: int) -> pd.DataFrame:
+    """The first ``rows`` rows of a Parquet file: one record batch of its first row group,
+    read page by page (``ParquetFile.iter_batches``), never the whole file."""
+    import pyarrow.parquet as pq
+
+    file = pq.ParquetFile(path)
+    first = next(file.iter_batches(batch_size=rows), None)
+    table = file.schema_arrow.empty_table() if first is None else first
+    return table.to_pandas()

@@ -89,6 +89,16 @@ def _column_names(data: DataSource) -> list[str]:
         return []  # unreadable here: the table reader gives the one-line error
 
 
+def _head(data: DataSource) -> pd.DataFrame:
+    """The first :data:`SAMPLE_ROWS` rows (what :func:`find_signal` looks at), read no
+    further."""
+    if isinstance(data, pd.DataFrame):
+        head = data.head(SAMPLE_ROWS)
+        head.columns = [str(c) for c in head.columns]
+        return head
+    return read_table(data, nrows=SAMPLE_ROWS)
+
+
 def _values(frame: pd.DataFrame, columns: list[str]) -> torch.Tensor:
     """(n, steps, 1) float32; a missing step takes its neighbour's value."""
     values = frame[columns].apply(pd.to_numeric, errors="coerce")
@@ -112,9 +122,10 @@ class WideSeriesModality(SeriesModality):
         names = _column_names(data)
         if cfg.data.layout == "auto" and sum(bool(NAME.match(str(n))) for n in names) < MIN_STEPS:
             return False  # cheap: the header alone rules most tables out
-        frame, *_ = read_frame(data)
+        # The first SAMPLE_ROWS rows decide (find_signal reads no more): a file larger than
+        # memory with indexed column names is never read whole here.
         exclude = {cfg.data.target, cfg.data.group, cfg.data.time, *cfg.data.drop}
-        found = find_signal(frame, {c for c in exclude if c})
+        found = find_signal(_head(data), {c for c in exclude if c})
         if cfg.data.layout == "wide_series" and found is None:
             raise DataError(
                 "data.layout=wide_series: no run of >= 16 numeric columns named STEM<index> "
@@ -126,7 +137,12 @@ class WideSeriesModality(SeriesModality):
         frame, source, sha, path = read_frame(data)
         exclude = {c for c in (cfg.data.target, cfg.data.group, cfg.data.time) if c}
         found = find_signal(frame, exclude | set(cfg.data.drop) | set(cfg.report.groups))
-        assert found is not None
+        if found is None:  # the first rows looked like one signal; the whole table does not
+            raise DataError(
+                f"the first {SAMPLE_ROWS} rows read as a series in wide form but the whole "
+                "table does not (a signal column holds text further down?); fix the column "
+                "or train it as a table: data.layout=table"
+            )
         signal, correlation = found
         ignored = [c for c in frame.columns if c not in {*signal, *exclude}]
         check_group_columns(frame, cfg.report.groups, cfg.data.target)

@@ -213,12 +213,16 @@ def build(run: RunFiles) -> dict[str, Any]:
     result["shipped"] = metrics["shipped"]
     result["test"] = metrics["test"]
     result["selection_metric"] = metrics["selection_metric"]
+    # A streamed table (trainwell.streaming_eval): metrics.json's test metrics are over every
+    # test row of the file; the saved predictions, and so the figures, are the sample's.
+    result["test_split"] = metrics.get("test_split")
+    sample_test = (metrics.get("test_split") or {}).get("sample", {}).get("test", metrics["test"])
     predictions = run.predictions
     if predictions is None:
         return result
     y = predictions["y_true"].to_numpy()
     out = outputs_of(predictions, run.task)
-    keys = [k for k in result["keys"] if metrics["test"].get(k) is not None]
+    keys = [k for k in result["keys"] if sample_test.get(k) is not None]
     report_cfg = run.config.get("report", {})
     n_boot = int(report_cfg.get("bootstrap", 1999))
     intervals = metric_intervals(run.task, y, out, keys, n_boot, int(run.config.get("seed", 0)))
@@ -233,7 +237,7 @@ def build(run: RunFiles) -> dict[str, Any]:
     # The saved predictions must reproduce metrics.json: both come from one evaluation.
     recomputed = task_metrics(run.task, y, out)  # type: ignore[arg-type]
     result["consistent"] = all(
-        math.isclose(recomputed[k] or 0.0, metrics["test"][k] or 0.0, rel_tol=1e-6, abs_tol=1e-9)
+        math.isclose(recomputed[k] or 0.0, sample_test[k] or 0.0, rel_tol=1e-6, abs_tol=1e-9)
         for k in keys
     )
     if run.task == "regression":
