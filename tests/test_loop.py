@@ -177,11 +177,15 @@ def test_gradient_clipping_bounds_the_update_and_records_the_raw_norm() -> None:
     assert float(model.weight.detach()) == pytest.approx(1.0)  # clipped to norm 1, lr 1
 
 
+@pytest.mark.parametrize("mixed", [False, True], ids=["one-group", "mixed-dtypes"])
 @pytest.mark.parametrize("max_norm", [0.05, 1e6])
-def test_clipping_equals_torch_clip_grad_norm(max_norm: float) -> None:
-    """A clipped (or unclipped) step equals torch.nn.utils.clip_grad_norm_'s bit for bit."""
+def test_clipping_equals_torch_clip_grad_norm(max_norm: float, mixed: bool) -> None:
+    """A clipped (or unclipped) step equals torch.nn.utils.clip_grad_norm_'s bit for bit,
+    on the direct path (one device and dtype) and on torch's grouped one (a float64 layer)."""
     torch.manual_seed(0)
     net = nn.Sequential(nn.Linear(5, 7), nn.ReLU(), nn.Linear(7, 2))
+    if mixed:
+        net = nn.Sequential(net[0], net[1], _Cast(torch.float64), net[2].double(), _Cast())
     reference = copy.deepcopy(net)
     x, y = torch.randn(16, 5), torch.randn(16, 2)
     for model in (net, reference):
@@ -190,6 +194,7 @@ def test_clipping_equals_torch_clip_grad_norm(max_norm: float) -> None:
     state = TrainState(net, torch.optim.SGD(net.parameters(), lr=0.1), max_epochs=1)
     clip.on_fit_start(state)
     clip.on_before_optimizer_step(state)
+    assert clip._one_group is (not mixed)
     expected = nn.utils.clip_grad_norm_(reference.parameters(), max_norm)
     assert state.grad_norm is not None
     assert torch.equal(state.grad_norm, expected)
@@ -197,3 +202,12 @@ def test_clipping_equals_torch_clip_grad_norm(max_norm: float) -> None:
         assert ours.grad is not None
         assert theirs.grad is not None
         assert torch.equal(ours.grad, theirs.grad)
+
+
+class _Cast(nn.Module):
+    def __init__(self, dtype: torch.dtype = torch.float32) -> None:
+        super().__init__()
+        self.dtype = dtype
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.to(self.dtype)

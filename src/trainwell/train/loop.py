@@ -69,6 +69,7 @@ def train(
     # all-reduce (DDP.no_sync): their gradients add up locally and the last one's backward
     # all-reduces the sum (TW-T08, T14).
     no_sync = getattr(model, "no_sync", None) if accumulate > 1 else None
+    synced = nullcontext()  # stateless, so one instance serves every step
     for cb in callbacks:
         cb.on_fit_start(state)
     try:
@@ -84,7 +85,7 @@ def train(
                 group_size = min(accumulate, n_batches - group_start)
                 last = i + 1 - group_start >= group_size
                 # DDP decides in forward whether this backward all-reduces (no_sync's flag)
-                skip = no_sync() if no_sync is not None and not last else nullcontext()
+                skip = no_sync() if no_sync is not None and not last else synced
                 with skip, precision.autocast():
                     loss = loss_fn(model(*inputs), target)
                 # Dividing only when accumulating keeps the plain case free of an extra op.

@@ -78,7 +78,7 @@ class WarmupCosine:
         return final + (start - final) * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
 
     def __call__(self, step: int) -> float:
-        if self.annealing and step >= self.anneal_start:
+        if self.anneal_start >= 0 and step >= self.anneal_start:  # annealing, inlined: per step
             span = max(1, self.anneal_end - self.anneal_start)
             return self._cosine(self.anneal_from, (step - self.anneal_start) / span)
         if step < self.warmup_steps:

@@ -139,7 +139,8 @@ class TensorBoardLogger(Callback):
     def on_step_end(self, state: TrainState) -> None:
         if self.train is None:
             return
-        self._watch_next_step(state)
+        if self.histogram_every and (state.step + 1) % self.histogram_every == 0:
+            self._watch_next_step(state)  # tested here too: a call per step is the cost
         if state.step % self.every:
             return
         if state.loss is not None:
