@@ -11,8 +11,8 @@ lookups for every piece of code using them, a cost no real run pays. Each step i
 twice: wall time (``perf_counter``) and this process's CPU time (``process_time``, which
 other processes' load does not inflate). Two ratios (on / off) per case: of the median
 step, and of the total over all timed steps (which counts the doctor's sampled heavy steps
-and gradient reads that a median hides). The measurement is repeated and the range of each ratio printed, for an MLP
-and a small CNN on CPU. Target: <= 1.05. Usage::
+and gradient reads that a median hides). The measurement is repeated and the range of each
+ratio printed, for an MLP and a small CNN on CPU. Target: <= 1.05. Usage::
 
     python benchmarks/doctor_overhead.py [--steps 400] [--threads 1] [--repeats 3]
 """
