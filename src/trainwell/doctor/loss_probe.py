@@ -6,11 +6,14 @@ probe sees the rest:
 * functional losses (``F.cross_entropy``, ``F.nll_loss``, ``F.mse_loss`` ...): the functions
   in ``torch.nn.functional`` are wrapped by pass-through functions that hand the output, the
   target and the loss to the doctor and return the loss untouched (a loss module's own call
-  into ``torch.nn.functional`` is left to the module hook);
+  into ``torch.nn.functional`` is left to the module hook while the forward hooks are on, and
+  reported here on the steps they are off: see :meth:`Doctor.watch_forward`);
 * any other loss (a plain function, a Hugging Face model output's ``.loss``): the scalar whose
   ``.backward()`` runs is the training loss. ``Tensor.backward`` is wrapped, which also tells a
   forward pass under ``model.eval()`` *without* ``no_grad`` (validation that forgot it, whose
-  loss nobody back-propagates) from training in eval mode (whose loss is back-propagated).
+  loss nobody back-propagates) from training in eval mode (whose loss is back-propagated);
+* ``DataLoader.__iter__`` and ``Module.train``: a loader's size (the same-batch check), and
+  the start of a pass or an ``eval()`` turns the forward hooks on for an evaluation's rows.
 
 ``torch.overrides.TorchFunctionMode`` would see the same, but runs Python for every tensor
 operation of the model (a per-op cost on the hot path); wrapping a handful of functions costs
@@ -155,9 +158,8 @@ class LossProbe:
 
         @functools.wraps(original)
         def train(self: torch.nn.Module, mode: bool = True) -> Any:
-            if not (
-                mode or probe.paused
-            ):  # model.eval(): an evaluation may follow, whose rows are read
+            # model.eval(): an evaluation may follow, whose rows are read
+            if not (mode or probe.paused or _compiling()):
                 doctor.on_loader_iter()
             return original(self, mode)
 
