@@ -904,7 +904,7 @@ class Doctor:
         over every Python object costs ~0.1 s, so it is not run on a schedule."""
         old = self._graph_losses - _MARK_AGE
         alive = sum(1 for n, ref in self._marks if n <= old and ref() is not None)
-        if alive >= 2 or (final and any(ref() is not None for _, ref in self._marks)):
+        if alive >= (1 if final else 2):  # at the end, the last step's loss may still be held
             self._marks.clear()
             self._scan_graphs()
 
