@@ -902,9 +902,9 @@ class Doctor:
         their steps: a mark lives exactly as long as the graph node that holds its hook, and
         a loop that frees each step's loss frees its marks within a step or two. The walk
         over every Python object costs ~0.1 s, so it is not run on a schedule."""
-        old = self._graph_losses - _MARK_AGE
-        alive = sum(1 for n, ref in self._marks if n <= old and ref() is not None)
-        if alive >= (1 if final else 2):  # at the end, the last step's loss may still be held
+        # At the end of the run only the last loss may still be held by the script's variable.
+        old = self._graph_losses - (1 if final else _MARK_AGE)
+        if any(n <= old and ref() is not None for n, ref in self._marks):
             self._marks.clear()
             self._scan_graphs()
 
