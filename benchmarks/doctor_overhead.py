@@ -2,13 +2,17 @@
 
 Two copies of each model train on the same batches; steps alternate between the watched and
 the unwatched copy, so drift in machine load hits both equally. The doctor's global forward
-hooks are attached only around the watched copy's steps (attaching is not timed), so the
-unwatched copy runs exactly as without trainwell. Each step is timed twice: wall time
-(``perf_counter``) and this process's CPU time (``process_time``, which other processes'
-load does not inflate). Two ratios (on / off) per case: of the median step, and of the total
-over all timed steps (which counts the doctor's sampled heavy steps and gradient reads that
-a median hides). The measurement is repeated and the range of each ratio printed, for an MLP
-and a small CNN on CPU. Target: <= 1.05. Usage::
+hooks are attached only around the watched copy's steps (attaching is not timed). The loss
+probe's pass-through wrappers (``torch.nn.functional`` losses, ``Tensor.backward``) stay in
+place for the whole run, as in a real one, and are paused during the unwatched copy's steps
+(a flag check per call): swapping them in and out every step would change ``torch.Tensor``
+and ``torch.nn.functional`` each time, which drops the interpreter's cached attribute
+lookups for every piece of code using them, a cost no real run pays. Each step is timed
+twice: wall time (``perf_counter``) and this process's CPU time (``process_time``, which
+other processes' load does not inflate). Two ratios (on / off) per case: of the median
+step, and of the total over all timed steps (which counts the doctor's sampled heavy steps
+and gradient reads that a median hides). The measurement is repeated and the range of each
+ratio printed, for an MLP and a small CNN on CPU. Target: <= 1.05. Usage::
 
     python benchmarks/doctor_overhead.py [--steps 400] [--threads 1] [--repeats 3]
 """
@@ -79,19 +83,19 @@ def measure(make: Callable[[], nn.Module], x: torch.Tensor, steps: int) -> Times
     dr = Doctor(roots=[on])
     forward = ForwardProbe(dr, {id(m) for m in on.modules()})
     optimizer = OptimizerProbe(dr, opts[on]).attach()
-    losses = LossProbe(dr)  # functional losses and .backward(): around the watched steps only
+    losses = LossProbe(dr).attach()  # functional losses and .backward(), paused when off
     for i in range(steps):
         order = (off, on) if i % 2 else (on, off)  # alternate who goes first
         for model in order:
+            losses.paused = model is off
             if model is on:
                 forward.attach()
-                losses.attach()
             t = step(model)
             forward.remove()
-            losses.remove()
             if i >= 20:  # warm-up steps are not timed
                 times[model is on].append(t)
     optimizer.remove()
+    losses.remove()
     if dr.step != steps or dr.findings:
         raise RuntimeError(f"doctor saw {dr.step} steps, findings: {dr.findings}")
     return times

@@ -12,14 +12,16 @@ run (info notes are listed separately).
 ``--variants`` runs cases again another way (``--variant=NAME`` to the script, see
 ``scripts/_common.py``): ``functional`` every case (and every healthy script) that builds an
 ``nn.*Loss`` module, with the loss as a ``torch.nn.functional`` call (the cases written with
-a functional loss are their own functional variant); ``lightning`` and ``hf`` the
-representative cases in ``FRAMEWORK_CASES`` (plain ``fit()`` loops) through Lightning's and
-the Hugging Face ``Trainer``. Each variant is scored on its own. ``--log``
-appends every run as a JSON line as it finishes; ``--summarize LOG`` scores such a log (also a
-partial one). Usage::
+a functional loss are their own functional variant); ``lightning`` and ``hf`` every case
+that trains through ``_common.fit()`` (generated: ``fit()`` becomes a Lightning ``Trainer``
+or the Hugging Face ``Trainer``; ``FRAMEWORK_EXCLUDED`` names the problems a framework removes
+by design; ``--list-framework`` prints which cases apply and why the others do not). Each
+variant is scored on its own. ``--log`` appends every run as a JSON line as it finishes;
+``--summarize LOG`` scores such a log (also a partial one). Usage::
 
     python benchmarks/doctor/score.py [--jobs 2] [--only PREFIX] [--details]
         [--variants functional,lightning,hf] [--log runs.jsonl] [--summarize runs.jsonl]
+        [--list-framework]
 """
 
 from __future__ import annotations
@@ -73,40 +75,20 @@ PROBLEMS: dict[str, tuple[str, str, frozenset[str]]] = {
 }
 
 
-# Cases run again through the frameworks (one per kind that uses the plain fit() loop; the
-# Hugging Face Trainer always shuffles, so unshuffled data does not apply to it).
-FRAMEWORK_CASES = {
-    "lightning": (
-        "lrhigh-sgd",
-        "mismatch-softmax-ce",
-        "vanish-sigmoid",
-        "zerograd-optimizer",
-        "labels-shuffled-inputs",
-        "dropout-heavy",
-        "wdecay-sgd",
-        "shuffle-classes",
-        "lrhigh-adam",
-        "axis-softmax-dim0",
-        "dropout-keep-prob",
-        "targetleak-label-column",
-        "wdecay-batch-scaled",
-    ),
-    "hf": (
-        "lrhigh-sgd",
-        "mismatch-softmax-ce",
-        "vanish-sigmoid",
-        "zerograd-optimizer",
-        "labels-shuffled-inputs",
-        "dropout-heavy",
-        "wdecay-sgd",
-        "inputs-tabular",
-        "lrhigh-adam",
-        "axis-softmax-dim0",
-        "dropout-keep-prob",
-        "targetleak-label-column",
-        "wdecay-batch-scaled",
-    ),
+# The framework variants are generated from the cases themselves: every script that trains
+# through _common.fit() (the fault lives in the model, the data, the loss or the optimizer)
+# runs again with fit() replaced by a Lightning Trainer or the Hugging Face Trainer. Scripts
+# with their own hand-written loop put the fault in that loop (a scheduler stepped per batch,
+# one batch fed again, a loss kept with its graph, eval() left on after validation,
+# validation drawn from the training loader ...), which a framework's loop replaces
+# (``--list-framework`` prints which cases apply and why the others do not). Problems a
+# framework removes by design do not apply to it:
+FRAMEWORK_EXCLUDED: dict[str, dict[str, str]] = {
+    "lightning": {},
+    # The HF Trainer always draws training batches with a RandomSampler.
+    "hf": {"shuffle": "the Trainer always shuffles the training set (RandomSampler)"},
 }
+_FIT_CALL = re.compile(r"^\s*(?:\w+\s*=\s*)?fit\(", re.MULTILINE)
 _LOSS_MODULE = re.compile(
     r"nn\.(CrossEntropyLoss|NLLLoss|MSELoss|L1Loss|SmoothL1Loss|HuberLoss|BCELoss|BCEWithLogitsLoss)\("
 )
@@ -118,7 +100,16 @@ def applies(script: Path, variant: str) -> bool:
         return True
     if variant == "functional":  # every case that builds a loss module
         return bool(_LOSS_MODULE.search(script.read_text()))
-    return script.stem in FRAMEWORK_CASES.get(variant, ())
+    if variant not in FRAMEWORK_EXCLUDED:
+        return False
+    return framework_reason(script, variant) is None
+
+
+def framework_reason(script: Path, variant: str) -> str | None:
+    """Why a framework variant does not apply to ``script``; ``None`` when it does."""
+    if not _FIT_CALL.search(script.read_text()):
+        return "its own training loop, where the fault lives (the framework replaces the loop)"
+    return FRAMEWORK_EXCLUDED[variant].get(script.name.split("-")[0])
 
 
 def run(script: Path, fixed: bool, variant: str = "") -> tuple[list[Finding], int, float]:
@@ -227,7 +218,24 @@ def main() -> None:
     parser.add_argument("--skip-base", action="store_true", help="run the variants only")
     parser.add_argument("--log", type=Path, help="append each run as a JSON line")
     parser.add_argument("--summarize", type=Path, help="score a --log file instead of running")
+    parser.add_argument(
+        "--list-framework", action="store_true", help="which cases run through the frameworks"
+    )
     args = parser.parse_args()
+
+    if args.list_framework:
+        faulty = sorted(p for p in SCRIPTS.glob("*.py") if not p.name.startswith(("_", "healthy")))
+        for variant in FRAMEWORK_EXCLUDED:
+            apply = [p.stem for p in faulty if applies(p, variant)]
+            print(f"{variant}: {len(apply)} of {len(faulty)} cases: {', '.join(apply)}")
+            reasons: dict[str, list[str]] = {}
+            for p in faulty:
+                reason = framework_reason(p, variant)
+                if reason is not None:
+                    reasons.setdefault(reason, []).append(p.stem)
+            for reason, names in reasons.items():
+                print(f"  not applied ({len(names)}), {reason}: {', '.join(names)}")
+        return
 
     if args.summarize:
         results = [json.loads(line) for line in args.summarize.read_text().splitlines() if line]

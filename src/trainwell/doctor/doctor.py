@@ -32,7 +32,8 @@ _LABEL_BATCHES = 64  # preflight looks at the labels of the first batches only
 _CURVE_EVERY = 4  # loss-curve checks every few steps: cheap enough, still "within a few steps"
 _TRAIN_ROWS, _EVAL_ROWS = 8192, 2048  # row fingerprints kept for the validation-overlap check
 _STALE_BATCHES = 3  # training batches in a row that add no new row: the rows have all been seen
-_GRAPH_SCAN_STEPS = (64, 160, 400)  # steps (besides epoch ends) to look for losses kept with graphs
+_MARK_EVERY = 8  # every 8th loss with a graph gets a mark that lives as long as its graph
+_MARK_AGE = 16  # marks older than this many graph losses, still alive: losses are being kept
 _BASELINE_STEPS = 150  # steps before a loss at the label baseline counts as stuck
 _CLASSIFICATION = {"CrossEntropyLoss", "NLLLoss", "BCELoss", "BCEWithLogitsLoss"}
 _REGRESSION = {"MSELoss"}
@@ -98,6 +99,12 @@ class Doctor:
         self._explicit_loss: float | None = None
         self._backward_losses: list[float] = []  # scalars back-propagated (any loss)
         self.sees_backward = False  # a LossProbe reports .backward() calls
+        # With a LossProbe the losses come from the loss functions and .backward(); the
+        # forward hooks run only on the steps that read layer outputs (forward_wanted, decided
+        # at each step's end). forward_watched: the ForwardProbe's post-hook is on right now.
+        self.forward_wanted = True
+        self.forward_watched = False
+        self._forward_switch: Callable[[bool], None] | None = None
         self._last_training = True  # mode of the module that last finished a forward pass
         self._eval_candidates: list[tuple[str, float, torch.Tensor | None]] = []
         self._rnn_inputs: list[tuple[torch.nn.Module, bool, tuple[int, ...]]] = []
@@ -117,6 +124,8 @@ class Doctor:
         self._lr_low_since: int | None = None
         self._baseline: tuple[float, float] | None = None
         self._graph_scans = 0
+        self._graph_losses = 0  # losses with a graph seen so far (training or evaluation)
+        self._marks: deque[tuple[int, weakref.ref[_Mark]]] = deque(maxlen=8)
         self._lr_cause: Finding | None = None
         self._lr_high_done = False
         self._epoch_train: list[float] = []
@@ -188,6 +197,45 @@ class Doctor:
             or self._nonfinite_pending is not None
             or (self._rows_open and not self.epoch)
         )
+
+    def _train_rows_open(self) -> bool:
+        return (
+            len(self._train_rows) < _TRAIN_ROWS
+            and self.epoch is None
+            and self._stale_batches < _STALE_BATCHES
+        )
+
+    def _forward_next(self) -> bool:
+        """Watch the next step's forward passes (a LossProbe gives every loss): heavy steps,
+        until the first input was judged, while a non-finite loss waits for its trace, and
+        while training rows are fingerprinted. A global forward hook sends every module call
+        down PyTorch's slower hooked path, so on the other steps it is off."""
+        return (
+            self.heavy
+            or not self.input_checked
+            or self._nonfinite_pending is not None
+            or (self._rows_open and self._train_rows_open())
+        )
+
+    def watch_forward(self, on: bool) -> None:
+        """Turn the forward hooks on or off from now (a no-op without a LossProbe)."""
+        self.forward_wanted = on
+        if self._forward_switch is not None and self.sees_backward:
+            self._forward_switch(on)
+
+    def on_loader_iter(self) -> None:
+        """A DataLoader starts a pass or a model goes to ``eval()``: validation may follow,
+        whose rows the overlap check reads from the forward hooks (they stay on until the
+        next optimizer step)."""
+        if self._rows_open and not self.forward_watched:
+            self.watch_forward(True)
+
+    def _model_training(self) -> bool:
+        """Whether the model is in training mode: the last watched forward pass says, and
+        with the forward hooks off, the first learning layer's flag."""
+        if self.forward_watched or self.input_module is None:
+            return self._last_training
+        return self.input_module.training
 
     @property
     def saw_forward(self) -> bool:
@@ -298,7 +346,12 @@ class Doctor:
         self, name: str, target: torch.Tensor, loss: torch.Tensor, mean: bool
     ) -> None:
         """A functional loss returned ``loss``; ``mean``: it averaged over the batch."""
-        if torch.is_grad_enabled() and not self._discover and not self._forward_seen:
+        if (
+            torch.is_grad_enabled()
+            and not self._discover
+            and not self._forward_seen
+            and self.forward_watched
+        ):
             return  # watching one model: a training loss counts only if that model just ran
         if loss.numel() == 1 and mean:  # a summed loss scales with the batch: not a curve
             self.on_named_loss(name, loss, target)
@@ -308,14 +361,18 @@ class Doctor:
         if not (loss.requires_grad and torch.is_grad_enabled()):
             # A loss without graph is an evaluation batch: its mean is the validation loss.
             self._add_eval(value, target)
+            if self._rows_open and not self.forward_watched:
+                self.watch_forward(True)  # the rest of this evaluation: its rows
             return
-        if self.sees_backward and not self._last_training:
+        self._mark_graph(loss)
+        if self.sees_backward and not self._model_training():
             # Model in eval() with gradients on: validation that forgot no_grad, or training
             # left in eval mode. Whether .backward() runs on it tells them apart.
             self._commit_eval_candidates()
             self._eval_candidates.append((name, value, target))
             return
-        self._commit_eval_candidates()
+        if self._eval_candidates:
+            self._commit_eval_candidates()
         self._train_loss(name, value, target)
 
     def _add_eval(self, value: float, target: torch.Tensor | None) -> None:
@@ -344,6 +401,7 @@ class Doctor:
             self._train_loss(name, value, target)
         if self._step_losses or self._explicit_loss is not None:
             return  # a loss module or function already gave this step's loss
+        self._mark_graph(loss)
         value = float(loss.detach())
         self._close_eval_phase()
         self._check_pending_input()
@@ -351,8 +409,10 @@ class Doctor:
         self._on_step_loss(value)
 
     def _train_loss(self, name: str, value: float, target: torch.Tensor | None) -> None:
-        self._close_eval_phase()
-        self._check_pending_input()
+        if self._eval_rows or self._eval_n:
+            self._close_eval_phase()
+        if self._pending_input is not None:
+            self._check_pending_input()
         self._loss_name = self._loss_name or name
         x, self._first_x = self._first_x, None
         if x is not None and target is not None and self.input_module is not None:
@@ -402,6 +462,8 @@ class Doctor:
                 self.emit(finding)
             else:
                 self._nonfinite_pending = (self.step, value, self.epoch)
+                if not self.forward_watched:
+                    self.watch_forward(True)  # the next forward pass gives the trace
         self._outputs.clear()
         self._forward_seen = False
 
@@ -643,23 +705,33 @@ class Doctor:
         if loss is None and self._backward_losses:  # accumulated micro-batches add up
             loss = sum(self._backward_losses)
         self._explicit_loss, self._step_losses, self._backward_losses = None, [], []
-        self._commit_eval_candidates()
-        self._commit_pending_rows()
+        # Every step runs this: the guards are inline, so a quiet step calls few functions.
+        if self._eval_candidates:
+            self._commit_eval_candidates()
+        if self._pending_rows:
+            self._commit_pending_rows()
         if self._rows_open:
             self._update_rows_open()
         if loss is not None:
             self.curve.append(loss)
             self._epoch_train.append(loss)
-        self._check_pending_input()
+        if self._pending_input is not None:
+            self._check_pending_input()
         if self.step == 1:
             self._check_optimizer_coverage()
-        self._check_mode()
+        if self._mode_eval or self._mode_train:
+            self._check_mode()
         if self._frozen and self.step % _CURVE_EVERY == 0:
             self._released()
         self._check_curve(loss)
-        self._outputs.clear()
+        if self._outputs:
+            self._outputs.clear()
         self._forward_seen = False
         self.step += 1
+        if self.sees_backward:
+            on = self._forward_next()
+            if on != self.forward_wanted or on != self.forward_watched:
+                self.watch_forward(on)
 
     def _check_optimizer_coverage(self) -> None:
         missing = []
@@ -687,8 +759,6 @@ class Doctor:
         self._mode_eval, self._mode_train = {}, False
 
     def _check_curve(self, loss: float | None) -> None:
-        if self.step in _GRAPH_SCAN_STEPS:
-            self._scan_graphs()
         if loss is None:
             return
         # Ratios to the start and the minimum assume a loss bounded below by 0; a loss that
@@ -808,6 +878,36 @@ class Doctor:
         self._refresh_names()
         return {self.naming.module(m): p for m, p in self._dropout.values()}
 
+    def _mark_graph(self, loss: torch.Tensor) -> None:
+        """Mark every few losses' autograd graphs, to learn cheaply whether they outlive their
+        step (:meth:`_check_marks`)."""
+        if not self._scan_graphs_on or self._graph_scans >= 5:
+            return
+        self._graph_losses += 1
+        if self._graph_losses % _MARK_EVERY:
+            return
+        node = loss.grad_fn
+        if node is None:
+            return
+        mark = _Mark()
+        try:
+            node.register_prehook(mark.hook)  # returns None: the gradients pass unchanged
+        except (RuntimeError, AttributeError):
+            return
+        self._marks.append((self._graph_losses, weakref.ref(mark)))
+        self._check_marks()
+
+    def _check_marks(self, final: bool = False) -> None:
+        """Walk the heap for losses kept with their graphs only when marked graphs outlive
+        their steps: a mark lives exactly as long as the graph node that holds its hook, and
+        a loop that frees each step's loss frees its marks within a step or two. The walk
+        over every Python object costs ~0.1 s, so it is not run on a schedule."""
+        # At the end of the run only the last loss may still be held by the script's variable.
+        old = self._graph_losses - (1 if final else _MARK_AGE)
+        if any(n <= old and ref() is not None for n, ref in self._marks):
+            self._marks.clear()
+            self._scan_graphs()
+
     def _scan_graphs(self) -> None:
         if self._graph_scans >= 5 or not self._scan_graphs_on:
             return
@@ -872,7 +972,7 @@ class Doctor:
             )
             self.emit(regimen.check_dropout(self.step, self._dropout_layers(), reason, epoch))
         if len(self.epochs) <= 3:
-            self._scan_graphs()
+            self._check_marks()
         self.emit(checks.check_overfitting(self.epochs, self.step, t=self.t))
         self._released()
         self.emit(
@@ -896,7 +996,7 @@ class Doctor:
             self._commit_eval_candidates()
             self._commit_pending_rows()
             self._close_eval_phase()
-            self._scan_graphs()
+            self._check_marks(final=True)
             self._released()
             self.emit(checks.check_frozen_in_optimizer(list(self._frozen), self.step))
             self.emit(
@@ -955,6 +1055,7 @@ class Doctor:
         self._keys = {(str(a), str(b)) for a, b in state["keys"]}
         curve = state["curve"]
         self.curve.values = [float(v) for v in curve["values"].tolist()]
+        self.curve._scanned = self.curve._nonfinite = 0
         self.curve.best_smoothed = float(curve["best_smoothed"])
         self.curve._start = curve["start"]
         self.grad_norms.clear()
@@ -982,6 +1083,15 @@ class Doctor:
         self._update_samples = int(state["update_samples"])
         self._eval_streak = int(state["eval_streak"])
         self._explicit_val = bool(state["explicit_val"])
+
+
+class _Mark:
+    """Lives as long as the autograd node whose pre-hook holds it (see Doctor._check_marks)."""
+
+    __slots__ = ("__weakref__",)
+
+    def hook(self, grad_outputs: Any) -> None:
+        return None
 
 
 def _scheduler_of(optimizer: torch.optim.Optimizer) -> str | None:

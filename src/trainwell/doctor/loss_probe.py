@@ -6,11 +6,14 @@ probe sees the rest:
 * functional losses (``F.cross_entropy``, ``F.nll_loss``, ``F.mse_loss`` ...): the functions
   in ``torch.nn.functional`` are wrapped by pass-through functions that hand the output, the
   target and the loss to the doctor and return the loss untouched (a loss module's own call
-  into ``torch.nn.functional`` is left to the module hook);
+  into ``torch.nn.functional`` is left to the module hook while the forward hooks are on, and
+  reported here on the steps they are off: see :meth:`Doctor.watch_forward`);
 * any other loss (a plain function, a Hugging Face model output's ``.loss``): the scalar whose
   ``.backward()`` runs is the training loss. ``Tensor.backward`` is wrapped, which also tells a
   forward pass under ``model.eval()`` *without* ``no_grad`` (validation that forgot it, whose
-  loss nobody back-propagates) from training in eval mode (whose loss is back-propagated).
+  loss nobody back-propagates) from training in eval mode (whose loss is back-propagated);
+* ``DataLoader.__iter__`` and ``Module.train``: a loader's size (the same-batch check), and
+  the start of a pass or an ``eval()`` turns the forward hooks on for an evaluation's rows.
 
 ``torch.overrides.TorchFunctionMode`` would see the same, but runs Python for every tensor
 operation of the model (a per-op cost on the hot path); wrapping a handful of functions costs
@@ -65,9 +68,15 @@ class LossProbe:
 
     def __init__(self, doctor: Doctor) -> None:
         self.doctor = doctor
+        #: While True the wrappers pass every call straight through (a flag check each).
+        #: Cheaper than :meth:`remove` and :meth:`attach` around a stretch: swapping
+        #: ``Tensor.backward`` and the ``torch.nn.functional`` functions changes a type and a
+        #: module, which drops the interpreter's cached lookups for all code using them.
+        self.paused = False
         self._originals: dict[str, Callable[..., Any]] = {}
         self._backward: Callable[..., Any] | None = None
         self._iter: Callable[..., Any] | None = None
+        self._train: Callable[..., Any] | None = None
 
     def attach(self) -> LossProbe:
         if LossProbe._active is not None:
@@ -82,6 +91,8 @@ class LossProbe:
         torch.Tensor.backward = self._wrap_backward(self._backward)  # type: ignore[method-assign]
         self._iter = DataLoader.__iter__
         DataLoader.__iter__ = self._wrap_iter(self._iter)  # type: ignore[method-assign]
+        self._train = torch.nn.Module.train
+        torch.nn.Module.train = self._wrap_train(self._train)  # type: ignore[method-assign]
         self.doctor.sees_backward = True
         return self
 
@@ -94,24 +105,33 @@ class LossProbe:
             torch.Tensor.backward = self._backward  # type: ignore[method-assign]
         if self._iter is not None:
             DataLoader.__iter__ = self._iter  # type: ignore[method-assign]
-        self._originals, self._backward, self._iter = {}, None, None
+        if self._train is not None:
+            torch.nn.Module.train = self._train  # type: ignore[method-assign]
+        self._originals, self._backward, self._iter, self._train = {}, None, None, None
         self.doctor.sees_backward = False
         LossProbe._active = None
 
     def _wrap(self, original: Callable[..., Any], label: str) -> Callable[..., Any]:
         doctor = self.doctor
+        probe = self
 
         @functools.wraps(original)
         def loss(input: Any, target: Any, *args: Any, **kwargs: Any) -> Any:
             if (
-                _compiling()
+                probe.paused
+                or _compiling()
                 or not (isinstance(input, torch.Tensor) and isinstance(target, torch.Tensor))
-                or sys._getframe(1).f_globals.get("__name__") == _LOSS_MODULES
-            ):  # traced code, or a loss module (its own hook reports it)
+            ):  # traced code
                 return original(input, target, *args, **kwargs)
-            # Paired before the call: binary_cross_entropy raises on values outside [0, 1],
-            # and the finding must be out before the script dies.
-            doctor.before_functional_loss(label, input, target)
+            if sys._getframe(1).f_globals.get("__name__") == _LOSS_MODULES:
+                # A loss module: its own forward hook reports it while the forward hooks are
+                # on; on the steps they are off, this call does (same name, same numbers).
+                if doctor.forward_watched:
+                    return original(input, target, *args, **kwargs)
+            else:
+                # Paired before the call: binary_cross_entropy raises on values outside
+                # [0, 1], and the finding must be out before the script dies.
+                doctor.before_functional_loss(label, input, target)
             result = original(input, target, *args, **kwargs)
             if isinstance(result, torch.Tensor):
                 mean = kwargs.get("reduction", "mean") == "mean"
@@ -122,20 +142,37 @@ class LossProbe:
 
     def _wrap_backward(self, original: Callable[..., Any]) -> Callable[..., Any]:
         doctor = self.doctor
+        probe = self
 
         @functools.wraps(original)
         def backward(self: torch.Tensor, *args: Any, **kwargs: Any) -> Any:
-            if not _compiling():
+            if not (probe.paused or _compiling()):
                 doctor.on_backward(self)
             return original(self, *args, **kwargs)
 
         return backward
 
+    def _wrap_train(self, original: Callable[..., Any]) -> Callable[..., Any]:
+        doctor = self.doctor
+        probe = self
+
+        @functools.wraps(original)
+        def train(self: torch.nn.Module, mode: bool = True) -> Any:
+            # model.eval(): an evaluation may follow, whose rows are read
+            if not (mode or probe.paused or _compiling()):
+                doctor.on_loader_iter()
+            return original(self, mode)
+
+        return train
+
     def _wrap_iter(self, original: Callable[..., Any]) -> Callable[..., Any]:
         doctor = self.doctor
+        probe = self
 
         @functools.wraps(original)
         def iterate(self: DataLoader[Any]) -> Any:
+            if probe.paused:
+                return original(self)
             # How many rows the loader holds: one batch again and again is a bug only when
             # there are more (the same-batch check).
             try:
@@ -144,6 +181,7 @@ class LossProbe:
                 rows = None
             if rows is not None and (doctor.dataset_rows is None or rows > doctor.dataset_rows):
                 doctor.dataset_rows = rows
+            doctor.on_loader_iter()
             return original(self)
 
         return iterate

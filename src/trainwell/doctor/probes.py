@@ -68,18 +68,30 @@ class ForwardProbe:
         self.handles: list[RemovableHandle] = []
         self._pre_handle: RemovableHandle | None = None
         self._post_handle: RemovableHandle | None = None
+        self._attached = False
         # module -> (activation kind, mode layer); weak, so a freed module's id is not reused
         self._kinds: weakref.WeakKeyDictionary[torch.nn.Module, tuple[int, bool]] = (
             weakref.WeakKeyDictionary()
         )
 
     def attach(self) -> ForwardProbe:
-        self._post_handle = module_hooks.register_module_forward_hook(self._post)
-        self.handles = [self._post_handle]
+        """Register the hooks; the post-hook only if the doctor wants this step's forward
+        passes (:attr:`Doctor.forward_wanted`), and it follows the doctor's switch after."""
+        self._attached = True
+        self.handles = []
+        self._post_handle = None
+        if self.doctor.forward_wanted:
+            self._register_post()
         if self.doctor.step == 0:
             self._pre_handle = module_hooks.register_module_forward_pre_hook(self._pre)
             self.handles.append(self._pre_handle)
+        self.doctor._forward_switch = self.set_active
         return self
+
+    def _register_post(self) -> None:
+        self._post_handle = module_hooks.register_module_forward_hook(self._post)
+        self.handles.append(self._post_handle)
+        self.doctor.forward_watched = True
 
     def set_active(self, active: bool) -> None:
         """Watch the next forward passes or not (the pre-hook is left alone).
@@ -89,13 +101,13 @@ class ForwardProbe:
         the steps that need it (:attr:`Doctor.wants_forward`).
         """
         handle = self._post_handle
-        if active and handle is None and self.handles:
-            self._post_handle = module_hooks.register_module_forward_hook(self._post)
-            self.handles.append(self._post_handle)
+        if active and handle is None and self._attached:
+            self._register_post()
         elif not active and handle is not None:
             handle.remove()
             self.handles.remove(handle)
             self._post_handle = None
+            self.doctor.forward_watched = False
 
     def remove(self) -> None:
         for handle in self.handles:
@@ -103,6 +115,10 @@ class ForwardProbe:
         self.handles = []
         self._pre_handle = None
         self._post_handle = None
+        self._attached = False
+        self.doctor.forward_watched = False
+        if self.doctor._forward_switch == self.set_active:
+            self.doctor._forward_switch = None
 
     def _pre(self, module: torch.nn.Module, args: tuple[Any, ...]) -> None:
         if is_compiling():
@@ -237,7 +253,9 @@ class OptimizerProbe:
 
     def _pre(self, optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
         doctor = self.doctor
-        if is_compiling() or not doctor.watching(optimizer):
+        if is_compiling() or (
+            optimizer is not doctor._optimizer and not doctor.watching(optimizer)
+        ):
             return
         self._wants = not self.external and doctor.wants_gradients()
         if not (doctor.heavy or self._wants):
@@ -288,7 +306,9 @@ class OptimizerProbe:
 
     def _post(self, optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
         doctor = self.doctor
-        if is_compiling() or not doctor.watching(optimizer):
+        if is_compiling() or (
+            optimizer is not doctor._optimizer and not doctor.watching(optimizer)
+        ):
             return
         params, self._params = self._params, None
         self._ready_done = False
@@ -301,10 +321,11 @@ class OptimizerProbe:
             if len(params) == len(self._before):
                 with torch.no_grad():
                     now = [p.detach() for p in params]
-                    # fused: one subtraction over all tensors, one norm kernel, one copy out
-                    moved = list(torch._foreach_sub(now, self._before))
-                    deltas = stats.norm_values(moved)
-                    weights = stats.norm_values(now)
+                    # fused: one in-place subtraction into the snapshot (no new tensors), one
+                    # norm kernel over the moves and the weights, one copy out
+                    torch._foreach_sub_(self._before, now)
+                    norms = stats.norm_values([*self._before, *now])
+                deltas, weights = norms[: len(now)], norms[len(now) :]
                 doctor.on_updates(params, deltas, weights)
             self._before = None
         doctor.on_step_end()

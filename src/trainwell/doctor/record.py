@@ -33,8 +33,16 @@ class LayerSample:
     saturated: dict[str, float] = field(default_factory=dict)  # sigmoid / tanh modules
 
     def median_update_ratio(self) -> float | None:
+        # Read many times per check step and fixed once the step's updates are in: cached
+        # with the count it was computed from (outside the dataclass fields, so not saved).
+        n = len(self.update_ratios)
+        cached = self.__dict__.get("_median")
+        if cached is not None and cached[0] == n:
+            return cached[1]
         values = [v for v in self.update_ratios.values() if math.isfinite(v)]
-        return statistics.median(values) if values else None
+        median = statistics.median(values) if values else None
+        self.__dict__["_median"] = (n, median)
+        return median
 
 
 class LossCurve:
@@ -54,6 +62,18 @@ class LossCurve:
         self.values: list[float] = []
         self.best_smoothed = math.inf
         self._start: float | None = None
+        self._scanned = 0  # values[:_scanned] were checked for non-finite ones ...
+        self._nonfinite = 0  # ... and this many were
+
+    def _any_nonfinite(self) -> bool:
+        values = self.values
+        if self._scanned > len(values):  # the list was replaced (a resumed run)
+            self._scanned = self._nonfinite = 0
+        for v in values[self._scanned :]:
+            if not math.isfinite(v):
+                self._nonfinite += 1
+        self._scanned = len(values)
+        return self._nonfinite > 0
 
     def append(self, loss: float) -> None:
         self.values.append(loss)
@@ -66,7 +86,7 @@ class LossCurve:
     def recent(self, n: int) -> list[float]:
         """The last ``n`` finite losses (fewer if fewer exist)."""
         tail = self.values[-n:]
-        if all(map(math.isfinite, tail)):  # the usual case: no scan back past a NaN
+        if not self._any_nonfinite() or all(map(math.isfinite, tail)):  # the usual case
             return tail
         out: list[float] = []
         for v in reversed(self.values):
@@ -80,7 +100,8 @@ class LossCurve:
     def past(self, skip: int, n: int) -> list[float]:
         """The ``n`` finite losses before the last ``skip`` steps (fewer if fewer exist)."""
         end = len(self.values) - skip
-        return [v for v in self.values[max(0, end - n) : max(0, end)] if math.isfinite(v)]
+        window = self.values[max(0, end - n) : max(0, end)]
+        return window if not self._any_nonfinite() else [v for v in window if math.isfinite(v)]
 
     @property
     def start(self) -> float | None:
