@@ -243,3 +243,26 @@ def test_one_nan_gives_one_remedy_when_loss_module_and_log_loss_both_report() ->
                 loss.backward()
             opt.step()
     assert remedies == [(16, "nonfinite-loss")]
+
+
+def test_batches_with_zero_loss_are_not_dead_units() -> None:
+    # Logits sharpened x200 under cross-entropy: once the classes are apart the loss is exactly
+    # 0 on whole batches and every gradient row is zero, but no unit is dead (seen on the HF
+    # Trainer variant of benchmarks/doctor/scripts/nan-plain-loss.py --fixed).
+    def sharp_ce(out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return nn.functional.cross_entropy(out * 200, target)
+
+    x, y = blobs(d=20, k=4, seed=1)
+    torch.manual_seed(0)
+    model = mlp(d=20, k=4)
+    opt = torch.optim.Adam(model.parameters(), 1e-2)
+    dr = run(model, x * 3, y, loss_fn=sharp_ce, opt=opt, steps=120)
+    assert dr.step == 120
+    assert "dead-units" not in ids(dr)
+    # The control: the same loss with units really dead is still reported.
+    torch.manual_seed(0)
+    model = mlp(d=20, k=4)
+    with torch.no_grad():
+        model[0].bias.fill_(-20)
+    dead = run(model, x, y, loss_fn=sharp_ce, steps=8)
+    assert "dead-units" in ids(dead)

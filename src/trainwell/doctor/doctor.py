@@ -610,10 +610,12 @@ class Doctor:
                 )
             )
 
-    def _step_loss_finite(self) -> bool:
+    def _this_step_losses(self) -> list[float]:
         losses = [self._explicit_loss] if self._explicit_loss is not None else self._step_losses
-        losses = losses or self._backward_losses
-        return all(math.isfinite(v) for v in losses)
+        return losses or self._backward_losses
+
+    def _step_loss_finite(self) -> bool:
+        return all(math.isfinite(v) for v in self._this_step_losses())
 
     def on_layer_gradients(self, params: list[torch.Tensor], by_param: dict[int, float]) -> None:
         sample = LayerSample(step=self.step)
@@ -643,9 +645,13 @@ class Doctor:
         grads = sample.grad_norms
         self.emit(checks.check_layer_explosion(self.step, grads, self.epoch, t=self.t))
         self.emit(checks.check_vanishing(self.step, grads, self.epoch, t=self.t))
-        # The output layer's rows are class logits, not units that can die.
-        for name, frac in list(sample.zero_grad_rows.items())[:-1]:
-            self._activations.setdefault(("dead", name), []).append(frac)
+        # The output layer's rows are class logits, not units that can die. A batch whose
+        # loss is exactly 0 (e.g. saturated logits under cross-entropy) sends no gradient to
+        # any unit: its zero rows say nothing about dead units.
+        losses = self._this_step_losses()
+        if not (losses and all(v == 0.0 for v in losses)):
+            for name, frac in list(sample.zero_grad_rows.items())[:-1]:
+                self._activations.setdefault(("dead", name), []).append(frac)
         for (kind, key), history in self._activations.items():
             if key in self._output_modules:
                 continue
