@@ -72,3 +72,23 @@ def test_the_config_key_adds_the_logger(tmp_path: Path) -> None:
     assert logger.params["train.lr_find_method"] == "valley"  # the resolved config
     off = loop_callbacks(build_config(), Precision("fp32"), None)
     assert not [c for c in off.all if isinstance(c, MLflowLogger)]
+
+
+def test_a_fit_that_raises_ends_its_run_as_failed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As mlflow.start_run's own context manager does: not left RUNNING forever.
+    monkeypatch.delenv("MLFLOW_ALLOW_FILE_STORE", raising=False)
+    model = nn.Linear(2, 1)
+
+    def broken(out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        raise ValueError("planted failure")
+
+    store = tmp_path / "mlruns"
+    logger = MLflowLogger(str(store), params={}, run_name="r1")
+    data = InMemoryData((torch.randn(8, 2),), torch.randn(8, 1), 4)
+    opt = torch.optim.SGD(model.parameters(), 0.1)
+    with pytest.raises(ValueError, match="planted failure"):
+        train(model, opt, broken, data, max_epochs=1, callbacks=[logger])
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", tracking_uri(str(store)))
+    assert mlflow.search_runs(experiment_names=["trainwell"]).iloc[0]["status"] == "FAILED"

@@ -4,7 +4,7 @@ Python turns SIGINT into ``KeyboardInterrupt``; SIGTERM (what ``kill``, job sche
 container runtimes send) would end the process without unwinding, leaving the manifest at
 ``running``. :func:`terminate_as_interrupt` makes SIGTERM raise :class:`Terminated`, a
 ``KeyboardInterrupt``, for the length of a run, so both take the same path: callbacks release
-the terminal (``Callback.on_interrupt``), the manifest is marked ``interrupted``, and the CLI
+the terminal (``Callback.on_exception``), the manifest is marked ``interrupted``, and the CLI
 prints how to resume.
 """
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import pytest
 import torch
 from torch import nn
 
@@ -237,3 +238,26 @@ def test_callback_watches_forward_passes_only_on_the_steps_that_read_them() -> N
     assert hooked == [step < 3 or step % 16 == 0 for step in range(40)]
     assert "dead-units" in {f.id for f in cb.findings}
     assert not module_hooks._global_forward_hooks  # all removed at the end of the fit
+
+
+def test_a_fit_that_raises_leaves_no_global_hook_behind() -> None:
+    # A leaked global forward hook slows every later module call in the process (and made an
+    # unrelated test in the same pytest worker see hooks on every step).
+    from torch.nn.modules import module as module_hooks
+
+    from trainwell.train.callback import Callback
+
+    class Fail(Callback):
+        def on_step_end(self, state: object) -> None:
+            if getattr(state, "step", 0) == 1:  # step 1: the forward hook is live (heavy step)
+                raise RuntimeError("planted failure")
+
+    x, y = blobs(n=128)
+    model = mlp()
+    cb = DoctorCallback()
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    data = InMemoryData((x,), y, batch_size=32)
+    with pytest.raises(RuntimeError, match="planted failure"):
+        train(model, opt, nn.CrossEntropyLoss(), data, max_epochs=1, callbacks=[Fail(), cb])
+    assert not module_hooks._global_forward_hooks
+    assert not module_hooks._global_forward_pre_hooks

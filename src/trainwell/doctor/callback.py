@@ -111,11 +111,19 @@ class DoctorCallback(Callback):
             )
 
     def on_fit_end(self, state: TrainState) -> None:
+        self._remove_probes()
+        if self.doctor is not None:
+            self.doctor.finish(max_epochs=state.max_epochs, stopped=state.stop)
+
+    def on_exception(self, state: TrainState) -> None:
+        # A global forward hook left behind would slow every later module call in the
+        # process (a notebook's next fit, the next test).
+        self._remove_probes()
+
+    def _remove_probes(self) -> None:
         for probe in self._probes:
             probe.remove()
         self._probes, self._forward = [], None
-        if self.doctor is not None:
-            self.doctor.finish(max_epochs=state.max_epochs, stopped=state.stop)
 
     def needs_remedy(self) -> Finding | None:
         """The NaN / divergence finding the loop should react to, once (see :class:`Doctor`)."""

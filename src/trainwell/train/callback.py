@@ -37,9 +37,10 @@ class Callback:
     def on_fit_end(self, state: TrainState) -> None:
         """After the last epoch or a stop; runs even if a callback asked to stop."""
 
-    def on_interrupt(self, state: TrainState) -> None:
-        """Ctrl-C or SIGTERM stopped training mid-epoch (``on_fit_end`` will not run):
-        release what ``on_fit_start`` took, such as a live display on the terminal."""
+    def on_exception(self, state: TrainState) -> None:
+        """An exception stopped training (Ctrl-C, SIGTERM, or an error; it is re-raised and
+        ``on_fit_end`` will not run): release what ``on_fit_start`` took, such as a live
+        display on the terminal or global module hooks (as Lightning's ``on_exception``)."""
 
     def state_dict(self) -> dict[str, Any]:
         return {}

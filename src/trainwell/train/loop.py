@@ -118,9 +118,9 @@ def train(
             for cb in callbacks:
                 cb.on_epoch_end(state)
             state.epoch += 1
-    except KeyboardInterrupt:  # Ctrl-C, or SIGTERM made one (trainwell.interrupts)
+    except BaseException:  # an error, Ctrl-C, or SIGTERM made one (trainwell.interrupts)
         for cb in callbacks:
-            cb.on_interrupt(state)
+            cb.on_exception(state)
         raise
     for cb in callbacks:
         cb.on_fit_end(state)

@@ -102,6 +102,12 @@ class MLflowLogger(Callback):
         self.client.log_batch(self.run_id, metrics=metrics)
 
     def on_fit_end(self, state: TrainState) -> None:
+        self._terminate("FINISHED")
+
+    def on_exception(self, state: TrainState) -> None:
+        self._terminate("FAILED")
+
+    def _terminate(self, status: str) -> None:
         if self.client is not None and self.run_id is not None:
-            self.client.set_terminated(self.run_id, status="FINISHED")
+            self.client.set_terminated(self.run_id, status=status)
             self.client = None

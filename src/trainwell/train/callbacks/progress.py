@@ -70,5 +70,5 @@ class ProgressBar(Callback):
             self.progress.stop()  # transient: the bar is cleared from the terminal
             self.progress = None
 
-    def on_interrupt(self, state: TrainState) -> None:
+    def on_exception(self, state: TrainState) -> None:
         self.on_fit_end(state)

@@ -164,10 +164,16 @@ class TensorBoardLogger(Callback):
         self.train.flush()
         self.validation.flush()
 
-    def on_fit_end(self, state: TrainState) -> None:
+    def on_exception(self, state: TrainState) -> None:
+        self._remove_hooks()
+
+    def _remove_hooks(self) -> None:
         for handle in self._hooks:  # a step that was watched but never taken
             handle.remove()
         self._hooks.clear()
+
+    def on_fit_end(self, state: TrainState) -> None:
+        self._remove_hooks()
         if self.train is None or self.validation is None:
             return
         self._write_hparams(state)
