@@ -1,0 +1,54 @@
+"""Start-up cost of the zero-code doctor (issue 12): ``trainwell doctor -- python -c pass``
+against plain ``python -c pass``, and the same for a script that imports torch.
+
+Each round runs the plain command and the doctored one back to back (order alternating), so
+both see the same load; the median wall time of each side over the rounds, their difference in
+milliseconds and their ratio are printed, with ``uptime`` before and after.
+
+Run: ``python benchmarks/doctor_startup.py --rounds 10``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import time
+
+CHILDREN = {
+    "python -c pass": [sys.executable, "-c", "pass"],
+    "python -c 'import torch'": [sys.executable, "-c", "import torch"],
+}
+DOCTOR = [sys.executable, "-m", "trainwell", "doctor", "--"]
+
+
+def wall(command: list[str]) -> float:
+    start = time.perf_counter()
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rounds", type=int, default=10)
+    args = parser.parse_args()
+    print("uptime:", subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip())
+    for name, child in CHILDREN.items():
+        plain: list[float] = []
+        doctored: list[float] = []
+        wall(child), wall(DOCTOR + child)  # warm the file cache
+        for i in range(args.rounds):
+            pair = [(plain, child), (doctored, DOCTOR + child)]
+            for times, command in pair if i % 2 == 0 else pair[::-1]:
+                times.append(wall(command))
+        p, d = statistics.median(plain), statistics.median(doctored)
+        print(
+            f"{name}: plain {p * 1000:.0f} ms, under the doctor {d * 1000:.0f} ms "
+            f"(+{(d - p) * 1000:.0f} ms, {d / p:.2f}x; medians of {args.rounds})"
+        )
+    print("uptime:", subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip())
+
+
+if __name__ == "__main__":
+    main()
