@@ -34,6 +34,19 @@ def _threads() -> Iterator[None]:
     torch.set_num_threads(before)
 
 
+@pytest.fixture(scope="module")
+def one_thread_per_process() -> Iterator[None]:
+    """OMP_NUM_THREADS=1 for the processes a module's tests launch: two processes of two
+    OpenMP threads each on two cores spin against each other."""
+    before = os.environ.get("OMP_NUM_THREADS")
+    os.environ["OMP_NUM_THREADS"] = "1"
+    yield
+    if before is None:
+        del os.environ["OMP_NUM_THREADS"]
+    else:
+        os.environ["OMP_NUM_THREADS"] = before
+
+
 @pytest.fixture(autouse=True)
 def _seed() -> None:
     random.seed(0)

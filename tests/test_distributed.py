@@ -12,7 +12,6 @@ import selectors
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +25,8 @@ from torch.utils.data import DistributedSampler
 from trainwell.distributed import merge_findings, shard_order
 from trainwell.findings import Finding
 from trainwell.modalities.base import AugmentedData
+
+pytestmark = pytest.mark.usefixtures("one_thread_per_process")
 
 # 200 rows: a 160-row training split, 5 global batches of 32 (16 rows per process).
 SETTINGS = [
@@ -55,18 +56,6 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("distributed") / "data.csv"
     frame.to_csv(path, index=False)
     return path
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread_per_process() -> Iterator[None]:
-    # Two processes of two OpenMP threads each on two cores spin against each other.
-    before = os.environ.get("OMP_NUM_THREADS")
-    os.environ["OMP_NUM_THREADS"] = "1"
-    yield
-    if before is None:
-        del os.environ["OMP_NUM_THREADS"]
-    else:
-        os.environ["OMP_NUM_THREADS"] = before
 
 
 @pytest.fixture(scope="module")

@@ -14,8 +14,6 @@ ranks' means would then differ from one process's mean over that batch by more t
 from __future__ import annotations
 
 import json
-import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +25,8 @@ from safetensors.torch import load_file
 
 import trainwell
 from trainwell.streaming import TRAIN, split_codes
+
+pytestmark = pytest.mark.usefixtures("one_thread_per_process")
 
 ROWS, GROUP_ROWS, BATCH = 600, 100, 32
 SETTINGS = [
@@ -44,18 +44,6 @@ SETTINGS = [
     "report.energy=false",
 ]
 ATOL = 1e-5  # float32 sums in another order (as in test_distributed.py)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread_per_process() -> Iterator[None]:
-    # Two processes of two OpenMP threads each on two cores spin against each other.
-    before = os.environ.get("OMP_NUM_THREADS")
-    os.environ["OMP_NUM_THREADS"] = "1"
-    yield
-    if before is None:
-        del os.environ["OMP_NUM_THREADS"]
-    else:
-        os.environ["OMP_NUM_THREADS"] = before
 
 
 @pytest.fixture(scope="module")
