@@ -110,3 +110,13 @@ def test_a_version_the_run_was_trained_with_is_pinned_over_the_installed_one(
     assert f"# numpy: trained with 1.26.0, {metadata.version('numpy')} installed here" in text
     assert "fastapi==" in text  # the serve extra, always
     assert "pandas==" not in text  # not imported, not required by what is
+
+
+def test_an_audio_run_pins_the_audio_extra(audio_run: Path) -> None:
+    """Sounds are decoded per request (soundfile, librosa), after loading, so the probe of
+    what loading imports cannot see them; the run's modality's extra names them."""
+    from trainwell.serve.docker import requirements_text
+
+    text = requirements_text(audio_run)
+    for name in ("soundfile", "librosa", "torch", "fastapi"):
+        assert f"\n{name}=={metadata.version(name)}\n" in text

@@ -9,14 +9,15 @@ image's interpreter) becomes the venv's ``--python``, and uv's cache is kept (th
 drops it with ``--no-cache``). Where a ``+cpu`` torch comes from is the installer's
 environment, not the requirements file: the image names PyTorch's CPU index; this machine
 reaches only PyPI and has the same build on local disk (pip's configured ``find-links``),
-which is handed to uv. Without uv (trainwell's dev extra) or that local torch the test
-skips, saying which.
+which is handed to uv. Without uv (trainwell's dev extra), without that local torch, or
+with no package index answering, the test skips, saying which.
 
-Why uv: pip 23.2's install of the same kind of file took 150 s wall and 79 s CPU here (85
-distributions, byte-compiling each), uv's 11.5 s and 9 s with a cold cache, 1.8 s warm. (The
-earlier 10-minute pip install was not downloading: the file's ``--extra-index-url`` named
-PyPI's CPU index for torch, which this machine cannot resolve, and pip retried it with
-back-off for every one of ~90 names.)
+Why uv: on this machine (load ~7), pip 23.2 installed the earlier 85-distribution file in
+150 s wall and 79 s CPU (byte-compiling every module), uv the same file in 11.5 s wall and
+9 s CPU with an empty cache, 1.8 s warm. The earlier 10-minute pip install was not
+downloading: the file's ``--extra-index-url`` named PyTorch's CPU index, which this machine
+cannot resolve, and pip retried it with back-off (5 tries) for every one of ~90 names (0.2 s
+CPU in 5 minutes); uv stops at once on it, hence the index lives in the Dockerfile now.
 """
 
 from __future__ import annotations
@@ -150,6 +151,8 @@ def installed(
     commands[0][-1] = str(folder / "requirements.txt")
     for command in commands:
         done = run([uv, *command[1:]], env)  # the Dockerfile's "uv", here the dev extra's
+        if done.returncode != 0 and "error sending request" in done.stderr:
+            pytest.skip(f"no package index answers from here: {done.stderr.strip()[-300:]}")
         assert done.returncode == 0, f"{shlex.join(command)}\n{done.stderr[-3000:]}"
     return folder, venv
 
@@ -167,8 +170,8 @@ def test_the_venv_holds_exactly_the_pins_and_trainwell(
     assert present == pins  # every pin at its version, and nothing resolved beyond them
     assert {"torch", "fastapi", "uvicorn", "prometheus-client", "scipy"} <= set(pins)
     assert not {"captum", "codecarbon", "tensorboard", "matplotlib", "pytest"} & set(pins)
-    where = run([str(venv / "bin" / "python"), "-c", "import trainwell; print(trainwell.__file__)"],
-                venv_env)  # fmt: skip
+    find = "import importlib.util as u; print(u.find_spec('trainwell').origin)"  # no import
+    where = run([str(venv / "bin" / "python"), "-c", find], venv_env)
     assert Path(where.stdout.strip()).is_relative_to(venv), where.stderr
 
 
