@@ -72,7 +72,8 @@ def imported_distributions(run_dir: Path) -> set[str]:
         last = (probe.stderr.strip().splitlines() or ["no output"])[-1]
         raise RunError(f"loading {str(run_dir)!r} for serving failed in a new process: {last}")
     providers = metadata.packages_distributions()
-    names = {d for module in json.loads(probe.stdout) for d in providers.get(module, [])}
+    modules = json.loads(probe.stdout.strip().splitlines()[-1])  # a library may print too
+    names = {d for module in modules for d in providers.get(module, [])}
     return {str(canonicalize_name(n)) for n in names} - {"trainwell"}
 
 
