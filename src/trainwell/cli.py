@@ -685,7 +685,34 @@ def _one_line(message: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> Any:
-    """Entry point: run the CLI, turning user errors into one line and exit code 2."""
+    """Entry point: run the CLI, turning user errors into one line and exit code 2.
+
+    With ``argv`` None (the ``trainwell`` command, ``python -m trainwell``) this is the
+    process's last act, see :func:`_leave_to_the_os`; with ``argv`` (tests) nothing changes.
+    """
+    try:
+        _main(argv)
+    finally:
+        if argv is None:
+            _leave_to_the_os()
+
+
+def _leave_to_the_os() -> None:
+    """Keep the cyclic garbage collector off the objects alive now, for the rest of the
+    process (:func:`gc.freeze`).
+
+    The interpreter's teardown would otherwise walk every object torch, sympy and
+    scikit-learn made: 1.6-2 CPU s of a 569-row fit's ~13 (issue 19; the same imports
+    exited with ``os._exit`` instead, measured side by side). The memory goes back to the OS
+    with the process, as it does anyway; atexit handlers and logging's flush still run, and
+    every run file is closed by now (the recorder writes each atomically).
+    """
+    import gc
+
+    gc.freeze()
+
+
+def _main(argv: list[str] | None) -> None:
     command = typer.main.get_command(app)
     try:
         code = command.main(args=argv, prog_name="trainwell", standalone_mode=False)
