@@ -11,6 +11,7 @@ not the seconds.
 
     python benchmarks/fit_speed.py                       # 569 rows (breast cancer), 10k, 100k
     python benchmarks/fit_speed.py --sizes 569,10000,100000,1000000 --json fit_speed.json
+    python benchmarks/fit_speed.py --sizes 569 --repeat 5   # each size 5 times; medians last
 
 Goals (issue 19): breast cancer fit <= 3x LightGBM-alone wall; 100k-row training <= 2x the
 MLP's fit at equal or better test accuracy; 1M rows finishes, memory stated.
@@ -169,10 +170,35 @@ def table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def medians(rows: list[dict[str, Any]]) -> str:
+    """Per size, the median and range of trainwell's wall and CPU seconds and of its ratios."""
+    lines = []
+    for n in sorted({r["rows"] for r in rows}):
+        runs = [r for r in rows if r["rows"] == n]
+
+        def spread(values: list[float], unit: str = "") -> str:
+            return f"median {np.median(values):.2f}{unit} ({min(values):.2f}-{max(values):.2f})"
+
+        tw = [r["trainwell"] for r in runs]
+        wall = spread([t["wall_s"] for t in tw], " s")
+        lines.append(
+            f"{n} rows, {len(runs)} runs: trainwell wall {wall}, "
+            f"CPU {spread([t['cpu_s'] for t in tw], ' s')}; fit / LightGBM wall "
+            f"{spread([r['trainwell']['wall_s'] / r['lightgbm']['wall_s'] for r in runs], 'x')}, "
+            f"CPU {spread([r['trainwell']['cpu_s'] / r['lightgbm']['cpu_s'] for r in runs], 'x')}"
+        )
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="569,10000,100000")
     parser.add_argument("--json", help="also write the measurements here")
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="measure each size this many times (a busy "
+        "machine's seconds vary run to run); a line of medians follows. trainwell's peak "
+        "memory shows for a size's first run only (RUSAGE_CHILDREN keeps the largest child)"
+    )  # fmt: skip
     parser.add_argument("--child", choices=["lightgbm", "mlp"], help=argparse.SUPPRESS)
     parser.add_argument("--csv", help=argparse.SUPPRESS)
     parser.add_argument("--splits", help=argparse.SUPPRESS)
@@ -184,12 +210,17 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for n in sorted(int(s) for s in args.sizes.split(",")):
-            load_before = os.getloadavg()
-            rows.append(measure(n, Path(tmp), args.overrides))
-            rows[-1]["load_avg_1_5_15"] = {"before": load_before, "after": os.getloadavg()}
-            print(table(rows[-1:]), flush=True)
-            print(f"load average (1, 5, 15 min) before {load_before}, after {os.getloadavg()}")
+            for i in range(args.repeat):
+                folder = Path(tmp) / f"{n}_{i}"  # a fresh run directory for each repeat
+                folder.mkdir()
+                load_before = os.getloadavg()
+                rows.append(measure(n, folder, args.overrides))
+                rows[-1]["load_avg_1_5_15"] = {"before": load_before, "after": os.getloadavg()}
+                print(table(rows[-1:]), flush=True)
+                print(f"load average (1, 5, 15 min) before {load_before}, after {os.getloadavg()}")
     print("\n" + table(rows))
+    if args.repeat > 1:
+        print("\n" + medians(rows))
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1) + "\n")
 

@@ -333,6 +333,7 @@ def execute(run_dir: RunDir, cfg: FitConfig, stages: Callable[[EnergyMeter], Non
     marked complete."""
     meter = EnergyMeter(run_dir.path, cfg.report)  # TW-R04
     try:
+        meter.start()  # its set-up runs on a thread beside the seeding's torch imports
         with reproducible(cfg.seed, cfg.train.deterministic), terminate_as_interrupt():
             stages(meter)
     except BaseException as caught:
@@ -403,7 +404,7 @@ def run_stages(
 ) -> None:
     """The stages after :func:`prepare`, each returning a record the recorder writes."""
     cfg, ds, splits, modality = prepared.cfg, prepared.dataset, prepared.splits, prepared.modality
-    meter.start()
+    meter.start()  # started already by execute(); here for a caller that did not
     watch = Stopwatch()
     watch.timings["audit"] = round(prepared.audit_seconds, 3)
     findings: list[Finding] = list(prepared.findings)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -62,11 +63,23 @@ class EnergyMeter:
         self.tracker: Any = None
         self.started = ""
         self.error: str | None = None
+        self._starting: threading.Thread | None = None
 
     def start(self) -> None:
-        if not self.cfg.energy:
+        """Start the tracker in the background; :meth:`stop` waits for it.
+
+        codecarbon's set-up names the CPU through py-cpuinfo, which runs a second Python
+        process: 0.3-2 s of waiting before a run could go on (issue 19). On its own thread
+        the wait overlaps the run's work; the tracker measures from the end of its set-up
+        (codecarbon starts its clock then), as it did when started in line. Safe to call
+        twice."""
+        if not self.cfg.energy or self._starting is not None:
             return
         self.started = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+        self._starting = threading.Thread(target=self._start, name="trainwell-energy", daemon=True)
+        self._starting.start()
+
+    def _start(self) -> None:
         try:
             from codecarbon import OfflineEmissionsTracker
 
@@ -90,6 +103,8 @@ class EnergyMeter:
 
     def stop(self, status: str = "complete") -> None:
         """Stop the tracker (if running) and record the session; safe to call twice."""
+        if self._starting is not None:
+            self._starting.join()
         if not self.cfg.energy or (self.tracker is None and self.error is None):
             return
         session: dict[str, Any] = {"started": self.started, "status": status}

@@ -1,0 +1,153 @@
+"""A small fit's fixed costs (issue 19): codecarbon's set-up does not hold the run up, and the
+report's log axes are labelled without matplotlib's mathtext."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import sys
+import threading
+import types
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pytest
+
+from trainwell.analysis.energy import EnergyMeter
+from trainwell.config import ReportConfig
+from trainwell.report import figures
+
+
+class _Data:
+    duration, energy_consumed, emissions = 2.0, 1e-6, 5e-7
+    cpu_power, gpu_power, ram_power = 10.0, 0.0, 3.0
+    cpu_model, gpu_model, country_iso_code, country_name = "test CPU", "", "FRA", "France"
+
+
+class _SlowTracker:
+    """codecarbon's tracker whose set-up (``start``) waits until the test releases it."""
+
+    release = threading.Event()
+    made: ClassVar[list[_SlowTracker]] = []
+
+    def __init__(self, **kwargs: Any) -> None:
+        self._conf = {"codecarbon_version": "test", "hardware": ["CPU"], "pue": 1.0}
+        self.made.append(self)
+        self.started = self.stopped = False
+
+    def start(self) -> None:
+        if threading.current_thread() is threading.main_thread():
+            raise RuntimeError("set up in line, holding the run up")  # recorded as an error
+        self.release.wait()
+        self.started = True
+
+    def stop(self) -> None:
+        self.stopped = True
+        self.final_emissions_data = _Data()
+
+
+def test_energy_meter_start_returns_before_codecarbon_is_set_up(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """start() comes back while the tracker's set-up still waits; stop() waits for it, so
+    the session is measured and recorded as before; a second start() makes no second one."""
+    fake = types.ModuleType("codecarbon")
+    fake.OfflineEmissionsTracker = _SlowTracker  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "codecarbon", fake)
+    _SlowTracker.made.clear()
+    _SlowTracker.release.clear()
+    meter = EnergyMeter(tmp_path, ReportConfig())
+    meter.start()  # would never return if the set-up ran in line: release is not set
+    meter.start()
+    assert not (tmp_path / "energy.json").exists()
+    _SlowTracker.release.set()
+    meter.stop()
+    (tracker,) = _SlowTracker.made
+    assert tracker.started
+    assert tracker.stopped
+    (session,) = json.loads((tmp_path / "energy.json").read_text())["sessions"]
+    assert session["status"] == "complete"
+    assert session["energy_kwh"] == pytest.approx(1e-6)
+    assert session["country_name"] == "France"
+
+
+def test_energy_meter_records_a_failed_set_up(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A tracker that cannot be made is an error in energy.json, never a failed run."""
+
+    def broken(**kwargs: Any) -> None:
+        raise RuntimeError("no power counters")
+
+    fake = types.ModuleType("codecarbon")
+    fake.OfflineEmissionsTracker = broken  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "codecarbon", fake)
+    meter = EnergyMeter(tmp_path, ReportConfig())
+    meter.start()
+    meter.stop()
+    (session,) = json.loads((tmp_path / "energy.json").read_text())["sessions"]
+    assert session["error"] == "RuntimeError: no power counters"
+    assert "energy_kwh" not in session
+
+
+def _svg_text(figure: figures.Figure) -> str:
+    return base64.b64decode(figure.src.split(",", 1)[1]).decode()
+
+
+def test_range_test_figure_labels_its_log_axis_in_plain_text() -> None:
+    """Tick labels such as "1e−05" (text in the SVG; matplotlib writes a true minus sign),
+    not mathtext's 10 with a raised −5."""
+    lrs = [1e-7 * 10 ** (i / 10) for i in range(81)]
+    losses = [0.7 - 0.5 * i / 80 for i in range(81)]
+    svg = _svg_text(figures.range_test(lrs, losses, losses, 1e-3, "valley"))
+    labels = set(re.findall(r"<text[^>]*>([^<]*)<", svg))
+    assert {"1e\u221207", "1e\u221205", "1e\u221203", "1", "10"} <= labels, labels
+    assert "mathdefault" not in svg
+
+
+def test_gradient_norm_figure_labels_its_log_axis_in_plain_text() -> None:
+    steps = list(range(200))
+    norms = [0.01 * 1.03**s for s in steps]
+    svg = _svg_text(figures.step_series(steps, norms, "gradient norm", log=True))
+    labels = set(re.findall(r"<text[^>]*>([^<]*)<", svg))
+    assert {"1e\u221202", "1e\u221201", "1"} <= labels, labels
+    assert "mathdefault" not in svg
+
+
+def test_report_figures_leave_no_pyplot_figure_open() -> None:
+    import matplotlib.pyplot as plt
+
+    before = plt.get_fignums()
+    figures.bars(["a", "b"], {"count": [1.0, 2.0]}, ylabel="rows", caption="balance")
+    assert plt.get_fignums() == before
+
+
+def test_the_command_leaves_its_objects_to_the_os_but_a_call_with_arguments_does_not(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """``trainwell`` (argv None) freezes the garbage collector as it ends, so the teardown
+    does not walk torch's objects; ``main([...])`` in a caller's process changes nothing."""
+    import gc
+    import subprocess
+
+    from trainwell.cli import main
+
+    probe = (
+        "import atexit, gc, sys\n"
+        "atexit.register(lambda: print('frozen', gc.get_freeze_count() > 0))\n"
+        "sys.argv = ['trainwell', 'fit', 'no-such-file.csv', '--target', 'y']\n"
+        "from trainwell.cli import main\n"
+        "main()\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=False
+    )
+    assert proc.returncode == 2  # a user error still exits 2 with one line
+    assert proc.stderr.count("trainwell: error:") == 1
+    assert proc.stdout.strip() == "frozen True"
+    before = gc.get_freeze_count()
+    with pytest.raises(SystemExit):
+        main(["fit", "no-such-file.csv", "--target", "y"])
+    assert gc.get_freeze_count() == before
+    capsys.readouterr()
