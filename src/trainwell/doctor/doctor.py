@@ -932,8 +932,9 @@ class Doctor:
         cached = self._history_cache
         if cached is not None and cached[0] == key:
             return cached[1]
-        history = [r for s in self.samples if (r := s.median_update_ratio()) is not None]
-        recent = [r for s in list(self.samples)[-3:] if (r := s.median_update_ratio()) is not None]
+        per_sample = [s.median_update_ratio() for s in self.samples]
+        history = [r for r in per_sample if r is not None]
+        recent = [r for r in per_sample[-3:] if r is not None]
         self._history_cache = (key, history, statistics.median(recent) if recent else None)
         return history
 
