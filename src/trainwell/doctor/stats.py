@@ -19,7 +19,9 @@ def grad_norms(grads: list[torch.Tensor]) -> list[torch.Tensor]:
     """Per-tensor L2 norms in one fused call where PyTorch offers it."""
     if not grads:
         return []
-    dense = [g.detach() for g in grads if not g.is_sparse]
+    # detached only where needed (a gradient made with create_graph=True): each detach is
+    # an op through the dispatcher
+    dense = [g.detach() if g.requires_grad else g for g in grads if not g.is_sparse]
     if len(dense) != len(grads):
         return [
             torch.linalg.vector_norm(g.detach().coalesce().values())
