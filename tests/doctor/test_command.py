@@ -105,3 +105,44 @@ def test_cli_without_a_command_is_one_line_and_exit_2(tmp_path: Path) -> None:
     assert result.stderr.strip().splitlines() == [
         "trainwell: error: trainwell doctor needs a command: trainwell doctor -- python train.py"
     ]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--help"],  # help, usage errors and reported errors stay with the full CLI
+        ["python", "train.py"],  # no "--": options may follow the command
+        ["--bogus", "--", "python", "train.py"],
+        ["--json"],
+        ["--"],
+        ["--json", "/no/such/folder/f.json", "--", "python", "train.py"],
+    ],
+)
+def test_fast_start_hands_every_other_form_to_the_full_cli(args: list[str]) -> None:
+    from trainwell.doctor.command import main_fast
+
+    assert main_fast(args) is None
+
+
+def test_doctor_starts_without_the_full_command_line(tmp_path: Path) -> None:
+    """`python -m trainwell doctor --json F -- COMMAND` imports neither typer nor pydantic
+    nor the config schema (~0.2 s of CPU before the script starts); the exit code and the
+    findings are those of the full command line."""
+    out = tmp_path / "f.json"
+    command = ["doctor", f"--json={out}", "--", *script(tmp_path, ", nn.Softmax(dim=1)", code=3)]
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "trainwell", *command],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 3, result.stderr
+    assert [f["id"] for f in json.loads(out.read_text())] == ["output-loss-mismatch"]
+    imported = {
+        line.rsplit("|", 1)[1].strip()
+        for line in result.stderr.splitlines()
+        if line.startswith("import time:")
+    }
+    assert "trainwell.doctor.command" in imported
+    assert imported & {"typer", "pydantic", "trainwell.cli", "trainwell.config"} == set()

@@ -236,3 +236,38 @@ def test_the_runner_and_the_hook_import_only_what_they_need() -> None:
     hook = f"import sys, torch, trainwell.doctor._child; {loaded % (heavy - {'torch'})}"
     assert plain([sys.executable, "-c", runner], Path.cwd()).stdout == "['pydantic', 'rich']\n"
     assert plain([sys.executable, "-c", hook], Path.cwd()).stdout == "[]\n"
+
+
+RECORDS_MODULES = """
+import sys
+from pathlib import Path
+
+here = Path(__file__).parent
+(here / "before.txt").write_text("\\n".join(sorted(sys.modules)))
+import torch
+from torch import nn
+
+model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3))
+opt = torch.optim.SGD(model.parameters(), 0.1)
+for _ in range(3):
+    opt.zero_grad()
+    nn.CrossEntropyLoss()(model(torch.randn(16, 4)), torch.randint(0, 3, (16,))).backward()
+    opt.step()
+(here / "after.txt").write_text("\\n".join(sorted(sys.modules)))
+"""
+
+
+def test_the_zero_code_hook_loads_only_the_doctor_into_the_script(tmp_path: Path) -> None:
+    """Under ``trainwell doctor`` the script gets the doctor once it imports torch, and
+    nothing of trainwell's pipeline or its command line: before torch, no trainwell module
+    at all (the start-up hook only waits for torch); after training, the doctor and none of
+    sklearn, pandas, LightGBM, matplotlib, SciPy, pydantic, rich or typer."""
+    script = write(tmp_path, "records.py", RECORDS_MODULES)
+    watched = doctored([sys.executable, str(script)], tmp_path, tmp_path / "f.json")
+    assert watched.returncode == 0, watched.stderr
+    before = set((tmp_path / "before.txt").read_text().split())
+    after = set((tmp_path / "after.txt").read_text().split())
+    assert {m for m in before if m.split(".")[0] in {"trainwell", "torch"}} == set()
+    assert "trainwell.doctor._child" in after  # the doctor did attach
+    heavy = {"sklearn", "pandas", "lightgbm", "matplotlib", "scipy", "pydantic", "rich", "typer"}
+    assert {m.split(".")[0] for m in after} & heavy == set()

@@ -141,6 +141,8 @@ class Doctor:
         self._unchanged_counts: dict[str, int] = {}
         self._layer_samples = 0
         self._update_samples = 0
+        self._history_cache: tuple[int, list[float], float | None] | None = None
+        self._samples_version = 0  # bumped whenever self.samples or their updates change
         self._mode_eval: dict[int, torch.nn.Module] = {}
         self._seen: dict[int, torch.nn.Module] = {}
         self._named_seen = 0
@@ -172,12 +174,11 @@ class Doctor:
 
     def wants_gradients(self) -> bool:
         """Read the gradient norms this step (cadence, or something looks wrong)."""
-        return (
-            self.heavy
-            or self._grad_alert
-            or self._step % self.t.grad_every == 0
-            or not self._step_loss_finite()
-        )
+        if self.heavy or self._grad_alert or self._step % self.t.grad_every == 0:
+            return True
+        # _step_loss_finite, inline (asked on every step)
+        losses = [self._explicit_loss] if self._explicit_loss is not None else self._step_losses
+        return not all(map(math.isfinite, losses or self._backward_losses))
 
     @property
     def keeps_outputs(self) -> bool:
@@ -198,13 +199,6 @@ class Doctor:
             or (self._rows_open and not self.epoch)
         )
 
-    def _train_rows_open(self) -> bool:
-        return (
-            len(self._train_rows) < _TRAIN_ROWS
-            and self.epoch is None
-            and self._stale_batches < _STALE_BATCHES
-        )
-
     def _forward_next(self) -> bool:
         """Watch the next step's forward passes (a LossProbe gives every loss): heavy steps,
         until the first input was judged, while a non-finite loss waits for its trace, and
@@ -214,7 +208,12 @@ class Doctor:
             self.heavy
             or not self.input_checked
             or self._nonfinite_pending is not None
-            or (self._rows_open and self._train_rows_open())
+            or (
+                self._rows_open  # and _train_rows_open(), inline
+                and len(self._train_rows) < _TRAIN_ROWS
+                and self.epoch is None
+                and self._stale_batches < _STALE_BATCHES
+            )
         )
 
     def watch_forward(self, on: bool) -> None:
@@ -229,13 +228,6 @@ class Doctor:
         next optimizer step)."""
         if self._rows_open and not self.forward_watched:
             self.watch_forward(True)
-
-    def _model_training(self) -> bool:
-        """Whether the model is in training mode: the last watched forward pass says, and
-        with the forward hooks off, the first learning layer's flag."""
-        if self.forward_watched or self.input_module is None:
-            return self._last_training
-        return self.input_module.training
 
     @property
     def saw_forward(self) -> bool:
@@ -301,6 +293,7 @@ class Doctor:
         self.curve = LossCurve(window=self.t.diverge_window)
         self.grad_norms.clear()
         self.samples.clear()
+        self._samples_version += 1
         self._keys = {k for k in self._keys if k[0] not in REMEDY_IDS}
         self._remedy = None
         self._broken = False
@@ -364,8 +357,16 @@ class Doctor:
             if self._rows_open and not self.forward_watched:
                 self.watch_forward(True)  # the rest of this evaluation: its rows
             return
-        self._mark_graph(loss)
-        if self.sees_backward and not self._model_training():
+        if self._scan_graphs_on and self._graph_scans < 5:  # _count_graph, inline
+            self._graph_losses += 1
+            if not self._graph_losses % _MARK_EVERY:
+                self._mark_graph(loss)
+        # _model_training, inline
+        module = self.input_module
+        training = (
+            self._last_training if self.forward_watched or module is None else module.training
+        )
+        if self.sees_backward and not training:
             # Model in eval() with gradients on: validation that forgot no_grad, or training
             # left in eval mode. Whether .backward() runs on it tells them apart.
             self._commit_eval_candidates()
@@ -395,13 +396,14 @@ class Doctor:
         if not (loss.requires_grad and loss.numel() == 1):
             return
         candidates, self._eval_candidates = self._eval_candidates, []
-        rows, self._pending_rows = self._pending_rows, []
-        self._add_train_rows(rows)  # back-propagated: they were training rows
+        if self._pending_rows:
+            rows, self._pending_rows = self._pending_rows, []
+            self._add_train_rows(rows)  # back-propagated: they were training rows
         for name, value, target in candidates:  # back-propagated: they were training losses
             self._train_loss(name, value, target)
         if self._step_losses or self._explicit_loss is not None:
             return  # a loss module or function already gave this step's loss
-        self._mark_graph(loss)
+        self._count_graph(loss)
         value = float(loss.detach())
         self._close_eval_phase()
         self._check_pending_input()
@@ -430,9 +432,14 @@ class Doctor:
         if target is not None and len(self._labels) < _LABEL_BATCHES and target.numel() <= 1 << 16:
             self._labels.append(target.detach().cpu().numpy())
             if len(self._labels) % 8 == 0:
-                self.emit(checks.check_label_order(self._labels, step=self.step, t=self.t))
-                self.emit(labels.check_same_batch(self._labels, self.step, self.dataset_rows))
-        self._on_step_loss(value)
+                self.emit(checks.check_label_order(self._labels, step=self._step, t=self.t))
+                self.emit(labels.check_same_batch(self._labels, self._step, self.dataset_rows))
+        if self._nonfinite_pending is None and math.isfinite(value):
+            if self._outputs:  # _on_step_loss's usual case, inline
+                self._outputs.clear()
+            self._forward_seen = False
+        else:
+            self._on_step_loss(value)
 
     def log_loss(self, loss: float | torch.Tensor) -> None:
         """Give the step's training loss explicitly (when no loss module is used)."""
@@ -457,11 +464,11 @@ class Doctor:
         elif not math.isfinite(value):
             if self._outputs:
                 finding = checks.check_nonfinite_loss(
-                    self.step, value, self._first_nonfinite(), self.epoch
+                    self._step, value, self._first_nonfinite(), self.epoch
                 )
                 self.emit(finding)
             else:
-                self._nonfinite_pending = (self.step, value, self.epoch)
+                self._nonfinite_pending = (self._step, value, self.epoch)
                 if not self.forward_watched:
                     self.watch_forward(True)  # the next forward pass gives the trace
         self._outputs.clear()
@@ -477,10 +484,10 @@ class Doctor:
             self._commit_eval_candidates()  # training resumed: no backward came for them
         if self._pending_rows and module.training:
             self._commit_pending_rows()
-        if self.keeps_outputs:
-            self._outputs.pop(module, None)
+        if self.heavy or not self._preflight_loss_done or self._nonfinite_pending is not None:
+            self._outputs.pop(module, None)  # keeps_outputs, inline: once per module call
             self._outputs[module] = out
-        if self._discover and self.step == 0:
+        if self._discover and self._step == 0:
             self._seen[id(module)] = module
 
     def _first_nonfinite(self) -> str | None:
@@ -541,16 +548,6 @@ class Doctor:
         """Row fingerprints are still collected (decided per forward pass, cheaply)."""
         return self._rows_open
 
-    def _update_rows_open(self) -> None:
-        train_open = (
-            len(self._train_rows) < _TRAIN_ROWS
-            and self.epoch is None
-            and self._stale_batches < _STALE_BATCHES
-        )
-        self._rows_open = train_open or (
-            bool(self._train_rows) and len(self._eval_rows) < _EVAL_ROWS
-        )
-
     def on_rnn_input(self, module: torch.nn.Module, x: torch.Tensor) -> None:
         if len(self._rnn_inputs) < 8:
             self._rnn_inputs.append(
@@ -582,7 +579,7 @@ class Doctor:
 
     # ---- optimizer -----------------------------------------------------------------------
     def on_gradients(self, params: list[torch.Tensor], total: float | None) -> None:
-        if self.step == 0:
+        if self._step == 0:
             self._refresh_names()
             self._opt_params.update(id(p) for p in params)
         norm = total if total is not None else 0.0
@@ -595,7 +592,7 @@ class Doctor:
                 for i, p in enumerate(params)
                 if p.grad is not None and not bool(torch.isfinite(p.grad).all())
             ]
-            self.emit(checks.check_nonfinite_grads(self.step, names, self.epoch))
+            self.emit(checks.check_nonfinite_grads(self._step, names, self.epoch))
         start = statistics.median(self._grad_start) if self._grad_start else None
         # Skip the median unless a jump is possible: the median is never below the minimum.
         factor = self.t.grad_spike_factor
@@ -606,7 +603,7 @@ class Doctor:
             self._grad_alert = True
             self.emit(
                 checks.check_grad_spike(
-                    self.step, list(self.grad_norms), start, self.epoch, t=self.t
+                    self._step, list(self.grad_norms), start, self.epoch, t=self.t
                 )
             )
 
@@ -615,36 +612,37 @@ class Doctor:
         return losses or self._backward_losses
 
     def _step_loss_finite(self) -> bool:
-        return all(math.isfinite(v) for v in self._this_step_losses())
+        return all(map(math.isfinite, self._this_step_losses()))
 
     def on_layer_gradients(self, params: list[torch.Tensor], by_param: dict[int, float]) -> None:
-        sample = LayerSample(step=self.step)
-        for i, p in enumerate(params):
-            name = self.naming.param(p, i)
+        sample = LayerSample(step=self._step)
+        unit_params = self.naming.unit_params
+        for name, p in zip(self.naming.param_names(params), params, strict=True):
             norm = by_param.get(id(p))
             # A frozen parameter has no gradient by design (judged at the end, see finish);
             # an all-zero Linear/Conv gradient is dead units (judged per row below), not X08.
             if (
                 p.requires_grad
                 and (norm is None or norm == 0.0)
-                and (p.grad is None or id(p) not in self.naming.unit_params)
+                and (p.grad is None or id(p) not in unit_params)
             ):
                 sample.no_grad.append(name)
             if p.grad is None or norm is None:
                 continue
             if p.dim() >= 2:
                 sample.grad_norms[name] = norm
-                if id(p) in self.naming.unit_params:
+                if id(p) in unit_params:
                     sample.zero_grad_rows[name] = stats.zero_row_fraction(p.grad)
         self.samples.append(sample)
+        self._samples_version += 1
         if not self.heavy:
             return
         self._layer_samples += 1
         for name in sample.no_grad:
             self._no_grad_counts[name] = self._no_grad_counts.get(name, 0) + 1
         grads = sample.grad_norms
-        self.emit(checks.check_layer_explosion(self.step, grads, self.epoch, t=self.t))
-        self.emit(checks.check_vanishing(self.step, grads, self.epoch, t=self.t))
+        self.emit(checks.check_layer_explosion(self._step, grads, self.epoch, t=self.t))
+        self.emit(checks.check_vanishing(self._step, grads, self.epoch, t=self.t))
         # The output layer's rows are class logits, not units that can die. A batch whose
         # loss is exactly 0 (e.g. saturated logits under cross-entropy) sends no gradient to
         # any unit: its zero rows say nothing about dead units.
@@ -656,20 +654,21 @@ class Doctor:
             if key in self._output_modules:
                 continue
             check = checks.check_dead_units if kind == "dead" else checks.check_saturation
-            self.emit(check(self.step, self._layer_name(key), history, self.epoch, t=self.t))
+            self.emit(check(self._step, self._layer_name(key), history, self.epoch, t=self.t))
         always = [n for n, c in self._no_grad_counts.items() if c == self._layer_samples]
-        self.emit(checks.check_no_grad_params(self.step, always, self._layer_samples, t=self.t))
+        self.emit(checks.check_no_grad_params(self._step, always, self._layer_samples, t=self.t))
 
     def on_updates(
         self, params: list[torch.Tensor], deltas: list[float], weights: list[float]
     ) -> None:
-        sample = self.samples[-1] if self.samples and self.samples[-1].step == self.step else None
+        sample = self.samples[-1] if self.samples and self.samples[-1].step == self._step else None
         if sample is None:
             return
         self._update_samples += 1
+        self._samples_version += 1
         bad = []
-        for i, (p, d, w) in enumerate(zip(params, deltas, weights, strict=True)):
-            name = self.naming.param(p, i)
+        names = self.naming.param_names(params)
+        for name, p, d, w in zip(names, params, deltas, weights, strict=True):
             if not (math.isfinite(w) and math.isfinite(d)):
                 bad.append(name)
                 continue
@@ -677,10 +676,10 @@ class Doctor:
                 sample.update_ratios[name] = d / w
             if d == 0.0 and p.grad is not None and name not in sample.no_grad:
                 self._unchanged_counts[name] = self._unchanged_counts.get(name, 0) + 1
-        self.emit(checks.check_nonfinite_weights(self.step, bad, self.epoch))
+        self.emit(checks.check_nonfinite_weights(self._step, bad, self.epoch))
         self._check_lr_too_high()
         stuck = [n for n, c in self._unchanged_counts.items() if c == self._update_samples]
-        self.emit(checks.check_unchanged_params(self.step, stuck, self._update_samples, t=self.t))
+        self.emit(checks.check_unchanged_params(self._step, stuck, self._update_samples, t=self.t))
 
     def _check_lr_too_high(self) -> None:
         """Checked on every sampled update, so the cause is out before the gradient explosion
@@ -692,7 +691,7 @@ class Doctor:
         if len(ratios) < self.t.layer_samples:
             return
         finding = regimen.check_lr_too_high(
-            self.step,
+            self._step,
             type(opt).__name__,
             float(opt.param_groups[0].get("lr", 0.0)),
             ratios,
@@ -716,24 +715,28 @@ class Doctor:
             self._commit_eval_candidates()
         if self._pending_rows:
             self._commit_pending_rows()
-        if self._rows_open:
-            self._update_rows_open()
+        if self._rows_open:  # _update_rows_open, inline
+            self._rows_open = (
+                len(self._train_rows) < _TRAIN_ROWS
+                and self.epoch is None
+                and self._stale_batches < _STALE_BATCHES
+            ) or (bool(self._train_rows) and len(self._eval_rows) < _EVAL_ROWS)
         if loss is not None:
             self.curve.append(loss)
             self._epoch_train.append(loss)
         if self._pending_input is not None:
             self._check_pending_input()
-        if self.step == 1:
+        if self._step == 1:
             self._check_optimizer_coverage()
         if self._mode_eval or self._mode_train:
             self._check_mode()
-        if self._frozen and self.step % _CURVE_EVERY == 0:
+        if self._frozen and self._step % _CURVE_EVERY == 0:
             self._released()
         self._check_curve(loss)
         if self._outputs:
             self._outputs.clear()
         self._forward_seen = False
-        self.step += 1
+        self.step = self._step + 1
         if self.sees_backward:
             on = self._forward_next()
             if on != self.forward_wanted or on != self.forward_watched:
@@ -773,8 +776,8 @@ class Doctor:
         values, start = self.curve.values, self.curve.start
         window = values[-self.t.spike_window - self.t.spike_steps :]
         if not self._signed_loss and loss > self.t.loss_spike_factor * min(window):
-            self.emit(checks.check_loss_spike(self.step, window, start, self.epoch, t=self.t))
-        if self.step % _CURVE_EVERY:
+            self.emit(checks.check_loss_spike(self._step, window, start, self.epoch, t=self.t))
+        if self._step % _CURVE_EVERY:
             return
         self._check_regimen(start)
         if self._signed_loss:
@@ -782,7 +785,7 @@ class Doctor:
         recent = self.curve.recent(self.t.diverge_window)
         self.emit(
             checks.check_divergence(
-                self.step,
+                self._step,
                 recent,
                 start,
                 self.curve.best_smoothed,
@@ -793,18 +796,18 @@ class Doctor:
         )
         ratio = self._recent_update_ratio()
         self.emit(
-            checks.check_updates_too_large(self.step, self._update_history(), self.epoch, t=self.t)
+            checks.check_updates_too_large(self._step, self._update_history(), self.epoch, t=self.t)
         )
         window = self.curve.recent(self.t.oscillation_window)
-        self.emit(checks.check_oscillation(self.step, window, start, ratio, self.epoch, t=self.t))
-        self.emit(checks.check_lr_too_low(self.step, window, start, ratio, self.epoch, t=self.t))
+        self.emit(checks.check_oscillation(self._step, window, start, ratio, self.epoch, t=self.t))
+        self.emit(checks.check_lr_too_low(self._step, window, start, ratio, self.epoch, t=self.t))
 
     def _check_regimen(self, start: float | None) -> None:
         """Causes checked before the LR symptoms they produce (so those attach to them)."""
         recent = self.curve.recent(20)
         level = statistics.median(recent) if recent else None
         stuck = (
-            self.step >= 50
+            self._step >= 50
             and level is not None
             and start is not None
             and start > 0
@@ -819,11 +822,11 @@ class Doctor:
             initial = self._initial_lr
             if lr <= regimen.LR_COLLAPSE * initial:
                 since = self._lr_low_since = (
-                    self.step if self._lr_low_since is None else self._lr_low_since
+                    self._step if self._lr_low_since is None else self._lr_low_since
                 )
-                if self.step - since >= regimen.LR_COLLAPSE_STEPS and self._lr_cause is None:
+                if self._step - since >= regimen.LR_COLLAPSE_STEPS and self._lr_cause is None:
                     self._lr_cause = regimen.check_lr_decayed(
-                        self.step, lr, initial, since, _scheduler_of(opt), self.epoch
+                        self._step, lr, initial, since, _scheduler_of(opt), self.epoch
                     )
                     self.emit(self._lr_cause)
             else:
@@ -835,7 +838,7 @@ class Doctor:
                 )
                 self.emit(
                     regimen.check_weight_decay(
-                        self.step,
+                        self._step,
                         type(opt).__name__,
                         lr,
                         wd,
@@ -847,19 +850,19 @@ class Doctor:
                 )
         base = self._label_baseline()
         near_base = base is not None and level is not None and level >= 0.85 * base[0]
-        if (stuck or near_base) and self._dropout and self.step >= 100:
+        if (stuck or near_base) and self._dropout and self._step >= 100:
             reason = (
                 f"the training loss is still {level:.3g} (start {start:.3g}"
                 + (f", label baseline {base[0]:.3g}" if base is not None else "")
-                + f") after {self.step} steps"
+                + f") after {self._step} steps"
             )
-            self.emit(regimen.check_dropout(self.step, self._dropout_layers(), reason, self.epoch))
+            self.emit(regimen.check_dropout(self._step, self._dropout_layers(), reason, self.epoch))
         if base is not None and level is not None:
             ratio = self._recent_update_ratio()
             if ratio is None or ratio >= self.t.low_update_ratio:  # else the LR is the cause
                 self.emit(
                     labels.check_stuck_at_baseline(
-                        self.step, level, base[0], base[1], base[2], self.epoch
+                        self._step, level, base[0], base[1], base[2], self.epoch
                     )
                 )
 
@@ -867,7 +870,7 @@ class Doctor:
         """(loss of predicting the label frequencies, majority share, classification), once
         enough steps and labels are in; ``None`` for losses it does not apply to."""
         name = self._loss_name
-        if self.step < _BASELINE_STEPS or len(self._labels) < 8 or name is None:
+        if self._step < _BASELINE_STEPS or len(self._labels) < 8 or name is None:
             return None
         classification = name in _CLASSIFICATION
         if not classification and name not in _REGRESSION:
@@ -884,14 +887,15 @@ class Doctor:
         self._refresh_names()
         return {self.naming.module(m): p for m, p in self._dropout.values()}
 
+    def _count_graph(self, loss: torch.Tensor) -> None:
+        """A loss with a graph: every few get a mark, to learn cheaply whether their graphs
+        outlive their step (:meth:`_check_marks`). Inline where it runs on every step."""
+        if self._scan_graphs_on and self._graph_scans < 5:
+            self._graph_losses += 1
+            if not self._graph_losses % _MARK_EVERY:
+                self._mark_graph(loss)
+
     def _mark_graph(self, loss: torch.Tensor) -> None:
-        """Mark every few losses' autograd graphs, to learn cheaply whether they outlive their
-        step (:meth:`_check_marks`)."""
-        if not self._scan_graphs_on or self._graph_scans >= 5:
-            return
-        self._graph_losses += 1
-        if self._graph_losses % _MARK_EVERY:
-            return
         node = loss.grad_fn
         if node is None:
             return
@@ -919,21 +923,31 @@ class Doctor:
             return
         self._graph_scans += 1
         count, chain = signals.held_loss_graphs()
-        self.emit(regimen.check_held_graphs(count, chain, self.step))
+        self.emit(regimen.check_held_graphs(count, chain, self._step))
 
     def _update_history(self) -> list[float]:
-        return [r for s in self.samples if (r := s.median_update_ratio()) is not None]
+        """Median update ratio of each kept heavy sample (fixed between heavy steps, read by
+        several checks on every curve step: cached until a sample or its updates change)."""
+        key = self._samples_version
+        cached = self._history_cache
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        per_sample = [s.median_update_ratio() for s in self.samples]
+        history = [r for r in per_sample if r is not None]
+        recent = [r for r in per_sample[-3:] if r is not None]
+        self._history_cache = (key, history, statistics.median(recent) if recent else None)
+        return history
 
     def _recent_update_ratio(self) -> float | None:
-        ratios = [r for s in list(self.samples)[-3:] if (r := s.median_update_ratio()) is not None]
-        return statistics.median(ratios) if ratios else None
+        self._update_history()
+        return self._history_cache[2] if self._history_cache is not None else None
 
     # ---- epochs --------------------------------------------------------------------------
     def _close_eval_phase(self) -> None:
         if self._eval_rows:
             rows, self._eval_rows = self._eval_rows, []
             seen = sum(r in self._train_rows for r in rows)
-            self.emit(labels.check_val_overlap(seen / len(rows), len(rows), self.step))
+            self.emit(labels.check_val_overlap(seen / len(rows), len(rows), self._step))
         if self._eval_n and not self._explicit_val:
             self._add_epoch(self._eval_sum / self._eval_n, None)
         self._eval_sum, self._eval_n = 0.0, 0
@@ -976,15 +990,15 @@ class Doctor:
                 f"validation loss {val_loss:.3g} (dropout off) is far below training loss "
                 f"{record.train_loss:.3g} (dropout on)"
             )
-            self.emit(regimen.check_dropout(self.step, self._dropout_layers(), reason, epoch))
+            self.emit(regimen.check_dropout(self._step, self._dropout_layers(), reason, epoch))
         if len(self.epochs) <= 3:
             self._check_marks()
-        self.emit(checks.check_overfitting(self.epochs, self.step, t=self.t))
+        self.emit(checks.check_overfitting(self.epochs, self._step, t=self.t))
         self._released()
         self.emit(
             checks.check_val_better_than_train(
                 self.epochs,
-                self.step,
+                self._step,
                 first_loss=self.curve.start,
                 split=self.plan.split if self.plan else None,
                 t=self.t,
@@ -1004,11 +1018,11 @@ class Doctor:
             self._close_eval_phase()
             self._check_marks(final=True)
             self._released()
-            self.emit(checks.check_frozen_in_optimizer(list(self._frozen), self.step))
+            self.emit(checks.check_frozen_in_optimizer(list(self._frozen), self._step))
             self.emit(
-                checks.check_stopped_early(self.epochs, max_epochs, stopped, self.step, t=self.t)
+                checks.check_stopped_early(self.epochs, max_epochs, stopped, self._step, t=self.t)
             )
-            self.emit(checks.check_still_improving(self.epochs, self.step, t=self.t))
+            self.emit(checks.check_still_improving(self.epochs, self._step, t=self.t))
         return self.findings
 
     # ---- resume --------------------------------------------------------------------------
@@ -1025,7 +1039,7 @@ class Doctor:
             name, how = (names[key], "id") if isinstance(key, int) else (key, "name")
             activations.append([kind, name, how, torch.tensor(history, dtype=torch.float64)])
         return {
-            "step": self.step,
+            "step": self._step,
             "epoch": self.epoch,
             "findings": [f.to_dict() for f in self.findings],
             "keys": [list(k) for k in sorted(self._keys)],
@@ -1056,7 +1070,7 @@ class Doctor:
         """Continue from :meth:`state_dict` (the models must be the doctor's ``roots``)."""
         by_name = {name: i for i, name in self.naming.modules.items()}
         modules = {id(m): m for root in self.naming.roots for m in root.modules()}
-        self.step, self.epoch = int(state["step"]), state["epoch"]
+        self._step, self.epoch = int(state["step"]), state["epoch"]
         self.findings = [Finding.from_dict(d) for d in state["findings"]]
         self._keys = {(str(a), str(b)) for a, b in state["keys"]}
         curve = state["curve"]
@@ -1069,7 +1083,9 @@ class Doctor:
         self._grad_start = [float(v) for v in state["grad_start"]]
         self._grad_alert = bool(state["grad_alert"])
         self.samples.clear()
+        self._samples_version += 1
         self.samples.extend(LayerSample(**s) for s in state["samples"])
+        self._samples_version += 1
         self.epochs = [EpochRecord(**e) for e in state["epochs"]]
         self.input_checked = bool(state["input_checked"])
         self._preflight_loss_done = bool(state["preflight_loss_done"])

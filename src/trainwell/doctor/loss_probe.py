@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
+from torch.compiler import is_compiling as _compiling  # a constant True while Dynamo traces
 from torch.utils.data import DataLoader
 
 if TYPE_CHECKING:
@@ -46,11 +47,6 @@ FUNCTIONAL_LOSSES = {
     "binary_cross_entropy_with_logits": "BCEWithLogitsLoss",
 }
 _LOSS_MODULES = "torch.nn.modules.loss"
-
-
-def _compiling() -> bool:
-    compiler = getattr(torch, "compiler", None)
-    return bool(compiler is not None and compiler.is_compiling())
 
 
 class LossProbe:

@@ -22,10 +22,12 @@ class Naming:
         self.params: dict[int, str] = {}
         self.unit_params: set[int] = set()  # weights / biases of Linear and Conv layers
         self.roots: list[torch.nn.Module] = []
+        self._param_lists: dict[tuple[int, ...], list[str]] = {}
         self.set_roots(list(roots))
 
     def set_roots(self, roots: list[torch.nn.Module]) -> None:
         self.roots = roots
+        self._param_lists.clear()
         self.modules.clear()
         self.params.clear()
         self.unit_params.clear()
@@ -50,6 +52,17 @@ class Naming:
 
     def param(self, p: torch.Tensor, index: int) -> str:
         return self.params.get(id(p), f"param[{index}]")
+
+    def param_names(self, params: list[torch.Tensor]) -> list[str]:
+        """:meth:`param` of each of ``params`` (an optimizer's list, named on every heavy
+        step: cached per list until the roots change)."""
+        key = tuple(map(id, params))
+        names = self._param_lists.get(key)
+        if names is None:
+            if len(self._param_lists) >= 8:
+                self._param_lists.clear()
+            names = self._param_lists[key] = [self.param(p, i) for i, p in enumerate(params)]
+        return names
 
     def root_params(self) -> list[tuple[str, torch.nn.Parameter]]:
         return [(self.params.get(id(p), "?"), p) for r in self.roots for p in r.parameters()]

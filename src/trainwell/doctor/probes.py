@@ -1,6 +1,6 @@
 """Removable hooks that read what training does and hand plain numbers to a :class:`Doctor`.
 
-Probes only read: they run under ``torch.no_grad()``, never write to a tensor, never draw a
+Probes only read: they work on detached tensors, never write to a tensor, never draw a
 random number and never return a value from a hook (a returned value would replace the
 module output or the optimizer's arguments). The loss is read every step, the total gradient
 norm every few steps (every step while it is high or the loss is not finite), per-layer
@@ -69,10 +69,10 @@ class ForwardProbe:
         self._pre_handle: RemovableHandle | None = None
         self._post_handle: RemovableHandle | None = None
         self._attached = False
-        # module -> (activation kind, mode layer); weak, so a freed module's id is not reused
-        self._kinds: weakref.WeakKeyDictionary[torch.nn.Module, tuple[int, bool]] = (
-            weakref.WeakKeyDictionary()
-        )
+        # id(module) -> (the module, weakly; activation kind; mode layer). The weak reference
+        # tells a freed module's reused id apart; a plain dict's get is a C call, a
+        # WeakKeyDictionary's a Python one (this is read on every module call).
+        self._kinds: dict[int, tuple[weakref.ref[torch.nn.Module], int, bool]] = {}
 
     def attach(self) -> ForwardProbe:
         """Register the hooks; the post-hook only if the doctor wants this step's forward
@@ -147,38 +147,27 @@ class ForwardProbe:
         kind = _DEAD if isinstance(module, _DEAD_PRONE) else _OTHER
         if isinstance(module, _SATURATING):
             kind = _SATURATE
-        known = (kind, isinstance(module, _MODE_LAYERS))
-        self._kinds[module] = known
-        return known
+        mode_layer = isinstance(module, _MODE_LAYERS)
+        self._kinds[id(module)] = (weakref.ref(module), kind, mode_layer)
+        return kind, mode_layer
 
     def _post(self, module: torch.nn.Module, args: tuple[Any, ...], output: Any) -> None:
         if is_compiling():
             return
         doctor = self.doctor
         if isinstance(module, _Loss):
-            # Watching one model, a training loss counts only if that model just ran forward.
-            if self.modules is not None and torch.is_grad_enabled() and not doctor.saw_forward:
-                return
-            if (
-                self._pre_handle is None
-                and doctor.keeps_outputs  # the producer of its input must be known
-                and torch.is_grad_enabled()
-                and len(args) >= 2
-            ):
-                self._pair(module, args)  # a loss module first used after the first step
-            if isinstance(output, torch.Tensor) and output.numel() == 1:
-                target = _first_tensor(args[1]) if len(args) >= 2 else None
-                doctor.on_loss(module, output, target)
+            self._post_loss(module, args, output)
             return
         if self.modules is not None and id(module) not in self.modules:
             return
-        if module is doctor.input_module and doctor.wants_rows and args:
+        if module is doctor.input_module and doctor._rows_open and args:
             x = _first_tensor(args[0])  # rows for the validation-overlap check
             if x is not None and x.dim() >= 2:
                 doctor.on_model_input(x, module.training)
         if not torch.is_grad_enabled():
             return
-        out = _first_tensor(output)
+        # inline: this runs for every module call while the hooks are on
+        out = output if isinstance(output, torch.Tensor) else _first_tensor(output)
         if out is None:
             return
         doctor.on_output(module, out)
@@ -188,15 +177,35 @@ class ForwardProbe:
             x = _first_tensor(args[0]) if args else None
             if x is not None and x.is_floating_point():
                 doctor.on_first_input(module, x)
-        kind, mode_layer = self._kinds.get(module) or self._kind(module, args)
+        known = self._kinds.get(id(module))
+        if known is not None and known[0]() is module:
+            kind, mode_layer = known[1], known[2]
+        else:
+            kind, mode_layer = self._kind(module, args)
         if mode_layer:
             doctor.on_mode_layer(module)
-        if doctor.heavy and kind:
+        if kind and doctor.heavy:
             if kind == _DEAD:
                 doctor.on_activation(module, "dead", stats.dead_unit_fraction(out))
             elif args and isinstance(args[0], torch.Tensor):
                 level = doctor.t.saturation_level
                 doctor.on_activation(module, "saturated", stats.saturated_fraction(args[0], level))
+
+    def _post_loss(self, module: torch.nn.Module, args: tuple[Any, ...], output: Any) -> None:
+        doctor = self.doctor
+        # Watching one model, a training loss counts only if that model just ran forward.
+        if self.modules is not None and torch.is_grad_enabled() and not doctor.saw_forward:
+            return
+        if (
+            self._pre_handle is None
+            and doctor.keeps_outputs  # the producer of its input must be known
+            and torch.is_grad_enabled()
+            and len(args) >= 2
+        ):
+            self._pair(module, args)  # a loss module first used after the first step
+        if isinstance(output, torch.Tensor) and output.numel() == 1:
+            target = _first_tensor(args[1]) if len(args) >= 2 else None
+            doctor.on_loss(module, output, target)
 
 
 class OptimizerProbe:
@@ -263,8 +272,7 @@ class OptimizerProbe:
             return
         params = self._params = self.params(optimizer)
         if doctor.heavy:
-            with torch.no_grad():
-                self._before = [p.detach().clone() for p in params]
+            self._before = [p.detach().clone() for p in params]  # detached: no graph
         # With a closure (Lightning, LBFGS) gradients appear only inside step(): read them in
         # the post-hook instead; step() leaves .grad alone and the parameters are snapshotted.
         self._grads_read = any(p.grad is not None for p in params)
@@ -319,12 +327,11 @@ class OptimizerProbe:
             self._read_gradients(params)
         if self._before is not None:
             if len(params) == len(self._before):
-                with torch.no_grad():
-                    now = [p.detach() for p in params]
-                    # fused: one in-place subtraction into the snapshot (no new tensors), one
-                    # norm kernel over the moves and the weights, one copy out
-                    torch._foreach_sub_(self._before, now)
-                    norms = stats.norm_values([*self._before, *now])
+                now = [p.detach() for p in params]
+                # fused: one in-place subtraction into the snapshot (no new tensors), one
+                # norm kernel over the moves and the weights, one copy out
+                torch._foreach_sub_(self._before, now)
+                norms = stats.norm_values([*self._before, *now])
                 deltas, weights = norms[: len(now)], norms[len(now) :]
                 doctor.on_updates(params, deltas, weights)
             self._before = None

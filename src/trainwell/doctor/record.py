@@ -76,10 +76,16 @@ class LossCurve:
         return self._nonfinite > 0
 
     def append(self, loss: float) -> None:
-        self.values.append(loss)
-        if len(self.values) % 2:  # every other step is enough for a smoothed minimum
+        values = self.values
+        if self._scanned == len(values):  # counted here, so recent() need not scan again
+            self._scanned += 1
+            if not math.isfinite(loss):
+                self._nonfinite += 1
+        values.append(loss)
+        if len(values) % 2:  # every other step is enough for a smoothed minimum
             return
-        recent = self.recent(self.window)
+        clean = self._scanned == len(values) and not self._nonfinite
+        recent = values[-self.window :] if clean else self.recent(self.window)
         if len(recent) == self.window:
             self.best_smoothed = min(self.best_smoothed, statistics.median(recent))
 

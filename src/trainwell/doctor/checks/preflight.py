@@ -214,28 +214,55 @@ def label_order_ratio(batches: Sequence[np.ndarray]) -> float | None:
 
     1.0 means as diverse as shuffled data; near 0 means each batch holds one class (or one
     narrow range of a continuous target). ``None`` when the labels do not vary at all.
-    Uses its own NumPy generator, so global random state is untouched.
+    Diversity is the entropy of a batch's labels (discrete labels) or their variance
+    (continuous ones). Uses its own NumPy generator, so global random state is untouched.
+    Every batch is measured at once (:func:`_batch_spreads`): the doctor calls this on every
+    8th of the first 64 batches, during training.
     """
     pooled = np.concatenate([b.ravel() for b in batches])
     discrete = not np.issubdtype(pooled.dtype, np.floating)
-    spread = _entropy if discrete else _variance
-    if spread(pooled) <= 0:
+    sizes = np.array([b.size for b in batches])
+    values = _class_codes(pooled) if discrete else pooled.astype(np.float64)
+    if _batch_spreads(values, np.array([values.size]), discrete)[0] <= 0:
         return None
-    observed = float(np.mean([spread(b.ravel()) for b in batches]))
-    shuffled = np.random.default_rng(0).permutation(pooled)
-    cuts = np.cumsum([b.size for b in batches])[:-1]
-    reference = float(np.mean([spread(part) for part in np.split(shuffled, cuts)]))
+    observed = float(np.mean(_batch_spreads(values, sizes, discrete)))
+    # the same permutation as of the labels themselves: it depends on the length only
+    shuffled = np.random.default_rng(0).permutation(values)
+    reference = float(np.mean(_batch_spreads(shuffled, sizes, discrete)))
     return observed / reference if reference > 0 else None
 
 
-def _entropy(labels: np.ndarray) -> float:
-    _, counts = np.unique(labels, return_counts=True)
-    p = counts / counts.sum()
-    return float(-(p * np.log(p)).sum())
+def _class_codes(labels: np.ndarray) -> np.ndarray:
+    """Non-negative integer codes of discrete labels (equal labels, equal codes); class
+    indices are used as they are, less their minimum, without a sort."""
+    if labels.dtype.kind in "iub" and labels.size:
+        low, high = int(labels.min()), int(labels.max())
+        if high - low <= 4 * labels.size + 1024:
+            return labels.astype(np.int64) - low
+    return np.unique(labels, return_inverse=True)[1].ravel()
 
 
-def _variance(values: np.ndarray) -> float:
-    return float(np.var(values)) if values.size > 1 else 0.0
+def _batch_spreads(values: np.ndarray, sizes: np.ndarray, discrete: bool) -> np.ndarray:
+    """Entropy (``discrete``: ``values`` are class codes) or variance of each consecutive run
+    of ``sizes`` values; 0 for a run of fewer than 2 values (variance) or none.
+
+    One ``bincount`` over (run, class) pairs instead of a ``np.unique`` per batch: the per-batch
+    loop cost ~85 us a batch, ~5 ms at 64 batches, inside a training step.
+    """
+    n = len(sizes)
+    rows = np.repeat(np.arange(n), sizes)
+    safe = np.maximum(sizes, 1)
+    if discrete:
+        k = int(values.max()) + 1 if values.size else 1
+        counts = np.bincount(rows * k + values, minlength=n * k).reshape(n, k)
+        p = counts / safe[:, None]
+        # p log p is 0 for an absent class (its limit)
+        terms = np.where(counts > 0, p * np.log(np.where(counts > 0, p, 1.0)), 0.0)
+        return np.asarray(-terms.sum(axis=1))
+    mean = np.bincount(rows, weights=values, minlength=n) / safe
+    dev = values - mean[rows]
+    var = np.bincount(rows, weights=dev * dev, minlength=n) / safe
+    return np.where(sizes > 1, var, 0.0)
 
 
 def check_label_order(
