@@ -3,7 +3,11 @@
 "Ratios no worse than before" can only be judged side by side: two runs of the same benchmark
 an hour apart on a shared machine disagree by more than most changes are worth. This checks
 ``REV`` out into a temporary git worktree and runs ``BENCHMARK`` there and here in turn,
-``--rounds`` times (old, new, old, new, ...), so both see the same load; each run's own
+``--rounds`` times, so both see the same load; the side that runs first alternates between
+rounds (old, new; new, old; ...), since load that rises or falls during a run would otherwise
+favour one side. ``--control`` adds a third side, a second copy of this tree's HEAD, which
+shows how far two copies of the same code read apart under the same conditions (the orders
+then rotate through all six). Each run's own
 output (its ratios against its own plain baseline) is printed under a heading, and the lines
 matching ``--pick`` are collected at the end per side.
 
@@ -15,6 +19,7 @@ first on ``PYTHONPATH``; the benchmark file is taken from that revision when it 
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import re
 import subprocess
@@ -44,21 +49,33 @@ def main() -> None:
     parser.add_argument(
         "--pick", default=r"ratio", help="regex of the output lines to summarize (default: ratio)"
     )
+    parser.add_argument(
+        "--control", action="store_true", help="add a second copy of HEAD as a third side"
+    )
     args = parser.parse_args()
-    picked: dict[str, list[str]] = {"old": [], "new": []}
+    sides = ["old", "new", "copy"] if args.control else ["old", "new"]
+    orders = list(itertools.permutations(sides)) if args.control else [sides, sides[::-1]]
+    if args.control:  # each side first, second and last equally often, over six rounds
+        orders = [orders[i] for i in (0, 3, 4, 1, 2, 5)]
+    picked: dict[str, list[str]] = {side: [] for side in sides}
     with tempfile.TemporaryDirectory() as tmp:
-        old = Path(tmp) / "old"
-        subprocess.run(
-            ["git", "worktree", "add", "--detach", "-q", str(old), args.revision],
-            cwd=ROOT,
-            check=True,
-        )
+        trees = {"new": ROOT}
+        for side, revision in (("old", args.revision), ("copy", "HEAD")):
+            if side in sides:
+                trees[side] = Path(tmp) / side
+                subprocess.run(
+                    ["git", "worktree", "add", "--detach", "-q", str(trees[side]), revision],
+                    cwd=ROOT,
+                    check=True,
+                )
         try:
             for i in range(args.rounds):
-                for side, tree in (("old", old), ("new", ROOT)):
+                for side in orders[i % len(orders)]:
+                    tree = trees[side]
                     out = run(tree, args.benchmark)
-                    name = args.revision if side == "old" else "HEAD"
-                    print(f"===== round {i + 1}, {side} ({name})")
+                    name = {"old": args.revision, "new": "HEAD", "copy": "HEAD, second copy"}
+                    load = os.getloadavg()[0]
+                    print(f"===== round {i + 1}, {side} ({name[side]}), load {load:.2f}")
                     print(out, flush=True)
                     section = ""
                     for line in out.splitlines():
@@ -67,8 +84,10 @@ def main() -> None:
                         if re.search(args.pick, line):
                             picked[side].append(f"round {i + 1} | {section} | {line.strip()}")
         finally:
-            subprocess.run(["git", "worktree", "remove", "--force", str(old)], cwd=ROOT)
-    for side in ("old", "new"):
+            for side, tree in trees.items():
+                if side != "new":
+                    subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=ROOT)
+    for side in sides:
         print(f"\n== {side}")
         print("\n".join(sorted(picked[side], key=lambda s: s.split("|", 1)[1])))
 
