@@ -335,6 +335,25 @@ def test_clean_control_is_silent(name: str) -> None:
     assert clean() is None
 
 
+def test_early_stop_at_the_onset_of_overfitting_is_not_stopped_too_soon() -> None:
+    # Planted (benchmarks/doctor stop-patience): one epoch after the best, validation loss
+    # jumped 3x at a learning rate too high, and a patience of 1 ended the run.
+    jump = checks.check_stopped_early(epochs([1.0, 0.42], [0.87, 2.82]))
+    assert jump is not None
+    assert jump.id == "stopped-early"
+    # Two rises, but steep (4x the best): still an LR bounce, still reported.
+    steep = checks.check_stopped_early(epochs([1.0, 0.8, 0.6], [0.5, 1.0, 2.0]))
+    assert steep is not None
+    # Two rises while training loss did not fall every epoch: not an overfitting onset.
+    erratic = checks.check_stopped_early(epochs([1.0, 1.1, 0.9], [0.5, 0.55, 0.6]))
+    assert erratic is not None
+    # Clean control (overfit-cnn --fixed under the HF Trainer): validation rose gently for two
+    # epochs while training loss fell each epoch; patience 2 stopped overfitting as it began.
+    onset = epochs([0.757, 0.519, 0.387], [0.798, 0.862, 0.924])
+    assert checks.check_stopped_early(onset) is None
+    assert checks.check_stopped_early(onset, max_epochs=40, stopped=True) is None
+
+
 def test_finding_carries_step_and_evidence() -> None:
     finding = checks.check_grad_spike(21, [1.0] * 20 + [500.0], 1.0, epoch=2)
     assert finding is not None

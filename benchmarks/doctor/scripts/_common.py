@@ -134,12 +134,47 @@ def evaluate(model, loader, loss_fn) -> float:
     return total / n
 
 
-def fit(model, opt, loss_fn, train, valid=None, epochs: int = 5, clip: float | None = None):
-    """A plain hand-written loop, as in most tutorials (or a framework's, see VARIANT)."""
+def fit(
+    model,
+    opt,
+    loss_fn,
+    train,
+    valid=None,
+    epochs: int = 5,
+    clip: float | None = None,
+    patience: int | None = None,
+    min_delta: float = 0.0,
+    on_step=None,
+    on_epoch_end=None,
+    scheduler=None,
+    per_batch: bool = False,
+):
+    """A plain hand-written loop, as in most tutorials (or a framework's, see VARIANT).
+
+    ``train`` is a DataLoader (or, for the plain loop and Lightning, any re-iterable of
+    ``(x, y)`` batches). ``patience``: stop once the validation loss has not improved by more
+    than ``min_delta`` for that many epochs in a row (Lightning's ``EarlyStopping``, the HF
+    ``EarlyStoppingCallback``). ``on_step(loss)`` is the script's own code run with each
+    training step's loss tensor (a ``training_step`` or ``compute_loss`` that keeps it);
+    ``on_epoch_end(epoch)`` its code at the end of each training epoch. ``scheduler`` is
+    stepped after every batch when ``per_batch`` (Lightning's ``"interval": "step"``; the HF
+    Trainer steps the scheduler it is given after every optimizer step), else once per epoch
+    (a ``ReduceLROnPlateau`` with the batch's or the validation loss).
+    """
+    options = {
+        "clip": clip,
+        "patience": patience,
+        "min_delta": min_delta,
+        "on_step": on_step,
+        "on_epoch_end": on_epoch_end,
+        "scheduler": scheduler,
+        "per_batch": per_batch,
+    }
     if VARIANT == "lightning":
-        return _fit_lightning(model, opt, loss_fn, train, valid, epochs, clip)
+        return _fit_lightning(model, opt, loss_fn, train, valid, epochs, **options)
     if VARIANT == "hf":
-        return _fit_hf(model, opt, loss_fn, train, valid, epochs, clip)
+        return _fit_hf(model, opt, loss_fn, train, valid, epochs, **options)
+    best, bad = float("inf"), 0
     for epoch in range(epochs):
         model.train()
         for xb, yb in train:
@@ -149,13 +184,46 @@ def fit(model, opt, loss_fn, train, valid=None, epochs: int = 5, clip: float | N
             if clip is not None:
                 nn.utils.clip_grad_norm_(model.parameters(), clip)
             opt.step()
+            if on_step is not None:
+                on_step(loss)
+            if scheduler is not None and per_batch:
+                scheduler.step(*_plateau_metric(scheduler, loss.item()))
+        if on_epoch_end is not None:
+            on_epoch_end(epoch)
+        val = None
         if valid is not None:
             val = evaluate(model, valid, loss_fn)
             print(f"epoch {epoch} val_loss {val:.4f}")
+        if scheduler is not None and not per_batch:
+            scheduler.step(*_plateau_metric(scheduler, val))
+        if val is not None:
+            best, bad = (val, 0) if val < best - min_delta else (best, bad + 1)
+            if patience is not None and bad >= patience:
+                break
     return model
 
 
-def _fit_lightning(model, opt, loss_fn, train, valid, epochs, clip):
+def _plateau_metric(scheduler, value) -> tuple:
+    """The metric a ``ReduceLROnPlateau`` steps on; nothing for other schedulers."""
+    return (value,) if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau) else ()
+
+
+def _fit_lightning(
+    model,
+    opt,
+    loss_fn,
+    train,
+    valid,
+    epochs,
+    *,
+    clip,
+    patience,
+    min_delta,
+    on_step,
+    on_epoch_end,
+    scheduler,
+    per_batch,
+):
     import lightning.pytorch as pl
 
     class Module(pl.LightningModule):
@@ -165,17 +233,33 @@ def _fit_lightning(model, opt, loss_fn, train, valid, epochs, clip):
 
         def training_step(self, batch, _i):
             xb, yb = batch
-            return loss_fn(self.model(xb), yb)
+            loss = loss_fn(self.model(xb), yb)
+            if on_step is not None:
+                on_step(loss)
+            if _plateau_metric(scheduler, None):  # the metric a per-step plateau monitors
+                self.log("train_loss", loss, on_step=True, on_epoch=False)
+            return loss
+
+        def on_train_epoch_end(self):
+            if on_epoch_end is not None:
+                on_epoch_end(self.current_epoch)
 
         def validation_step(self, batch, _i):
             xb, yb = batch
             self.log("val_loss", loss_fn(self.model(xb), yb))
 
         def configure_optimizers(self):
-            return opt
+            if scheduler is None:
+                return opt
+            interval = "step" if per_batch else "epoch"
+            monitor = "train_loss" if per_batch else "val_loss"
+            config = {"scheduler": scheduler, "interval": interval, "monitor": monitor}
+            return {"optimizer": opt, "lr_scheduler": config}
 
+    stop = pl.callbacks.EarlyStopping("val_loss", min_delta=min_delta, patience=patience or 1)
     trainer = pl.Trainer(
         max_epochs=epochs,
+        callbacks=[stop] if patience is not None else [],
         accelerator="cpu",
         devices=1,
         gradient_clip_val=clip,
@@ -189,8 +273,42 @@ def _fit_lightning(model, opt, loss_fn, train, valid, epochs, clip):
     return model
 
 
-def _fit_hf(model, opt, loss_fn, train, valid, epochs, clip):
-    from transformers import Trainer, TrainingArguments
+def _fit_hf(
+    model,
+    opt,
+    loss_fn,
+    train,
+    valid,
+    epochs,
+    *,
+    clip,
+    patience,
+    min_delta,
+    on_step,
+    on_epoch_end,
+    scheduler,
+    per_batch,
+):
+    from torch.utils.data import RandomSampler, SequentialSampler
+    from transformers import EarlyStoppingCallback, Trainer, TrainerCallback, TrainingArguments
+
+    class ScriptTrainer(Trainer):
+        def compute_loss(self, model, inputs, *args, **kwargs):
+            loss = super().compute_loss(model, inputs, *args, **kwargs)
+            if on_step is not None and model.training:
+                on_step(loss)
+            return loss
+
+        def _get_train_sampler(self, *args, **kwargs):
+            # The script's own sampler (e.g. a WeightedRandomSampler), as HF users plug it in.
+            if isinstance(train.sampler, (RandomSampler, SequentialSampler)):
+                return super()._get_train_sampler(*args, **kwargs)
+            return train.sampler
+
+    class EpochEnd(TrainerCallback):
+        def on_epoch_end(self, args, state, control, **kwargs):
+            if on_epoch_end is not None:
+                on_epoch_end(round(state.epoch or 0) - 1)
 
     class WithLoss(nn.Module):  # a model that returns its own loss, as HF models do
         def __init__(self):
@@ -219,14 +337,46 @@ def _fit_hf(model, opt, loss_fn, train, valid, epochs, clip):
             use_cpu=True,
             remove_unused_columns=False,
             dataloader_num_workers=0,
+            metric_for_best_model="loss" if patience is not None else None,
         )
-        constant = torch.optim.lr_scheduler.LambdaLR(opt, lambda _step: 1.0)
-        Trainer(
+        callbacks: list = [EpochEnd()]
+        if patience is not None:
+            callbacks.append(EarlyStoppingCallback(patience, min_delta))
+        if scheduler is None:
+            schedule = torch.optim.lr_scheduler.LambdaLR(opt, lambda _step: 1.0)
+        elif per_batch:  # the Trainer steps the scheduler it is given after every step
+            schedule = scheduler
+        else:  # an epoch schedule converted to optimizer steps, as HF users write it
+            schedule = _EveryEpoch(scheduler, len(train))
+        ScriptTrainer(
             model=WithLoss(),
             args=args,
             train_dataset=train.dataset,
             eval_dataset=valid.dataset if valid is not None else None,
             data_collator=collate,
-            optimizers=(opt, constant),
+            optimizers=(opt, schedule),
+            callbacks=callbacks,
         ).train()
     return model
+
+
+class _EveryEpoch:
+    """Steps an epoch-based scheduler once every ``steps`` calls (the Trainer calls per step)."""
+
+    def __init__(self, scheduler, steps: int):
+        self.scheduler, self.steps, self.calls = scheduler, steps, 0
+
+    def step(self) -> None:
+        self.calls += 1
+        if self.calls % self.steps == 0:
+            self.scheduler.step()
+
+    def get_last_lr(self) -> list[float]:
+        return self.scheduler.get_last_lr()
+
+    def state_dict(self) -> dict:
+        return {"calls": self.calls, "scheduler": self.scheduler.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.calls = state["calls"]
+        self.scheduler.load_state_dict(state["scheduler"])

@@ -5,9 +5,14 @@ Loss broadcast (TW-A06), functional loss: a depth map predicted as (N, 1, H, W) 
 
 import torch
 import torch.nn.functional as F
-from _common import FIXED, seed
+from _common import FIXED, fit, seed
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
+
+
+def loss_fn(out, depth):
+    return F.smooth_l1_loss(out, depth.unsqueeze(1) if FIXED else depth)
+
 
 seed()
 g = torch.Generator().manual_seed(0)
@@ -15,9 +20,4 @@ x = torch.randn(400, 3, 8, 8, generator=g)
 depth = torch.tanh(x[:, 0] - 0.5 * x[:, 1]) + 0.05 * torch.randn(400, 8, 8, generator=g)
 train = DataLoader(TensorDataset(x, depth), batch_size=16, shuffle=True)
 model = nn.Sequential(nn.Conv2d(3, 16, 3, padding=1), nn.ReLU(), nn.Conv2d(16, 1, 3, padding=1))
-opt = torch.optim.Adam(model.parameters(), 2e-3)
-for _epoch in range(4):
-    for xb, db in train:
-        opt.zero_grad()
-        F.smooth_l1_loss(model(xb), db.unsqueeze(1) if FIXED else db).backward()
-        opt.step()
+fit(model, torch.optim.Adam(model.parameters(), 2e-3), loss_fn, train, epochs=4)

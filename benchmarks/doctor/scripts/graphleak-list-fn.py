@@ -5,18 +5,24 @@ history list for plotting. Fixed: loss.item() is appended."""
 
 import torch
 import torch.nn.functional as F
-from _common import FIXED, blobs, loaders, mlp, seed
+from _common import FIXED, blobs, fit, loaders, mlp, seed
 
 seed()
 x, y = blobs()
 train, valid = loaders(x, y)
 model = mlp(20, 4)
-opt = torch.optim.Adam(model.parameters(), 1e-3)
 history = []
-for _epoch in range(3):
-    for xb, yb in train:
-        opt.zero_grad()
-        loss = F.cross_entropy(model(xb), yb)
-        loss.backward()
-        opt.step()
-        history.append(loss.item() if FIXED else loss)
+
+
+def keep(loss):
+    history.append(loss.item() if FIXED else loss)
+
+
+fit(
+    model,
+    torch.optim.Adam(model.parameters(), 1e-3),
+    F.cross_entropy,
+    train,
+    epochs=3,
+    on_step=keep,
+)

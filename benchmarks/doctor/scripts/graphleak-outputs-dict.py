@@ -5,7 +5,7 @@ to a list for the end-of-epoch summary, so each step's graph stays alive until t
 Fixed: the loss is detached before it is stored."""
 
 import torch
-from _common import FIXED, images, loaders, seed
+from _common import FIXED, fit, images, loaders, seed
 from torch import nn
 
 seed()
@@ -14,14 +14,18 @@ train, valid = loaders(x, y)
 model = nn.Sequential(
     nn.Conv2d(1, 8, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(8 * 5 * 5, 4)
 )
-opt = torch.optim.Adam(model.parameters(), 1e-3)
-loss_fn = nn.CrossEntropyLoss()
-for epoch in range(3):
-    outputs = []
-    for xb, yb in train:
-        opt.zero_grad()
-        output = {"loss": loss_fn(model(xb), yb), "n": len(yb)}
-        output["loss"].backward()
-        opt.step()
-        outputs.append({**output, "loss": output["loss"].detach()} if FIXED else output)
+outputs = []
+
+
+def keep(loss):
+    output = {"loss": loss, "n": train.batch_size}
+    outputs.append({**output, "loss": output["loss"].detach()} if FIXED else output)
+
+
+def epoch_end(epoch):
     print(epoch, sum(float(o["loss"]) * o["n"] for o in outputs) / len(x))
+    outputs.clear()
+
+
+opt = torch.optim.Adam(model.parameters(), 1e-3)
+fit(model, opt, nn.CrossEntropyLoss(), train, epochs=3, on_step=keep, on_epoch_end=epoch_end)

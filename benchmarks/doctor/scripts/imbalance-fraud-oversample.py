@@ -5,7 +5,7 @@ ReLU network learns only the prior and predicts "not fraud" for everything. Fixe
 oversampled to balance the classes (the answer's resampling)."""
 
 import torch
-from _common import FIXED, seed
+from _common import FIXED, fit, seed
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
@@ -21,10 +21,4 @@ if FIXED:
     x, y = torch.cat([x, x[extra]]), torch.cat([y, y[extra]])
 train = DataLoader(TensorDataset(x, y), batch_size=64, shuffle=True)
 model = nn.Sequential(nn.Linear(5, 10), nn.ReLU(), nn.Linear(10, 10), nn.ReLU(), nn.Linear(10, 2))
-opt = torch.optim.SGD(model.parameters(), lr=0.02)
-loss_fn = nn.CrossEntropyLoss()
-for _epoch in range(4):
-    for xb, yb in train:
-        opt.zero_grad()
-        loss_fn(model(xb), yb).backward()
-        opt.step()
+fit(model, torch.optim.SGD(model.parameters(), lr=0.02), nn.CrossEntropyLoss(), train, epochs=4)

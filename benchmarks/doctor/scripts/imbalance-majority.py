@@ -3,7 +3,7 @@ Class imbalance (TW-D11): 90 % negatives and weak features; the MLP learns only 
 predicts the majority class. Fixed: a WeightedRandomSampler draws balanced batches."""
 
 import torch
-from _common import FIXED, mlp, seed
+from _common import FIXED, fit, mlp, seed
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset, WeightedRandomSampler
 
@@ -21,10 +21,4 @@ if FIXED:
 else:
     train = DataLoader(ds, batch_size=32, shuffle=True)
 model = mlp(10, 2, hidden=16)
-opt = torch.optim.SGD(model.parameters(), lr=LR)
-loss_fn = nn.CrossEntropyLoss()
-for _epoch in range(4):
-    for xb, yb in train:
-        opt.zero_grad()
-        loss_fn(model(xb), yb).backward()
-        opt.step()
+fit(model, torch.optim.SGD(model.parameters(), lr=LR), nn.CrossEntropyLoss(), train, epochs=4)

@@ -4,9 +4,23 @@ Labels do not belong to their inputs (TW-X09): images and labels come from two D
 each shuffled on its own, zipped together. Fixed: one Dataset holds both."""
 
 import torch
-from _common import FIXED, evaluate, images, seed
+from _common import FIXED, fit, images, seed
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
+
+
+class Zipped:
+    """Image batches and label batches from two loaders, paired up."""
+
+    def __init__(self, images, labels):
+        self.images, self.labels = images, labels
+
+    def __iter__(self):
+        return ((a, b) for (a,), (b,) in zip(self.images, self.labels, strict=True))
+
+    def __len__(self):
+        return len(self.images)
+
 
 seed()
 x, y = images()
@@ -16,21 +30,10 @@ if FIXED:
 else:
     image_loader = DataLoader(TensorDataset(xt), batch_size=32, shuffle=True)
     label_loader = DataLoader(TensorDataset(yt), batch_size=32, shuffle=True)
+    batches = Zipped(image_loader, label_loader)
 valid = DataLoader(TensorDataset(xv, yv), batch_size=160)
 model = nn.Sequential(
     nn.Conv2d(1, 8, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(8 * 5 * 5, 4)
 )
 opt = torch.optim.Adam(model.parameters(), 2e-3)
-loss_fn = nn.CrossEntropyLoss()
-for _epoch in range(10):
-    model.train()
-    pairs = (
-        batches
-        if FIXED
-        else ((a, b) for (a,), (b,) in zip(image_loader, label_loader, strict=True))
-    )
-    for xb, yb in pairs:
-        opt.zero_grad()
-        loss_fn(model(xb), yb).backward()
-        opt.step()
-    evaluate(model, valid, loss_fn)
+fit(model, opt, nn.CrossEntropyLoss(), batches, valid, epochs=10)

@@ -3,9 +3,17 @@ rows, and training adds input noise and dropout, so the memorized validation loo
 Fixed: a disjoint validation split."""
 
 import torch
-from _common import FIXED, blobs, evaluate, seed
+from _common import FIXED, blobs, fit, seed
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
+
+
+class InputNoise(nn.Module):
+    """Gaussian noise on the inputs while training (augmentation)."""
+
+    def forward(self, x):
+        return x + 1.0 * torch.randn_like(x) if self.training else x
+
 
 seed()
 x, y = blobs(n=400, noise=2.0)
@@ -13,13 +21,8 @@ xt, yt = x[100:], y[100:]
 xv, yv = (x[:100], y[:100]) if FIXED else (xt[:100], yt[:100])
 train = DataLoader(TensorDataset(xt, yt), batch_size=16, shuffle=True)
 valid = DataLoader(TensorDataset(xv, yv), batch_size=256)
-model = nn.Sequential(nn.Linear(20, 512), nn.ReLU(), nn.Dropout(0.5), nn.Linear(512, 4))
+model = nn.Sequential(
+    InputNoise(), nn.Linear(20, 512), nn.ReLU(), nn.Dropout(0.5), nn.Linear(512, 4)
+)
 opt = torch.optim.Adam(model.parameters(), 1e-3)
-loss_fn = nn.CrossEntropyLoss()
-for _epoch in range(12):
-    model.train()
-    for xb, yb in train:
-        opt.zero_grad()
-        loss_fn(model(xb + 1.0 * torch.randn_like(xb)), yb).backward()
-        opt.step()
-    evaluate(model, valid, loss_fn)
+fit(model, opt, nn.CrossEntropyLoss(), train, valid, epochs=12)

@@ -5,7 +5,7 @@ the true-class score and falls without bound. Fixed: F.log_softmax first."""
 
 import torch
 import torch.nn.functional as F
-from _common import FIXED, images, loaders, seed
+from _common import FIXED, fit, images, loaders, seed
 from torch import nn
 
 
@@ -25,10 +25,4 @@ seed()
 x, y = images()
 train, valid = loaders(x, y)
 model = Net()
-opt = torch.optim.Adadelta(model.parameters(), lr=1.0)
-for _epoch in range(3):
-    model.train()
-    for xb, yb in train:
-        opt.zero_grad()
-        F.nll_loss(model(xb), yb).backward()
-        opt.step()
+fit(model, torch.optim.Adadelta(model.parameters(), lr=1.0), F.nll_loss, train, epochs=3)

@@ -2,7 +2,7 @@
 Fixed: augmentation-free early stopping with patience 2 and weight decay."""
 
 import torch
-from _common import FIXED, evaluate, images, loaders, seed
+from _common import FIXED, fit, images, loaders, seed
 from torch import nn
 
 seed()
@@ -20,15 +20,4 @@ model = nn.Sequential(
     nn.Linear(128, 4),
 )
 opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.05 if FIXED else 0.0)
-loss_fn = nn.CrossEntropyLoss()
-best, bad = float("inf"), 0
-for _epoch in range(40):
-    model.train()
-    for xb, yb in train:
-        opt.zero_grad()
-        loss_fn(model(xb), yb).backward()
-        opt.step()
-    val = evaluate(model, valid, loss_fn)
-    best, bad = (val, 0) if val < best else (best, bad + 1)
-    if FIXED and bad >= 2:
-        break
+fit(model, opt, nn.CrossEntropyLoss(), train, valid, epochs=40, patience=2 if FIXED else None)

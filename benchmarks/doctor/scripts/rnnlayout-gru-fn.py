@@ -4,7 +4,7 @@ RNN layout (TW-A06), functional loss: a GRU without batch_first gets DataLoader 
 
 import torch
 import torch.nn.functional as F
-from _common import FIXED, loaders, seed, sequences
+from _common import FIXED, fit, loaders, seed, sequences
 from torch import nn
 
 
@@ -22,10 +22,4 @@ seed()
 x, y = sequences()
 train, valid = loaders(x, y)
 model = Net()
-opt = torch.optim.Adam(model.parameters(), 3e-3)
-for _epoch in range(4):
-    model.train()
-    for xb, yb in train:
-        opt.zero_grad()
-        F.cross_entropy(model(xb), yb).backward()
-        opt.step()
+fit(model, torch.optim.Adam(model.parameters(), 3e-3), F.cross_entropy, train, epochs=4)

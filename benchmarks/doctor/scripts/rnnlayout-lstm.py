@@ -3,7 +3,7 @@ RNN layout (TW-A06): (batch, time, feature) data into an LSTM built without batc
 runs across the samples of each batch. Fixed: batch_first=True."""
 
 import torch
-from _common import FIXED, evaluate, loaders, seed, sequences
+from _common import FIXED, fit, loaders, seed, sequences
 from torch import nn
 
 
@@ -22,11 +22,4 @@ x, y = sequences()
 train, valid = loaders(x, y)
 model = Net()
 opt = torch.optim.Adam(model.parameters(), 3e-3)
-loss_fn = nn.CrossEntropyLoss()
-for _epoch in range(4):
-    model.train()
-    for xb, yb in train:
-        opt.zero_grad()
-        loss_fn(model(xb), yb).backward()
-        opt.step()
-    evaluate(model, valid, loss_fn)
+fit(model, opt, nn.CrossEntropyLoss(), train, valid, epochs=4)

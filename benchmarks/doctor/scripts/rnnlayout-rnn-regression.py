@@ -4,7 +4,7 @@ RNN layout (TW-A06): a forecasting RNN fed (batch, time, feature) windows withou
 so the recurrence runs across the windows of a batch. Fixed: batch_first=True."""
 
 import torch
-from _common import FIXED, evaluate, loaders, seed
+from _common import FIXED, fit, loaders, seed
 from torch import nn
 
 
@@ -28,11 +28,4 @@ x, y = windows[:, :20].unsqueeze(-1), windows[:, 20:]
 train, valid = loaders(x, y)
 model = Forecaster()
 opt = torch.optim.Adam(model.parameters(), 3e-3)
-loss_fn = nn.MSELoss()
-for _epoch in range(4):
-    model.train()
-    for xb, yb in train:
-        opt.zero_grad()
-        loss_fn(model(xb), yb).backward()
-        opt.step()
-    evaluate(model, valid, loss_fn)
+fit(model, opt, nn.MSELoss(), train, valid, epochs=4)

@@ -4,7 +4,7 @@ per batch with F.cross_entropy. Fixed: stepped once per epoch."""
 
 import torch
 import torch.nn.functional as F
-from _common import FIXED, blobs, loaders, mlp, seed
+from _common import FIXED, blobs, fit, loaders, mlp, seed
 
 seed()
 x, y = blobs()
@@ -12,13 +12,4 @@ train, valid = loaders(x, y)
 model = mlp(20, 4)
 opt = torch.optim.Adam(model.parameters(), lr=3e-3)
 sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=0.5)
-for _epoch in range(6):
-    model.train()
-    for xb, yb in train:
-        opt.zero_grad()
-        F.cross_entropy(model(xb), yb).backward()
-        opt.step()
-        if not FIXED:
-            sched.step()
-    if FIXED:
-        sched.step()
+fit(model, opt, F.cross_entropy, train, epochs=6, scheduler=sched, per_batch=not FIXED)

@@ -5,7 +5,7 @@ few noisy batches that miss the best batch loss cut the LR tenfold, again and ag
 training stops. Fixed: stepped once per epoch with the validation loss."""
 
 import torch
-from _common import FIXED, blobs, evaluate, loaders, mlp, seed
+from _common import FIXED, blobs, fit, loaders, mlp, seed
 from torch import nn
 
 seed()
@@ -15,15 +15,4 @@ model = mlp(20, 4)
 opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
 sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.1, patience=2)
 loss_fn = nn.CrossEntropyLoss()
-for _epoch in range(5):
-    model.train()
-    for xb, yb in train:
-        opt.zero_grad()
-        loss = loss_fn(model(xb), yb)
-        loss.backward()
-        opt.step()
-        if not FIXED:
-            sched.step(loss.item())
-    val = evaluate(model, valid, loss_fn)
-    if FIXED:
-        sched.step(val)
+fit(model, opt, loss_fn, train, valid, epochs=5, scheduler=sched, per_batch=not FIXED)

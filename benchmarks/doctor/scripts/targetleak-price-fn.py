@@ -5,7 +5,7 @@ Target among the features (TW-D06), functional loss: a regression table keeps th
 
 import torch
 import torch.nn.functional as F
-from _common import FIXED, loaders, mlp, regression, seed
+from _common import FIXED, fit, loaders, mlp, regression, seed
 
 seed()
 x, y = regression()
@@ -13,9 +13,4 @@ table = torch.cat([x, y], dim=1)  # the exported table: features, then the price
 features = table[:, :-1] if FIXED else table
 train, valid = loaders(features, y)
 model = mlp(features.shape[1], 1)
-opt = torch.optim.Adam(model.parameters(), 1e-3)
-for _epoch in range(3):
-    for xb, yb in train:
-        opt.zero_grad()
-        F.mse_loss(model(xb), yb).backward()
-        opt.step()
+fit(model, torch.optim.Adam(model.parameters(), 1e-3), F.mse_loss, train, epochs=3)

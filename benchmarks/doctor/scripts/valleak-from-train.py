@@ -4,7 +4,7 @@ Validation drawn from the training set (TW-D06): the validation loader is built 
 training subset that random_split returned. Fixed: from the held-out subset."""
 
 import torch
-from _common import FIXED, blobs, evaluate, mlp, seed
+from _common import FIXED, blobs, fit, mlp, seed
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset, random_split
 
@@ -15,11 +15,4 @@ train = DataLoader(train_ds, batch_size=32, shuffle=True)
 valid = DataLoader(val_ds if FIXED else train_ds, batch_size=256)
 model = mlp(20, 4)
 opt = torch.optim.Adam(model.parameters(), 1e-3)
-loss_fn = nn.CrossEntropyLoss()
-for _epoch in range(4):
-    model.train()
-    for xb, yb in train:
-        opt.zero_grad()
-        loss_fn(model(xb), yb).backward()
-        opt.step()
-    evaluate(model, valid, loss_fn)
+fit(model, opt, nn.CrossEntropyLoss(), train, valid, epochs=4)

@@ -3,7 +3,7 @@ Validation drawn from the training set (TW-D06): a copy-paste slip builds the va
 from the training dataset, so validation measures memorization. Fixed: the validation dataset."""
 
 import torch
-from _common import FIXED, blobs, mlp, seed
+from _common import FIXED, blobs, fit, mlp, seed
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
@@ -15,14 +15,4 @@ dataloader_train = DataLoader(dataset_train, batch_size=32, shuffle=True)
 dataloader_val = DataLoader(dataset_val if FIXED else dataset_train, batch_size=64, shuffle=True)
 model = mlp(20, 4)
 opt = torch.optim.Adam(model.parameters(), 1e-3)
-criterion = nn.CrossEntropyLoss()
-for epoch in range(4):
-    model.train()
-    for xb, yb in dataloader_train:
-        opt.zero_grad()
-        criterion(model(xb), yb).backward()
-        opt.step()
-    model.eval()
-    with torch.no_grad():
-        losses = [criterion(model(xb), yb).item() for xb, yb in dataloader_val]
-    print(epoch, sum(losses) / len(losses))
+fit(model, opt, nn.CrossEntropyLoss(), dataloader_train, dataloader_val, epochs=4)

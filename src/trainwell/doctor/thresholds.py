@@ -104,6 +104,9 @@ class Thresholds:
     val_better_floor: float = 0.05  # ... while train loss is above 5 % of epoch 0's
     still_improving: float = 0.01  # last epoch improved validation loss by > 1 % (TW-T04)
     early_stop_epochs: int = 3
+    # ... unless validation rose gently (to at most this times its best) for 2+ epochs while
+    # training loss fell each epoch: early stopping catching overfitting as it begins.
+    early_stop_overfit_rise: float = 1.5
 
     # Model left in eval mode: training steps seen with every dropout / norm layer in eval.
     eval_mode_steps: int = 3

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 
@@ -189,6 +190,17 @@ def check_still_improving(
     )
 
 
+def _overfitting_onset(rows: list[tuple[int, float, float | None]], t: Thresholds) -> bool:
+    """From the best epoch on, validation loss rose and training loss fell every epoch, for two
+    epochs or more, and validation ended within ``early_stop_overfit_rise`` times its best."""
+    if len(rows) < 3:
+        return False
+    for (_, val0, train0), (_, val1, train1) in itertools.pairwise(rows):
+        if train0 is None or train1 is None or not (val1 > val0 and train1 < train0):
+            return False
+    return rows[-1][1] <= rows[0][1] * t.early_stop_overfit_rise
+
+
 def check_stopped_early(
     history: Sequence[EpochRecord],
     max_epochs: int | None = None,
@@ -202,7 +214,9 @@ def check_stopped_early(
     When ``stopped`` is unknown (a script run under ``trainwell doctor``), a run of at most
     ``early_stop_epochs`` epochs whose best validation loss came at epoch 0 and that ended on
     a worse one counts as stopped. Fix: raise the patience, or lower the learning rate if
-    validation loss got worse right away.
+    validation loss got worse right away. A stop after validation loss rose gently for two
+    epochs or more while training loss fell every epoch is early stopping catching the onset
+    of overfitting (its job, e.g. a small noisy training set), and is not reported.
     """
     rows = _val(history)
     if not rows or len(rows) > t.early_stop_epochs:
@@ -212,7 +226,7 @@ def check_stopped_early(
     best_i = min(range(len(rows)), key=lambda i: rows[i][1])
     if stopped is None:
         stopped = len(rows) >= 2 and best_i == 0
-    if not stopped:
+    if not stopped or _overfitting_onset(rows[best_i:], t):
         return None
     return Finding(
         id="stopped-early",
