@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import random
+import signal
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -24,6 +25,13 @@ def _threads_per_worker() -> int:
 # Subprocesses (the CLI tests run ``python -m trainwell``) inherit this: torch and LightGBM
 # read OMP_NUM_THREADS when they start.
 os.environ.setdefault("OMP_NUM_THREADS", str(_threads_per_worker()))
+
+# A suite started in the background of a non-interactive shell (`./scripts/check &`) inherits
+# SIGINT ignored (POSIX), and so would every process a test starts: the Ctrl-C tests would
+# wait forever on a child that cannot hear it. Python's own default handler instead: a child
+# gets the default action back at exec.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -19,6 +19,7 @@ from helpers import run_cli
 from optuna.trial import TrialState
 
 from trainwell.doctor import REMEDY_IDS
+from trainwell.errors import ConfigError
 from trainwell.modalities.base import Samples
 from trainwell.pipeline import Prepared
 from trainwell.train.callback import Callback
@@ -294,3 +295,57 @@ def test_tune_ensemble_of_top_trials_holds_nested_keys(
     assert notes[0]["practice"] == "TW-H04"
     assert notes[0]["evidence"]["members"] == 2
     assert events == ["ensemble decided", "test opened"]
+
+
+def _schema_error(kind: type, pg_error: type) -> Exception:
+    return kind("CREATE TABLE studies", {}, pg_error('relation "studies" already exists'))
+
+
+@pytest.mark.parametrize(
+    ("kind", "pg_error"),
+    [("ProgrammingError", "DuplicateTable"), ("IntegrityError", "UniqueViolation")],
+)
+def test_a_worker_that_loses_the_schema_race_opens_the_study_again(
+    monkeypatch: pytest.MonkeyPatch, kind: str, pg_error: str
+) -> None:
+    # Seen in the two-worker PostgreSQL test (tests/test_tune_workers.py): the second
+    # worker's CREATE failed with psycopg.errors.DuplicateTable (a ProgrammingError), which was
+    # not retried; the same race can also surface as a unique violation on the catalog.
+    import psycopg.errors
+    import sqlalchemy.exc
+
+    from trainwell.tune.tuner import open_storage
+
+    opened: list[str] = []
+
+    def storage(url: str) -> str:
+        opened.append(url)
+        if len(opened) == 1:
+            raise _schema_error(getattr(sqlalchemy.exc, kind), getattr(psycopg.errors, pg_error))
+        return "opened"
+
+    monkeypatch.setattr(optuna.storages, "RDBStorage", storage)
+    assert open_storage("postgresql+psycopg://u@127.0.0.1/db") == "opened"
+    assert len(opened) == 2
+
+
+def test_a_database_error_other_than_the_race_is_one_clear_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import psycopg.errors
+    import sqlalchemy.exc
+
+    from trainwell.tune.tuner import open_storage
+
+    opened: list[str] = []
+
+    def storage(url: str) -> None:
+        opened.append(url)
+        raise sqlalchemy.exc.ProgrammingError(
+            "CREATE TABLE studies", {}, psycopg.errors.InsufficientPrivilege("permission denied")
+        )
+
+    monkeypatch.setattr(optuna.storages, "RDBStorage", storage)
+    with pytest.raises(ConfigError, match=r"cannot open the study database: .*permission denied"):
+        open_storage("postgresql+psycopg://u@127.0.0.1/db")
+    assert len(opened) == 1  # not retried

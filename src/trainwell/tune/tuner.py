@@ -130,10 +130,12 @@ def open_storage(url: str) -> Any:
         for attempt in range(SCHEMA_ATTEMPTS):
             try:
                 return optuna.storages.RDBStorage(url)
-            except sqlalchemy.exc.IntegrityError:
+            except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError) as err:
                 # Workers started together race to create Optuna's tables; the loser's
-                # CREATE fails on a duplicate. The tables exist now: open them again.
-                if attempt == SCHEMA_ATTEMPTS - 1:
+                # CREATE fails on a duplicate: PostgreSQL says so as a unique violation on
+                # its catalog or as "relation already exists", depending on the moment. The
+                # tables exist now: open them again.
+                if not _lost_schema_race(err) or attempt == SCHEMA_ATTEMPTS - 1:
                     raise
         raise AssertionError("unreachable")
     except (ImportError, ModuleNotFoundError) as err:
@@ -145,6 +147,19 @@ def open_storage(url: str) -> Any:
         raise ConfigError(
             f"--storage {_masked(url)!r}: cannot open the study database: {first}"
         ) from None
+
+
+# SQLSTATEs of a CREATE that another session's CREATE beat: unique_violation,
+# duplicate_table, duplicate_object (PostgreSQL's errcodes appendix); SQLite says "already
+# exists" without a code.
+_DUPLICATE_SQLSTATES = frozenset({"23505", "42P07", "42710"})
+
+
+def _lost_schema_race(err: Exception) -> bool:
+    """Whether a database error is a CREATE that lost the race to another worker's."""
+    orig = getattr(err, "orig", None)
+    code = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+    return code in _DUPLICATE_SQLSTATES or "already exists" in str(orig)
 
 
 def _masked(url: str) -> str:
