@@ -1,0 +1,85 @@
+"""Run the healthy scripts rebuilt from pytorch/examples under the doctor; none may warn.
+
+Each script in ``examples/`` (not ``_``-prefixed) keeps its example's model, loss, optimizer,
+schedule and loop, with data that needs no download (its first line says what changed). It
+runs under ``trainwell doctor`` (the no-code-change runner); a warning or error finding, or a
+non-zero exit, fails it. Info notes are printed but pass. Usage::
+
+    python benchmarks/doctor/run_examples.py [--only mnist,vae]
+
+Exits 1 when any example fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from rich.console import Console
+
+from trainwell.doctor import run_doctor
+from trainwell.findings import Finding, read_findings
+
+EXAMPLES = Path(__file__).resolve().parent / "examples"
+# Examples whose findings were examined and are not a pass (see README.md): printed as KNOWN
+# with the reason, still counted as failed, so a fix shows up as a PASS.
+KNOWN: dict[str, str] = {
+    "mnist": "real: ~70% of fc1's ReLU units output 0 on all 297 test images from step 5 to "
+    "the end (measured without the doctor), Adadelta lr=1.0 on this offline data",
+    "vae": "real: ~72% of fc1's ReLU units output 0 on a whole test batch from epoch 1 on "
+    "(measured without the doctor) on this offline data",
+    "time_sequence_prediction": "false alarms, not fixed: output-loss-mismatch (the model's "
+    "output is a torch.cat of Linear outputs that start inside [0, 1]) and "
+    "validation-overlaps-train (1-feature rows of integer-shifted sines repeat by nature)",
+}
+
+
+def scripts(only: str = "") -> list[Path]:
+    """The example scripts, optionally those whose names start with one of ``only``'s items."""
+    names = [n for n in only.split(",") if n]
+    found = sorted(p for p in EXAMPLES.glob("*.py") if not p.name.startswith("_"))
+    return [p for p in found if not names or any(p.stem.startswith(n) for n in names)]
+
+
+def run_example(script: Path) -> tuple[int, list[Finding]]:
+    """Run ``script`` under the doctor, silently; its exit code and findings."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "findings.json"
+        code = run_doctor(
+            [sys.executable, str(script)],
+            out,
+            console=Console(quiet=True),
+            child_output=subprocess.DEVNULL,
+        )
+        return code, read_findings(out) if out.exists() else []
+
+
+def alarms(findings: list[Finding]) -> list[Finding]:
+    """The findings that count against a healthy script (warnings and errors)."""
+    return [f for f in findings if f.severity in ("warning", "error")]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", default="", help="file prefixes, comma-separated")
+    args = parser.parse_args()
+    failed = 0
+    for script in scripts(args.only):
+        code, findings = run_example(script)
+        bad = alarms(findings)
+        ok = code == 0 and not bad
+        failed += not ok
+        print(f"{'PASS' if ok else 'FAIL'} {script.stem}: exit {code}, {len(bad)} warning/error")
+        if not ok and script.stem in KNOWN:
+            print(f"    KNOWN: {KNOWN[script.stem]}")
+        for f in findings:
+            print(f"    {f.severity} {f.practice} {f.id} @ step {f.step}: {f.message}")
+    print(f"{len(scripts(args.only)) - failed} passed, {failed} failed")
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()
