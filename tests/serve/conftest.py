@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pandas as pd
 import pytest
 from conftest import mixed_frame
@@ -85,6 +86,32 @@ def fresh_copy(run: Path, tmp_path: Path, name: str = "run") -> Path:
     return copy
 
 
+def wait_until_ready(client: httpx.Client, alive: Callable[[], None] | None = None) -> None:
+    """Poll ``/ready`` until it answers 200, at most READY_ATTEMPTS times; ``alive`` (called
+    before each poll) fails the test at once when the server process has died."""
+    for _ in range(READY_ATTEMPTS):
+        if alive is not None:
+            alive()
+        try:
+            if client.get("/ready").status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.02)
+    pytest.fail("the server never became ready")
+
+
+def assert_served_equals_predict(answer: httpx.Response, expected: pd.DataFrame) -> None:
+    """The served answer's predictions and probabilities equal ``trainwell predict``'s output
+    (columns ``prediction``, ``proba_neg``, ``proba_pos``) for the breast-cancer-like run."""
+    assert answer.status_code == 200, answer.text
+    got = answer.json()["predictions"]
+    assert [p["prediction"] for p in got] == expected["prediction"].tolist()
+    for cls in ("neg", "pos"):
+        served = np.array([p["proba"][cls] for p in got])
+        np.testing.assert_allclose(served, expected[f"proba_{cls}"], rtol=1e-6, atol=1e-7)
+
+
 def rows_of(frame: pd.DataFrame) -> list[dict[str, object]]:
     """JSON rows (missing values as null) without the target."""
     clean = frame.drop(columns=["label"], errors="ignore").astype(object)
@@ -116,15 +143,7 @@ def running(
     thread.start()
     client = httpx.Client(base_url=f"http://127.0.0.1:{port}")
     try:
-        for _ in range(READY_ATTEMPTS):
-            try:
-                if client.get("/ready").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(0.02)
-        else:
-            pytest.fail("the server never became ready")
+        wait_until_ready(client)
         yield client, service
     finally:
         client.close()

@@ -10,12 +10,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import numpy as np
 import pandas as pd
 import pytest
 from conftest import mixed_frame
 from helpers import run_cli
-from serve.conftest import fresh_copy, rows_of, running
+from serve.conftest import assert_served_equals_predict, fresh_copy, rows_of, running
 
 from trainwell.serve.service import ServeOptions
 
@@ -36,12 +35,7 @@ def test_answers_equal_trainwell_predict(
     assert code == 0, err
     expected = pd.read_csv(io.StringIO(out))
     answer = server.post("/predict", json={"rows": rows_of(pd.read_csv(tmp_path / "new.csv"))})
-    assert answer.status_code == 200, answer.text
-    got = answer.json()["predictions"]
-    assert [p["prediction"] for p in got] == expected["prediction"].tolist()
-    for cls in ("neg", "pos"):
-        served = np.array([p["proba"][cls] for p in got])
-        np.testing.assert_allclose(served, expected[f"proba_{cls}"], rtol=1e-6, atol=1e-7)
+    assert_served_equals_predict(answer, expected)
 
 
 def test_every_answer_names_its_run_and_model_sha256(

@@ -30,17 +30,15 @@ import shutil
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
-import numpy as np
 import pandas as pd
 import pytest
 from conftest import mixed_frame
 from helpers import run_cli
 from packaging.utils import canonicalize_name
-from serve.conftest import READY_ATTEMPTS, rows_of
+from serve.conftest import assert_served_equals_predict, rows_of, wait_until_ready
 
 import trainwell
 from trainwell.serve.docker import emit_dockerfile
@@ -209,23 +207,13 @@ def test_the_fresh_venv_serves_the_run_as_trainwell_predict_answers(
         else:
             pytest.fail(f"trainwell serve from the fresh venv stopped: {''.join(printed)}")
         with httpx.Client(base_url=f"http://127.0.0.1:{port}") as client:
-            for _ in range(READY_ATTEMPTS):
+
+            def alive() -> None:
                 assert server.poll() is None, server.stderr.read()
-                try:
-                    if client.get("/ready").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                time.sleep(0.02)
-            else:
-                pytest.fail("the server from the fresh venv never became ready")
+
+            wait_until_ready(client, alive)
             answer = client.post("/predict", json={"rows": rows_of(new)})
     finally:
         server.terminate()
         server.communicate()
-    assert answer.status_code == 200, answer.text
-    got = answer.json()["predictions"]
-    assert [p["prediction"] for p in got] == expected["prediction"].tolist()
-    for cls in ("neg", "pos"):
-        served = np.array([p["proba"][cls] for p in got])
-        np.testing.assert_allclose(served, expected[f"proba_{cls}"], rtol=1e-6, atol=1e-7)
+    assert_served_equals_predict(answer, expected)
