@@ -209,7 +209,7 @@ class Doctor:
             or not self.input_checked
             or self._nonfinite_pending is not None
             or (
-                self._rows_open  # and _train_rows_open(), inline
+                self._rows_open  # and training rows are still collected (written out: per step)
                 and len(self._train_rows) < _TRAIN_ROWS
                 and self.epoch is None
                 and self._stale_batches < _STALE_BATCHES
@@ -361,7 +361,8 @@ class Doctor:
             self._graph_losses += 1
             if not self._graph_losses % _MARK_EVERY:
                 self._mark_graph(loss)
-        # _model_training, inline
+        # Whether the model trains: the last watched forward pass says, and with the forward
+        # hooks off, the first learning layer's flag (written out: asked per loss).
         module = self.input_module
         training = (
             self._last_training if self.forward_watched or module is None else module.training
@@ -715,7 +716,7 @@ class Doctor:
             self._commit_eval_candidates()
         if self._pending_rows:
             self._commit_pending_rows()
-        if self._rows_open:  # _update_rows_open, inline
+        if self._rows_open:  # whether rows are still collected (written out: per step)
             self._rows_open = (
                 len(self._train_rows) < _TRAIN_ROWS
                 and self.epoch is None
