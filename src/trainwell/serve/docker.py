@@ -12,9 +12,10 @@ does (the command line, the server, the drift tests, the run's model), the ``ser
 (FastAPI, uvicorn, prometheus-client) and the extra named after the run's modality where
 trainwell has one (``audio``: its files are decoded per request), closed over their own
 dependencies, each pinned: to the version the run was trained with where the manifest
-records one (torch, numpy, pandas, ...), else to the version installed here. A table run
-needs 36 distributions this way where trainwell's full list installs 85 (fit-only packages
-such as captum, codecarbon, tensorboard and matplotlib are never imported by serving).
+records one (torch, numpy, pandas, ...), else to the version installed here. For a table
+run, serving imports 35 distributions and the file pins 51 with their dependencies, where
+trainwell's full list installs 85 (fit-only packages such as captum, codecarbon,
+tensorboard and matplotlib are never imported by serving).
 
 The Dockerfile installs them with uv (``uv pip install``; pip's own install of the same file
 took ~10x the CPU here, see tests/serve/test_serve_requirements.py), the same commands the
