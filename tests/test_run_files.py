@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import struct
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,7 @@ from test_input_policy import TINY, table
 import trainwell
 from trainwell.errors import RunDirError
 from trainwell.run_files import (
+    check_run_tree,
     check_safetensors,
     open_in_run,
     read_manifest,
@@ -322,3 +324,28 @@ def test_malformed_splits_stop_resume_in_one_line(
     (run / "splits.json").write_text(content)
     line = one_line_error(["fit", "--resume", str(run)], capsys)
     assert f"{run / 'splits.json'}' is malformed" in line
+
+
+def test_an_entry_renamed_away_while_the_tree_is_checked_is_not_an_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Seen in the suite: rank 1 resuming a two-process run listed rank 0's
+    # `.manifest.json.tmp-N` (an atomic write in progress), which was renamed before its lstat,
+    # and the resume died with FileNotFoundError. The race, made certain: the listing names
+    # a temporary file that is gone by the time it is looked at.
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "manifest.json").write_text("{}")
+    real_walk = os.walk
+
+    def walk_with_a_vanished_file(
+        top: Path, **kwargs: bool
+    ) -> Iterator[tuple[str, list[str], list[str]]]:
+        for folder, dirs, files in real_walk(top, **kwargs):
+            yield folder, dirs, [*files, ".manifest.json.tmp-1320"]
+
+    monkeypatch.setattr(os, "walk", walk_with_a_vanished_file)
+    check_run_tree(run)  # no error: the entry is not in the run any more
+    (run / "link").symlink_to(tmp_path)
+    with pytest.raises(RunDirError, match="is a symlink"):
+        check_run_tree(run)  # a real entry is still checked

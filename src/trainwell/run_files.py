@@ -355,7 +355,13 @@ def check_run_tree(run_dir: str | Path, *, max_entries: int = 100_000) -> None:
             if seen > max_entries:
                 raise RunDirError(f"{str(root)!r} holds more than {max_entries} files; not a run")
             path = Path(folder) / name
-            mode = os.lstat(path).st_mode
+            try:
+                mode = os.lstat(path).st_mode
+            except FileNotFoundError:
+                # Gone since it was listed: another process's atomic write renamed its
+                # temporary file (rank 0 writing the manifest while rank 1 resumes). Not in
+                # the run any more, so nothing to refuse.
+                continue
             if stat.S_ISLNK(mode):
                 raise RunDirError(
                     f"{str(path)!r} is a symlink; trainwell follows no links inside a run "
