@@ -181,6 +181,14 @@ CASES = {
         ),
         "TW-A06",
     ),
+    # time_sequence_prediction: 83% of validation rows match training rows, but training rows
+    # repeat each other at 98% (Good-Turing): chance, not a leak. Planted: all validation rows
+    # are copies where only 38% would match by chance.
+    "val-overlap-beyond-chance": (
+        lambda: checks.labels.check_val_overlap(1.0, 128, 8, chance=0.38),
+        lambda: checks.labels.check_val_overlap(0.83, 357, 8, chance=0.984),
+        "TW-D06",
+    ),
     "input-scale": (
         lambda: checks.check_input_scale("0", [120.0, 3.0], [60.0, 1.0]),
         lambda: checks.check_input_scale("0", [0.1, -0.2], [1.0, 0.9]),

@@ -2,15 +2,19 @@
 
 - A model output built in ``forward`` (a ``torch.cat`` of ``Linear`` outputs, as in
   time_sequence_prediction) that happens to start inside [0, 1] is not a bounded activation.
+- Validation rows equal to training rows because the data repeats itself (one scalar per time
+  step of integer-shifted sines) is not validation drawn from the training set.
 """
 
 from __future__ import annotations
 
+import pytest
 import torch
 from torch import nn
 
 from tests.doctor.conftest import ids, run
-from trainwell.doctor import stats
+from trainwell import doctor
+from trainwell.doctor import Doctor, stats
 
 
 class PerStep(nn.Module):
@@ -53,3 +57,54 @@ def test_cat_of_linear_outputs_inside_0_1_is_not_a_mismatch() -> None:
     found = [f for f in planted.findings if f.id == "output-loss-mismatch"]
     assert len(found) == 1
     assert "(sigmoid)" in found[0].message
+
+
+def _fit_then_validate(
+    xt: torch.Tensor, yt: torch.Tensor, xv: torch.Tensor, yv: torch.Tensor, batch: int
+) -> Doctor:
+    """One pass of SGD over the training rows in order, then one validation pass (no_grad)."""
+    model = nn.Sequential(nn.Linear(xt.shape[1], 16), nn.ReLU(), nn.Linear(16, yt.shape[1]))
+    opt = torch.optim.SGD(model.parameters(), 1e-2)
+    loss = nn.MSELoss()
+    with doctor.watch(model, opt) as dr:
+        model.train()
+        for start in range(0, len(xt), batch):
+            opt.zero_grad()
+            loss(model(xt[start : start + batch]), yt[start : start + batch]).backward()
+            opt.step()
+        model.eval()
+        with torch.no_grad():
+            loss(model(xv), yv)
+    return dr
+
+
+def test_rows_that_repeat_by_nature_are_not_a_validation_leak() -> None:
+    """time_sequence_prediction's data: one sine value per time step on an integer grid, so
+    nearly every training row repeats and held-out series match training rows by chance."""
+    shifts = torch.randint(-60, 60, (20, 1), generator=torch.Generator().manual_seed(2))
+    series = torch.sin((torch.arange(61) + shifts) / 20.0)
+    # rows in time order (one batch per time step), validation: the first 3 series, held out
+    xt = series[3:, :-1].T.reshape(-1, 1)
+    yt = series[3:, 1:].T.reshape(-1, 1)
+    xv, yv = series[:3, :-1].reshape(-1, 1), series[:3, 1:].reshape(-1, 1)
+    dr = _fit_then_validate(xt, yt, xv, yv, batch=17)
+    assert "validation-overlaps-train" not in ids(dr)
+
+
+@pytest.mark.parametrize("fixed", [False, True])
+def test_validation_from_training_rows_is_found_where_rows_repeat(fixed: bool) -> None:
+    """Rows that repeat in part (3 in 8 from a few prototypes, Good-Turing chance ~0.36):
+    validation taken from the training rows is still a leak; held-out rows are not."""
+    g = torch.Generator().manual_seed(0)
+    prototypes = torch.randn(6, 4, generator=g)
+    x = torch.randn(384, 4, generator=g)
+    repeat = torch.rand(384, generator=g) < 0.375
+    x[repeat] = prototypes[torch.randint(0, 6, (int(repeat.sum()),), generator=g)]
+    y = x.sum(dim=1, keepdim=True)
+    xv, yv = (x[256:], y[256:]) if fixed else (x[:128], y[:128])
+    dr = _fit_then_validate(x[:256], y[:256], xv, yv, batch=32)
+    found = [f for f in dr.findings if f.id == "validation-overlaps-train"]
+    assert bool(found) is not fixed
+    if found:
+        assert found[0].evidence["leaked_share"] > 0.5
+        assert 0.2 < found[0].evidence["chance_overlap"] < 0.5

@@ -11,7 +11,7 @@ import dataclasses
 import math
 import statistics
 import weakref
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable
 from typing import Any
 
@@ -114,7 +114,10 @@ class Doctor:
         self.dataset_rows: int | None = None  # largest dataset a DataLoader iterated
         self.input_module: torch.nn.Module | None = None
         self._first_x: torch.Tensor | None = None
-        self._train_rows: set[float] = set()
+        # Training row fingerprints and how often each came, over the batches that brought a
+        # new row (a batch fed again is not the data repeating itself): the chance overlap.
+        self._train_rows: Counter[float] = Counter()
+        self._train_counted = 0
         self._eval_rows: list[float] = []
         self._pending_rows: list[float] = []  # eval mode with gradients: train or validation
         self._rows_open = True
@@ -537,12 +540,17 @@ class Doctor:
 
     def _add_train_rows(self, rows: list[float]) -> None:
         if len(self._train_rows) < _TRAIN_ROWS and self.epoch is None and rows:
-            before = len(self._train_rows)
-            self._train_rows.update(rows)
+            counts = self._train_rows
+            before = len(counts)
+            counts.update(rows)
             # Full-batch training, or one batch fed again and again: every row is known
             # already, so fingerprinting more batches adds nothing (and costs every step).
-            grew = len(self._train_rows) > before
-            self._stale_batches = 0 if grew else self._stale_batches + 1
+            if len(counts) > before:
+                self._train_counted += len(rows)
+                self._stale_batches = 0
+            else:
+                counts.subtract(rows)  # all known before: the counts are as they were
+                self._stale_batches += 1
 
     @property
     def wants_rows(self) -> bool:
@@ -948,7 +956,8 @@ class Doctor:
         if self._eval_rows:
             rows, self._eval_rows = self._eval_rows, []
             seen = sum(r in self._train_rows for r in rows)
-            self.emit(labels.check_val_overlap(seen / len(rows), len(rows), self._step))
+            chance = signals.chance_overlap(self._train_rows, self._train_counted)
+            self.emit(labels.check_val_overlap(seen / len(rows), len(rows), self._step, chance))
         if self._eval_n and not self._explicit_val:
             self._add_epoch(self._eval_sum / self._eval_n, None)
         self._eval_sum, self._eval_n = 0.0, 0
