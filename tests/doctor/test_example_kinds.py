@@ -4,6 +4,9 @@
   time_sequence_prediction) that happens to start inside [0, 1] is not a bounded activation.
 - Validation rows equal to training rows because the data repeats itself (one scalar per time
   step of integer-shifted sines) is not validation drawn from the training set.
+- A mostly dead ReLU layer in a network whose loss falls well (mnist, vae on the offline
+  digits) is capacity left unused (an info note), not a fault; it is a warning when the loss
+  does not fall or (nearly) all units are dead.
 """
 
 from __future__ import annotations
@@ -12,9 +15,9 @@ import pytest
 import torch
 from torch import nn
 
-from tests.doctor.conftest import ids, run
+from tests.doctor.conftest import blobs, ids, mlp, run
 from trainwell import doctor
-from trainwell.doctor import Doctor, stats
+from trainwell.doctor import Doctor, checks, stats
 
 
 class PerStep(nn.Module):
@@ -108,3 +111,55 @@ def test_validation_from_training_rows_is_found_where_rows_repeat(fixed: bool) -
     if found:
         assert found[0].evidence["leaked_share"] > 0.5
         assert 0.2 < found[0].evidence["chance_overlap"] < 0.5
+
+
+def test_dead_units_severity_follows_the_loss() -> None:
+    mostly = [0.73, 0.75]
+    note = checks.check_dead_units(16, "fc1", mostly, fall=0.6)
+    assert note is not None
+    assert note.severity == "info"
+    assert "fc1" in note.message
+    assert "60%" in note.message
+    assert checks.check_dead_units(16, "fc1", mostly, fall=0.05) is None  # may still fall
+    stalled = checks.check_dead_units(48, "fc1", mostly, fall=0.05)
+    assert stalled is not None
+    assert stalled.severity == "warning"
+    ended = checks.check_dead_units(20, "fc1", mostly, fall=None, final=True)
+    assert ended is not None
+    assert ended.severity == "warning"
+    all_dead = checks.check_dead_units(2, "fc1", [0.95, 1.0], fall=0.6)
+    assert all_dead is not None
+    assert all_dead.severity == "warning"
+    assert checks.check_dead_units(48, "fc1", [0.5, 0.6], fall=0.0) is None
+
+
+def _mostly_dead(learnable: bool) -> Doctor:
+    """An MLP whose first layer has 26 of 32 ReLU units killed by a -20 bias (81 %)."""
+    x, y = blobs()
+    if not learnable:  # labels apart from their inputs: the loss cannot fall
+        y = y[torch.randperm(len(y), generator=torch.Generator().manual_seed(3))]
+    model = mlp()
+    with torch.no_grad():
+        model[0].bias[:26] = -20.0
+    return run(model, x, y, opt=torch.optim.Adam(model.parameters(), 1e-2), steps=64)
+
+
+@pytest.mark.parametrize("learnable", [True, False])
+def test_mostly_dead_layer_is_a_note_while_the_loss_falls(learnable: bool) -> None:
+    dr = _mostly_dead(learnable)
+    dead = [f for f in dr.findings if f.id == "dead-units" and f.evidence["layer"] == "1"]
+    assert len(dead) == 1
+    assert dead[0].severity == ("info" if learnable else "warning")
+    assert 0.7 < dead[0].evidence["dead_fraction"] < 0.9
+
+
+def test_tune_prunes_on_dead_units_only_when_they_are_a_fault() -> None:
+    from trainwell.tune.trials import TrialWatch
+
+    note = checks.check_dead_units(16, "fc1", [0.73, 0.75], fall=0.6)
+    fault = checks.check_dead_units(16, "fc1", [0.95, 1.0], fall=0.6)
+    watch = TrialWatch(trial=None)  # type: ignore[arg-type]  # on_finding never reads it
+    watch.on_finding(note)  # type: ignore[arg-type]
+    assert watch.finding is None
+    watch.on_finding(fault)  # type: ignore[arg-type]
+    assert watch.finding is fault

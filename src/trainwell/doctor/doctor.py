@@ -659,13 +659,34 @@ class Doctor:
         if not (losses and all(v == 0.0 for v in losses)):
             for name, frac in list(sample.zero_grad_rows.items())[:-1]:
                 self._activations.setdefault(("dead", name), []).append(frac)
-        for (kind, key), history in self._activations.items():
-            if key in self._output_modules:
-                continue
-            check = checks.check_dead_units if kind == "dead" else checks.check_saturation
-            self.emit(check(self._step, self._layer_name(key), history, self.epoch, t=self.t))
+        self._check_units()
         always = [n for n, c in self._no_grad_counts.items() if c == self._layer_samples]
         self.emit(checks.check_no_grad_params(self._step, always, self._layer_samples, t=self.t))
+
+    def _check_units(self, final: bool = False) -> None:
+        """Dead and saturated units on the sampled layers; ``final``: the run ended, a dead
+        layer still waiting for the loss to fall is judged now (dead units only)."""
+        fall = self._loss_fall()
+        for (kind, key), history in self._activations.items():
+            if key in self._output_modules or (final and kind != "dead"):
+                continue
+            name = self._layer_name(key)
+            if kind == "dead":
+                self.emit(
+                    checks.check_dead_units(
+                        self._step, name, history, self.epoch, fall=fall, final=final, t=self.t
+                    )
+                )
+            else:
+                self.emit(checks.check_saturation(self._step, name, history, self.epoch, t=self.t))
+
+    def _loss_fall(self) -> float | None:
+        """How far the training loss fell from its start: ``1 - recent / start`` (median of
+        the last 5 steps over the median of the first); None for a signed or unknown loss."""
+        start, recent = self.curve.start, self.curve.recent(5)
+        if self._signed_loss or start is None or not start > 0 or not recent:
+            return None
+        return 1.0 - statistics.median(recent) / start
 
     def on_updates(
         self, params: list[torch.Tensor], deltas: list[float], weights: list[float]
@@ -1027,6 +1048,7 @@ class Doctor:
             self._commit_pending_rows()
             self._close_eval_phase()
             self._check_marks(final=True)
+            self._check_units(final=True)
             self._released()
             self.emit(checks.check_frozen_in_optimizer(list(self._frozen), self._step))
             self.emit(
