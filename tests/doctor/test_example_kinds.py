@@ -14,6 +14,7 @@ from __future__ import annotations
 import pytest
 import torch
 from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
 
 from tests.doctor.conftest import blobs, ids, mlp, run
 from trainwell import doctor
@@ -111,6 +112,34 @@ def test_validation_from_training_rows_is_found_where_rows_repeat(fixed: bool) -
     if found:
         assert found[0].evidence["leaked_share"] > 0.5
         assert 0.2 < found[0].evidence["chance_overlap"] < 0.5
+
+
+@pytest.mark.parametrize("fixed", [False, True])
+def test_later_passes_over_the_loader_do_not_count_as_repeats(fixed: bool) -> None:
+    """Continuous rows, three shuffled passes of a DataLoader before validation: a batch of a
+    later pass holds rows the first pass did not fingerprint (its first batch is not), but its
+    other rows are not the data repeating itself: counted over one pass, the loader's size
+    (chance 0.23: the one batch of the second pass that fits; 0.93 counting every pass)."""
+    x, y = blobs(n=384)
+    xv, yv = (x[256:], y[256:]) if fixed else (x[:128], y[:128])
+    train = DataLoader(TensorDataset(x[:256], y[:256]), batch_size=32, shuffle=True)
+    model = mlp()
+    opt = torch.optim.Adam(model.parameters(), 1e-3)
+    loss = nn.CrossEntropyLoss()
+    with doctor.watch(model, opt) as dr:
+        for _ in range(3):
+            model.train()
+            for xb, yb in train:
+                opt.zero_grad()
+                loss(model(xb), yb).backward()
+                opt.step()
+        model.eval()
+        with torch.no_grad():
+            loss(model(xv), yv)
+    found = [f for f in dr.findings if f.id == "validation-overlaps-train"]
+    assert bool(found) is not fixed
+    if found:
+        assert found[0].evidence["chance_overlap"] < 0.5
 
 
 def test_dead_units_severity_follows_the_loss() -> None:

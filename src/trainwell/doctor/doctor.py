@@ -114,9 +114,11 @@ class Doctor:
         self.dataset_rows: int | None = None  # largest dataset a DataLoader iterated
         self.input_module: torch.nn.Module | None = None
         self._first_x: torch.Tensor | None = None
-        # Training row fingerprints and how often each came, over the batches that brought a
-        # new row (a batch fed again is not the data repeating itself): the chance overlap.
-        self._train_rows: Counter[float] = Counter()
+        self._train_rows: set[float] = set()
+        # How often each training row came in one pass over the data, over the batches that
+        # brought a new row (a batch fed again, or a later pass, is not the data repeating
+        # itself): the overlap a held-out sample would show by chance.
+        self._row_counts: Counter[float] = Counter()
         self._train_counted = 0
         self._eval_rows: list[float] = []
         self._pending_rows: list[float] = []  # eval mode with gradients: train or validation
@@ -540,17 +542,18 @@ class Doctor:
 
     def _add_train_rows(self, rows: list[float]) -> None:
         if len(self._train_rows) < _TRAIN_ROWS and self.epoch is None and rows:
-            counts = self._train_rows
-            before = len(counts)
-            counts.update(rows)
+            before = len(self._train_rows)
+            self._train_rows.update(rows)
             # Full-batch training, or one batch fed again and again: every row is known
             # already, so fingerprinting more batches adds nothing (and costs every step).
-            if len(counts) > before:
-                self._train_counted += len(rows)
-                self._stale_batches = 0
-            else:
-                counts.subtract(rows)  # all known before: the counts are as they were
-                self._stale_batches += 1
+            grew = len(self._train_rows) > before
+            self._stale_batches = 0 if grew else self._stale_batches + 1
+            # Counted over one pass (the loader's size, where known): in a later pass, rows
+            # the first pass did not fingerprint make a batch new while the rest repeat.
+            counted = self._train_counted + len(rows)
+            if grew and (self.dataset_rows is None or counted <= self.dataset_rows):
+                self._row_counts.update(rows)
+                self._train_counted = counted
 
     @property
     def wants_rows(self) -> bool:
@@ -977,7 +980,7 @@ class Doctor:
         if self._eval_rows:
             rows, self._eval_rows = self._eval_rows, []
             seen = sum(r in self._train_rows for r in rows)
-            chance = signals.chance_overlap(self._train_rows, self._train_counted)
+            chance = signals.chance_overlap(self._row_counts, self._train_counted)
             self.emit(labels.check_val_overlap(seen / len(rows), len(rows), self._step, chance))
         if self._eval_n and not self._explicit_val:
             self._add_epoch(self._eval_sum / self._eval_n, None)
