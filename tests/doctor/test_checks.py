@@ -184,6 +184,16 @@ CASES = {
     # time_sequence_prediction: 83% of validation rows match training rows, but training rows
     # repeat each other at 98% (Good-Turing): chance, not a leak. Planted: all validation rows
     # are copies where only 38% would match by chance.
+    # A linear head whose first outputs lie inside [0, 1] is not a sigmoid applied twice.
+    "bcelogits-on-sigmoid-not-on-affine": (
+        lambda: checks.check_output_loss_mismatch(
+            "BCEWithLogitsLoss", summary(n_units=1, out_min=0.1, out_max=0.9, activation="sigmoid")
+        ),
+        lambda: checks.check_output_loss_mismatch(
+            "BCEWithLogitsLoss", summary(n_units=1, out_min=0.1, out_max=0.9, activation="affine")
+        ),
+        "TW-A06",
+    ),
     "val-overlap-beyond-chance": (
         lambda: checks.labels.check_val_overlap(1.0, 128, 8, chance=0.38),
         lambda: checks.labels.check_val_overlap(0.83, 357, 8, chance=0.984),
