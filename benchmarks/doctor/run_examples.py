@@ -26,15 +26,7 @@ from trainwell.findings import Finding, read_findings
 EXAMPLES = Path(__file__).resolve().parent / "examples"
 # Examples whose findings were examined and are not a pass (see README.md): printed as KNOWN
 # with the reason, still counted as failed, so a fix shows up as a PASS.
-KNOWN: dict[str, str] = {
-    "mnist": "real: ~70% of fc1's ReLU units output 0 on all 297 test images from step 5 to "
-    "the end (measured without the doctor), Adadelta lr=1.0 on this offline data",
-    "vae": "real: ~72% of fc1's ReLU units output 0 on a whole test batch from epoch 1 on "
-    "(measured without the doctor) on this offline data",
-    "time_sequence_prediction": "false alarms, not fixed: output-loss-mismatch (the model's "
-    "output is a torch.cat of Linear outputs that start inside [0, 1]) and "
-    "validation-overlaps-train (1-feature rows of integer-shifted sines repeat by nature)",
-}
+KNOWN: dict[str, str] = {}
 
 
 def scripts(only: str = "") -> list[Path]:

@@ -83,7 +83,14 @@ CASES = {
     "linear-head-starting-positive-is-not-relu": (
         lambda: checks.check_output_loss_mismatch(
             "MSELoss",
-            summary(n_units=1, out_min=0.0, out_max=0.4, target_min=-2.0, target_is_float=True),
+            summary(
+                n_units=1,
+                out_min=0.0,
+                out_max=0.4,
+                target_min=-2.0,
+                target_is_float=True,
+                activation="relu",
+            ),
         ),
         # one batch of a linear head's first outputs all above zero, no exact zeros
         lambda: checks.check_output_loss_mismatch(
@@ -127,13 +134,70 @@ CASES = {
     "sigmoid-regression": (
         lambda: checks.check_output_loss_mismatch(
             "MSELoss",
-            summary(n_units=1, out_min=0.1, out_max=0.9, target_max=40.0, target_is_float=True),
+            summary(
+                n_units=1,
+                out_min=0.1,
+                out_max=0.9,
+                target_max=40.0,
+                target_is_float=True,
+                activation="sigmoid",
+            ),
         ),
         lambda: checks.check_output_loss_mismatch(
             "MSELoss",
             summary(n_units=1, out_min=0.1, out_max=0.9, target_max=1.0, target_is_float=True),
         ),
         "TW-A06",
+    ),
+    # The time_sequence_prediction example: a torch.cat of Linear outputs made in forward()
+    # (the container is the producer) that starts inside [0, 1]: no bounded activation made
+    # it. Planted: the same container output made by a sigmoid (read from its graph).
+    "bounded-range-needs-a-bounded-activation": (
+        lambda: checks.check_output_loss_mismatch(
+            "MSELoss",
+            summary(
+                n_units=99,
+                out_min=0.02,
+                out_max=0.3,
+                target_min=-1.0,
+                target_max=1.0,
+                target_is_float=True,
+                producer="Sequence",
+                activation="sigmoid",
+            ),
+        ),
+        lambda: checks.check_output_loss_mismatch(
+            "MSELoss",
+            summary(
+                n_units=99,
+                out_min=0.02,
+                out_max=0.3,
+                target_min=-1.0,
+                target_max=1.0,
+                target_is_float=True,
+                producer="Sequence",
+                activation="affine",
+            ),
+        ),
+        "TW-A06",
+    ),
+    # time_sequence_prediction: 83% of validation rows match training rows, but training rows
+    # repeat each other at 98% (Good-Turing): chance, not a leak. Planted: all validation rows
+    # are copies where only 38% would match by chance.
+    # A linear head whose first outputs lie inside [0, 1] is not a sigmoid applied twice.
+    "bcelogits-on-sigmoid-not-on-affine": (
+        lambda: checks.check_output_loss_mismatch(
+            "BCEWithLogitsLoss", summary(n_units=1, out_min=0.1, out_max=0.9, activation="sigmoid")
+        ),
+        lambda: checks.check_output_loss_mismatch(
+            "BCEWithLogitsLoss", summary(n_units=1, out_min=0.1, out_max=0.9, activation="affine")
+        ),
+        "TW-A06",
+    ),
+    "val-overlap-beyond-chance": (
+        lambda: checks.labels.check_val_overlap(1.0, 128, 8, chance=0.38),
+        lambda: checks.labels.check_val_overlap(0.83, 357, 8, chance=0.984),
+        "TW-D06",
     ),
     "input-scale": (
         lambda: checks.check_input_scale("0", [120.0, 3.0], [60.0, 1.0]),

@@ -11,7 +11,7 @@ import dataclasses
 import math
 import statistics
 import weakref
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable
 from typing import Any
 
@@ -115,6 +115,11 @@ class Doctor:
         self.input_module: torch.nn.Module | None = None
         self._first_x: torch.Tensor | None = None
         self._train_rows: set[float] = set()
+        # How often each training row came in one pass over the data, over the batches that
+        # brought a new row (a batch fed again, or a later pass, is not the data repeating
+        # itself): the overlap a held-out sample would show by chance.
+        self._row_counts: Counter[float] = Counter()
+        self._train_counted = 0
         self._eval_rows: list[float] = []
         self._pending_rows: list[float] = []  # eval mode with gradients: train or validation
         self._rows_open = True
@@ -543,6 +548,12 @@ class Doctor:
             # already, so fingerprinting more batches adds nothing (and costs every step).
             grew = len(self._train_rows) > before
             self._stale_batches = 0 if grew else self._stale_batches + 1
+            # Counted over one pass (the loader's size, where known): in a later pass, rows
+            # the first pass did not fingerprint make a batch new while the rest repeat.
+            counted = self._train_counted + len(rows)
+            if grew and (self.dataset_rows is None or counted <= self.dataset_rows):
+                self._row_counts.update(rows)
+                self._train_counted = counted
 
     @property
     def wants_rows(self) -> bool:
@@ -651,13 +662,34 @@ class Doctor:
         if not (losses and all(v == 0.0 for v in losses)):
             for name, frac in list(sample.zero_grad_rows.items())[:-1]:
                 self._activations.setdefault(("dead", name), []).append(frac)
-        for (kind, key), history in self._activations.items():
-            if key in self._output_modules:
-                continue
-            check = checks.check_dead_units if kind == "dead" else checks.check_saturation
-            self.emit(check(self._step, self._layer_name(key), history, self.epoch, t=self.t))
+        self._check_units()
         always = [n for n, c in self._no_grad_counts.items() if c == self._layer_samples]
         self.emit(checks.check_no_grad_params(self._step, always, self._layer_samples, t=self.t))
+
+    def _check_units(self, final: bool = False) -> None:
+        """Dead and saturated units on the sampled layers; ``final``: the run ended, a dead
+        layer still waiting for the loss to fall is judged now (dead units only)."""
+        fall = self._loss_fall()
+        for (kind, key), history in self._activations.items():
+            if key in self._output_modules or (final and kind != "dead"):
+                continue
+            name = self._layer_name(key)
+            if kind == "dead":
+                self.emit(
+                    checks.check_dead_units(
+                        self._step, name, history, self.epoch, fall=fall, final=final, t=self.t
+                    )
+                )
+            else:
+                self.emit(checks.check_saturation(self._step, name, history, self.epoch, t=self.t))
+
+    def _loss_fall(self) -> float | None:
+        """How far the training loss fell from its start: ``1 - recent / start`` (median of
+        the last 5 steps over the median of the first); None for a signed or unknown loss."""
+        start, recent = self.curve.start, self.curve.recent(5)
+        if self._signed_loss or start is None or not start > 0 or not recent:
+            return None
+        return 1.0 - statistics.median(recent) / start
 
     def on_updates(
         self, params: list[torch.Tensor], deltas: list[float], weights: list[float]
@@ -948,7 +980,8 @@ class Doctor:
         if self._eval_rows:
             rows, self._eval_rows = self._eval_rows, []
             seen = sum(r in self._train_rows for r in rows)
-            self.emit(labels.check_val_overlap(seen / len(rows), len(rows), self._step))
+            chance = signals.chance_overlap(self._row_counts, self._train_counted)
+            self.emit(labels.check_val_overlap(seen / len(rows), len(rows), self._step, chance))
         if self._eval_n and not self._explicit_val:
             self._add_epoch(self._eval_sum / self._eval_n, None)
         self._eval_sum, self._eval_n = 0.0, 0
@@ -1018,6 +1051,7 @@ class Doctor:
             self._commit_pending_rows()
             self._close_eval_phase()
             self._check_marks(final=True)
+            self._check_units(final=True)
             self._released()
             self.emit(checks.check_frozen_in_optimizer(list(self._frozen), self._step))
             self.emit(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gc
 import math
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -60,6 +61,25 @@ def row_fingerprints(x: torch.Tensor) -> list[float]:
     # Rounded in one tensor op (not per row in Python): equal rows project to equal numbers up
     # to the last bits a batch's shape can change in the product.
     return torch.round(flat.double() @ w, decimals=6).tolist()
+
+
+def chance_overlap(counts: Mapping[float, int], n: int) -> float:
+    """The share of new rows from the training rows' own distribution expected to equal a
+    training row: Good-Turing's estimate, 1 - (rows seen exactly once) / (rows seen).
+
+    Continuous features never repeat (0.0); one scalar per time step of a sine sampled on an
+    integer grid repeats almost always. Source: I. J. Good, "The population frequencies of
+    species and the estimation of population parameters", Biometrika 40 (1953): the
+    probability that the next draw is a value not seen yet is estimated by n1 / n.
+
+    Example:
+        >>> chance_overlap({0.5: 3, 0.25: 1}, 4)
+        0.75
+    """
+    if n <= 0:
+        return 0.0
+    once = sum(1 for c in counts.values() if c == 1)
+    return max(0.0, 1.0 - once / n)
 
 
 @torch.no_grad()

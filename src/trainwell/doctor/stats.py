@@ -96,6 +96,79 @@ def feature_moments(x: torch.Tensor) -> tuple[list[float], list[float]]:
     return x.mean(dim=dims).flatten().tolist(), x.std(dim=dims).flatten().tolist()
 
 
+# Autograd nodes that only move, join or retype values: the output's range is that of their
+# inputs. Nodes that make the output, by activation (see preflight.BOUNDED) or affine map.
+_PASS_NODES = frozenset(
+    {
+        "AliasBackward0",
+        "CatBackward0",
+        "CloneBackward0",
+        "ExpandBackward0",
+        "PermuteBackward0",
+        "ReshapeAliasBackward0",
+        "SelectBackward0",
+        "SliceBackward0",
+        "SqueezeBackward0",
+        "SqueezeBackward1",
+        "SqueezeBackward2",
+        "StackBackward0",
+        "ToCopyBackward0",
+        "TBackward0",
+        "TransposeBackward0",
+        "UnsafeViewBackward0",
+        "UnsqueezeBackward0",
+        "ViewBackward0",
+    }
+)
+_MAKER_NODES = {
+    "SigmoidBackward0": "sigmoid",
+    "SoftmaxBackward0": "softmax",
+    "HardsigmoidBackward0": "hardsigmoid",
+    "ReluBackward0": "relu",
+    "SoftplusBackward0": "softplus",
+    "AddmmBackward0": "affine",
+    "MmBackward0": "affine",
+    "BmmBackward0": "affine",
+    "ConvolutionBackward0": "affine",
+}
+
+
+def output_activation(out: torch.Tensor, limit: int = 512) -> str | None:
+    """The function that made ``out``, read from its autograd graph (no tensor is touched).
+
+    Walks back through shape-only nodes (``cat``, ``view``, ``squeeze`` ...) to the nodes
+    that made the values; all of them must agree. Returns ``"sigmoid"``, ``"softmax"``,
+    ``"relu"`` ... or ``"affine"`` (a linear layer or convolution), or ``None`` when ``out``
+    has no graph, the makers differ or are other functions, or more than ``limit`` nodes
+    would have to be visited.
+
+    Example:
+        >>> lin = torch.nn.Linear(3, 1)
+        >>> x = torch.ones(2, 3)
+        >>> output_activation(torch.cat([torch.sigmoid(lin(x)), torch.sigmoid(lin(x))], 1))
+        'sigmoid'
+        >>> output_activation(torch.cat([lin(x), lin(x)], 1))
+        'affine'
+    """
+    makers: set[str] = set()
+    todo = [out.grad_fn]
+    seen = 0
+    while todo:
+        node = todo.pop()
+        seen += 1
+        if node is None or seen > limit:
+            return None
+        name = node.name()
+        if name in _PASS_NODES:
+            todo += [n for n, _ in node.next_functions if n is not None]
+            continue
+        maker = _MAKER_NODES.get(name)
+        if maker is None:
+            return None
+        makers.add(maker)
+    return makers.pop() if len(makers) == 1 else None
+
+
 @torch.no_grad()
 def summarize_loss_inputs(
     out: torch.Tensor, target: torch.Tensor, producer: str | None
@@ -115,4 +188,5 @@ def summarize_loss_inputs(
         target_max=float(tf.max()) if tf.numel() else 0.0,
         target_is_float=t.is_floating_point(),
         producer=producer,
+        activation=output_activation(out),
     )

@@ -64,6 +64,12 @@ class Thresholds:
     vanish_layer_ratio: float = 1e-3
     vanish_first_norm: float = 1e-4
     dead_fraction: float = 0.7  # AutoTrainer gamma / DeepDiagnosis: >= 70 % of units
+    # ... a fault (warning) when (nearly) all are dead, or when the training loss has not
+    # fallen by dead_learning_fall from its start within dead_wait_steps; a mostly dead layer
+    # in a run whose loss falls that much is capacity left unused (an info note).
+    dead_all_fraction: float = 0.9
+    dead_learning_fall: float = 0.25
+    dead_wait_steps: int = 48  # three heavy samples at the default cadence
     saturated_fraction: float = 0.5  # DeepDiagnosis: > 50 % of |pre-activation| >= 5
     saturation_level: float = 5.0
     layer_samples: int = 2  # heavy samples in a row a layer must show the problem

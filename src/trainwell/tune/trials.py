@@ -86,7 +86,7 @@ class TrialWatch(Callback):
         self.pruned_by: str | None = None
 
     def on_finding(self, finding: Finding) -> None:
-        if finding.id in PRUNE_ON and self.finding is None:
+        if finding.id in PRUNE_ON and finding.severity != "info" and self.finding is None:
             self.finding = finding
 
     def on_step_end(self, state: TrainState) -> None:

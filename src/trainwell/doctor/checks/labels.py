@@ -116,21 +116,46 @@ def check_target_in_features(columns: Sequence[int], layer: str) -> Finding | No
     )
 
 
-def check_val_overlap(overlap: float, n_val: int, step: int | None = None) -> Finding | None:
-    """Most validation rows are also training rows: validation is drawn from the training
-    set, so it measures memorization (TW-D06). ``overlap``: the share of validation rows seen
-    in training."""
-    if n_val < 16 or overlap < 0.5:
+# Validation rows expected to be new (absent from training) without a leak, below which a leak
+# cannot be told from chance: with none of 8 expected new rows new, p = e^-8 < 0.001 (Poisson).
+_MIN_NEW_ROWS = 8
+
+
+def check_val_overlap(
+    overlap: float, n_val: int, step: int | None = None, chance: float = 0.0
+) -> Finding | None:
+    """Most validation rows are copies of training rows, beyond what the training rows' own
+    repeats explain: validation is drawn from the training set, so it measures memorization
+    (TW-D06).
+
+    ``overlap``: the share of validation rows seen in training; ``chance``: the share a
+    held-out sample of the same data would show (:func:`trainwell.doctor.signals.chance_overlap`,
+    0 for continuous features). With ``overlap = leaked + (1 - leaked) * chance``, at least
+    half the validation rows must be leaked copies. Data whose rows repeat by nature (one
+    scalar per time step, few distinct values) overlaps by chance; where fewer than
+    ``_MIN_NEW_ROWS`` validation rows would be new even without a leak, a copy cannot be told
+    from chance and nothing is reported.
+    """
+    if n_val < 16 or overlap < 0.5 or n_val * (1.0 - chance) < _MIN_NEW_ROWS:
         return None
+    leaked = (overlap - chance) / (1.0 - chance)
+    if leaked < 0.5:
+        return None
+    by_chance = f" ({chance:.0%} would match by chance: training rows repeat)" if chance else ""
     return Finding(
         id="validation-overlaps-train",
         practice="TW-D06",
         severity="error",
         stage="train",
         step=step,
-        message=f"{overlap:.0%} of the {n_val} validation rows are identical to training rows: "
-        "the validation set is drawn from the training set.",
-        evidence={"overlap": overlap, "validation_rows": n_val},
+        message=f"{overlap:.0%} of the {n_val} validation rows are identical to training rows"
+        f"{by_chance}: the validation set is drawn from the training set.",
+        evidence={
+            "overlap": overlap,
+            "validation_rows": n_val,
+            "chance_overlap": chance,
+            "leaked_share": leaked,
+        },
         fix="Split before training and validate on held-out rows only (random_split / "
         "train_test_split once; build the validation loader from the held-out part).",
     )

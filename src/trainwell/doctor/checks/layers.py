@@ -55,10 +55,21 @@ def check_dead_units(
     fractions: Sequence[float],
     epoch: int | None = None,
     *,
+    fall: float | None = None,
+    final: bool = False,
     t: Thresholds = _DEFAULT,
 ) -> Finding | None:
     """Most units of a layer are dead (zero output / zero gradient for the whole batch) on
     the last sampled steps (TW-X04).
+
+    Dying ReLUs are a fault when they hurt learning: AutoTrainer and DeepDiagnosis flag
+    >= 70 % dead units, while Karpathy (CS231n) notes up to 40 % dead at a high LR in
+    networks that still train. So the severity follows the training loss: ``fall`` is its
+    relative fall from the start (``1 - recent / start``; None when unknown, e.g. a signed
+    loss). A warning when (nearly) all units are dead (``dead_all_fraction``) or the loss has
+    not fallen by ``dead_learning_fall``; an info note (capacity left unused) when the loss
+    falls that much anyway. A mostly dead layer with the loss not (yet) falling waits until
+    ``dead_wait_steps`` or the end of the run (``final``) before it is called a fault.
 
     Fix: lower the learning rate, use LeakyReLU/GELU, check the bias initialization (large
     negative biases kill ReLUs), add normalization before the activation.
@@ -66,6 +77,30 @@ def check_dead_units(
     recent = list(fractions[-t.layer_samples :])
     if len(recent) < t.layer_samples or min(recent) < t.dead_fraction:
         return None
+    nearly_all = recent[-1] >= t.dead_all_fraction
+    learning = fall is not None and fall >= t.dead_learning_fall
+    if not (nearly_all or learning or final or step >= t.dead_wait_steps):
+        return None  # the loss may still start to fall: judged at a later sample
+    what = (
+        f"{recent[-1]:.0%} of the units in {layer} are dead (no output or gradient for a whole "
+        f"batch) on the last {len(recent)} sampled steps"
+    )
+    evidence = {"layer": layer, "dead_fraction": recent[-1], "samples": recent, "loss_fall": fall}
+    if learning and not nearly_all:
+        return Finding(
+            id="dead-units",
+            practice="TW-X04",
+            severity="info",
+            stage="train",
+            step=step,
+            epoch=epoch,
+            message=f"{what}, while the training loss fell {fall:.0%} from its start: the "
+            "network learns with the units left, the dead ones are capacity unused.",
+            evidence=evidence,
+            fix=f"To use all of {layer}'s units: LeakyReLU or GELU instead of ReLU, a lower "
+            "learning rate, or BatchNorm before the activation; or make the layer narrower.",
+        )
+    progress = "" if fall is None else f" and the training loss fell only {fall:.0%}"
     return Finding(
         id="dead-units",
         practice="TW-X04",
@@ -73,9 +108,8 @@ def check_dead_units(
         stage="train",
         step=step,
         epoch=epoch,
-        message=f"{recent[-1]:.0%} of the units in {layer} are dead (no output or gradient for "
-        f"a whole batch) on the last {len(recent)} sampled steps.",
-        evidence={"layer": layer, "dead_fraction": recent[-1], "samples": recent},
+        message=f"{what}{'' if nearly_all else progress}.",
+        evidence=evidence,
         fix="Use LeakyReLU or GELU, keep biases at 0 (no large negative init), lower the "
         "learning rate, or add BatchNorm before the activation.",
     )

@@ -22,6 +22,10 @@ class OutputSummary:
     """What the loss received: the model output's range and shape, and the target's.
 
     ``producer`` is the class name of the module whose output went into the loss, when known.
+    ``activation`` is the function that made the output, read from its autograd graph through
+    shape-only operations (``cat``, ``view``, ``squeeze`` ...): ``"sigmoid"``, ``"softmax"``,
+    ``"relu"`` ... (see :data:`BOUNDED`), ``"affine"`` for a linear map or convolution, or
+    ``None`` when unknown or mixed.
     """
 
     out_min: float
@@ -32,6 +36,34 @@ class OutputSummary:
     target_max: float
     target_is_float: bool
     producer: str | None = None
+    activation: str | None = None
+
+
+#: Output activations whose range is bounded: name -> (low, high) of what they can output.
+BOUNDED: dict[str, tuple[float, float]] = {
+    "sigmoid": (0.0, 1.0),
+    "softmax": (0.0, 1.0),
+    "hardsigmoid": (0.0, 1.0),
+    "relu": (0.0, math.inf),
+    "softplus": (0.0, math.inf),
+}
+# Activation modules, by class name, for an output read without its autograd graph.
+_BOUNDED_MODULES = {
+    "Sigmoid": "sigmoid",
+    "Softmax": "softmax",
+    "Hardsigmoid": "hardsigmoid",
+    "ReLU": "relu",
+    "Softplus": "softplus",
+}
+
+
+def _activation_of(out: OutputSummary) -> str | None:
+    """The activation that made the output: from its graph, else from its producer module."""
+    if out.activation is not None:
+        return out.activation
+    if out.producer in _AFFINE:
+        return "affine"
+    return _BOUNDED_MODULES.get(out.producer or "")
 
 
 def expected_init_loss(loss_name: str, n_units: int) -> float | None:
@@ -108,7 +140,12 @@ def check_output_loss_mismatch(loss_name: str, out: OutputSummary) -> Finding | 
             "not probabilities"
         )
         fix = "Use BCEWithLogitsLoss on the raw output (numerically stable), or add a sigmoid."
-    elif loss_name == "BCEWithLogitsLoss" and out.out_min >= 0 and out.out_max <= 1:
+    elif (
+        loss_name == "BCEWithLogitsLoss"
+        and out.out_min >= 0
+        and out.out_max <= 1
+        and _activation_of(out) != "affine"  # a linear head can start inside [0, 1]
+    ):
         problem = "BCEWithLogitsLoss gets values in [0, 1]: sigmoid applied twice"
         fix = "Remove the sigmoid before BCEWithLogitsLoss; it applies the sigmoid itself."
     elif loss_name in _REGRESSION_LOSSES and out.target_is_float:
@@ -154,25 +191,30 @@ _AFFINE = frozenset(
 def _regression_mismatch(out: OutputSummary) -> tuple[str | None, str]:
     """A bounded output activation on a regression target outside its range.
 
-    Evidence must come from the activation, not from one batch's range: an affine producer
-    is never bounded, and a ReLU output shows exact zeros (a linear output that merely starts
-    positive does not).
+    Evidence must come from the activation, not from one batch's range: a linear head, or a
+    ``torch.cat`` of linear outputs made inside ``forward``, can start all inside [0, 1] on
+    the first batch. Only an output made by a bounded activation (its autograd graph, or an
+    activation module as its producer) is judged, against the range that activation allows.
     """
     fix = "Use a linear (identity) output layer for regression targets."
-    if out.producer in _AFFINE:
+    activation = _activation_of(out)
+    bounds = BOUNDED.get(activation or "")
+    if bounds is None:
         return None, fix
+    low, high = bounds
     span = out.target_max - out.target_min
-    if out.n_units > 1 and out.rows_sum_to_one and out.out_min >= 0:
+    if activation == "softmax" and out.n_units > 1:
         return "a softmax output is used for a regression target", fix
-    if out.out_min >= 0 and out.out_max <= 1 and (out.target_min < 0 or out.target_max > 1):
+    if high <= 1 and (out.target_min < low or out.target_max > high):
         return (
-            f"outputs are bounded to [0, 1] (sigmoid) but targets span "
+            f"outputs are bounded to [0, 1] ({activation}) but targets span "
             f"[{out.target_min:.3g}, {out.target_max:.3g}]",
             fix,
         )
-    if out.out_min == 0 and out.target_min < -0.1 * span:
+    if out.target_min < low - 0.1 * span:
         return (
-            f"outputs are never negative (ReLU) but targets go down to {out.target_min:.3g}",
+            f"outputs are never negative ({activation}) but targets go down to "
+            f"{out.target_min:.3g}",
             fix,
         )
     return None, fix
