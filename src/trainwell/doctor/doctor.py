@@ -112,6 +112,7 @@ class Doctor:
         self._signed_loss = False  # a loss went below 0: ratio-based curve checks are off
         self._loss_name: str | None = None
         self.dataset_rows: int | None = None  # largest dataset a DataLoader iterated
+        self.loader_shuffled = False  # the DataLoader iterated last draws in random order
         self.input_module: torch.nn.Module | None = None
         self._first_x: torch.Tensor | None = None
         self._train_rows: set[float] = set()
@@ -132,6 +133,7 @@ class Doctor:
         self._eval_sum, self._eval_n = 0.0, 0
         self._explicit_val = not infer_validation
         self._labels: list[np.ndarray] = []
+        self._labels_shuffled: list[bool] = []  # each label batch came from a random order
         self._preflight_loss_done = False
         self._pairing_done: set[str] = set()
         # weak: a freed loss module's id is reused by the next one, which must be checked
@@ -432,8 +434,13 @@ class Doctor:
             self.emit(checks.check_loss_at_init(value, name, n_units, t=self.t))
         if target is not None and len(self._labels) < _LABEL_BATCHES and target.numel() <= 1 << 16:
             self._labels.append(target.detach().cpu().numpy())
+            self._labels_shuffled.append(self.loader_shuffled)
             if len(self._labels) % 8 == 0:
-                self.emit(checks.check_label_order(self._labels, step=self._step, t=self.t))
+                # Batches a random sampler drew are shuffled, whatever their targets look like.
+                unknown = [
+                    b for b, s in zip(self._labels, self._labels_shuffled, strict=True) if not s
+                ]
+                self.emit(checks.check_label_order(unknown, step=self._step, t=self.t))
                 self.emit(labels.check_same_batch(self._labels, self._step, self.dataset_rows))
         if self._nonfinite_pending is None and math.isfinite(value):
             if self._outputs:  # _on_step_loss's usual case, inline
@@ -1057,6 +1064,7 @@ class Doctor:
             "input_checked": self.input_checked,
             "preflight_loss_done": self._preflight_loss_done,
             "labels": [torch.from_numpy(np.ascontiguousarray(a)) for a in self._labels],
+            "labels_shuffled": list(self._labels_shuffled),
             "activations": activations,
             "output_modules": sorted(names[i] for i in self._output_modules if i in names),
             "no_grad_counts": dict(self._no_grad_counts),
@@ -1091,6 +1099,9 @@ class Doctor:
         self.input_checked = bool(state["input_checked"])
         self._preflight_loss_done = bool(state["preflight_loss_done"])
         self._labels = [t.numpy() for t in state["labels"]]
+        self._labels_shuffled = [
+            bool(s) for s in state.get("labels_shuffled", [False] * len(self._labels))
+        ]
         self._activations = {}
         for kind, key, how, history in state["activations"]:
             if how == "id":
