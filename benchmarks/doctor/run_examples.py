@@ -31,13 +31,6 @@ KNOWN: dict[str, str] = {
     "the end (measured without the doctor), Adadelta lr=1.0 on this offline data",
     "vae": "real: ~72% of fc1's ReLU units output 0 on a whole test batch from epoch 1 on "
     "(measured without the doctor) on this offline data",
-    "mnist_forward_forward": "false alarm, not fixed: lr-too-high on Adam(lr=0.03); measured "
-    "without the doctor (300 epochs a layer, seed 1), lr 0.03 reaches train/test error "
-    "0.19/0.26 and lr 0.01 only 0.59/0.64: lowering the LR, as the fix says, hurts. Adam's "
-    "first updates are ~lr per weight whatever the gradient, so ||dW||/||W|| at steps 0-1 "
-    "(1.15, 0.67 at lr 0.03; 0.38, 0.32 at 0.01; 0.12, 0.11 at 0.003) is lr / the init's "
-    "scale; the goodness threshold needs weights ~9x their init norm and the ratio falls "
-    "under 0.1 by step 10 (0.07) as they grow",
     "super_resolution": "real: Adam lr=0.01 (the example's default) spikes the loss to 38 at "
     "step 2; from step 16 on 94% of conv2's and 72-78% of conv3's channels output 0 on every "
     "pixel of a whole batch, and 92% / 78% on the 40 test crops after training (measured "

@@ -129,6 +129,7 @@ class Doctor:
         self._marks: deque[tuple[int, weakref.ref[_Mark]]] = deque(maxlen=8)
         self._lr_cause: Finding | None = None
         self._lr_high_done = False
+        self._rise_scanned, self._rose = 0, False  # see _loss_rose
         self._epoch_train: list[float] = []
         self._eval_sum, self._eval_n = 0.0, 0
         self._explicit_val = not infer_validation
@@ -293,6 +294,7 @@ class Doctor:
     def acknowledge_remedy(self) -> None:
         """Forget the diverged curve so the restored run is judged afresh."""
         self.curve = LossCurve(window=self.t.diverge_window)
+        self._rise_scanned, self._rose = 0, False
         self.grad_norms.clear()
         self.samples.clear()
         self._samples_version += 1
@@ -705,18 +707,40 @@ class Doctor:
             ratios,
             self.t.high_update_ratio,
             self.epoch,
+            loss_rose=self._loss_rose(),
         )
         if finding is not None:
             self._lr_high_done = True
             self.emit(finding)
 
-    def on_step_end(self) -> None:
-        """One optimizer step finished: update the curve and run the per-step checks."""
+    def _loss_rose(self) -> bool | None:
+        """Whether a step's loss (this one's included) rose above the first step's; ``None``
+        before two losses. The curve is scanned from where the last call stopped."""
+        values = self.curve.values
+        if self._rise_scanned > len(values):  # the list was replaced (a resumed run)
+            self._rise_scanned, self._rose = 0, False
+        if not self._rose and len(values) > max(self._rise_scanned, 1):
+            first = values[0]
+            # a NaN or inf counts as risen: not (v <= first)
+            self._rose = any(not v <= first for v in values[max(self._rise_scanned, 1) :])
+        self._rise_scanned = len(values)
+        now = self._pending_step_loss()
+        if values and now is not None and not now <= values[0]:
+            return True
+        return self._rose or (None if len(values) + (now is not None) < 2 else False)
+
+    def _pending_step_loss(self) -> float | None:
+        """The loss of the step in progress, as :meth:`on_step_end` will record it."""
         loss = self._explicit_loss
         if loss is None and self._step_losses:
             loss = sum(self._step_losses) / len(self._step_losses)
         if loss is None and self._backward_losses:  # accumulated micro-batches add up
             loss = sum(self._backward_losses)
+        return loss
+
+    def on_step_end(self) -> None:
+        """One optimizer step finished: update the curve and run the per-step checks."""
+        loss = self._pending_step_loss()
         self._explicit_loss, self._step_losses, self._backward_losses = None, [], []
         # Every step runs this: the guards are inline, so a quiet step calls few functions.
         if self._eval_candidates:
@@ -803,8 +827,16 @@ class Doctor:
             )
         )
         ratio = self._recent_update_ratio()
+        opt = self._optimizer
         self.emit(
-            checks.check_updates_too_large(self._step, self._update_history(), self.epoch, t=self.t)
+            checks.check_updates_too_large(
+                self._step,
+                self._update_history(),
+                self.epoch,
+                adaptive=opt is not None and regimen.lr_family(type(opt).__name__) == "adaptive",
+                loss_rose=self._loss_rose(),
+                t=self.t,
+            )
         )
         window = self.curve.recent(self.t.oscillation_window)
         self.emit(checks.check_oscillation(self._step, window, start, ratio, self.epoch, t=self.t))
