@@ -26,7 +26,12 @@ from trainwell.findings import Finding, read_findings
 EXAMPLES = Path(__file__).resolve().parent / "examples"
 # Examples whose findings were examined and are not a pass (see README.md): printed as KNOWN
 # with the reason, still counted as failed, so a fix shows up as a PASS.
-KNOWN: dict[str, str] = {}
+KNOWN: dict[str, str] = {
+    "super_resolution": "real: Adam lr=0.01 (the example's default) spikes the loss to 38 at "
+    "step 2; from step 16 on 94% of conv2's and 72-78% of conv3's channels output 0 on every "
+    "pixel of a whole batch, and 92% / 78% on the 40 test crops after training (measured "
+    "without the doctor) on this offline data",
+}
 
 
 def scripts(only: str = "") -> list[Path]:

@@ -1,7 +1,8 @@
 """Offline stand-in for MNIST: scikit-learn's bundled 8x8 digits, upscaled to 28x28.
 
 1,797 images ship inside scikit-learn (no download). Pixels are scaled to [0, 1] as
-``torchvision.transforms.ToTensor`` does, then bilinearly resized to MNIST's 28x28.
+``torchvision.transforms.ToTensor`` does, then bilinearly resized to MNIST's 28x28 (or the
+size an example asks for).
 """
 
 from __future__ import annotations
@@ -12,18 +13,23 @@ from sklearn.datasets import load_digits
 from torch.utils.data import DataLoader, TensorDataset
 
 
+def images(size: int = 28) -> tuple[torch.Tensor, torch.Tensor]:
+    """All 1,797 digits as (N, 1, size, size) images in [0, 1] and their (N,) labels."""
+    data = load_digits()
+    x = torch.tensor(data.images, dtype=torch.float32).unsqueeze(1) / 16.0
+    x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False).clamp(0, 1)
+    return x, torch.tensor(data.target, dtype=torch.long)
+
+
 def digits(normalize: bool) -> tuple[TensorDataset, TensorDataset]:
     """Train (first 1,500) and test (last 297) sets of (1, 28, 28) images in [0, 1] and labels.
 
     Args:
         normalize: apply MNIST's ``Normalize((0.1307,), (0.3081,))`` as the examples do.
     """
-    data = load_digits()
-    x = torch.tensor(data.images, dtype=torch.float32).unsqueeze(1) / 16.0
-    x = F.interpolate(x, size=(28, 28), mode="bilinear", align_corners=False).clamp(0, 1)
+    x, y = images(28)
     if normalize:
         x = (x - 0.1307) / 0.3081
-    y = torch.tensor(data.target, dtype=torch.long)
     return TensorDataset(x[:1500], y[:1500]), TensorDataset(x[1500:], y[1500:])
 
 

@@ -112,6 +112,7 @@ class Doctor:
         self._signed_loss = False  # a loss went below 0: ratio-based curve checks are off
         self._loss_name: str | None = None
         self.dataset_rows: int | None = None  # largest dataset a DataLoader iterated
+        self.loader_shuffled = False  # the DataLoader iterated last draws in random order
         self.input_module: torch.nn.Module | None = None
         self._first_x: torch.Tensor | None = None
         self._train_rows: set[float] = set()
@@ -133,10 +134,12 @@ class Doctor:
         self._marks: deque[tuple[int, weakref.ref[_Mark]]] = deque(maxlen=8)
         self._lr_cause: Finding | None = None
         self._lr_high_done = False
+        self._rise_scanned, self._rose = 0, False  # see _loss_rose
         self._epoch_train: list[float] = []
         self._eval_sum, self._eval_n = 0.0, 0
         self._explicit_val = not infer_validation
         self._labels: list[np.ndarray] = []
+        self._labels_shuffled: list[bool] = []  # each label batch came from a random order
         self._preflight_loss_done = False
         self._pairing_done: set[str] = set()
         # weak: a freed loss module's id is reused by the next one, which must be checked
@@ -296,6 +299,7 @@ class Doctor:
     def acknowledge_remedy(self) -> None:
         """Forget the diverged curve so the restored run is judged afresh."""
         self.curve = LossCurve(window=self.t.diverge_window)
+        self._rise_scanned, self._rose = 0, False
         self.grad_norms.clear()
         self.samples.clear()
         self._samples_version += 1
@@ -437,8 +441,13 @@ class Doctor:
             self.emit(checks.check_loss_at_init(value, name, n_units, t=self.t))
         if target is not None and len(self._labels) < _LABEL_BATCHES and target.numel() <= 1 << 16:
             self._labels.append(target.detach().cpu().numpy())
+            self._labels_shuffled.append(self.loader_shuffled)
             if len(self._labels) % 8 == 0:
-                self.emit(checks.check_label_order(self._labels, step=self._step, t=self.t))
+                # Batches a random sampler drew are shuffled, whatever their targets look like.
+                unknown = [
+                    b for b, s in zip(self._labels, self._labels_shuffled, strict=True) if not s
+                ]
+                self.emit(checks.check_label_order(unknown, step=self._step, t=self.t))
                 self.emit(labels.check_same_batch(self._labels, self._step, self.dataset_rows))
         if self._nonfinite_pending is None and math.isfinite(value):
             if self._outputs:  # _on_step_loss's usual case, inline
@@ -730,18 +739,40 @@ class Doctor:
             ratios,
             self.t.high_update_ratio,
             self.epoch,
+            loss_rose=self._loss_rose(),
         )
         if finding is not None:
             self._lr_high_done = True
             self.emit(finding)
 
-    def on_step_end(self) -> None:
-        """One optimizer step finished: update the curve and run the per-step checks."""
+    def _loss_rose(self) -> bool | None:
+        """Whether a step's loss (this one's included) rose above the first step's; ``None``
+        before two losses. The curve is scanned from where the last call stopped."""
+        values = self.curve.values
+        if self._rise_scanned > len(values):  # the list was replaced (a resumed run)
+            self._rise_scanned, self._rose = 0, False
+        if not self._rose and len(values) > max(self._rise_scanned, 1):
+            first = values[0]
+            # a NaN or inf counts as risen: not (v <= first)
+            self._rose = any(not v <= first for v in values[max(self._rise_scanned, 1) :])
+        self._rise_scanned = len(values)
+        now = self._pending_step_loss()
+        if values and now is not None and not now <= values[0]:
+            return True
+        return self._rose or (None if len(values) + (now is not None) < 2 else False)
+
+    def _pending_step_loss(self) -> float | None:
+        """The loss of the step in progress, as :meth:`on_step_end` will record it."""
         loss = self._explicit_loss
         if loss is None and self._step_losses:
             loss = sum(self._step_losses) / len(self._step_losses)
         if loss is None and self._backward_losses:  # accumulated micro-batches add up
             loss = sum(self._backward_losses)
+        return loss
+
+    def on_step_end(self) -> None:
+        """One optimizer step finished: update the curve and run the per-step checks."""
+        loss = self._pending_step_loss()
         self._explicit_loss, self._step_losses, self._backward_losses = None, [], []
         # Every step runs this: the guards are inline, so a quiet step calls few functions.
         if self._eval_candidates:
@@ -828,8 +859,16 @@ class Doctor:
             )
         )
         ratio = self._recent_update_ratio()
+        opt = self._optimizer
         self.emit(
-            checks.check_updates_too_large(self._step, self._update_history(), self.epoch, t=self.t)
+            checks.check_updates_too_large(
+                self._step,
+                self._update_history(),
+                self.epoch,
+                adaptive=opt is not None and regimen.lr_family(type(opt).__name__) == "adaptive",
+                loss_rose=self._loss_rose(),
+                t=self.t,
+            )
         )
         window = self.curve.recent(self.t.oscillation_window)
         self.emit(checks.check_oscillation(self._step, window, start, ratio, self.epoch, t=self.t))
@@ -1091,6 +1130,7 @@ class Doctor:
             "input_checked": self.input_checked,
             "preflight_loss_done": self._preflight_loss_done,
             "labels": [torch.from_numpy(np.ascontiguousarray(a)) for a in self._labels],
+            "labels_shuffled": list(self._labels_shuffled),
             "activations": activations,
             "output_modules": sorted(names[i] for i in self._output_modules if i in names),
             "no_grad_counts": dict(self._no_grad_counts),
@@ -1125,6 +1165,9 @@ class Doctor:
         self.input_checked = bool(state["input_checked"])
         self._preflight_loss_done = bool(state["preflight_loss_done"])
         self._labels = [t.numpy() for t in state["labels"]]
+        self._labels_shuffled = [
+            bool(s) for s in state.get("labels_shuffled", [False] * len(self._labels))
+        ]
         self._activations = {}
         for kind, key, how, history in state["activations"]:
             if how == "id":

@@ -12,8 +12,9 @@ probe sees the rest:
   ``.backward()`` runs is the training loss. ``Tensor.backward`` is wrapped, which also tells a
   forward pass under ``model.eval()`` *without* ``no_grad`` (validation that forgot it, whose
   loss nobody back-propagates) from training in eval mode (whose loss is back-propagated);
-* ``DataLoader.__iter__`` and ``Module.train``: a loader's size (the same-batch check), and
-  the start of a pass or an ``eval()`` turns the forward hooks on for an evaluation's rows.
+* ``DataLoader.__iter__`` and ``Module.train``: a loader's size (the same-batch check) and
+  whether its sampler draws rows in random order (the label-order check), and the start of a
+  pass or an ``eval()`` turns the forward hooks on for an evaluation's rows.
 
 ``torch.overrides.TorchFunctionMode`` would see the same, but runs Python for every tensor
 operation of the model (a per-op cost on the hot path); wrapping a handful of functions costs
@@ -30,7 +31,14 @@ from typing import TYPE_CHECKING, Any
 import torch
 import torch.nn.functional as F
 from torch.compiler import is_compiling as _compiling  # a constant True while Dynamo traces
-from torch.utils.data import DataLoader
+from torch.utils.data import (
+    BatchSampler,
+    DataLoader,
+    DistributedSampler,
+    RandomSampler,
+    SubsetRandomSampler,
+    WeightedRandomSampler,
+)
 
 if TYPE_CHECKING:
     from trainwell.doctor.doctor import Doctor
@@ -47,6 +55,29 @@ FUNCTIONAL_LOSSES = {
     "binary_cross_entropy_with_logits": "BCEWithLogitsLoss",
 }
 _LOSS_MODULES = "torch.nn.modules.loss"
+_RANDOM_SAMPLERS = (RandomSampler, SubsetRandomSampler, WeightedRandomSampler)
+
+
+def draws_in_random_order(loader: DataLoader[Any]) -> bool:
+    """Whether ``loader`` yields its rows in a random order (``shuffle=True`` or a random
+    sampler under the standard batching); False when the order is unknown (a custom batch
+    sampler, an ``IterableDataset``) or sequential.
+
+    Example:
+        >>> from torch.utils.data import TensorDataset
+        >>> data = TensorDataset(torch.arange(8))
+        >>> draws_in_random_order(DataLoader(data, shuffle=True))
+        True
+        >>> draws_in_random_order(DataLoader(data))
+        False
+    """
+    batches = loader.batch_sampler
+    if batches is not None and type(batches) is not BatchSampler:
+        return False  # batches made by the script's own sampler: their order is its own
+    sampler = batches.sampler if batches is not None else loader.sampler
+    if isinstance(sampler, DistributedSampler):
+        return bool(sampler.shuffle)
+    return isinstance(sampler, _RANDOM_SAMPLERS)
 
 
 class LossProbe:
@@ -177,6 +208,9 @@ class LossProbe:
                 rows = None
             if rows is not None and (doctor.dataset_rows is None or rows > doctor.dataset_rows):
                 doctor.dataset_rows = rows
+            # Targets drawn from here are in random order whatever their values: a target that
+            # is constant within each batch is then the script's (a GAN's real/fake labels).
+            doctor.loader_shuffled = draws_in_random_order(self)
             doctor.on_loader_iter()
             return original(self)
 

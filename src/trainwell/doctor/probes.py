@@ -36,10 +36,16 @@ _MODE_LAYERS = (torch.nn.modules.dropout._DropoutNd, torch.nn.modules.batchnorm.
 
 
 def _first_tensor(value: Any) -> torch.Tensor | None:
-    if isinstance(value, torch.Tensor):
+    """``value`` or its first item, if it is a dense tensor the checks can read.
+
+    A sparse, nested or other non-strided tensor (a GCN's sparse feature matrix) is not
+    read: ``mean``, ``std`` and row hashing have no kernel for it, and raising inside the
+    script's forward pass would end a run that is fine without the doctor.
+    """
+    if isinstance(value, (tuple, list)) and value:
+        value = value[0]
+    if isinstance(value, torch.Tensor) and value.layout is torch.strided and not value.is_nested:
         return value
-    if isinstance(value, (tuple, list)) and value and isinstance(value[0], torch.Tensor):
-        return value[0]
     return None
 
 
@@ -167,7 +173,13 @@ class ForwardProbe:
         if not torch.is_grad_enabled():
             return
         # inline: this runs for every module call while the hooks are on
-        out = output if isinstance(output, torch.Tensor) else _first_tensor(output)
+        out = (
+            output
+            if isinstance(output, torch.Tensor)
+            and output.layout is torch.strided
+            and not output.is_nested
+            else _first_tensor(output)
+        )
         if out is None:
             return
         doctor.on_output(module, out)

@@ -173,16 +173,27 @@ def check_lr_too_low(
 
 
 def check_updates_too_large(
-    step: int, ratios: Sequence[float], epoch: int | None = None, *, t: Thresholds = _DEFAULT
+    step: int,
+    ratios: Sequence[float],
+    epoch: int | None = None,
+    *,
+    adaptive: bool = False,
+    loss_rose: bool | None = None,
+    t: Thresholds = _DEFAULT,
 ) -> Finding | None:
     """Each step moves the weights by more than 10 % of their norm, on consecutive samples
     (DeepDiagnosis' effective-update bound; TW-X05).
 
-    ``ratios`` are the median ||dW|| / ||W|| over layers of the sampled steps. Fix: lower the
-    learning rate.
+    ``ratios`` are the median ||dW|| / ||W|| over layers of the sampled steps. For an
+    ``adaptive`` optimizer (Adam's family, whose early updates are about ``lr`` per weight
+    whatever the gradient) large ratios while the loss has only fallen (``loss_rose`` False)
+    are weights growing from a small init, not overshoot (see
+    :func:`~trainwell.doctor.checks.regimen.check_lr_too_high`). Fix: lower the learning rate.
     """
     recent = list(ratios[-t.layer_samples :])
     if len(recent) < t.layer_samples or min(recent) <= t.high_update_ratio:
+        return None
+    if adaptive and loss_rose is False:
         return None
     return Finding(
         id="updates-too-large",

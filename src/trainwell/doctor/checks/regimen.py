@@ -127,9 +127,18 @@ def check_lr_too_high(
     update_ratios: list[float],
     high_ratio: float,
     epoch: int | None = None,
+    loss_rose: bool | None = None,
 ) -> Finding | None:
     """The learning rate itself is too high: above its optimizer's usual range, and each
     step measurably moves the weights by more than ``high_ratio`` of their norm (TW-X05).
+
+    For the adaptive family the large steps must also overshoot: the loss must have risen
+    above its value before the first update at some step since. Adam's first updates are
+    about ``lr`` per weight whatever the gradient, so their ratio is ``lr`` over the init's
+    scale; a layer that must grow many-fold from a small init (pytorch/examples'
+    mnist_forward_forward, Adam lr=0.03: ratio 1.15 at step 0, train error 0.19 where lr=0.01
+    gives 0.59) shows the same ratios as an overshooting one (Adam lr=0.3 on a small CNN: its
+    loss jumps 1.39 -> 44.7 after the first update) while its loss only falls.
 
     This is the cause the gradient explosion, loss spikes, oscillation and dead units that
     follow are symptoms of (the overshooting steps grow the gradients, not the other way
@@ -145,12 +154,16 @@ def check_lr_too_high(
             to judge; all must exceed ``high_ratio`` (DeepDiagnosis' 1e-1 bound).
         high_ratio: the update-ratio bound.
         epoch: the current epoch, if known.
+        loss_rose: whether the training loss of some step after the first was above the first
+            step's (any sign); ``None``: not known yet (fewer than two steps), not used.
     """
     family = lr_family(optimizer)
     if family is None or not update_ratios or lr <= USUAL_LR[family]:
         return None
     if min(update_ratios) <= high_ratio:
         return None
+    if family == "adaptive" and loss_rose is False:
+        return None  # only falling: the weights grow from a small init, nothing overshoots
     return Finding(
         id="lr-too-high",
         practice="TW-X05",
