@@ -23,7 +23,7 @@ from PIL import Image
 from sklearn.datasets import load_sample_images
 from torch.utils.data import DataLoader, TensorDataset
 
-upscale_factor, batch_size, test_batch_size, n_epochs, lr, seed = 3, 64, 10, 2, 0.01, 123
+upscale_factor, seed = 3, 123
 
 
 class Net(nn.Module):
@@ -70,7 +70,10 @@ def crops(path: str, size: int, stride: int) -> TensorDataset:
     )
 
 
-def main() -> None:
+def main(
+    batch_size: int = 64, test_batch_size: int = 10, n_epochs: int = 2, lr: float = 0.01
+) -> None:
+    """Train and test; the defaults are main.py's (batch 64, test batch 10, 2 epochs, lr 0.01)."""
     torch.manual_seed(seed)
     china, flower = load_sample_images().filenames
     train_set, test_set = crops(china, 72, 12), crops(flower, 72, 72)
