@@ -26,6 +26,7 @@ import resource
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -83,36 +84,40 @@ def _peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _cpu_children() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
+def _run(cmd: list[str]) -> tuple[float, float, float, str]:
+    """Wall and CPU seconds (user + system), peak memory (MB, max RSS) and stdout of one
+    child process.
 
-
-def _run(cmd: list[str]) -> tuple[float, float, subprocess.CompletedProcess[str]]:
-    """Wall and CPU seconds (user + system) of one child process, and the process."""
-    start, cpu = time.perf_counter(), _cpu_children()
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=HANG_GUARD_S)
-    wall = time.perf_counter() - start
+    The child is reaped with ``os.wait4``, whose resource usage is that child's alone (and
+    its waited-for descendants'), so every run reports its own peak; ``RUSAGE_CHILDREN``
+    would keep the largest child so far.
+    """
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        start = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=out, stderr=err, text=True)
+        guard = threading.Timer(HANG_GUARD_S, proc.kill)
+        guard.start()
+        try:
+            _, status, usage = os.wait4(proc.pid, 0)
+        finally:
+            guard.cancel()
+        wall = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read(), err.read()
     if proc.returncode != 0:
-        raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}): {proc.stderr[-2000:]}")
-    return wall, _cpu_children() - cpu, proc
-
-
-def _children_peak_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}): {stderr[-2000:]}")
+    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, stdout
 
 
 def measure(n: int, folder: Path, extra: list[str]) -> dict[str, Any]:
     csv = make_data(n, folder)
     run_dir = folder / f"run_{n}"
-    # trainwell's peak memory: RUSAGE_CHILDREN is the largest child so far, so trainwell runs
-    # first at each size and the sizes grow (a later, smaller child cannot hide it).
-    before = _children_peak_mb()
-    wall, cpu, _ = _run(
+    wall, cpu, peak, _ = _run(
         [sys.executable, "-m", "trainwell", "fit", str(csv), "--target", "target",
          "--out", str(run_dir), "logging.progress=false", *extra]
     )  # fmt: skip
-    peak = _children_peak_mb()
     manifest = json.loads((run_dir / "manifest.json").read_text())
     metrics = json.loads((run_dir / "metrics.json").read_text())
     row: dict[str, Any] = {
@@ -121,7 +126,7 @@ def measure(n: int, folder: Path, extra: list[str]) -> dict[str, Any]:
             "wall_s": wall,
             "cpu_s": cpu,
             "stages_s": manifest.get("timings", {}),
-            "peak_mb": peak if peak > before else None,
+            "peak_mb": peak,
             "accuracy_shipped": metrics["test"].get("accuracy"),
             "accuracy_network": metrics["network"]["test"].get("accuracy"),
             "shipped": metrics["shipped"],
@@ -133,11 +138,11 @@ def measure(n: int, folder: Path, extra: list[str]) -> dict[str, Any]:
         },
     }
     for kind in ("lightgbm", "mlp"):
-        wall, cpu, proc = _run(
+        wall, cpu, _, stdout = _run(
             [sys.executable, __file__, "--child", kind, "--csv", str(csv),
              "--splits", str(run_dir / "splits.json")]
         )  # fmt: skip
-        result = json.loads(proc.stdout.strip().splitlines()[-1])
+        result = json.loads(stdout.strip().splitlines()[-1])
         row[kind] = {"wall_s": wall, "cpu_s": cpu, **result}
     return row
 
@@ -196,8 +201,7 @@ def main() -> None:
     parser.add_argument("--json", help="also write the measurements here")
     parser.add_argument(
         "--repeat", type=int, default=1, help="measure each size this many times (a busy "
-        "machine's seconds vary run to run); a line of medians follows. trainwell's peak "
-        "memory shows for a size's first run only (RUSAGE_CHILDREN keeps the largest child)"
+        "machine's seconds vary run to run); a line of medians follows"
     )  # fmt: skip
     parser.add_argument("--child", choices=["lightgbm", "mlp"], help=argparse.SUPPRESS)
     parser.add_argument("--csv", help=argparse.SUPPRESS)
