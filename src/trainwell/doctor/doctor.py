@@ -932,9 +932,17 @@ class Doctor:
         if base is not None and level is not None:
             ratio = self._recent_update_ratio()
             if ratio is None or ratio >= self.t.low_update_ratio:  # else the LR is the cause
+                half = len(self.curve) // 2
+                earlier = self.curve.past(max(0, half - 10), 20)
                 self.emit(
                     labels.check_stuck_at_baseline(
-                        self._step, level, base[0], base[1], base[2], self.epoch
+                        self._step,
+                        level,
+                        base[0],
+                        base[1],
+                        base[2],
+                        self.epoch,
+                        statistics.median(earlier) if earlier else None,
                     )
                 )
 

@@ -44,6 +44,11 @@ def check_same_batch(
     )
 
 
+# A loss above the label baseline that still fell this share over the second half of the steps
+# so far is on its way down, not settled there (see check_stuck_at_baseline).
+STILL_FALLING = 0.02
+
+
 def check_stuck_at_baseline(
     step: int,
     level: float,
@@ -51,16 +56,28 @@ def check_stuck_at_baseline(
     majority: float,
     classification: bool,
     epoch: int | None = None,
+    earlier: float | None = None,
 ) -> Finding | None:
-    """The loss never beat what the label frequencies alone give (TW-X09 / TW-D11).
+    """The loss settled at what the label frequencies alone give (TW-X09 / TW-D11).
 
-    ``level`` is the recent training loss; ``baseline`` the loss of predicting the class
-    frequencies (cross-entropy: their entropy) or the mean (MSE: the target variance);
-    ``majority`` the share of the largest class. With a dominant class (>= 75 %) the model
-    settled on predicting it: fix the imbalance (class weights, resampling). Otherwise the
-    inputs say nothing about the labels: they were shuffled or indexed apart.
+    ``level`` is the recent training loss; ``earlier`` the loss half the steps ago (both
+    medians of a window of steps); ``baseline`` the loss of predicting the class frequencies
+    (cross-entropy: their entropy, in nats) or the mean (MSE: the target variance);
+    ``majority`` the share of the largest class. Reported when the level is within 5 % of
+    the baseline or above it, except while a level above the baseline is still falling
+    (``earlier - level >= STILL_FALLING * earlier``): a model on many classes first learns
+    their frequencies and only then the inputs (a word-level language model sits near the
+    unigram entropy for an epoch or two while its loss keeps falling), so that plateau is
+    judged once the descent stops. A level at or under the baseline cannot be a descent to
+    it and is judged at once.
+
+    With a dominant class (>= 75 %) the model settled on predicting it: fix the imbalance
+    (class weights, resampling). Otherwise the inputs say nothing about the labels: they were
+    shuffled or indexed apart.
     """
     if not (baseline > 0) or level < 0.95 * baseline:
+        return None
+    if level > baseline and earlier is not None and earlier - level >= STILL_FALLING * earlier:
         return None
     if classification and majority >= 0.75:
         return Finding(
