@@ -15,6 +15,7 @@ from typing import Any
 
 from trainwell.doctor.doctor import Doctor
 from trainwell.doctor.loss_probe import LossProbe
+from trainwell.doctor.manual_steps import ManualStepProbe
 from trainwell.doctor.probes import ForwardProbe, OptimizerProbe
 from trainwell.findings import Finding
 
@@ -62,13 +63,19 @@ def attach() -> Doctor | None:
     )
     sink = JsonLinesSink(path)
     doctor = Doctor(on_finding=sink.finding)
-    probes = [
+    atexit.register(_finish, doctor, sink, global_probes(doctor))
+    return doctor
+
+
+def global_probes(doctor: Doctor) -> list[Any]:
+    """The zero-code doctor's probes, attached through PyTorch's global hooks; remove them
+    in this order (the first may still end the run's last step)."""
+    return [
+        ManualStepProbe(doctor).attach(),
         ForwardProbe(doctor).attach(),
         OptimizerProbe(doctor).attach(),
         LossProbe(doctor).attach(),
     ]
-    atexit.register(_finish, doctor, sink, probes)
-    return doctor
 
 
 def _finish(doctor: Doctor, sink: JsonLinesSink, probes: list[Any]) -> None:

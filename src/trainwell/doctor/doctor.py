@@ -99,6 +99,10 @@ class Doctor:
         self._explicit_loss: float | None = None
         self._backward_losses: list[float] = []  # scalars back-propagated (any loss)
         self.sees_backward = False  # a LossProbe reports .backward() calls
+        # Steps without an optimizer (:mod:`.manual_steps`): called before a training loss is
+        # recorded (the step in progress may end there) and after a training backward returns.
+        self.step_boundary: Callable[[], None] | None = None
+        self.after_backward: Callable[[torch.Tensor], None] | None = None
         # With a LossProbe the losses come from the loss functions and .backward(); the
         # forward hooks run only on the steps that read layer outputs (forward_wanted, decided
         # at each step's end). forward_watched: the ForwardProbe's post-hook is on right now.
@@ -405,6 +409,8 @@ class Doctor:
         """``loss.backward()`` is about to run: ``loss`` is a training loss, whatever made it."""
         if not (loss.requires_grad and loss.numel() == 1):
             return
+        if self.step_boundary is not None:
+            self.step_boundary()
         candidates, self._eval_candidates = self._eval_candidates, []
         if self._pending_rows:
             rows, self._pending_rows = self._pending_rows, []
@@ -421,6 +427,8 @@ class Doctor:
         self._on_step_loss(value)
 
     def _train_loss(self, name: str, value: float, target: torch.Tensor | None) -> None:
+        if self.step_boundary is not None:
+            self.step_boundary()
         if self._eval_rows or self._eval_n:
             self._close_eval_phase()
         if self._pending_input is not None:
@@ -770,8 +778,14 @@ class Doctor:
             loss = sum(self._backward_losses)
         return loss
 
-    def on_step_end(self) -> None:
-        """One optimizer step finished: update the curve and run the per-step checks."""
+    def on_step_end(self, keep_forward: bool = False) -> None:
+        """One optimizer step finished: update the curve and run the per-step checks.
+
+        Args:
+            keep_forward: the next step's forward pass already ran (a step without an
+                optimizer ends when the next training loss comes): its layer outputs stay
+                for that loss (the non-finite trace reads them).
+        """
         loss = self._pending_step_loss()
         self._explicit_loss, self._step_losses, self._backward_losses = None, [], []
         # Every step runs this: the guards are inline, so a quiet step calls few functions.
@@ -797,9 +811,10 @@ class Doctor:
         if self._frozen and self._step % _CURVE_EVERY == 0:
             self._released()
         self._check_curve(loss)
-        if self._outputs:
-            self._outputs.clear()
-        self._forward_seen = False
+        if not keep_forward:
+            if self._outputs:
+                self._outputs.clear()
+            self._forward_seen = False
         self.step = self._step + 1
         if self.sees_backward:
             on = self._forward_next()
@@ -860,12 +875,25 @@ class Doctor:
         )
         ratio = self._recent_update_ratio()
         opt = self._optimizer
+        # No optimizer (a hand-written update, see manual_steps): the update rule is unknown,
+        # so, as for Adam's family, a large ratio is overshoot only once the loss rose, and
+        # only past the first sampled steps, where weights grow from a small init (pytorch/
+        # examples' regression: 56% and 17% at steps 1-2 at lr 0.1, then under 10%, while
+        # its noisy per-batch loss already rose above the first batch's).
+        history = self._update_history()
+        if opt is None:
+            first = self.t.heavy_first
+            history = [
+                r
+                for r in (s.median_update_ratio() for s in self.samples if s.step >= first)
+                if r is not None
+            ]
         self.emit(
             checks.check_updates_too_large(
                 self._step,
-                self._update_history(),
+                history,
                 self.epoch,
-                adaptive=opt is not None and regimen.lr_family(type(opt).__name__) == "adaptive",
+                adaptive=opt is None or regimen.lr_family(type(opt).__name__) == "adaptive",
                 loss_rose=self._loss_rose(),
                 t=self.t,
             )

@@ -173,9 +173,13 @@ class LossProbe:
 
         @functools.wraps(original)
         def backward(self: torch.Tensor, *args: Any, **kwargs: Any) -> Any:
-            if not (probe.paused or _compiling()):
-                doctor.on_backward(self)
-            return original(self, *args, **kwargs)
+            if probe.paused or _compiling():
+                return original(self, *args, **kwargs)
+            doctor.on_backward(self)
+            result = original(self, *args, **kwargs)
+            if doctor.after_backward is not None:
+                doctor.after_backward(self)  # the gradients are whole here
+            return result
 
         return backward
 

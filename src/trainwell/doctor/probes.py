@@ -310,19 +310,7 @@ class OptimizerProbe:
     def _read_gradients(
         self, params: list[torch.Tensor], known: dict[int, float] | None = None
     ) -> None:
-        doctor = self.doctor
-        if known is None:
-            with_grad = [p for p in params if p.grad is not None]
-            norms = stats.norm_values([p.grad for p in with_grad])  # type: ignore[misc]
-        else:
-            with_grad = [p for p in params if p.grad is not None and id(p) in known]
-            norms = [known[id(p)] for p in with_grad]
-        total = stats.combined_norm(norms) if norms else None
-        doctor.on_gradients(params, total)
-        if not doctor.heavy and (total is None or math.isfinite(total)):
-            return
-        by_param = dict(zip(map(id, with_grad), norms, strict=True))
-        doctor.on_layer_gradients(params, by_param)
+        read_gradients(self.doctor, params, known)
 
     def _post(self, optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
         doctor = self.doctor
@@ -348,6 +336,33 @@ class OptimizerProbe:
                 doctor.on_updates(params, deltas, weights)
             self._before = None
         doctor.on_step_end()
+
+
+def read_gradients(
+    doctor: Doctor, params: list[torch.Tensor], known: dict[int, float] | None = None
+) -> None:
+    """Hand one step's gradients of ``params`` to ``doctor``: the total norm every time, the
+    per-layer norms on heavy steps and whenever the total is not finite.
+
+    Args:
+        doctor: receives the numbers (:meth:`Doctor.on_gradients`,
+            :meth:`Doctor.on_layer_gradients`).
+        params: the parameters stepped (an optimizer's, or a model's for a hand-written update).
+        known: the L2 norm of each parameter's gradient by ``id(param)``, measured earlier;
+            ``None`` reads ``param.grad`` now.
+    """
+    if known is None:
+        with_grad = [p for p in params if p.grad is not None]
+        norms = stats.norm_values([p.grad for p in with_grad])  # type: ignore[misc]
+    else:
+        with_grad = [p for p in params if p.grad is not None and id(p) in known]
+        norms = [known[id(p)] for p in with_grad]
+    total = stats.combined_norm(norms) if norms else None
+    doctor.on_gradients(params, total)
+    if not doctor.heavy and (total is None or math.isfinite(total)):
+        return
+    by_param = dict(zip(map(id, with_grad), norms, strict=True))
+    doctor.on_layer_gradients(params, by_param)
 
 
 def _has_own_parameters(module: torch.nn.Module) -> bool:
