@@ -218,6 +218,10 @@ def test_a_loss_still_falling_to_the_label_baseline_is_not_yet_stuck() -> None:
     # At or under the baseline, a fall cannot be a descent to it: judged at once.
     under = labels.check_stuck_at_baseline(152, 6.20, 6.28, 0.05, True, 1, 6.90)
     assert getattr(under, "id", None) == "labels-unlearnable"
+    # A dominant class: the model is no better than predicting it, whether or not the loss
+    # still falls (imbalance-fraud-oversample: 0.231 against 0.165, 96% one class).
+    majority = labels.check_stuck_at_baseline(152, 0.231, 0.165, 0.96, True, 3, 0.30)
+    assert getattr(majority, "id", None) == "majority-class"
     # Without an earlier level to compare with, judged as before.
     assert labels.check_stuck_at_baseline(152, 6.55, 6.28, 0.05, True, 1, None) is not None
 
