@@ -210,10 +210,11 @@ def test_a_loss_still_falling_to_the_label_baseline_is_not_yet_stuck() -> None:
     """pytorch/examples' word_language_model (8,832 words, baseline 6.28 nats) at step 152:
     loss 6.55, 6.90 half the steps before; its AdamW run on the same data goes under the
     baseline in 2 epochs, and the default run did by epoch 4 (5.99, measured without the
-    doctor). The same script with targets permuted within each batch settles at 6.40."""
+    doctor). The same script with targets permuted within each batch settles at 6.36-6.40
+    (means of 8 batches: 6.42 in epoch 4, 6.38 in epoch 8)."""
     still_falling = labels.check_stuck_at_baseline(152, 6.55, 6.28, 0.05, True, 1, 6.90)
     assert still_falling is None
-    settled = labels.check_stuck_at_baseline(696, 6.40, 6.28, 0.05, True, 8, 6.42)
+    settled = labels.check_stuck_at_baseline(696, 6.38, 6.28, 0.05, True, 8, 6.42)
     assert getattr(settled, "id", None) == "labels-unlearnable"
     # At or under the baseline, a fall cannot be a descent to it: judged at once.
     under = labels.check_stuck_at_baseline(152, 6.20, 6.28, 0.05, True, 1, 6.90)
