@@ -208,7 +208,7 @@ def test_labels_shuffled_apart_from_inputs(fixed: bool) -> None:
 
 def test_a_loss_still_falling_to_the_label_baseline_is_not_yet_stuck() -> None:
     """pytorch/examples' word_language_model (8,832 words, baseline 6.28 nats) at step 152:
-    loss 6.55, 6.90 half the steps before; its AdamW run on the same data goes under the
+    loss about 6.55, about 6.9 half the steps before; its AdamW run on the same data goes under the
     baseline in 2 epochs, and the default run did by epoch 4 (5.99, measured without the
     doctor). The same script with targets permuted within each batch settles at 6.36-6.40
     (means of 8 batches: 6.42 in epoch 4, 6.38 in epoch 8)."""
@@ -216,9 +216,11 @@ def test_a_loss_still_falling_to_the_label_baseline_is_not_yet_stuck() -> None:
     assert still_falling is None
     settled = labels.check_stuck_at_baseline(696, 6.38, 6.28, 0.05, True, 8, 6.42)
     assert getattr(settled, "id", None) == "labels-unlearnable"
-    # At or under the baseline, a fall cannot be a descent to it: judged at once.
-    under = labels.check_stuck_at_baseline(152, 6.20, 6.28, 0.05, True, 1, 6.90)
-    assert getattr(under, "id", None) == "labels-unlearnable"
+    # Crossing the baseline on the way down (the same run at step 256: 6.275, 6.60 at step
+    # 128) is still a descent; a level under it that stopped falling is not.
+    assert labels.check_stuck_at_baseline(256, 6.275, 6.28, 0.05, True, 3, 6.60) is None
+    drifted = labels.check_stuck_at_baseline(152, 6.20, 6.28, 0.05, True, 1, 6.25)
+    assert getattr(drifted, "id", None) == "labels-unlearnable"
     # A dominant class: the model is no better than predicting it, whether or not the loss
     # still falls (imbalance-fraud-oversample: 0.231 against 0.165, 96% one class).
     majority = labels.check_stuck_at_baseline(152, 0.231, 0.165, 0.96, True, 3, 0.30)

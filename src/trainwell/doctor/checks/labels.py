@@ -76,9 +76,11 @@ def check_stuck_at_baseline(
     apart), a claim about the data that a loss still falling cannot support: a model on many
     classes first learns their frequencies and only then the inputs (a word-level language
     model sits near the unigram entropy for an epoch or two while its loss keeps falling).
-    So a level above the baseline that still fell ``STILL_FALLING`` of ``earlier`` since then
-    is judged once the descent stops; a level at or under the baseline cannot be a descent to
-    it and is judged at once.
+    So a level that still fell ``STILL_FALLING`` of ``earlier`` since then is judged once the
+    descent stops, under the baseline too: the language model crosses it on its way down
+    (6.275 against 6.28 at step 256 of pytorch/examples' ``word_language_model``, 5.5-5.7 in
+    epoch 5), while labels shuffled apart from their inputs drift under it only by
+    memorizing, slowly (``benchmarks/doctor``'s labels cases: reported at steps 152-172).
     """
     if not (baseline > 0) or level < 0.95 * baseline:
         return None
@@ -98,7 +100,7 @@ def check_stuck_at_baseline(
             "frequencies (pos_weight for BCEWithLogitsLoss) or a WeightedRandomSampler, and "
             "judge by balanced accuracy / F1, not accuracy.",
         )
-    if level > baseline and earlier is not None and earlier - level >= STILL_FALLING * earlier:
+    if earlier is not None and earlier - level >= STILL_FALLING * earlier:
         return None
     what = "class frequencies" if classification else "mean target"
     return Finding(
