@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch.nn.modules.batchnorm import _NormBase
 
 from trainwell.doctor import causes, checks, signals, stats
 from trainwell.doctor.checks import labels, regimen, shapes
@@ -125,6 +126,10 @@ class Doctor:
         self._pending_rows: list[float] = []  # eval mode with gradients: train or validation
         self._rows_open = True
         self._stale_batches = 0  # consecutive training batches whose rows were all known
+        # Training batches that brought a row not seen before, and that count as each label
+        # batch was taken: new inputs under the same labels are not the same batch fed again.
+        self._new_row_batches = 0
+        self._label_new_rows: deque[int] = deque(maxlen=8)
         self._dropout: dict[int, tuple[torch.nn.Module, float]] = {}
         self._initial_lr: float | None = None
         self._lr_low_since: int | None = None
@@ -321,7 +326,12 @@ class Doctor:
         # The output sigmoid saturating is a confident prediction, not a dying layer. The
         # first module (in completion order) that returned this tensor produced it; its
         # containers returned the same object.
-        producers = [m for m, o in self._outputs.items() if o is out]
+        # A view of it (``model(x).squeeze()``, ``.view(-1)``, ``.float()``) too: walked back
+        # through the graph's one-input shape-only nodes.
+        chain = stats.view_chain(out.grad_fn)
+        producers = [
+            m for m, o in self._outputs.items() if o is out or (chain and o.grad_fn in chain)
+        ]
         self._output_modules.update(id(m) for m in producers)
         producer = type(producers[0]).__name__ if producers else None
         summary = stats.summarize_loss_inputs(out, target, producer)
@@ -442,13 +452,18 @@ class Doctor:
         if target is not None and len(self._labels) < _LABEL_BATCHES and target.numel() <= 1 << 16:
             self._labels.append(target.detach().cpu().numpy())
             self._labels_shuffled.append(self.loader_shuffled)
+            self._label_new_rows.append(self._new_row_batches)
             if len(self._labels) % 8 == 0:
                 # Batches a random sampler drew are shuffled, whatever their targets look like.
                 unknown = [
                     b for b, s in zip(self._labels, self._labels_shuffled, strict=True) if not s
                 ]
                 self.emit(checks.check_label_order(unknown, step=self._step, t=self.t))
-                self.emit(labels.check_same_batch(self._labels, self._step, self.dataset_rows))
+                # Labels that repeat in one order (a target set by the row's position, as
+                # in pair datasets) over inputs that keep changing are not one batch fed again.
+                seen = self._label_new_rows
+                if not (len(seen) == seen.maxlen and seen[-1] > seen[0]):
+                    self.emit(labels.check_same_batch(self._labels, self._step, self.dataset_rows))
         if self._nonfinite_pending is None and math.isfinite(value):
             if self._outputs:  # _on_step_loss's usual case, inline
                 self._outputs.clear()
@@ -526,7 +541,26 @@ class Doctor:
             module, means, stds = self._pending_input
             self._pending_input = None
             self._refresh_names()
-            self.emit(checks.check_input_scale(self.naming.module(module), means, stds, t=self.t))
+            norm = self._normalization_after(module)
+            self.emit(
+                checks.check_input_scale(
+                    self.naming.module(module),
+                    means,
+                    stds,
+                    normalized_by=None if norm is None else self.naming.module(norm),
+                    t=self.t,
+                )
+            )
+
+    def _normalization_after(self, module: torch.nn.Module) -> torch.nn.Module | None:
+        """The batch or instance norm whose input is ``module``'s output (this forward pass)."""
+        out = self._outputs.get(module)
+        if out is None:
+            return None
+        for m, o in self._outputs.items():
+            if isinstance(m, _NormBase) and stats.feeds_normalization(o, out):
+                return m
+        return None
 
     def on_model_input(self, x: torch.Tensor, train_mode: bool) -> None:
         """An input batch of the first learning layer: fingerprints for the overlap check.
@@ -556,6 +590,7 @@ class Doctor:
             # Full-batch training, or one batch fed again and again: every row is known
             # already, so fingerprinting more batches adds nothing (and costs every step).
             grew = len(self._train_rows) > before
+            self._new_row_batches += grew
             self._stale_batches = 0 if grew else self._stale_batches + 1
             # Counted over one pass (the loader's size, where known): in a later pass, rows
             # the first pass did not fingerprint make a batch new while the rest repeat.

@@ -9,6 +9,7 @@ calls each: the doctor's heavy steps make a dozen of them).
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 
@@ -167,6 +168,33 @@ def output_activation(out: torch.Tensor, limit: int = 512) -> str | None:
             return None
         makers.add(maker)
     return makers.pop() if len(makers) == 1 else None
+
+
+def view_chain(node: Any, limit: int = 16) -> list[Any]:
+    """The autograd nodes a tensor with ``grad_fn`` ``node`` is a reshaped copy of: ``node``,
+    then back through one-input shape-only nodes (``squeeze``, ``view``, ``.float()`` ...),
+    ending at the node that made the values. Empty for ``None`` (no graph).
+
+    A module whose output's ``grad_fn`` is in the chain produced the tensor: a loss given
+    ``model(x).squeeze()`` still pairs with the model's last layer.
+    """
+    chain: list[Any] = []
+    while node is not None and len(chain) < limit:
+        chain.append(node)
+        inputs = [n for n, _ in node.next_functions if n is not None]
+        if node.name() not in _PASS_NODES or len(inputs) != 1:
+            break
+        node = inputs[0]
+    return chain
+
+
+def feeds_normalization(norm_out: torch.Tensor, layer_out: torch.Tensor) -> bool:
+    """``norm_out`` (a normalization layer's output) was computed straight from
+    ``layer_out`` (its first input, through shape-only nodes at most)."""
+    node, target = norm_out.grad_fn, layer_out.grad_fn
+    if node is None or target is None or not node.next_functions:
+        return False
+    return target in view_chain(node.next_functions[0][0])
 
 
 @torch.no_grad()
