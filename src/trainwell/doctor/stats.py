@@ -188,13 +188,21 @@ def view_chain(node: Any, limit: int = 16) -> list[Any]:
     return chain
 
 
-def feeds_normalization(norm_out: torch.Tensor, layer_out: torch.Tensor) -> bool:
-    """``norm_out`` (a normalization layer's output) was computed straight from
-    ``layer_out`` (its first input, through shape-only nodes at most)."""
+def feeds_normalization(norm_out: torch.Tensor, layer_out: torch.Tensor, depth: int = 4) -> bool:
+    """``norm_out`` (a batch or instance norm's output) was computed straight from
+    ``layer_out``: the batch-norm node found within ``depth`` nodes of ``norm_out``'s
+    ``grad_fn`` (an in-place activation after the norm, ResNet's ``ReLU(inplace=True)``,
+    becomes the output's ``grad_fn``; instance norm reshapes around a batch norm) takes
+    ``layer_out`` as its input, through shape-only nodes at most."""
     node, target = norm_out.grad_fn, layer_out.grad_fn
-    if node is None or target is None or not node.next_functions:
-        return False
-    return target in view_chain(node.next_functions[0][0])
+    for _ in range(depth):
+        if node is None or target is None or not node.next_functions:
+            return False
+        first = node.next_functions[0][0]
+        if "BatchNorm" in node.name():
+            return target in view_chain(first)
+        node = first
+    return False
 
 
 @torch.no_grad()
