@@ -11,7 +11,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks" / "doc
 import run_examples
 
 
-@pytest.mark.parametrize("name", ["regression", "mnist_rnn", "gcn"])
+@pytest.mark.parametrize("name", ["regression", "mnist_rnn", "gcn", "reinforce"])
 def test_healthy_example_raises_no_warning(name: str) -> None:
     (script,) = run_examples.scripts(name)
     code, findings = run_examples.run_example(script)

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch.nn.modules.batchnorm import _NormBase
 
 from trainwell.doctor import causes, checks, signals, stats
 from trainwell.doctor.checks import labels, regimen, shapes
@@ -129,13 +130,20 @@ class Doctor:
         self._pending_rows: list[float] = []  # eval mode with gradients: train or validation
         self._rows_open = True
         self._stale_batches = 0  # consecutive training batches whose rows were all known
+        # Training batches that brought a row not seen before, and that count as each label
+        # batch was taken: new inputs under the same labels are not the same batch fed again.
+        self._new_row_batches = 0
+        self._label_new_rows: deque[int] = deque(maxlen=8)
+        self._labels_by_position = False
+        self._input_rows = 0  # rows of the last training batch the input layer saw
         self._dropout: dict[int, tuple[torch.nn.Module, float]] = {}
         self._initial_lr: float | None = None
         self._lr_low_since: int | None = None
         self._baseline: tuple[float, float] | None = None
         self._graph_scans = 0
         self._graph_losses = 0  # losses with a graph seen so far (training or evaluation)
-        self._marks: deque[tuple[int, weakref.ref[_Mark]]] = deque(maxlen=8)
+        # (graph losses counted when marked, optimizer step it was marked in, the mark)
+        self._marks: deque[tuple[int, int, weakref.ref[_Mark]]] = deque(maxlen=8)
         self._lr_cause: Finding | None = None
         self._lr_high_done = False
         self._rise_scanned, self._rose = 0, False  # see _loss_rose
@@ -325,7 +333,12 @@ class Doctor:
         # The output sigmoid saturating is a confident prediction, not a dying layer. The
         # first module (in completion order) that returned this tensor produced it; its
         # containers returned the same object.
-        producers = [m for m, o in self._outputs.items() if o is out]
+        # A view of it (``model(x).squeeze()``, ``.view(-1)``, ``.float()``) too: walked back
+        # through the graph's one-input shape-only nodes.
+        chain = stats.view_chain(out.grad_fn)
+        producers = [
+            m for m, o in self._outputs.items() if o is out or (chain and o.grad_fn in chain)
+        ]
         self._output_modules.update(id(m) for m in producers)
         producer = type(producers[0]).__name__ if producers else None
         summary = stats.summarize_loss_inputs(out, target, producer)
@@ -434,6 +447,8 @@ class Doctor:
         if self._pending_input is not None:
             self._check_pending_input()
         self._loss_name = self._loss_name or name
+        if self._rows_open and target is not None and target.dim() > 0:
+            self._check_rows_are_samples(int(target.shape[0]))
         x, self._first_x = self._first_x, None
         if x is not None and target is not None and self.input_module is not None:
             columns = signals.target_like_features(x, target)
@@ -450,19 +465,47 @@ class Doctor:
         if target is not None and len(self._labels) < _LABEL_BATCHES and target.numel() <= 1 << 16:
             self._labels.append(target.detach().cpu().numpy())
             self._labels_shuffled.append(self.loader_shuffled)
+            self._label_new_rows.append(self._new_row_batches)
             if len(self._labels) % 8 == 0:
                 # Batches a random sampler drew are shuffled, whatever their targets look like.
                 unknown = [
                     b for b, s in zip(self._labels, self._labels_shuffled, strict=True) if not s
                 ]
                 self.emit(checks.check_label_order(unknown, step=self._step, t=self.t))
-                self.emit(labels.check_same_batch(self._labels, self._step, self.dataset_rows))
+                self._check_same_batch()
         if self._nonfinite_pending is None and math.isfinite(value):
             if self._outputs:  # _on_step_loss's usual case, inline
                 self._outputs.clear()
             self._forward_seen = False
         else:
             self._on_step_loss(value)
+
+    def _check_rows_are_samples(self, target_rows: int) -> None:
+        """A training loss over fewer rows than the input layer took picks its rows from the
+        output (transductive node classification: the whole graph goes in, the loss reads
+        ``output[idx_train]``, validation ``output[idx_val]``): the input rows are not the
+        samples, and the same rows in training and validation are no leak. Row
+        fingerprints stop and are dropped."""
+        if 0 < target_rows < self._input_rows:
+            self._rows_open = False
+            self._train_rows.clear()
+            self._row_counts.clear()
+            self._eval_rows, self._pending_rows = [], []
+
+    def _check_same_batch(self) -> None:
+        """Labels that repeat in one order over inputs that keep changing are set by the
+        row's position (pair datasets: even index "same", odd "different"), not one batch
+        fed again; once seen, the repeating labels say nothing about the batches for the rest
+        of the run (the input rows are fingerprinted only early in the run)."""
+        if self._labels_by_position:
+            return
+        finding = labels.check_same_batch(self._labels, self._step, self.dataset_rows)
+        seen = self._label_new_rows
+        # The first batch fingerprinted is new by definition: a new batch after it counts.
+        if finding is not None and len(seen) == seen.maxlen and seen[-1] > max(seen[0], 1):
+            self._labels_by_position = True
+            return
+        self.emit(finding)
 
     def log_loss(self, loss: float | torch.Tensor) -> None:
         """Give the step's training loss explicitly (when no loss module is used)."""
@@ -534,7 +577,26 @@ class Doctor:
             module, means, stds = self._pending_input
             self._pending_input = None
             self._refresh_names()
-            self.emit(checks.check_input_scale(self.naming.module(module), means, stds, t=self.t))
+            norm = self._normalization_after(module)
+            self.emit(
+                checks.check_input_scale(
+                    self.naming.module(module),
+                    means,
+                    stds,
+                    normalized_by=None if norm is None else self.naming.module(norm),
+                    t=self.t,
+                )
+            )
+
+    def _normalization_after(self, module: torch.nn.Module) -> torch.nn.Module | None:
+        """The batch or instance norm whose input is ``module``'s output (this forward pass)."""
+        out = self._outputs.get(module)
+        if out is None:
+            return None
+        for m, o in self._outputs.items():
+            if isinstance(m, _NormBase) and stats.feeds_normalization(o, out):
+                return m
+        return None
 
     def on_model_input(self, x: torch.Tensor, train_mode: bool) -> None:
         """An input batch of the first learning layer: fingerprints for the overlap check.
@@ -544,6 +606,7 @@ class Doctor:
         """
         grad = torch.is_grad_enabled()
         if grad and train_mode:
+            self._input_rows = int(x.shape[0])
             if (
                 len(self._train_rows) < _TRAIN_ROWS
                 and self.epoch is None
@@ -564,6 +627,7 @@ class Doctor:
             # Full-batch training, or one batch fed again and again: every row is known
             # already, so fingerprinting more batches adds nothing (and costs every step).
             grew = len(self._train_rows) > before
+            self._new_row_batches += grew
             self._stale_batches = 0 if grew else self._stale_batches + 1
             # Counted over one pass (the loader's size, where known): in a later pass, rows
             # the first pass did not fingerprint make a batch new while the rest repeat.
@@ -669,7 +733,7 @@ class Doctor:
         self._layer_samples += 1
         for name in sample.no_grad:
             self._no_grad_counts[name] = self._no_grad_counts.get(name, 0) + 1
-        grads = sample.grad_norms
+        grads = _primary_last_weight(sample.grad_norms)
         self.emit(checks.check_layer_explosion(self._step, grads, self.epoch, t=self.t))
         self.emit(checks.check_vanishing(self._step, grads, self.epoch, t=self.t))
         # The output layer's rows are class logits, not units that can die. A batch whose
@@ -1012,17 +1076,24 @@ class Doctor:
             node.register_prehook(mark.hook)  # returns None: the gradients pass unchanged
         except (RuntimeError, AttributeError):
             return
-        self._marks.append((self._graph_losses, weakref.ref(mark)))
+        self._marks.append((self._graph_losses, self._step, weakref.ref(mark)))
         self._check_marks()
 
     def _check_marks(self, final: bool = False) -> None:
         """Walk the heap for losses kept with their graphs only when marked graphs outlive
         their steps: a mark lives exactly as long as the graph node that holds its hook, and
         a loop that frees each step's loss frees its marks within a step or two. The walk
-        over every Python object costs ~0.1 s, so it is not run on a schedule."""
+        over every Python object costs ~0.1 s, so it is not run on a schedule.
+
+        Old means both many loss calls ago and two optimizer steps ago: a step may compute
+        many losses that its one backward sums (actor-critic: a value loss per time step of
+        an episode, ``torch.stack(value_losses).sum()``), all alive until that step ends."""
         # At the end of the run only the last loss may still be held by the script's variable.
         old = self._graph_losses - (1 if final else _MARK_AGE)
-        if any(n <= old and ref() is not None for n, ref in self._marks):
+        if any(
+            n <= old and step <= self._step - 2 and ref() is not None
+            for n, step, ref in self._marks
+        ):
             self._marks.clear()
             self._scan_graphs()
 
@@ -1228,6 +1299,25 @@ class _Mark:
 
     def hook(self, grad_outputs: Any) -> None:
         return None
+
+
+def _primary_last_weight(grad_norms: dict[str, float]) -> dict[str, float]:
+    """Weight gradient norms in forward order with the last layer represented by its primary
+    weight (the first it registers: ``Linear.weight``, a graph-attention layer's ``W``), not
+    a secondary tensor after it. A GAT layer's attention vector ``a`` gets ~1e-5 of gradient
+    at init (row-normalized features make every score alike), 1/300 of its own ``W``'s: read
+    as the last layer, it made a healthy GAT's gradients "grow 752x" towards the input.
+    Other layers keep all their weights, and a network that ends in a Linear or Conv layer
+    (one weight) is judged as before."""
+    names = list(grad_norms)
+    if not names:
+        return grad_norms
+    module = names[-1].rpartition(".")[0]
+    firsts = [n for n in names if n.rpartition(".")[0] == module]
+    if len(firsts) < 2:
+        return grad_norms
+    drop = set(firsts[1:])
+    return {n: v for n, v in grad_norms.items() if n not in drop}
 
 
 def _scheduler_of(optimizer: torch.optim.Optimizer) -> str | None:

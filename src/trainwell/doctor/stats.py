@@ -9,6 +9,7 @@ calls each: the doctor's heavy steps make a dozen of them).
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 
@@ -167,6 +168,41 @@ def output_activation(out: torch.Tensor, limit: int = 512) -> str | None:
             return None
         makers.add(maker)
     return makers.pop() if len(makers) == 1 else None
+
+
+def view_chain(node: Any, limit: int = 16) -> list[Any]:
+    """The autograd nodes a tensor with ``grad_fn`` ``node`` is a reshaped copy of: ``node``,
+    then back through one-input shape-only nodes (``squeeze``, ``view``, ``.float()`` ...),
+    ending at the node that made the values. Empty for ``None`` (no graph).
+
+    A module whose output's ``grad_fn`` is in the chain produced the tensor: a loss given
+    ``model(x).squeeze()`` still pairs with the model's last layer.
+    """
+    chain: list[Any] = []
+    while node is not None and len(chain) < limit:
+        chain.append(node)
+        inputs = [n for n, _ in node.next_functions if n is not None]
+        if node.name() not in _PASS_NODES or len(inputs) != 1:
+            break
+        node = inputs[0]
+    return chain
+
+
+def feeds_normalization(norm_out: torch.Tensor, layer_out: torch.Tensor, depth: int = 4) -> bool:
+    """``norm_out`` (a batch or instance norm's output) was computed straight from
+    ``layer_out``: the batch-norm node found within ``depth`` nodes of ``norm_out``'s
+    ``grad_fn`` (an in-place activation after the norm, ResNet's ``ReLU(inplace=True)``,
+    becomes the output's ``grad_fn``; instance norm reshapes around a batch norm) takes
+    ``layer_out`` as its input, through shape-only nodes at most."""
+    node, target = norm_out.grad_fn, layer_out.grad_fn
+    for _ in range(depth):
+        if node is None or target is None or not node.next_functions:
+            return False
+        first = node.next_functions[0][0]
+        if "BatchNorm" in node.name():
+            return target in view_chain(first)
+        node = first
+    return False
 
 
 @torch.no_grad()

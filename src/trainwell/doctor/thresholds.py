@@ -37,6 +37,12 @@ class Thresholds:
     # TW-D08 inputs: AutoTrainer flags mean |activation| >= 10; UMLAUT's [-1, 1] rule is
     # noisy (it fires on most healthy models), so only the scale of 10 is used.
     input_scale: float = 10.0
+    # ... unless the layer feeds a batch/instance norm, which removes one common scale and every
+    # per-feature offset: then only features whose stds differ by more than this factor
+    # (median over the non-constant ones to the largest), or a scale so large that float32
+    # loses the signal's digits, still make the inputs a fault.
+    input_norm_spread: float = 10.0
+    input_norm_max_scale: float = 1e4
 
     # TW-D12 label order: within-batch label diversity relative to what random batches of
     # the same size would show (1.0 = as shuffled).

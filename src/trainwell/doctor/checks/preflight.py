@@ -221,9 +221,23 @@ def _regression_mismatch(out: OutputSummary) -> tuple[str | None, str]:
 
 
 def check_input_scale(
-    layer: str, means: Sequence[float], stds: Sequence[float], *, t: Thresholds = _DEFAULT
+    layer: str,
+    means: Sequence[float],
+    stds: Sequence[float],
+    *,
+    normalized_by: str | None = None,
+    t: Thresholds = _DEFAULT,
 ) -> Finding | None:
     """Inputs to the first layer are far from zero mean / unit variance (TW-D08).
+
+    ``normalized_by`` names a batch or instance norm the first layer's output goes straight
+    into (ResNet's ``conv1`` -> ``bn1``). That norm standardizes each output channel over the
+    batch, so a common scale factor of the inputs and any per-feature offset cancel exactly
+    in the forward pass and in the gradients (for a scale ``a``: ``L(BN(aWx))`` is
+    ``L(BN(Wx))``, and its gradient in ``W`` is the same; Ioffe & Szegedy 2015, sec. 3).
+    Then the inputs are an info note, unless their features' stds differ by more than
+    ``t.input_norm_spread`` (a norm after the layer does not equalize features of different
+    units: incomes next to ages) or the scale passes ``t.input_norm_max_scale``.
 
     Fix: standardize each feature (or image channel) with statistics fitted on the training
     split, e.g. ``sklearn.preprocessing.StandardScaler`` or ``transforms.Normalize``.
@@ -235,17 +249,39 @@ def check_input_scale(
     scale = max(worst_mean, worst_std)
     if not math.isfinite(scale) or scale <= t.input_scale:
         return None
+    varying = sorted(s for s in stds if s > 1e-6 * worst_std)
+    spread = worst_std / varying[len(varying) // 2] if varying else math.inf
+    evidence = {"max_abs_mean": worst_mean, "max_std": worst_std, "features": len(means)}
+    message = (
+        f"Inputs to {layer} are far from normalized: largest |feature mean| {worst_mean:.3g}, "
+        f"largest feature std {worst_std:.3g} (expected about 0 and 1)"
+    )
+    if (
+        normalized_by is not None
+        and spread <= t.input_norm_spread
+        and scale <= t.input_norm_max_scale
+    ):
+        return Finding(
+            id="inputs-not-normalized",
+            practice="TW-D08",
+            severity="info",
+            stage="preflight",
+            step=0,
+            message=f"{message}, but {layer} feeds {normalized_by}, which standardizes its "
+            "output over the batch: the inputs' common scale and offsets cancel there, so "
+            "they do not slow training.",
+            evidence={**evidence, "normalized_by": normalized_by, "std_spread": spread},
+            fix="Optional: standardize the inputs anyway (transforms.Normalize(mean, std)), so "
+            "the model does not depend on the norm layer staying right after the input layer.",
+        )
     return Finding(
         id="inputs-not-normalized",
         practice="TW-D08",
         severity="warning",
         stage="preflight",
         step=0,
-        message=(
-            f"Inputs to {layer} are far from normalized: largest |feature mean| {worst_mean:.3g}, "
-            f"largest feature std {worst_std:.3g} (expected about 0 and 1)."
-        ),
-        evidence={"max_abs_mean": worst_mean, "max_std": worst_std, "features": len(means)},
+        message=f"{message}.",
+        evidence=evidence,
         fix="Standardize inputs with statistics from the training split "
         "(StandardScaler, or transforms.Normalize(mean, std) for images).",
     )
