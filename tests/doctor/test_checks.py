@@ -700,3 +700,14 @@ def test_divergence_evidence_names_the_noise_it_beat() -> None:
     assert found is not None
     assert found.evidence["past_median"] == 1.0
     assert found.evidence["noise_factor"] == 3.0
+
+
+def test_divergence_after_learning_says_it_rose_from_its_best_not_its_start() -> None:
+    """actor_critic in benchmarks/doctor (loss 0.383, start 0.526, best 0.0042) was told
+    "up from 0.526 at the start" although it sat below its start."""
+    after_learning = checks.check_divergence(40, [1.2] * 10, start=2.0, best=0.1)
+    assert after_learning is not None
+    assert "up from its best 0.1 (it started at 2)" in after_learning.message
+    above_start = checks.check_divergence(40, [5.0] * 10, start=2.0, best=1.5)
+    assert above_start is not None
+    assert "up from 2 at the start" in above_start.message

@@ -66,8 +66,14 @@ def check_divergence(
         stage="train",
         step=step,
         epoch=epoch,
-        message=f"Training diverges: loss is at {level:.3g}, up from {start:.3g} at the start "
-        f"(best so far {min(best, start):.3g}). The learning rate is too high.",
+        message=(
+            f"Training diverges: loss is at {level:.3g}, up from {start:.3g} at the start "
+            f"(best so far {min(best, start):.3g}). The learning rate is too high."
+            if above_start
+            else f"Training diverges: loss is at {level:.3g}, up from its best {best:.3g} "
+            f"(it started at {start:.3g}): most of the progress is lost. The learning rate "
+            "is too high."
+        ),
         evidence={
             "loss": level,
             "start": start,
