@@ -44,8 +44,8 @@ def check_same_batch(
     )
 
 
-# A loss above the label baseline that still fell this share over the second half of the steps
-# so far is on its way down, not settled there (see check_stuck_at_baseline).
+# A loss that fell this share of its level over the second half of the steps so far is still on
+# its way down, not settled at the label baseline (see check_stuck_at_baseline).
 STILL_FALLING = 0.02
 
 
