@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from tests.doctor.conftest import blobs, mlp
+from trainwell import doctor
 from trainwell.doctor import Doctor
 from trainwell.doctor._child import global_probes
 from trainwell.doctor.manual_steps import ManualStepProbe
@@ -33,7 +34,7 @@ def _zero_code(train: Any, *, manual: bool = True) -> tuple[Doctor, int]:
     return dr, ended
 
 
-def _manual_sgd(lr: float, steps: int = 40, nan_at: int | None = None) -> Any:
+def _manual_sgd(lr: float, steps: int = 40, nan_at: int | None = None) -> tuple[nn.Module, Any]:
     """word_language_model's loop: zero_grad, forward, loss, backward, clip-free update
     ``p.data.add_(p.grad, alpha=-lr)``; ``nan_at``: that batch's inputs hold a NaN."""
     x, y = blobs(n=256, d=8, k=3)
@@ -52,7 +53,7 @@ def _manual_sgd(lr: float, steps: int = 40, nan_at: int | None = None) -> Any:
             for p in model.parameters():
                 p.data.add_(p.grad, alpha=-lr)  # type: ignore[arg-type]
 
-    return train
+    return model, train
 
 
 def _ids(dr: Doctor) -> set[str]:
@@ -60,7 +61,7 @@ def _ids(dr: Doctor) -> set[str]:
 
 
 def test_manual_sgd_at_a_huge_lr_is_found_and_named() -> None:
-    dr, ended = _zero_code(_manual_sgd(lr=50.0))
+    dr, ended = _zero_code(_manual_sgd(lr=50.0)[1])
     assert ended == 40
     assert dr.step == 40
     found = _ids(dr)
@@ -75,7 +76,7 @@ def test_manual_sgd_at_a_huge_lr_is_found_and_named() -> None:
 
 
 def test_nan_mid_run_is_found_at_its_step() -> None:
-    dr, ended = _zero_code(_manual_sgd(lr=0.1, nan_at=20))
+    dr, ended = _zero_code(_manual_sgd(lr=0.1, nan_at=20)[1])
     assert ended == 40
     nan = [f for f in dr.findings if f.id.startswith("nonfinite")]
     assert nan, [f.id for f in dr.findings]
@@ -83,7 +84,7 @@ def test_nan_mid_run_is_found_at_its_step() -> None:
 
 
 def test_manual_sgd_at_a_sane_lr_stays_silent() -> None:
-    dr, ended = _zero_code(_manual_sgd(lr=0.1))
+    dr, ended = _zero_code(_manual_sgd(lr=0.1)[1])
     assert ended == 40
     assert dr.step == 40
     assert len(dr.curve.values) == 40
@@ -116,3 +117,23 @@ def test_an_optimizer_gets_the_same_findings_as_without_the_probe() -> None:
         assert with_probe.step == without.step == 40
         assert [f.to_dict() for f in with_probe.findings] == [f.to_dict() for f in without.findings]
     assert _ids(with_probe) == set()  # lr 0.1: healthy
+
+
+def test_watch_without_an_optimizer_checks_a_hand_written_update() -> None:
+    """``doctor.watch(model)`` with no optimizer: the same steps and findings as the
+    zero-code doctor on the same loop."""
+    for lr in (50.0, 0.1):
+        torch.manual_seed(0)
+        model, train = _manual_sgd(lr)
+        with doctor.watch(model) as dr:
+            train()
+        torch.manual_seed(0)
+        zero_code, _ = _zero_code(_manual_sgd(lr)[1])
+        assert dr.step == zero_code.step == 40
+        assert [(f.id, f.step) for f in dr.findings] == [(f.id, f.step) for f in zero_code.findings]
+        if lr == 50.0:
+            assert dr.findings[0].id == "exploding-gradients"
+            assert dr.findings[0].step == 5
+        else:
+            assert _ids(dr) == set()
+            assert len(dr.curve.values) == 40

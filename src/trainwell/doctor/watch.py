@@ -11,6 +11,7 @@ if TYPE_CHECKING:  # loaded on call: ``import trainwell.doctor`` must not load t
 
     from trainwell.doctor.doctor import Doctor
     from trainwell.doctor.loss_probe import LossProbe
+    from trainwell.doctor.manual_steps import ManualStepProbe
     from trainwell.doctor.probes import ForwardProbe, OptimizerProbe
     from trainwell.doctor.thresholds import Thresholds
     from trainwell.findings import Finding
@@ -19,7 +20,7 @@ if TYPE_CHECKING:  # loaded on call: ``import trainwell.doctor`` must not load t
 @contextmanager
 def watch(
     model: torch.nn.Module,
-    optimizer: torch.optim.Optimizer,
+    optimizer: torch.optim.Optimizer | None = None,
     loss_fn: Callable[..., Any] | None = None,
     *,
     thresholds: Thresholds | None = None,
@@ -34,7 +35,10 @@ def watch(
 
     Args:
         model: the model being trained (its modules are watched, nothing else).
-        optimizer: the optimizer that steps it.
+        optimizer: the optimizer that steps it; ``None`` for a loop that updates the weights
+            by hand (``p.data.add_(p.grad, alpha=-lr)``): a step is then one training
+            ``.backward()`` (:mod:`trainwell.doctor.manual_steps`), and the checks that need
+            the LR's value (``lr-too-high``, the schedule and weight-decay checks) stay silent.
         loss_fn: the loss, if it is a module (watched even when not inside ``model``).
         thresholds: decision thresholds; the defaults are tuned on ``benchmarks/doctor``.
         on_finding: called with each finding as it is made.
@@ -55,14 +59,22 @@ def watch(
     """
     from trainwell.doctor.doctor import Doctor
     from trainwell.doctor.loss_probe import LossProbe
+    from trainwell.doctor.manual_steps import ManualStepProbe
     from trainwell.doctor.probes import ForwardProbe, OptimizerProbe
 
     del loss_fn  # loss modules are recognized by type wherever they are
     dr = Doctor(thresholds, on_finding, roots=[model])
     modules = {id(m) for m in model.modules()}
-    probes: list[ForwardProbe | OptimizerProbe | LossProbe] = [
+    # A hand-written update's steps end in the manual-step probe, which must come off
+    # first: removing it ends the loop's last step.
+    stepper = (
+        ManualStepProbe(dr).attach()
+        if optimizer is None
+        else OptimizerProbe(dr, optimizer).attach()
+    )
+    probes: list[ManualStepProbe | ForwardProbe | OptimizerProbe | LossProbe] = [
+        stepper,
         ForwardProbe(dr, modules).attach(),
-        OptimizerProbe(dr, optimizer).attach(),
         LossProbe(dr).attach(),
     ]
     try:
