@@ -19,11 +19,9 @@ from __future__ import annotations
 
 import time
 
-import numpy as np
 import torch
 import torch.nn.functional as F
-from sklearn.datasets import load_digits
-from sklearn.neighbors import kneighbors_graph
+from _digits import knn_graph
 from torch import nn
 from torch.optim import Adam
 
@@ -116,19 +114,9 @@ class GAT(nn.Module):
 
 def load_digits_graph() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """load_cora's features, labels and adjacency (with self-loops), for the digits graph."""
-    data = load_digits()
-    pixels, target = data.data[:NODES], data.target[:NODES]
-    features = torch.FloatTensor(pixels)
-    scale_vector = 1 / torch.sum(features, dim=1)
-    scale_vector[scale_vector == float("inf")] = 0
-    features = torch.diag(scale_vector).to_sparse() @ features
-    labels = torch.LongTensor(target)
-    knn = kneighbors_graph(pixels, n_neighbors=5).tocoo()
-    edges = np.stack([knn.row, knn.col]).astype(np.int64)
+    features, labels, edges = knn_graph(NODES)
     V, E = len(labels), edges.shape[1]
-    adj_mat = torch.sparse_coo_tensor(
-        torch.from_numpy(edges), torch.ones(E), (V, V), dtype=torch.int64
-    )
+    adj_mat = torch.sparse_coo_tensor(edges, torch.ones(E), (V, V), dtype=torch.int64)
     adj_mat = torch.eye(V) + adj_mat  # self-loops
     return features, labels, adj_mat
 

@@ -15,11 +15,9 @@ from __future__ import annotations
 
 import time
 
-import numpy as np
 import torch
 import torch.nn.functional as F
-from sklearn.datasets import load_digits
-from sklearn.neighbors import kneighbors_graph
+from _digits import knn_graph
 from torch import nn
 from torch.optim import Adam
 
@@ -79,16 +77,9 @@ class GCN(nn.Module):
 
 def load_digits_graph() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """load_cora's features, labels and renormalized adjacency, for the digits graph."""
-    data = load_digits()
-    features = torch.FloatTensor(data.data)
-    scale_vector = 1 / torch.sum(features, dim=1)
-    scale_vector[scale_vector == float("inf")] = 0
-    features = torch.diag(scale_vector).to_sparse() @ features
-    labels = torch.LongTensor(data.target)
-    knn = kneighbors_graph(data.data, n_neighbors=5).tocoo()
-    edges = np.stack([knn.row, knn.col]).astype(np.int64)
+    features, labels, edges = knn_graph()
     V, E = len(labels), edges.shape[1]
-    adj_mat = torch.sparse_coo_tensor(torch.from_numpy(edges), torch.ones(E), (V, V))
+    adj_mat = torch.sparse_coo_tensor(edges, torch.ones(E), (V, V))
     adj_mat = torch.eye(V) + adj_mat  # self-loops
     degree_mat = torch.sqrt(1 / torch.sum(adj_mat, dim=1))
     degree_mat[degree_mat == float("inf")] = 0
