@@ -35,6 +35,7 @@ _TRAIN_ROWS, _EVAL_ROWS = 8192, 2048  # row fingerprints kept for the validation
 _STALE_BATCHES = 3  # training batches in a row that add no new row: the rows have all been seen
 _MARK_EVERY = 8  # every 8th loss with a graph gets a mark that lives as long as its graph
 _MARK_AGE = 16  # marks older than this many graph losses, still alive: losses are being kept
+_TERMS_CHECKS = 3  # back-propagated losses checked for terms besides the loss functions' own
 _BASELINE_STEPS = 150  # steps before a loss at the label baseline counts as stuck
 _CLASSIFICATION = {"CrossEntropyLoss", "NLLLoss", "BCELoss", "BCEWithLogitsLoss"}
 _REGRESSION = {"MSELoss"}
@@ -99,6 +100,14 @@ class Doctor:
         self._step_losses: list[float] = []
         self._explicit_loss: float | None = None
         self._backward_losses: list[float] = []  # scalars back-propagated (any loss)
+        # The back-propagated loss adds terms of its own to the loss functions' (a policy term,
+        # a KL term, a penalty written by hand), judged on the first few backward passes from
+        # the graph (:func:`stats.reaches_parameter_around`): the curve stays the loss
+        # functions' (the fit to the labels, which the label checks compare), and the whole is
+        # checked for non-finite values.
+        self._extra_terms = False
+        self._terms_checked = 0
+        self._named_nodes: list[Any] = []  # grad_fn of this step's loss-function losses
         self.sees_backward = False  # a LossProbe reports .backward() calls
         # Steps without an optimizer (:mod:`.manual_steps`): called before a training loss is
         # recorded (the step in progress may end there) and after a training backward returns.
@@ -198,6 +207,8 @@ class Doctor:
             return True
         # _step_loss_finite, inline (asked on every step)
         losses = [self._explicit_loss] if self._explicit_loss is not None else self._step_losses
+        if self._extra_terms and self._explicit_loss is None and self._backward_losses:
+            losses = self._backward_losses
         return not all(map(math.isfinite, losses or self._backward_losses))
 
     @property
@@ -371,7 +382,11 @@ class Doctor:
             and not self._forward_seen
             and self.forward_watched
         ):
-            return  # watching one model: a training loss counts only if that model just ran
+            # watching one model: a training loss counts only if that model just ran; still a
+            # loss function's output (a second task's loss on the same output), not a term
+            if self._terms_checked < _TERMS_CHECKS and len(self._named_nodes) < 64:
+                self._named_nodes.append(loss.grad_fn)
+            return
         if loss.numel() == 1 and mean:  # a summed loss scales with the batch: not a curve
             self.on_named_loss(name, loss, target)
 
@@ -401,7 +416,9 @@ class Doctor:
             return
         if self._eval_candidates:
             self._commit_eval_candidates()
-        self._train_loss(name, value, target)
+        self._train_loss(name, value, target)  # (may end the step before: manual_steps)
+        if self._terms_checked < _TERMS_CHECKS and len(self._named_nodes) < 64:
+            self._named_nodes.append(loss.grad_fn)
 
     def _add_eval(self, value: float, target: torch.Tensor | None) -> None:
         n = int(target.shape[0]) if target is not None and target.dim() > 0 else 1
@@ -430,14 +447,37 @@ class Doctor:
             self._add_train_rows(rows)  # back-propagated: they were training rows
         for name, value, target in candidates:  # back-propagated: they were training losses
             self._train_loss(name, value, target)
-        if self._step_losses or self._explicit_loss is not None:
-            return  # a loss module or function already gave this step's loss
+        if self._explicit_loss is not None:
+            return  # the script gave this step's loss
+        if self._step_losses:  # a loss module or function gave it; added terms: checked too
+            if self._named_nodes:
+                self._check_terms(loss)
+            if not self._extra_terms:
+                return
+            value = float(loss.detach())
+            self._backward_losses.append(value)
+            if not math.isfinite(value) and self._step_loss_finite_named():
+                self._on_step_loss(value)  # the added terms are not finite: that is the loss
+            return
         self._count_graph(loss)
         value = float(loss.detach())
         self._close_eval_phase()
         self._check_pending_input()
         self._backward_losses.append(value)
         self._on_step_loss(value)
+
+    def _check_terms(self, loss: torch.Tensor) -> None:
+        """Whether the back-propagated ``loss`` adds terms to the loss functions' losses it
+        sums; from then on its value is checked for non-finite values too."""
+        nodes, self._named_nodes = self._named_nodes, []
+        if self._extra_terms or self._terms_checked >= _TERMS_CHECKS:
+            return
+        self._terms_checked += 1
+        if stats.reaches_parameter_around(loss.grad_fn, nodes, self._opt_params):
+            self._extra_terms = True
+
+    def _step_loss_finite_named(self) -> bool:
+        return all(map(math.isfinite, self._step_losses))
 
     def _train_loss(self, name: str, value: float, target: torch.Tensor | None) -> None:
         if self.step_boundary is not None:
@@ -705,7 +745,10 @@ class Doctor:
         return losses or self._backward_losses
 
     def _step_loss_finite(self) -> bool:
-        return all(map(math.isfinite, self._this_step_losses()))
+        finite = all(map(math.isfinite, self._this_step_losses()))
+        if self._extra_terms and self._explicit_loss is None:
+            return finite and all(map(math.isfinite, self._backward_losses))
+        return finite
 
     def on_layer_gradients(self, params: list[torch.Tensor], by_param: dict[int, float]) -> None:
         sample = LayerSample(step=self._step)
@@ -852,6 +895,8 @@ class Doctor:
         """
         loss = self._pending_step_loss()
         self._explicit_loss, self._step_losses, self._backward_losses = None, [], []
+        if self._named_nodes:
+            self._named_nodes = []  # no backward came for them: let their graphs go
         # Every step runs this: the guards are inline, so a quiet step calls few functions.
         if self._eval_candidates:
             self._commit_eval_candidates()

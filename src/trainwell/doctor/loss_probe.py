@@ -9,9 +9,14 @@ probe sees the rest:
   into ``torch.nn.functional`` is left to the module hook while the forward hooks are on, and
   reported here on the steps they are off: see :meth:`Doctor.watch_forward`);
 * any other loss (a plain function, a Hugging Face model output's ``.loss``): the scalar whose
-  ``.backward()`` runs is the training loss. ``Tensor.backward`` is wrapped, which also tells a
-  forward pass under ``model.eval()`` *without* ``no_grad`` (validation that forgot it, whose
-  loss nobody back-propagates) from training in eval mode (whose loss is back-propagated);
+  ``.backward()`` runs is the training loss. When it adds terms of its own to the loss
+  functions' losses (``policy_loss + F.smooth_l1_loss(...)``, a KL term, a hand-written
+  penalty; found from its autograd graph on the first backward passes,
+  :func:`~.stats.reaches_parameter_around`), the curve stays the loss functions' (the fit
+  to the labels) and the whole is checked for non-finite values. ``Tensor.backward`` is
+  wrapped, which also tells a forward pass under ``model.eval()`` *without* ``no_grad``
+  (validation that forgot it, whose loss nobody back-propagates) from training in eval mode
+  (whose loss is back-propagated);
 * ``DataLoader.__iter__`` and ``Module.train``: a loader's size (the same-batch check) and
   whether its sampler draws rows in random order (the label-order check), and the start of a
   pass or an ``eval()`` turns the forward hooks on for an evaluation's rows.

@@ -188,6 +188,45 @@ def view_chain(node: Any, limit: int = 16) -> list[Any]:
     return chain
 
 
+def reaches_parameter_around(
+    node: Any, around: list[Any], params: set[int], budget: int = 4096
+) -> bool | None:
+    """Whether the autograd graph under ``node`` (a back-propagated loss's ``grad_fn``)
+    reaches a trained parameter by a path that does not pass through any node in ``around``
+    (the ``grad_fn`` of each loss the loss functions computed): the loss has terms of its own
+    besides them (actor-critic's policy term ``-log_prob * advantage`` next to
+    ``F.smooth_l1_loss``; a KL term; a penalty on the weights written by hand). Scaling a
+    loss (``loss / accumulation``, a gradient scaler's product) reaches no parameter.
+
+    Args:
+        node: the ``grad_fn`` of the tensor whose ``.backward()`` runs.
+        around: nodes the walk stops at.
+        params: ``id()`` of the parameters that count; empty: any leaf that requires grad.
+        budget: the most nodes walked (depth-first, so a term's first path to a leaf is
+            short).
+
+    Returns:
+        ``None`` when the budget ran out undecided.
+    """
+    stops = set(around)
+    seen: set[Any] = set()
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        if n is None or n in stops or n in seen:
+            continue
+        seen.add(n)
+        if len(seen) > budget:
+            return None
+        leaf = getattr(n, "variable", None)  # AccumulateGrad: a leaf that requires grad
+        if leaf is not None:
+            if not params or id(leaf) in params:
+                return True
+            continue
+        stack.extend(f for f, _ in n.next_functions)
+    return False
+
+
 def feeds_normalization(norm_out: torch.Tensor, layer_out: torch.Tensor, depth: int = 4) -> bool:
     """``norm_out`` (a batch or instance norm's output) was computed straight from
     ``layer_out``: the batch-norm node found within ``depth`` nodes of ``norm_out``'s
