@@ -1080,8 +1080,19 @@ class Doctor:
                         base[2],
                         self.epoch,
                         statistics.median(earlier) if earlier else None,
+                        self._second_quarter() if level >= 0.95 * base[0] else None,
                     )
                 )
+
+    def _second_quarter(self) -> float | None:
+        """Median loss over the second quarter of the steps so far (at most 256 of them,
+        evenly spaced: asked every few steps of a long run)."""
+        n = len(self.curve.values)
+        lo, hi = n // 4, n // 2
+        window = [
+            v for v in self.curve.values[lo : hi : max(1, (hi - lo) // 256)] if math.isfinite(v)
+        ]
+        return statistics.median(window) if window else None
 
     def _label_baseline(self) -> tuple[float, float, bool] | None:
         """(loss of predicting the label frequencies, majority share, classification), once
