@@ -139,3 +139,37 @@ def test_a_non_finite_added_term_is_the_non_finite_loss() -> None:
     assert first.id == "nonfinite-loss", [(f.id, f.step, f.message) for f in dr.findings]
     assert first.step == 12
     assert "nonfinite-loss" in ids(dr)
+
+
+def _token_loop(lengths: list[int], lr: float) -> Doctor:
+    """The PyTorch seq2seq tutorial's ``train()`` shape: one sequence per step, the loss
+    summed over its tokens (``loss += criterion(out_t, y_t)``), one backward per sequence."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Embedding(12, 16), nn.Linear(16, 12))
+    opt = torch.optim.SGD(model.parameters(), lr=lr)
+    criterion = nn.CrossEntropyLoss()
+    with doctor.watch(model, opt) as dr:
+        for n in lengths:
+            tokens = torch.randint(0, 12, (n,))
+            opt.zero_grad()
+            loss = torch.zeros(())
+            for t in range(n):
+                loss = loss + criterion(model(tokens[t : t + 1]), (tokens[t : t + 1] + 1) % 12)
+            loss.backward()
+            opt.step()
+    return dr
+
+
+def test_a_loss_summed_over_more_tokens_is_no_gradient_explosion() -> None:
+    """Short sequences first, then sequences 100x longer: the gradient norm grows with the
+    number of summed token losses (pytorch/examples' actor_critic: an episode's value losses
+    summed, 20 steps long at first, 448 later; "exploding-gradients, 16x" at lr 0.01 before).
+    Per summed term it does not."""
+    dr = _token_loop([1] * 8 + [300] * 8, lr=1e-3)
+    assert "exploding-gradients" not in ids(dr)
+    assert dr.grad_norms[-1] < 10 * min(dr.grad_norms)
+
+
+def test_a_real_explosion_under_a_summed_loss_is_still_found() -> None:
+    dr = _token_loop([20] * 40, lr=50.0)
+    assert {"exploding-gradients", "nonfinite-loss"} & ids(dr), [f.id for f in dr.findings]

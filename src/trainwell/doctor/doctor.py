@@ -108,6 +108,11 @@ class Doctor:
         self._extra_terms = False
         self._terms_checked = 0
         self._named_nodes: list[Any] = []  # grad_fn of this step's loss-function losses
+        # Loss terms the step's backward adds up (a sequence's tokens, an episode's steps, a
+        # batch's rows under .sum()): gradients and a back-propagated curve are judged per
+        # term, since their scale follows the count (see _count_items).
+        self._named_calls = 0  # loss-function losses since the last backward
+        self._step_items = 1
         self.sees_backward = False  # a LossProbe reports .backward() calls
         # Steps without an optimizer (:mod:`.manual_steps`): called before a training loss is
         # recorded (the step in progress may end there) and after a training backward returns.
@@ -450,11 +455,16 @@ class Doctor:
         if self._explicit_loss is not None:
             return  # the script gave this step's loss
         if self._step_losses:  # a loss module or function gave it; added terms: checked too
+            calls, self._named_calls = self._named_calls, 0
             if self._named_nodes:
                 self._check_terms(loss)
-            if not self._extra_terms:
+            if not self._extra_terms and calls < 2:
                 return
             value = float(loss.detach())
+            if calls >= 2 and self._sums_calls(loss, value, calls):
+                self._step_items = max(self._step_items, calls)
+            if not self._extra_terms:
+                return
             self._backward_losses.append(value)
             if not math.isfinite(value) and self._step_loss_finite_named():
                 self._on_step_loss(value)  # the added terms are not finite: that is the loss
@@ -463,8 +473,20 @@ class Doctor:
         value = float(loss.detach())
         self._close_eval_phase()
         self._check_pending_input()
-        self._backward_losses.append(value)
+        items = _summed_elements(loss.grad_fn)
+        self._step_items = max(self._step_items, items)
+        self._backward_losses.append(value / items)
         self._on_step_loss(value)
+
+    def _sums_calls(self, loss: torch.Tensor, value: float, calls: int) -> bool:
+        """Whether the back-propagated ``value`` adds up the ``calls`` loss-function losses
+        made since the last backward (``loss += criterion(out_t, y_t)`` over a sequence's
+        tokens, ``torch.stack(value_losses).sum()`` over an episode) rather than averaging
+        them; with terms of its own added, whether its last operation is a sum."""
+        if self._extra_terms:
+            node = loss.grad_fn
+            return node is not None and node.name() in ("AddBackward0", "SumBackward0")
+        return math.isclose(value, sum(self._step_losses[-calls:]), rel_tol=1e-3, abs_tol=1e-6)
 
     def _check_terms(self, loss: torch.Tensor) -> None:
         """Whether the back-propagated ``loss`` adds terms to the loss functions' losses it
@@ -487,6 +509,7 @@ class Doctor:
         if self._pending_input is not None:
             self._check_pending_input()
         self._loss_name = self._loss_name or name
+        self._named_calls += 1
         if self._rows_open and target is not None and target.dim() > 0:
             self._check_rows_are_samples(int(target.shape[0]))
         x, self._first_x = self._first_x, None
@@ -715,7 +738,9 @@ class Doctor:
         if self._step == 0:
             self._refresh_names()
             self._opt_params.update(id(p) for p in params)
-        norm = total if total is not None else 0.0
+        # per summed loss term: a loss over 448 steps of an episode is not an explosion of
+        # one over 20 (pytorch/examples' actor_critic)
+        norm = total / self._step_items if total is not None else 0.0
         self.grad_norms.append(norm)
         if len(self._grad_start) < 3 and math.isfinite(norm):
             self._grad_start.append(norm)
@@ -736,7 +761,12 @@ class Doctor:
             self._grad_alert = True
             self.emit(
                 checks.check_grad_spike(
-                    self._step, list(self.grad_norms), start, self.epoch, t=self.t
+                    self._step,
+                    list(self.grad_norms),
+                    start,
+                    self.epoch,
+                    t=self.t,
+                    terms=self._step_items,
                 )
             )
 
@@ -895,6 +925,7 @@ class Doctor:
         """
         loss = self._pending_step_loss()
         self._explicit_loss, self._step_losses, self._backward_losses = None, [], []
+        self._named_calls, self._step_items = 0, 1
         if self._named_nodes:
             self._named_nodes = []  # no backward came for them: let their graphs go
         # Every step runs this: the guards are inline, so a quiet step calls few functions.
@@ -1355,6 +1386,17 @@ class _Mark:
 
     def hook(self, grad_outputs: Any) -> None:
         return None
+
+
+def _summed_elements(node: Any) -> int:
+    """Elements a back-propagated loss sums, when its last operation is ``.sum()`` over a
+    whole tensor (``torch.cat(policy_losses).sum()``, ``((out - y) ** 2).sum()``); else 1."""
+    if node is None or node.name() != "SumBackward0":
+        return 1
+    try:
+        return max(1, math.prod(int(n) for n in node._saved_self_sym_sizes))
+    except (AttributeError, RuntimeError, TypeError):
+        return 1
 
 
 def _primary_last_weight(grad_norms: dict[str, float]) -> dict[str, float]:

@@ -97,11 +97,14 @@ def check_grad_spike(
     epoch: int | None = None,
     *,
     t: Thresholds = _DEFAULT,
+    terms: int = 1,
 ) -> Finding | None:
     """The total gradient norm jumped 50x above its recent median, or grew 50x above the level
     it started at (TW-X03).
 
     ``norms`` ends with the current step; ``start`` is the median norm of the first steps.
+    For a loss that sums many terms (``terms`` this step: tokens, an episode's steps) the
+    norms are per term, as a mean over them would give.
     Tiny gradients near convergence jump by large factors without harm, so a jump must also
     reach 5x the starting level, and last ``grad_spike_steps`` steps: a lone spike that the
     next step does not repeat (seen in a healthy LSTM under Adam) is noise. Fix: clip
@@ -126,8 +129,8 @@ def check_grad_spike(
             stage="train",
             step=step,
             epoch=epoch,
-            message=f"Gradient norm grew from {start:.3g} to {peak:.3g}, then overflowed to "
-            f"{current} at step {step}.",
+            message=f"Gradient norm{_per_term(terms)} grew from {start:.3g} to {peak:.3g}, then "
+            f"overflowed to {current} at step {step}.",
             evidence={"start": start, "peak": peak},
             fix=_LOWER_LR + _CLIP,
         )
@@ -146,11 +149,15 @@ def check_grad_spike(
         stage="train",
         step=step,
         epoch=epoch,
-        message=f"Gradient norm jumped to {current:.3g}, {current / median:.0f}x its recent "
-        f"median of {median:.3g}.",
+        message=f"Gradient norm{_per_term(terms)} jumped to {current:.3g}, "
+        f"{current / median:.0f}x its recent median of {median:.3g}.",
         evidence={"grad_norm": current, "median": median},
         fix=_LOWER_LR + _CLIP,
     )
+
+
+def _per_term(terms: int) -> str:
+    return f" per loss term (the loss sums {terms} this step)" if terms > 1 else ""
 
 
 def check_layer_explosion(
