@@ -110,7 +110,7 @@ class Doctor:
         self._named_nodes: list[Any] = []  # grad_fn of this step's loss-function losses
         # Loss terms the step's backward adds up (a sequence's tokens, an episode's steps, a
         # batch's rows under .sum()): gradients and a back-propagated curve are judged per
-        # term, since their scale follows the count (see _count_items).
+        # term, since their scale follows the count (_sums_calls, _summed_elements).
         self._named_calls = 0  # loss-function losses since the last backward
         self._step_items = 1
         self.sees_backward = False  # a LossProbe reports .backward() calls
