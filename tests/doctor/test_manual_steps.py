@@ -137,3 +137,30 @@ def test_watch_without_an_optimizer_checks_a_hand_written_update() -> None:
         else:
             assert _ids(dr) == set()
             assert len(dr.curve.values) == 40
+
+
+def test_a_hand_updated_loss_summed_over_a_line_is_judged_per_character() -> None:
+    """The PyTorch char-RNN generation tutorial's ``train()`` shape: the loss summed over a
+    line's characters (``loss += criterion(output, target_line_tensor[i])``), one backward per
+    line, ``p.data.add_(p.grad.data, alpha=-learning_rate)``. Lines of 1 character first, then
+    of 300, every character alike (the terms' gradients align): the gradient norm grows 300x
+    with the count of summed losses, not with a fault (before: ``exploding-gradients``)."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 16), nn.Tanh(), nn.Linear(16, 30))
+    criterion = nn.CrossEntropyLoss()
+    x, y = torch.ones(1, 4), torch.tensor([3])
+
+    def train() -> None:
+        for n in [1] * 8 + [300] * 8:
+            model.zero_grad()
+            loss = torch.zeros(())
+            for _ in range(n):
+                loss = loss + criterion(model(x), y)
+            loss.backward()
+            for p in model.parameters():
+                p.data.add_(p.grad, alpha=-5e-5)  # type: ignore[arg-type]
+
+    dr, ended = _zero_code(train)
+    assert ended == 16
+    assert "exploding-gradients" not in _ids(dr), [f.message for f in dr.findings]
+    assert max(dr.grad_norms) < 1.5 * min(dr.grad_norms)  # per character: about the same
