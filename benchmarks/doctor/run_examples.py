@@ -3,7 +3,9 @@
 Each script in ``examples/`` (not ``_``-prefixed) keeps its example's model, loss, optimizer,
 schedule and loop, with data that needs no download (its first line says what changed). It
 runs under ``trainwell doctor`` (the no-code-change runner); a warning or error finding, or a
-non-zero exit, fails it. Info notes are printed but pass. Usage::
+non-zero exit, fails it. Info notes are printed but pass. A script that sets
+``TORCHRUN_NPROC = N`` at module level (read from its source, not imported) runs under
+``torchrun --standalone --nproc-per-node N`` instead of ``python``. Usage::
 
     python benchmarks/doctor/run_examples.py [--only mnist,vae]
 
@@ -13,6 +15,7 @@ Exits 1 when any example fails.
 from __future__ import annotations
 
 import argparse
+import ast
 import subprocess
 import sys
 import tempfile
@@ -47,12 +50,38 @@ def scripts(only: str = "") -> list[Path]:
     return [p for p in found if not names or any(p.stem.startswith(n) for n in names)]
 
 
+def torchrun_nproc(script: Path) -> int | None:
+    """The ``TORCHRUN_NPROC = N`` a script declares at module level, else None."""
+    for node in ast.parse(script.read_text(encoding="utf-8")).body:
+        if (
+            isinstance(node, ast.Assign)
+            and any(isinstance(t, ast.Name) and t.id == "TORCHRUN_NPROC" for t in node.targets)
+            and isinstance(node.value, ast.Constant)
+            and isinstance(node.value.value, int)
+        ):
+            return node.value.value
+    return None
+
+
+def command(script: Path) -> list[str]:
+    """The command that runs ``script``: ``python script.py``, or torchrun when it asks.
+
+    torchrun is run as ``python -m torch.distributed.run`` (what the ``torchrun`` entry point
+    calls), so it runs under this interpreter whatever the PATH holds.
+    """
+    nproc = torchrun_nproc(script)
+    if nproc is None:
+        return [sys.executable, str(script)]
+    launch = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
+    return [*launch, "--nproc-per-node", str(nproc), str(script)]
+
+
 def run_example(script: Path) -> tuple[int, list[Finding]]:
     """Run ``script`` under the doctor, silently; its exit code and findings."""
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "findings.json"
         code = run_doctor(
-            [sys.executable, str(script)],
+            command(script),
             out,
             console=Console(quiet=True),
             child_output=subprocess.DEVNULL,
