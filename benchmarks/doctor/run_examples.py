@@ -40,6 +40,11 @@ KNOWN: dict[str, str] = {
     "of seeds 543, 1, 2 (0.69-0.70) and ends episode 250 at running reward 175/431/309 "
     "against 122/259/10 (measured without the doctor, offline CartPole). The divergence at "
     "step 152 is the policy's recovery read from the value-loss terms (see README)",
+    "ddp_tutorial_torchrun": "real: F.cross_entropy of the Linear(20, 1) output against "
+    "(32, 1) float targets is a softmax over one class, so the loss is 0 and every gradient "
+    "exactly 0: over 320 steps (its data, 5 epochs, batch 32, without the doctor) the largest "
+    "|loss| and |gradient| were 0.0 and the weights never changed. The error "
+    "output-loss-mismatch is the cause, weights-unchanged its symptom",
 }
 
 
