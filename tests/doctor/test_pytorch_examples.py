@@ -1,4 +1,5 @@
-"""The healthy scripts rebuilt from pytorch/examples raise no warning under the doctor."""
+"""The healthy scripts rebuilt from pytorch/examples raise no warning under the doctor; one run
+under torchrun reports its true finding once, with the ranks."""
 
 from __future__ import annotations
 
