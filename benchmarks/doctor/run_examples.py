@@ -44,7 +44,7 @@ KNOWN: dict[str, str] = {
     "(32, 1) float targets is a softmax over one class, so the loss is 0 and every gradient "
     "exactly 0: over 320 steps (its data, 5 epochs, batch 32, without the doctor) the largest "
     "|loss| and |gradient| were 0.0 and the weights never changed. The error "
-    "output-loss-mismatch is the cause, weights-unchanged its symptom",
+    "output-loss-mismatch names the cause",
     "mingpt_ddp": "real, upstream's trainer: clip_grad_norm_(1.0) runs on the GradScaler's "
     "scaled gradients, before unscale_, so AdamW gets a gradient of norm 1.53e-5 (1/65536) at "
     "every step against a median 0.93 with unscale_ first; after 150 steps training loss 2.854 "
