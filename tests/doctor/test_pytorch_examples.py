@@ -1,4 +1,5 @@
-"""The healthy scripts rebuilt from pytorch/examples raise no warning under the doctor."""
+"""The healthy scripts rebuilt from pytorch/examples raise no warning under the doctor; one run
+under torchrun reports its true finding once, with the ranks."""
 
 from __future__ import annotations
 
@@ -17,3 +18,24 @@ def test_healthy_example_raises_no_warning(name: str) -> None:
     code, findings = run_examples.run_example(script)
     assert code == 0
     assert run_examples.alarms(findings) == [], [f.message for f in findings]
+
+
+def test_torchrun_example_reports_its_true_finding_once_with_the_ranks() -> None:
+    """The DDP tutorial (declares ``TORCHRUN_NPROC = 2``) runs under torchrun, gloo, 2 ranks:
+    its one-class cross-entropy (loss always 0) is found, once, though both ranks see it."""
+    (script,) = run_examples.scripts("ddp_tutorial_torchrun")
+    assert run_examples.command(script)[1:] == [
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc-per-node",
+        "2",
+        str(script),
+    ]
+    code, findings = run_examples.run_example(script)
+    assert code == 0
+    mismatch = [f for f in findings if f.id == "output-loss-mismatch"]
+    assert len(mismatch) == 1
+    assert mismatch[0].severity == "error"
+    assert "single output unit" in mismatch[0].message
+    assert mismatch[0].evidence["ranks"] == [0, 1]

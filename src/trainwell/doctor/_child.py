@@ -13,6 +13,7 @@ import os
 import warnings
 from typing import Any
 
+from trainwell.doctor.amp_probe import ScaledClipProbe
 from trainwell.doctor.doctor import Doctor
 from trainwell.doctor.loss_probe import LossProbe
 from trainwell.doctor.manual_steps import ManualStepProbe
@@ -75,6 +76,7 @@ def global_probes(doctor: Doctor) -> list[Any]:
         ForwardProbe(doctor).attach(),
         OptimizerProbe(doctor).attach(),
         LossProbe(doctor).attach(),
+        ScaledClipProbe(doctor).attach(),
     ]
 
 

@@ -861,7 +861,15 @@ class Doctor:
                 continue
             if p.dim() >= 2 and w > 0:
                 sample.update_ratios[name] = d / w
-            if d == 0.0 and p.grad is not None and name not in sample.no_grad:
+            # An all-zero gradient leaves the weight where it was by design (a loss that is
+            # always 0 sends none): unchanged then says nothing about the optimizer. Read only
+            # for weights that did not move, so a healthy run pays nothing.
+            if (
+                d == 0.0
+                and p.grad is not None
+                and name not in sample.no_grad
+                and bool(p.grad.any())
+            ):
                 self._unchanged_counts[name] = self._unchanged_counts.get(name, 0) + 1
         self.emit(checks.check_nonfinite_weights(self._step, bad, self.epoch))
         self._check_lr_too_high()

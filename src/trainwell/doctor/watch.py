@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # loaded on call: ``import trainwell.doctor`` must not load torch
     import torch
 
+    from trainwell.doctor.amp_probe import ScaledClipProbe
     from trainwell.doctor.doctor import Doctor
     from trainwell.doctor.loss_probe import LossProbe
     from trainwell.doctor.manual_steps import ManualStepProbe
@@ -57,6 +58,7 @@ def watch(
         >>> dr.step, dr.findings
         (3, [])
     """
+    from trainwell.doctor.amp_probe import ScaledClipProbe
     from trainwell.doctor.doctor import Doctor
     from trainwell.doctor.loss_probe import LossProbe
     from trainwell.doctor.manual_steps import ManualStepProbe
@@ -72,10 +74,11 @@ def watch(
         if optimizer is None
         else OptimizerProbe(dr, optimizer).attach()
     )
-    probes: list[ManualStepProbe | ForwardProbe | OptimizerProbe | LossProbe] = [
+    probes: list[ManualStepProbe | ForwardProbe | OptimizerProbe | LossProbe | ScaledClipProbe] = [
         stepper,
         ForwardProbe(dr, modules).attach(),
         LossProbe(dr).attach(),
+        ScaledClipProbe(dr).attach(),
     ]
     try:
         yield dr
