@@ -40,7 +40,7 @@ class Decoder(nn.Module):
 def pair(rng: random.Random) -> tuple[torch.Tensor, torch.Tensor]:
     n = rng.randint(2, 17)
     tokens = [rng.randrange(2, VOCAB) for _ in range(n)]
-    return torch.tensor(tokens + [EOS]), torch.tensor(tokens[::-1] + [EOS])
+    return torch.tensor([*tokens, EOS]), torch.tensor([*tokens[::-1], EOS])
 
 
 def train(source, target, encoder, decoder, enc_opt, dec_opt, criterion, rng) -> float:
@@ -68,5 +68,8 @@ encoder, decoder = Encoder(), Decoder()
 enc_opt = torch.optim.SGD(encoder.parameters(), lr=0.01)
 dec_opt = torch.optim.SGD(decoder.parameters(), lr=0.01)
 criterion = nn.NLLLoss()
-losses = [train(*pair(rng), encoder, decoder, enc_opt, dec_opt, criterion, rng) for _ in range(1500)]
-print(f"mean loss per token: first 100 {sum(losses[:100]) / 100:.3f}, last 100 {sum(losses[-100:]) / 100:.3f}")
+losses = [
+    train(*pair(rng), encoder, decoder, enc_opt, dec_opt, criterion, rng) for _ in range(1500)
+]
+first, last = sum(losses[:100]) / 100, sum(losses[-100:]) / 100
+print(f"mean loss per token: first 100 {first:.3f}, last 100 {last:.3f}")
