@@ -26,7 +26,10 @@ from trainwell.distributed import merge_findings, shard_order
 from trainwell.findings import Finding
 from trainwell.modalities.base import AugmentedData
 
-pytestmark = pytest.mark.usefixtures("one_thread_per_process")
+# Every test that starts gloo process groups runs on one xdist worker, one at a time
+# (scripts/check: --dist loadgroup): two jobs at once on this machine sometimes abort at
+# interpreter exit in torch 2.13 ("terminate called without an active exception").
+pytestmark = [pytest.mark.usefixtures("one_thread_per_process"), pytest.mark.xdist_group("gloo")]
 
 # 200 rows: a 160-row training split, 5 global batches of 32 (16 rows per process).
 SETTINGS = [

@@ -15,7 +15,10 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 from helpers import HANG_GUARD_S
+
+pytestmark = pytest.mark.xdist_group("gloo")  # see tests/test_distributed.py
 
 WORKER = r"""
 import json, sys

@@ -26,7 +26,10 @@ from safetensors.torch import load_file
 import trainwell
 from trainwell.streaming import TRAIN, split_codes
 
-pytestmark = pytest.mark.usefixtures("one_thread_per_process")
+# Every test that starts gloo process groups runs on one xdist worker, one at a time
+# (scripts/check: --dist loadgroup): two jobs at once on this machine sometimes abort at
+# interpreter exit in torch 2.13 ("terminate called without an active exception").
+pytestmark = [pytest.mark.usefixtures("one_thread_per_process"), pytest.mark.xdist_group("gloo")]
 
 ROWS, GROUP_ROWS, BATCH = 600, 100, 32
 SETTINGS = [

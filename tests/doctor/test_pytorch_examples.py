@@ -3,10 +3,14 @@ under torchrun reports its true finding once, with the ranks."""
 
 from __future__ import annotations
 
+import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from helpers import run_gloo_job
+
+from trainwell.findings import read_findings
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks" / "doctor"))
 import run_examples
@@ -20,7 +24,8 @@ def test_healthy_example_raises_no_warning(name: str) -> None:
     assert run_examples.alarms(findings) == [], [f.message for f in findings]
 
 
-def test_torchrun_example_reports_its_true_finding_once_with_the_ranks() -> None:
+@pytest.mark.xdist_group("gloo")  # one gloo job at a time: see tests/test_distributed.py
+def test_torchrun_example_reports_its_true_finding_once_with_the_ranks(tmp_path: Path) -> None:
     """The DDP tutorial (declares ``TORCHRUN_NPROC = 2``) runs under torchrun, gloo, 2 ranks:
     its one-class cross-entropy (loss always 0) is found, once, though both ranks see it."""
     (script,) = run_examples.scripts("ddp_tutorial_torchrun")
@@ -32,8 +37,18 @@ def test_torchrun_example_reports_its_true_finding_once_with_the_ranks() -> None
         "2",
         str(script),
     ]
-    code, findings = run_examples.run_example(script)
-    assert code == 0
+    doctor = [sys.executable, "-m", "trainwell", "doctor", "--json", str(tmp_path / "f.json")]
+    job = run_gloo_job(
+        lambda: subprocess.run(
+            [*doctor, "--", *run_examples.command(script)],
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
+    )
+    assert job.returncode == 0, job.stderr
+    findings = read_findings(tmp_path / "f.json")
     mismatch = [f for f in findings if f.id == "output-loss-mismatch"]
     assert len(mismatch) == 1
     assert mismatch[0].severity == "error"

@@ -13,6 +13,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from helpers import run_gloo_job
 
 ENV = {**os.environ, "PYTHONWARNINGS": "error"}
 
@@ -115,13 +116,14 @@ dist.destroy_process_group()
 """
 
 
+@pytest.mark.xdist_group("gloo")  # one gloo job at a time: see tests/test_distributed.py
 def test_torchrun_findings_carry_their_rank_and_print_once(tmp_path: Path) -> None:
     script = write(tmp_path, "ddp.py", DDP)
     torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
     command = [*torchrun, "--nproc-per-node", "2", str(script)]
-    alone = plain(command, tmp_path)
+    alone = run_gloo_job(lambda: plain(command, tmp_path))
     assert alone.returncode == 0, alone.stderr
-    watched = doctored(command, tmp_path, tmp_path / "f.json")
+    watched = run_gloo_job(lambda: doctored(command, tmp_path, tmp_path / "f.json"))
     assert watched.returncode == 0, watched.stderr
     assert watched.stdout == alone.stdout == "done\n"
     # both ranks find the doubled softmax; it prints once, with the rank that found it first
