@@ -389,8 +389,7 @@ class Doctor:
         ):
             # watching one model: a training loss counts only if that model just ran; still a
             # loss function's output (a second task's loss on the same output), not a term
-            if self._terms_checked < _TERMS_CHECKS and len(self._named_nodes) < 64:
-                self._named_nodes.append(loss.grad_fn)
+            self._note_loss_node(loss)
             return
         if loss.numel() == 1 and mean:  # a summed loss scales with the batch: not a curve
             self.on_named_loss(name, loss, target)
@@ -422,6 +421,10 @@ class Doctor:
         if self._eval_candidates:
             self._commit_eval_candidates()
         self._train_loss(name, value, target)  # (may end the step before: manual_steps)
+        self._note_loss_node(loss)
+
+    def _note_loss_node(self, loss: torch.Tensor) -> None:
+        """Keep a loss function's output node for :meth:`_check_terms` (first steps only)."""
         if self._terms_checked < _TERMS_CHECKS and len(self._named_nodes) < 64:
             self._named_nodes.append(loss.grad_fn)
 
@@ -466,7 +469,7 @@ class Doctor:
             if not self._extra_terms:
                 return
             self._backward_losses.append(value)
-            if not math.isfinite(value) and self._step_loss_finite_named():
+            if not math.isfinite(value) and all(map(math.isfinite, self._step_losses)):
                 self._on_step_loss(value)  # the added terms are not finite: that is the loss
             return
         self._count_graph(loss)
@@ -497,9 +500,6 @@ class Doctor:
         self._terms_checked += 1
         if stats.reaches_parameter_around(loss.grad_fn, nodes, self._opt_params):
             self._extra_terms = True
-
-    def _step_loss_finite_named(self) -> bool:
-        return all(map(math.isfinite, self._step_losses))
 
     def _train_loss(self, name: str, value: float, target: torch.Tensor | None) -> None:
         if self.step_boundary is not None:
