@@ -1,11 +1,13 @@
-"""A small fit's fixed costs (issue 19): codecarbon's set-up does not hold the run up, and the
-report's log axes are labelled without matplotlib's mathtext."""
+"""A small fit's fixed costs (issue 19): codecarbon's set-up does not hold the run up, the
+report's log axes are labelled without matplotlib's mathtext, and the command's lasting imports
+are kept out of the cyclic garbage collector's way (trainwell.lasting)."""
 
 from __future__ import annotations
 
 import base64
 import json
 import re
+import subprocess
 import sys
 import threading
 import types
@@ -129,7 +131,6 @@ def test_the_command_leaves_its_objects_to_the_os_but_a_call_with_arguments_does
     """``trainwell`` (argv None) freezes the garbage collector as it ends, so the teardown
     does not walk torch's objects; ``main([...])`` in a caller's process changes nothing."""
     import gc
-    import subprocess
 
     from trainwell.cli import main
 
@@ -140,9 +141,7 @@ def test_the_command_leaves_its_objects_to_the_os_but_a_call_with_arguments_does
         "from trainwell.cli import main\n"
         "main()\n"
     )
-    proc = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, check=False
-    )
+    proc = _python(probe)
     assert proc.returncode == 2  # a user error still exits 2 with one line
     assert proc.stderr.count("trainwell: error:") == 1
     assert proc.stdout.strip() == "frozen True"
@@ -151,3 +150,52 @@ def test_the_command_leaves_its_objects_to_the_os_but_a_call_with_arguments_does
         main(["fit", "no-such-file.csv", "--target", "y"])
     assert gc.get_freeze_count() == before
     capsys.readouterr()
+
+
+def test_preload_freezes_a_commands_first_imports_after_collecting_its_garbage() -> None:
+    """As the process's command, :func:`trainwell.lasting.preload` imports with the cyclic
+    collector off and freezes what is alive, after collecting the garbage cycles already
+    there (frozen, they would never be freed); a module already imported costs nothing."""
+    probe = (
+        "import gc, sys, weakref\n"
+        "from trainwell.lasting import as_command, preload\n"
+        "as_command(True)\n"
+        "class Node: pass\n"
+        "a, b = Node(), Node(); a.other, b.other = b, a\n"  # a cycle, then garbage
+        "alive = weakref.ref(a); del a, b\n"
+        "assert alive() is not None  # nothing collected it yet\n"
+        "before = gc.get_freeze_count()\n"
+        "preload('colorsys', 'wave')\n"
+        "frozen = gc.get_freeze_count()\n"
+        "print('imported', 'colorsys' in sys.modules and 'wave' in sys.modules)\n"
+        "print('frozen', frozen > before, 'enabled', gc.isenabled())\n"
+        "print('garbage collected', alive() is None)\n"
+        "keep = [Node() for _ in range(10)]\n"
+        "preload('wave')\n"
+        "print('again frozen nothing', gc.get_freeze_count() == frozen)\n"
+    )
+    proc = _python(probe)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == [
+        "imported True",
+        "frozen True enabled True",
+        "garbage collected True",
+        "again frozen nothing True",
+    ]
+
+
+def test_preload_in_a_callers_process_only_imports() -> None:
+    import gc
+
+    from trainwell.lasting import preload
+
+    before = gc.get_freeze_count()
+    preload("tabnanny")
+    assert "tabnanny" in sys.modules
+    assert gc.get_freeze_count() == before
+    assert gc.isenabled()
+
+
+def _python(code: str) -> subprocess.CompletedProcess[str]:
+    """``code`` run by a fresh interpreter: the garbage collector's state is per process."""
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)

@@ -5,8 +5,6 @@ from __future__ import annotations
 import os
 import sys
 import textwrap
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -16,6 +14,7 @@ from pydantic.fields import FieldInfo
 
 from trainwell.config import DataSpec, FitConfig, choice_variants
 from trainwell.errors import TrainwellError
+from trainwell.lasting import TRAINING, as_command, freeze_for_exit, preload
 
 app = typer.Typer(
     name="trainwell",
@@ -168,8 +167,8 @@ def fit(
         if devices > 1:
             argv = command_line(ctx, drop="devices")
             raise typer.Exit(launch(devices, argv))
-    with _heavy_imports():
-        from trainwell.pipeline import fit as run_fit
+    preload(*TRAINING)
+    from trainwell.pipeline import fit as run_fit
 
     if resume is not None and data is not None:
         raise TrainwellError(
@@ -385,6 +384,7 @@ def tune(
 ) -> None:
     """Tune the config on the validation split with Optuna (pruning trials on their curve
     and on the doctor's NaN/divergence findings), then train the best config once."""
+    preload(*TRAINING, "trainwell.tune")
     from trainwell.tune import tune as run_tune
 
     run_tune(
@@ -687,59 +687,19 @@ def _one_line(message: str) -> str:
     return " ".join(message.split())
 
 
-# Whether main() runs as the process's own command (argv None), not called by a caller.
-_process = {"entry": False}
-
-
 def main(argv: list[str] | None = None) -> Any:
     """Entry point: run the CLI, turning user errors into one line and exit code 2.
 
     With ``argv`` None (the ``trainwell`` command, ``python -m trainwell``) this is the
-    process's last act, see :func:`_leave_to_the_os`; with ``argv`` (tests) nothing changes.
+    process's own command: heavy imports skip the cyclic garbage collector and its objects
+    are frozen before exit (:mod:`trainwell.lasting`); with ``argv`` (tests) nothing changes.
     """
-    _process["entry"] = argv is None
+    as_command(argv is None)
     try:
         _main(argv)
     finally:
         if argv is None:
-            _leave_to_the_os()
-
-
-@contextmanager
-def _heavy_imports() -> Iterator[None]:
-    """torch, scikit-learn and the pipeline's imports, without the cyclic garbage collector
-    passing over them, and their objects frozen afterwards (:func:`gc.freeze`).
-
-    They live as long as the process; each full collection during a 569-row fit walked them
-    again: 0.45 CPU s during the imports and ~0.5 in the run (issue 19, measured with
-    ``gc.callbacks``). Only when ``trainwell`` is the process's command: a caller's own
-    process is left as it is."""
-    import gc
-
-    if not _process["entry"] or not gc.isenabled():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.freeze()
-        gc.enable()
-
-
-def _leave_to_the_os() -> None:
-    """Keep the cyclic garbage collector off the objects alive now, for the rest of the
-    process (:func:`gc.freeze`).
-
-    The interpreter's teardown would otherwise walk every object torch, sympy and
-    scikit-learn made: 1.6-2 CPU s of a 569-row fit's ~13 (issue 19; the same imports
-    exited with ``os._exit`` instead, measured side by side). The memory goes back to the OS
-    with the process, as it does anyway; atexit handlers and logging's flush still run, and
-    every run file is closed by now (the recorder writes each atomically).
-    """
-    import gc
-
-    gc.freeze()
+            freeze_for_exit()
 
 
 def _main(argv: list[str] | None) -> None:

@@ -23,6 +23,7 @@ from sklearn.base import BaseEstimator
 from sklearn.inspection import permutation_importance
 
 from trainwell.config import ReportConfig, Task
+from trainwell.lasting import preload
 from trainwell.preprocess import FeatureEncoder
 
 Outputs = Callable[[np.ndarray, np.ndarray], np.ndarray]
@@ -189,6 +190,7 @@ def attributions(
     classes: list[str] | None,
 ) -> dict[str, Any]:
     """Shapley-value attributions (captum) of up to ``n`` validation rows of ``frame``."""
+    preload("captum.attr")
     from captum.attr import ShapleyValueSampling
 
     num, cat = encoder.transform(frame.reset_index(drop=True))

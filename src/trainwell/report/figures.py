@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from trainwell.lasting import preload
+
 PALETTE = ["#0b5cad", "#d4622a", "#2a9d5c", "#8a4fbf", "#b8860b", "#c2185b", "#5f6b7a"]
 STYLE: dict[str, Any] = {
     "svg.fonttype": "none",
@@ -42,6 +44,9 @@ class Figure:
 def _axes(ncols: int = 1, width: float = 6.4, height: float = 3.2) -> Iterator[tuple[Any, Any]]:
     # A bare Figure on an Agg canvas, not pyplot: no figure manager to create and close,
     # and nothing global (matplotlib's advice for non-interactive use).
+    preload(
+        "matplotlib.figure", "matplotlib.backends.backend_agg", "matplotlib.backends.backend_svg"
+    )
     from cycler import cycler
     from matplotlib import rc_context
     from matplotlib.backends.backend_agg import FigureCanvasAgg
