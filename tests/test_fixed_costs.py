@@ -153,9 +153,11 @@ def test_the_command_leaves_its_objects_to_the_os_but_a_call_with_arguments_does
 
 
 def test_preload_freezes_a_commands_first_imports_after_collecting_its_garbage() -> None:
-    """As the process's command, :func:`trainwell.lasting.preload` imports with the cyclic
-    collector off and freezes what is alive, after collecting the garbage cycles already
-    there (frozen, they would never be freed); a module already imported costs nothing."""
+    """As the process's command, :func:`trainwell.lasting.preload` with ``freeze=True``
+    imports with the cyclic collector off and freezes what is alive, after collecting the
+    garbage cycles already there (frozen, they would never be freed); without ``freeze`` (a
+    stage's lazy import, when a run's objects are alive) nothing is frozen; a module already
+    imported costs nothing."""
     probe = (
         "import gc, sys, weakref\n"
         "from trainwell.lasting import as_command, preload\n"
@@ -165,14 +167,17 @@ def test_preload_freezes_a_commands_first_imports_after_collecting_its_garbage()
         "alive = weakref.ref(a); del a, b\n"
         "assert alive() is not None  # nothing collected it yet\n"
         "before = gc.get_freeze_count()\n"
-        "preload('colorsys', 'wave')\n"
+        "preload('colorsys', 'wave', freeze=True)\n"
         "frozen = gc.get_freeze_count()\n"
         "print('imported', 'colorsys' in sys.modules and 'wave' in sys.modules)\n"
         "print('frozen', frozen > before, 'enabled', gc.isenabled())\n"
         "print('garbage collected', alive() is None)\n"
         "keep = [Node() for _ in range(10)]\n"
-        "preload('wave')\n"
+        "preload('wave', freeze=True)\n"
         "print('again frozen nothing', gc.get_freeze_count() == frozen)\n"
+        "preload('tabnanny')\n"
+        "print('lazy', 'tabnanny' in sys.modules, gc.get_freeze_count() == frozen)\n"
+        "print('enabled', gc.isenabled())\n"
     )
     proc = _python(probe)
     assert proc.returncode == 0, proc.stderr
@@ -181,6 +186,8 @@ def test_preload_freezes_a_commands_first_imports_after_collecting_its_garbage()
         "frozen True enabled True",
         "garbage collected True",
         "again frozen nothing True",
+        "lazy True True",
+        "enabled True",
     ]
 
 
@@ -190,7 +197,7 @@ def test_preload_in_a_callers_process_only_imports() -> None:
     from trainwell.lasting import preload
 
     before = gc.get_freeze_count()
-    preload("tabnanny")
+    preload("tabnanny", freeze=True)
     assert "tabnanny" in sys.modules
     assert gc.get_freeze_count() == before
     assert gc.isenabled()

@@ -167,7 +167,7 @@ def fit(
         if devices > 1:
             argv = command_line(ctx, drop="devices")
             raise typer.Exit(launch(devices, argv))
-    preload(*TRAINING)
+    preload(*TRAINING, freeze=True)
     from trainwell.pipeline import fit as run_fit
 
     if resume is not None and data is not None:
@@ -384,7 +384,7 @@ def tune(
 ) -> None:
     """Tune the config on the validation split with Optuna (pruning trials on their curve
     and on the doctor's NaN/divergence findings), then train the best config once."""
-    preload(*TRAINING, "trainwell.tune")
+    preload(*TRAINING, "trainwell.tune", freeze=True)
     from trainwell.tune import tune as run_tune
 
     run_tune(
