@@ -75,6 +75,33 @@ def test_single_class_target(table: Path, capsys: pytest.CaptureFixture[str]) ->
     assert_user_error(code, err, "single class", "'pos'")
 
 
+@pytest.mark.parametrize("task", [[], ["--task", "regression"]], ids=["auto", "regression"])
+def test_constant_regression_target(
+    table: Path, task: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """R² is undefined on a target with no variance (found by trying trainwell: the dummy
+    model shipped with R² 1.0)."""
+    pd.read_csv(table).assign(label=1.5).to_csv(table, index=False)
+    code, _, err = run_cli(
+        fit_args(table, table.parent / "run", "--target", "label", *task), capsys
+    )
+    assert_user_error(code, err, "holds the same value (1.5) in every row")
+    assert not (table.parent / "run").exists()
+
+
+def test_output_folders_the_system_refuses(table: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A run folder or plot path that cannot be made: one line and exit 2, not an OSError's
+    traceback (found by trying trainwell with ``-o /proc/x``)."""
+    code, _, err = run_cli(
+        fit_args(table, Path("/proc/trainwell-test/run"), "--target", "label"), capsys
+    )
+    assert_user_error(code, err, "cannot use '/proc/trainwell-test'")
+    args = ["lr-find", str(table), "--target", "label", "--plot", "/proc/trainwell-test/lr.svg"]
+    code, out, err = run_cli(args, capsys)
+    assert_user_error(code, err, "--plot '/proc/trainwell-test/lr.svg'", "does not exist")
+    assert out == ""  # refused before the sweep
+
+
 def test_regression_on_a_text_target(table: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run_cli(
         fit_args(table, table.parent / "run", "--target", "label", "--task", "regression"), capsys
@@ -178,7 +205,7 @@ def test_a_real_process_exits_2_without_a_traceback(tmp_path: Path) -> None:
     assert not (tmp_path / "runs").exists()
 
 
-def test_predict_rejects_missing_columns_naming_them(
+def test_predict_rejects_missing_columns_clashing_keeps_and_unwritable_outputs(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     data = tmp_path / "data.csv"
@@ -192,6 +219,22 @@ def test_predict_rejects_missing_columns_naming_them(
     bad.to_csv(tmp_path / "bad.csv", index=False)
     code, _, err = run_cli(["predict", str(tmp_path / "run"), str(tmp_path / "bad.csv")], capsys)
     assert_user_error(code, err, "column 'x1' should hold numbers", "'oops'")
+    # --keep of a column named like an output column: the output cannot hold it twice
+    # (found by trying trainwell: a ValueError traceback, exit 1).
+    mixed_frame(20).assign(prediction=1).to_csv(tmp_path / "clash.csv", index=False)
+    args = ["predict", str(tmp_path / "run"), str(tmp_path / "clash.csv")]
+    code, _, err = run_cli([*args, "--keep", "prediction"], capsys)
+    assert_user_error(code, err, "--keep column 'prediction' has the name of an output column")
+    # The same column kept twice is kept once.
+    code, out, err = run_cli([*args, "--keep", "x1", "--keep", "x1"], capsys)
+    assert code == 0, err
+    assert out.splitlines()[0].split(",")[:2] == ["x1", "prediction"]
+    # An output the system refuses fails before the work, in one line.
+    code, _, err = run_cli([*args, "--out", "/proc/trainwell-test/p.csv"], capsys)
+    assert_user_error(code, err, "--out '/proc/trainwell-test/p.csv'")
+    long_name = tmp_path / ("p" * 300 + ".csv")
+    code, _, err = run_cli([*args, "--out", str(long_name)], capsys)
+    assert_user_error(code, err, "File name too long")
     # A tampered model file fails its integrity check.
     weights = next(p for p in (tmp_path / "run" / "model").iterdir() if p.name != "model.json")
     weights.write_bytes(weights.read_bytes()[:-1] + b"\x00")

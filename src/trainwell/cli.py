@@ -282,13 +282,13 @@ def lr_find(
     """
     import json
 
+    from trainwell.data.output import prepare_output_file
     from trainwell.learning_rate import lr_find as run_lr_find
     from trainwell.train.range_test import DEFAULT_LR
 
-    if json_out is not None and not json_out.resolve().parent.is_dir():
-        from trainwell.errors import ConfigError
-
-        raise ConfigError(f"--json {str(json_out)!r}: its folder does not exist")
+    prepare_output_file(plot, "--plot", make_folder=False)
+    if json_out is not None:
+        prepare_output_file(json_out, "--json", make_folder=False)
     test = run_lr_find(
         data,
         target,
@@ -417,8 +417,11 @@ def predict(
     import pandas as pd
 
     from trainwell.data import read_table
-    from trainwell.data.output import prepare_output_file, unseen_category_warnings
-    from trainwell.errors import DataError, did_you_mean
+    from trainwell.data.output import (
+        prepare_output_file,
+        unseen_category_warnings,
+        with_kept_columns,
+    )
     from trainwell.run import load
 
     if out is not None:
@@ -458,12 +461,7 @@ def predict(
         result = model.predict(frame)
         for line in unseen_category_warnings(model, frame):
             typer.echo(f"trainwell: warning: {line}", err=True)
-    for name in reversed(keep or []):
-        if name not in frame.columns:
-            raise DataError(
-                f"--keep column {name!r} is not in the data{did_you_mean(name, frame.columns)}"
-            )
-        result.insert(0, name, frame[name])
+    result = with_kept_columns(result, frame, keep or [])
     if out is None:
         result.to_csv(sys.stdout, index=False)
     elif out.suffix in {".parquet", ".pq"}:
@@ -709,6 +707,18 @@ def _main(argv: list[str] | None) -> None:
     except TrainwellError as err:
         if os.environ.get("RANK", "0") == "0":  # under torchrun every rank fails alike
             typer.echo(f"trainwell: error: {_one_line(str(err))}", err=True)
+        sys.exit(2)
+    except OSError as err:
+        # A path the system refused (a folder that cannot be made, a file name too long, no
+        # permission, a full disk): the user's to fix. An OSError naming no path is a bug.
+        if err.filename is None:
+            raise
+        path = err.filename if err.filename2 is None else f"{err.filename} -> {err.filename2}"
+        typer.echo(
+            f"trainwell: error: cannot use '{path}': {err.strerror or err}; check the path, "
+            "its parent folder and their permissions",
+            err=True,
+        )
         sys.exit(2)
     except typer.Abort:
         typer.echo("trainwell: interrupted", err=True)

@@ -453,11 +453,13 @@ def predict_in_batches(
         (rows predicted, unseen categories per column summed over the batches).
 
     Raises:
-        DataError: the file cannot be read, or a ``keep`` column is missing.
+        DataError: the file cannot be read, or a ``keep`` column is missing or has an
+            output column's name.
     """
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    from trainwell.data.output import with_kept_columns
     from trainwell.errors import did_you_mean
     from trainwell.preprocess import FeatureEncoder
 
@@ -479,9 +481,7 @@ def predict_in_batches(
         for batch in file.iter_batches(batch_size=PREDICT_BATCH_ROWS):
             frame = batch.to_pandas()
             frame.columns = [str(c) for c in frame.columns]
-            result = model.predict(frame).reset_index(drop=True)
-            for name in reversed(keep):
-                result.insert(0, name, frame[name].reset_index(drop=True))
+            result = with_kept_columns(model.predict(frame), frame, keep)
             for name, seen in encoder.unseen_categories(frame).items():
                 merged = unseen.setdefault(name, {"rows": 0, "examples": []})
                 merged["rows"] += seen["rows"]

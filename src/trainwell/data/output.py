@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from trainwell.errors import DataError
+from trainwell.errors import DataError, did_you_mean
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -13,21 +14,63 @@ if TYPE_CHECKING:
     from trainwell.predictor import Predictor
 
 
-def prepare_output_file(out: Path) -> None:
-    """Make ``out``'s folder if it is missing; refuse an ``out`` that is a folder or lies
-    under a file.
+def prepare_output_file(out: Path, option: str = "--out", make_folder: bool = True) -> None:
+    """Make ``out``'s folder if it is missing (with ``make_folder``, else refuse it); refuse
+    an ``out`` that is a folder, lies under a file or cannot be written. ``option`` names it
+    in the messages.
 
     Raises:
         DataError: naming the path and what is wrong.
     """
     if out.is_dir():
-        raise DataError(f"--out {str(out)!r} is a folder; name a file such as predictions.csv")
+        raise DataError(f"{option} {str(out)!r} is a folder; name a file in it")
+    if not make_folder and not out.parent.is_dir():
+        raise DataError(f"{option} {str(out)!r}: its folder does not exist")
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
     except (FileExistsError, NotADirectoryError):
-        raise DataError(f"--out {str(out)!r}: a part of its folder is a file") from None
+        raise DataError(f"{option} {str(out)!r}: a part of its folder is a file") from None
     except OSError as err:
-        raise DataError(f"--out {str(out)!r}: cannot make its folder: {err.strerror}") from None
+        raise DataError(f"{option} {str(out)!r}: cannot make its folder: {err.strerror}") from None
+    # Opened once now, so that a path the system refuses (no permission, a name too long)
+    # fails before the work, not after it; a file made only for this test is removed again.
+    existed = out.exists()
+    try:
+        with out.open("a"):
+            pass
+    except OSError as err:
+        raise DataError(f"{option} {str(out)!r}: cannot write it: {err.strerror}") from None
+    if not existed:
+        out.unlink()
+
+
+def with_kept_columns(
+    result: pd.DataFrame, frame: pd.DataFrame, keep: Sequence[str]
+) -> pd.DataFrame:
+    """``result`` (the predictions for ``frame``'s rows, in order) with the input columns
+    ``keep`` copied in front, each once (``--keep id --keep id`` keeps one ``id``).
+
+    Raises:
+        DataError: a ``keep`` column is not in ``frame``, or has the name of an output column
+            (``prediction``, ``proba_<class>``), which the output cannot hold twice.
+    """
+    import pandas as pd
+
+    names = list(dict.fromkeys(keep))
+    for name in names:
+        if name not in frame.columns:
+            raise DataError(
+                f"--keep column {name!r} is not in the data{did_you_mean(name, frame.columns)}"
+            )
+        if name in result.columns:
+            raise DataError(
+                f"--keep column {name!r} has the name of an output column "
+                f"({', '.join(map(str, result.columns))}); rename it in the input to keep it"
+            )
+    if not names:
+        return result
+    kept = frame[names].reset_index(drop=True)
+    return pd.concat([kept, result.reset_index(drop=True)], axis=1)
 
 
 def unseen_category_warnings(model: Predictor, frame: pd.DataFrame) -> list[str]:

@@ -126,6 +126,17 @@ def _measured_quantity(y: pd.Series) -> str | None:
     )
 
 
+def _require_variation(y: pd.Series, target: str | None) -> None:
+    """A regression target must vary: a constant one leaves nothing to learn, and R² (one
+    minus the error over the target's variance) is undefined."""
+    values = pd.to_numeric(y, errors="coerce").dropna()
+    if len(values) and values.nunique() < 2:
+        raise DataError(
+            f"target {target!r} holds the same value ({_python(values.iloc[0])!r}) in every "
+            "row; a regression needs a target that varies"
+        )
+
+
 def _infer_task(y: pd.Series, cfg: DataConfig) -> tuple[Task, str | None]:
     """The task, and the reason when ``auto`` read small integers as a regression target."""
     numeric = pd.api.types.is_numeric_dtype(y) and not pd.api.types.is_bool_dtype(y)
@@ -138,11 +149,13 @@ def _infer_task(y: pd.Series, cfg: DataConfig) -> tuple[Task, str | None]:
                     f"--task regression needs a numeric target, but {cfg.target!r} holds "
                     f"{bad.iloc[0]!r}; use --task classification or fix the column"
                 )
+        _require_variation(y, cfg.target)
         return "regression", None
     n_classes = y.nunique()
     if cfg.task == "auto":
         integral = numeric and bool(np.all(np.mod(y.to_numpy(dtype=float), 1) == 0))
         if numeric and not (integral and n_classes <= cfg.max_classes):
+            _require_variation(y, cfg.target)
             return "regression", None
         if integral and (reason := _measured_quantity(y)) is not None:
             return "regression", reason
@@ -192,8 +205,8 @@ def build_dataset(
     model reads what they point to, so they are never left out as row names.
 
     Raises:
-        DataError: an unknown column, no usable target, a single class, a non-numeric
-            regression target, an entirely empty column, or no feature left; and the
+        DataError: an unknown column, no usable target, a single class, a constant or
+            non-numeric regression target, an entirely empty column, or no feature left; and the
             refusals of :mod:`trainwell.data.guard` (non-finite target, nested target,
             more than 1000 classes, duplicate column names).
     """
