@@ -66,3 +66,20 @@ def test_regression_on_a_few_rows_prefers_the_simpler_model() -> None:
     assert selection.chosen == "linear"
     assert bool(selection.findings) == (best != "linear")
     assert selection.scores["linear"] == pytest.approx(np.sqrt(np.mean((linear - y[50:]) ** 2)))
+
+
+def test_the_advice_fits_a_run_with_cross_validation_on() -> None:
+    """CV estimates but does not choose what ships: with it on, the advice is a larger split."""
+    y = np.array([0, 1] * 10)
+    best = np.where(np.eye(2)[y] == 1, 0.9, 0.1)  # right on every row
+    simpler = best.copy()
+    simpler[0] = [0.4, 0.6]  # wrong on one row: too few rows to tell the two apart
+    outputs = {"linear": simpler, "network": best}
+    [off] = choose_model("binary", y, outputs).findings
+    [on] = choose_model("binary", y, outputs, cv=5).findings
+    assert off.id == on.id == "validation-too-small"
+    assert "or cross-validation (TW-D05)" in off.fix
+    assert "cross-validation (TW-D05)" not in on.fix
+    assert "Cross-validation is on (split.cv=5)" in on.fix
+    assert "split.validation=0.2" in on.fix
+    assert "baselines.ship=network" in on.fix

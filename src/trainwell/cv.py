@@ -111,13 +111,44 @@ def best_epoch(history: list[dict[str, float]]) -> dict[str, float]:
     return {k: float(v) for k, v in best.items() if k.startswith("val_")}
 
 
+# Where each fold metric can lie (``val_`` stripped), so that its interval does not leave it.
+# The training objectives (cross-entropy, squared error) are >= 0.
+RANGES: dict[str, tuple[float, float]] = {
+    "loss": (0.0, math.inf),
+    "accuracy": (0.0, 1.0),
+    "balanced_accuracy": (0.0, 1.0),
+    "f1_macro": (0.0, 1.0),
+    "roc_auc": (0.0, 1.0),
+    "log_loss": (0.0, math.inf),
+    "rmse": (0.0, math.inf),
+    "mae": (0.0, math.inf),
+    "r2": (-math.inf, 1.0),
+}
+
+
+def metric_range(key: str) -> tuple[float, float]:
+    """Where the fold metric ``key`` (e.g. ``val_accuracy``) can lie; unbounded if unknown."""
+    return RANGES.get(key.removeprefix("val_"), (-math.inf, math.inf))
+
+
 def summarize(folds: list[dict[str, float]]) -> dict[str, dict[str, Any]]:
     """Mean and standard deviation (ddof=1, the spread between folds) of each metric, and a
-    95% Student-t interval of the mean, ``mean ± t(0.975, K-1) · std / sqrt(K)``.
+    95% Student-t interval of the mean, ``mean ± t(0.975, K-1) · std / sqrt(K)``
+    (``scipy.stats.t.interval``), clipped to the metric's range (:func:`metric_range`).
 
     The interval is approximate and, if anything, too narrow: the K folds share training rows,
     so their scores are not independent, and no unbiased estimator of the variance of K-fold
     CV exists (Bengio & Grandvalet 2004). It says how far the mean could move, not more.
+
+    The t-interval is symmetric, so near a bound (fold accuracies of 0.97 to 1.0) it would
+    reach past it (accuracy 1.009, a negative loss). Values past a bound are impossible, so
+    the bound replaces them and ``clipped`` says so; the coverage is unchanged (the clipped part
+    held no possible value). A transformed interval (logit) was not used: a fold at exactly 1.0
+    or 0 loss has no logit, and five folds are too few for a bootstrap.
+
+    Returns:
+        ``{metric: {"mean", "std", "interval" ([low, high] or None for one fold), "clipped"
+        (True when a bound of the metric's range replaced an end), "range", "folds"}}``.
     """
     from scipy import stats
 
@@ -127,18 +158,32 @@ def summarize(folds: list[dict[str, float]]) -> dict[str, dict[str, Any]]:
         values = [f[key] for f in folds if key in f]
         mean = float(np.mean(values))
         std = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
-        half = (
-            float(stats.t.ppf(0.975, len(values) - 1)) * std / math.sqrt(len(values))
-            if len(values) > 1
-            else math.nan
-        )
+        floor, ceiling = metric_range(key)
+        interval: list[float] | None = None
+        clipped = False
+        if len(values) > 1:
+            if std > 0:
+                low, high = stats.t.interval(
+                    0.95, len(values) - 1, loc=mean, scale=std / math.sqrt(len(values))
+                )
+            else:  # every fold scored the same (scipy would return NaN for scale 0)
+                low = high = mean
+            interval = [max(floor, float(low)), min(ceiling, float(high))]
+            clipped = interval != [float(low), float(high)]
         out[key] = {
             "mean": mean,
             "std": std,
-            "interval": [mean - half, mean + half] if math.isfinite(half) else None,
+            "interval": interval,
+            "clipped": clipped,
+            "range": [_json_bound(floor), _json_bound(ceiling)],
             "folds": values,
         }
     return out
+
+
+def _json_bound(value: float) -> float | None:
+    """A range bound for metrics.json: None for an open end (JSON has no infinity)."""
+    return value if math.isfinite(value) else None
 
 
 def cross_validate(prepared: Prepared, lr: float | None = None) -> dict[str, Any]:

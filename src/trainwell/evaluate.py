@@ -28,7 +28,9 @@ def classification_metrics(
     """Accuracy, balanced accuracy, macro precision/recall/F1, ROC-AUC and log loss.
 
     ``proba`` is (n, K) with one column per class in the dataset's class order. ROC-AUC is
-    None when the split holds a single class (it is undefined then).
+    None when the split lacks a class (it is undefined then). Balanced accuracy and the macro
+    metrics average over the classes present in ``y`` (see :func:`macro_scores`), so macro
+    recall equals balanced accuracy on every split, whether or not a class is absent from it.
     """
     k = proba.shape[1]
     labels = np.arange(k)
@@ -44,10 +46,7 @@ def classification_metrics(
         # numbers are still the defined ones (absent classes are left out).
         warnings.simplefilter("ignore", UserWarning)
         result["balanced_accuracy"] = float(skm.balanced_accuracy_score(y, pred))
-    p, r, f, _ = skm.precision_recall_fscore_support(
-        y, pred, labels=labels, average="macro", zero_division=0.0
-    )
-    result.update(precision_macro=float(p), recall_macro=float(r), f1_macro=float(f))
+    result.update(macro_scores(y, pred))
     present = np.unique(y)
     if len(present) < 2:
         result["roc_auc"] = None
@@ -62,6 +61,36 @@ def classification_metrics(
             skm.log_loss(y, clipped, labels=labels, sample_weight=sample_weight)
         )
     return result
+
+
+def macro_scores(y: np.ndarray, pred: np.ndarray) -> dict[str, float]:
+    """Macro precision, recall and F1 over the classes present in the true labels ``y``.
+
+    scikit-learn averages over the classes in ``labels=``; a listed class that never occurs
+    in ``y`` has no recall (0/0), which ``zero_division`` then replaces (0 here), so listing
+    every class would average each absent class in as 0 and contradict balanced accuracy,
+    which leaves absent classes out. Without ``labels=`` sklearn would average over the classes
+    in ``y`` *or* ``pred``, so a predicted absent class would count too. Hence
+    ``labels=np.unique(y)``: macro recall then equals ``balanced_accuracy_score`` (the mean
+    recall of the classes present). A present class that is never predicted still has
+    precision 0 (``zero_division=0``) and its predictions of absent classes count as errors.
+    When every class is present the numbers are those of ``labels=range(K)``.
+
+    Args:
+        y: (n,) true class indices. pred: (n,) predicted class indices.
+
+    Returns:
+        ``{"precision_macro", "recall_macro", "f1_macro"}``, each in [0, 1].
+    """
+    p, r, f, _ = skm.precision_recall_fscore_support(
+        y, pred, labels=np.unique(y), average="macro", zero_division=0.0
+    )
+    return {"precision_macro": float(p), "recall_macro": float(r), "f1_macro": float(f)}
+
+
+def f1_macro(y: np.ndarray, pred: np.ndarray) -> float:
+    """Macro F1 over the classes present in ``y`` (:func:`macro_scores`); per-group metrics."""
+    return macro_scores(np.asarray(y), np.asarray(pred))["f1_macro"]
 
 
 def regression_metrics(y: np.ndarray, pred: np.ndarray) -> dict[str, float | None]:
@@ -145,6 +174,7 @@ def evaluate(
     test: SealedTest,
     class_weights: np.ndarray | None,
     ship: str,
+    cv: int = 0,
 ) -> Evaluation:
     """Select on validation, then open the sealed test split once and score every candidate
     on it (the shipped model's test outputs are kept, so it is never run through a model
@@ -152,11 +182,12 @@ def evaluate(
 
     ``ship``: ``best`` (the lowest validation selection score, or a simpler candidate that
     validation cannot tell from it: :func:`trainwell.selection.choose_model`) or a name.
+    ``cv``: the run's ``split.cv``, for the advice of a ``validation-too-small`` finding.
     """
     scores, outputs = score_candidates(task, candidates, validation, y_validation, class_weights)
     weights = None if class_weights is None else class_weights[y_validation]
     # TW-A02/A08: the simpler model ships when validation is too small to tell it from the best.
-    selection = choose_model(task, y_validation, outputs, weights)
+    selection = choose_model(task, y_validation, outputs, weights, cv=cv)
     shipped = selection.chosen if ship == "best" else ship
     findings = [*selection_findings(task, scores, selection.best, shipped), *selection.findings]
     test_samples, y_test = test.open()

@@ -462,8 +462,9 @@ def run_stages(
                 cv = cross_validate(prepared, lr=result.details["lr"])
         with watch.stage("evaluate"):
             evaluation = evaluate(
-                ds.task, candidates, validation, y_validation, test, weights, cfg.baselines.ship
-            )
+                ds.task, candidates, validation, y_validation, test, weights, cfg.baselines.ship,
+                cv=cfg.split.cv,
+            )  # fmt: skip
             if prepared.samples.stream is not None:  # every test row of a streamed file
                 evaluation = evaluate_test_split(
                     prepared.samples.stream, evaluation, candidates, ds.task, weights,

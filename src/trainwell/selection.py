@@ -83,6 +83,7 @@ def choose_model(
     outputs: Mapping[str, np.ndarray],
     weights: np.ndarray | None = None,
     order: Sequence[str] = SIMPLICITY_ORDER,
+    cv: int = 0,
 ) -> Selection:
     """The best candidate on validation, and the one to ship when validation cannot choose.
 
@@ -93,6 +94,8 @@ def choose_model(
         weights: (n,) per-row weights (class weights of each row's class), or None.
         order: candidate names from simplest to most complex; names not listed are never
             preferred for being simple.
+        cv: the run's ``split.cv`` (0: off). Cross-validation estimates the network's score but
+            does not choose what ships, so with it on the finding's advice omits it.
 
     Returns:
         A :class:`Selection`. ``chosen`` differs from ``best`` only when the paired 95%
@@ -148,8 +151,24 @@ def choose_model(
                     ),
                     "method": "paired t-interval of the mean per-row loss difference",
                 },
-                fix="Use more validation rows (split.validation=0.2) or cross-validation "
-                f"(TW-D05); to ship {best} anyway: baselines.ship={best}.",
+                fix=_too_small_fix(best, cv),
             )
             return Selection(best, name, scores, [finding])
     return Selection(best, best, scores)
+
+
+def _too_small_fix(best: str, cv: int) -> str:
+    """The ``validation-too-small`` advice. With ``split.cv`` on, the folds only estimate the
+    network's score (trainwell.cv): the shipped model is still chosen on this one validation
+    split, so the advice is a larger split, not more folds."""
+    if cv:
+        return (
+            f"Cross-validation is on (split.cv={cv}) but only estimates the network's score; "
+            "the shipped model is chosen on this one validation split, so more folds will not "
+            "change it: use more validation rows (split.validation=0.2) or collect more data; "
+            f"to ship {best} anyway: baselines.ship={best}."
+        )
+    return (
+        "Use more validation rows (split.validation=0.2) or cross-validation "
+        f"(TW-D05); to ship {best} anyway: baselines.ship={best}."
+    )

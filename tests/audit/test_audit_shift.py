@@ -56,6 +56,8 @@ def test_a_later_test_period_with_another_class_mix_is_reported(shifted: list[Fi
     assert finding.evidence["splits"]["test"]["absent_classes"] == ["fog", "snow"]
     assert f"'rain' is {shares['test']['rain']:.0%} of test" in finding.message
     assert "ROC-AUC is not computed on test" in finding.message
+    # Four classes, two absent: the macro metrics are said to average over the other two.
+    assert "macro precision, recall and F1 average over the 2 classes present" in finding.message
     assert "ROC-AUC" in finding.evidence["missing_metrics"]["test"]
 
 

@@ -69,7 +69,10 @@ def _metrics(task: Task) -> dict[str, Callable[..., float]]:
         )
         found["selection_rate"] = functools.partial(selection_rate, pos_label=1)
     else:
-        found["f1_macro"] = functools.partial(skm.f1_score, average="macro", zero_division=0.0)
+        # Over the classes present in the group's true labels, as the test metrics are.
+        from trainwell.evaluate import f1_macro
+
+        found["f1_macro"] = f1_macro
     found["count"] = count
     return found
 

@@ -134,9 +134,11 @@ def check_label_shift(
             }
         if len(np.unique(held)) < len(levels):
             missing = [str(as_python(classes[k])) for k in levels if not np.any(held == k)]
+            present = len(levels) - len(missing)
             missing_metrics[name] = (
-                f"ROC-AUC is not computed on {name}: class(es) {', '.join(map(repr, missing))} "
-                f"do not occur there"
+                f"ROC-AUC is not computed on {name}, and its balanced accuracy and macro "
+                f"precision, recall and F1 average over the {present} classes present: "
+                f"class(es) {', '.join(map(repr, missing))} do not occur there"
             )
     if not shifted_splits:
         return None

@@ -100,12 +100,14 @@ def _classification_statistics(
         return np.asarray(np.nanmean(recall, axis=-1))
 
     def f1_macro(idx: np.ndarray) -> np.ndarray:
-        # sklearn's f1_score(labels=range(k), average="macro", zero_division=0).
+        # trainwell.evaluate.macro_scores: sklearn's f1_score(labels=np.unique(y_true),
+        # average="macro", zero_division=0), i.e. over the classes present in each resample's
+        # true labels, as balanced accuracy is.
         tp, support, predicted = counts(idx)
-        denominator = support + predicted  # 2tp + fp + fn
+        denominator = support + predicted  # 2tp + fp + fn, > 0 wherever support > 0
         with np.errstate(invalid="ignore", divide="ignore"):
-            f1 = np.where(denominator > 0, 2 * tp / denominator, 0.0)
-        return np.asarray(f1.mean(axis=-1))
+            f1 = np.where(support > 0, 2 * tp / denominator, np.nan)
+        return np.asarray(np.nanmean(f1, axis=-1))
 
     def auc(scores: np.ndarray, positive: np.ndarray) -> np.ndarray:
         # Mann-Whitney U / (n1 n0) equals the trapezoidal ROC-AUC (ties count one half).
