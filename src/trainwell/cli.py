@@ -196,7 +196,9 @@ def fit(
 
 @app.command()
 def audit(
-    data: Annotated[str, typer.Argument(help="CSV or Parquet file, or a folder of images.")],
+    data: Annotated[
+        str, typer.Argument(help="CSV or Parquet file, or a folder of class sub-folders.")
+    ],
     overrides: Overrides = None,
     target: Target = None,
     task: TaskOption = None,
@@ -523,7 +525,7 @@ def compress(
 @app.command()
 def serve(
     run_dir: Annotated[
-        Path, typer.Argument(help="A finished run (table, text, series or image model).")
+        Path, typer.Argument(help="A finished run (a table, text, series, image or audio model).")
     ],
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
