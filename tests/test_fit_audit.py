@@ -80,9 +80,15 @@ def test_evaluating_the_test_set_again_with_another_config_is_flagged(
         *FAST,
         "train.lr=3e-3",
     ]
-    assert run_cli(changed, capsys)[0] == 0
+    code, out, err = run_cli(changed, capsys)
+    assert code == 0, err
     findings = {f["id"]: f for f in json.loads((tmp_path / "c" / "findings.json").read_text())}
     assert findings["test-set-reuse"]["practice"] == "TW-D07"
+    # Found after the audit's line was printed, it is recapped under the metrics (a user
+    # trying trainwell saw "0 warnings" and nothing else while findings.json held it).
+    printed = " ".join((out + err).split())
+    assert "after the audit: " in printed
+    assert "warning (evaluate): test-set-reuse: This test set has now been evaluated 3" in printed
     manifest = json.loads((tmp_path / "c" / "manifest.json").read_text())
     assert manifest["test_set"]["evaluations"] == 3
 

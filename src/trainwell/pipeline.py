@@ -489,12 +489,30 @@ def run_stages(
         recorder.complete()
         # The metrics are final: shown before the report, the slowest stage left, is drawn.
         print_summary(console, evaluation.metrics, ds.task)
+        print_later_findings(console, findings[len(prepared.findings) :])
         # The report is derived from the finished run directory (and `trainwell report` can
         # rebuild it), so it is written after the run is complete and shows it so.
         with watch.stage("report"):
             write_report(recorder.dir)
         recorder.timings(watch.timings)
         console.print(f"report: {recorder.dir.report_path}", highlight=False)
+
+
+def print_later_findings(console: Console, findings: list[Finding]) -> None:
+    """A recap, under the metrics, of the errors and warnings found after the audit's line
+    was printed (training, evaluation, explanations): a reused test split, a validation split
+    too small to choose the shipped model on, the doctor's findings (also printed as they
+    were found, which has scrolled by). One line each, the message's first sentence; notes
+    stay in ``findings.json`` and the report."""
+    shown = [f for f in findings if f.severity in {"error", "warning"}]
+    if not shown:
+        return
+    counts = {s: sum(f.severity == s for f in shown) for s in ("error", "warning")}
+    what = ", ".join(f"{n} {s}{'s' if n > 1 else ''}" for s, n in counts.items() if n)
+    console.print(f"after the audit: {what} (details in the report)", highlight=False)
+    for f in shown:
+        first = f.message.split(". ")[0].rstrip(".")
+        console.print(f"  {f.severity} ({f.stage}): {f.id}: {first}.", highlight=False)
 
 
 def print_summary(console: Console, metrics: dict[str, Any], task: str) -> None:
