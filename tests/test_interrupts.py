@@ -77,3 +77,25 @@ def test_ctrl_c_clears_the_progress_bar() -> None:
     shown = screen.getvalue()
     assert "\x1b[?25h" in shown  # the cursor is shown again ...
     assert shown.endswith("\x1b[1A\x1b[2K")  # ... and the bar's line erased
+
+
+def test_a_run_whose_output_reader_goes_away_finishes(tmp_path: Path) -> None:
+    """``trainwell fit ... 2>&1 | head -2``: the reader closes the pipe after two lines. The run
+    goes on with its output sent nowhere and ends complete (found by trying trainwell: it
+    ended "failed", ``SystemExit: 1``, exit code 1)."""
+    mixed_frame(200).to_csv(tmp_path / "data.csv", index=False)
+    run = tmp_path / "run"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "trainwell", "fit", "data.csv", "--target", "label",
+         "--out", str(run), "train.max_epochs=5", "logging.progress=false"],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env={**os.environ, "PYTHONWARNINGS": "error"},
+    )  # fmt: skip
+    assert proc.stdout is not None
+    first = proc.stdout.readline()  # the event: the run has started printing
+    assert first.startswith("run directory:"), first
+    proc.stdout.close()  # what `head -1` does next
+    assert proc.wait() == 0
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["status"] == "complete"
+    assert (run / "report.html").exists()

@@ -695,11 +695,46 @@ def main(argv: list[str] | None = None) -> Any:
     are frozen before exit (:mod:`trainwell.lasting`); with ``argv`` (tests) nothing changes.
     """
     as_command(argv is None)
+    if argv is None:  # the process's own output streams
+        sys.stdout = _ClosedPipeGuard(sys.stdout)
+        sys.stderr = _ClosedPipeGuard(sys.stderr)
     try:
         _main(argv)
     finally:
         if argv is None:
             freeze_for_exit()
+
+
+class _ClosedPipeGuard:
+    """An output stream (``sys.stdout``, ``sys.stderr``, where a run's progress goes) that,
+    once its reader has gone (``trainwell fit ... 2>&1 | head``: a closed pipe), sends the
+    rest of the output to ``os.devnull`` and lets the command go on, with the ``os.dup2``
+    onto devnull the Python docs give for ``BrokenPipeError``, rather than failing a run
+    midway over its terminal output (found by trying trainwell: the run ended "failed")."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return int(self._stream.write(text))
+        except BrokenPipeError:
+            self._to_devnull()
+            return len(text)
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            self._to_devnull()
+
+    def _to_devnull(self) -> None:
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, self._stream.fileno())
+        os.close(null)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
 
 
 def _main(argv: list[str] | None) -> None:
