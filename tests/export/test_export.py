@@ -248,6 +248,18 @@ def test_lightgbm_run_exports_through_onnxmltools(tmp_path: Path) -> None:
         compress_run(run.path)
 
 
+def test_compress_refuses_a_run_that_ships_the_linear_baseline(tmp_path: Path) -> None:
+    """The linear baseline is held as a one-layer network; compressing it as "the shipped
+    network" gave 11-parameter variants and a student larger than its teacher (found by
+    trying trainwell)."""
+    spec = FACTORIES["table"](tmp_path)
+    run = _fit(spec, tmp_path / "run", ["baselines.ship=linear", "train.max_epochs=1"])
+    assert run.manifest["shipped"] == "linear"
+    with pytest.raises(RunError, match="ships its linear baseline, not a network"):
+        compress_run(run.path)
+    assert not (run.path / "export" / "variants.json").exists()
+
+
 def test_export_and_compress_command_lines(
     table: Exported, capsys: pytest.CaptureFixture[str]
 ) -> None:

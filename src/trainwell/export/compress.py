@@ -370,7 +370,9 @@ def compress_run(
         raise ConfigError(f"sparsities must lie strictly between 0 and 1, not {list(sparsities)}")
     run = Run(run_dir)
     predictor = run.model
-    if not isinstance(predictor.candidate, NetworkCandidate):
+    # The dummy and linear baselines are NetworkCandidates too (a one-layer net holding the
+    # scikit-learn model's weights); only the trained network is compressed.
+    if not isinstance(predictor.candidate, NetworkCandidate) or predictor.name != "network":
         raise RunError(
             f"run {str(run.path)!r} ships its {predictor.name} baseline, not a network; "
             "compress works on networks (ship one with baselines.ship=network)"
