@@ -51,7 +51,11 @@ Seed = Annotated[int | None, typer.Option("--seed", help="Random seed (default 0
 ConfigFile = Annotated[Path | None, typer.Option("--config", help="TOML or JSON config file.")]
 Text = Annotated[
     str | None,
-    typer.Option("--text", help="Text column: a text task (fine-tunes a text encoder)."),
+    typer.Option(
+        "--text",
+        help="Text column: a text task (a pre-trained encoder where one is installed: "
+        "fine-tuned on a GPU, frozen under a trained head on a CPU).",
+    ),
 ]
 Series = Annotated[
     str | None,

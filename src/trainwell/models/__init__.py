@@ -103,7 +103,7 @@ def choose_architecture(
             return Choice(
                 "minilm",
                 f"a pre-trained encoder (all-MiniLM-L6-v2, 22M parameters, the smallest "
-                f"BERT-class model) fine-tuned on {n_train} texts: transfer beats training "
+                f"BERT-class model) transferred to {n_train} texts: transfer beats training "
                 "from scratch on small data (TW-A03)",
                 text_weights,
             )
