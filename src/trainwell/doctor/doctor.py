@@ -859,7 +859,9 @@ class Doctor:
             if not (math.isfinite(w) and math.isfinite(d)):
                 bad.append(name)
                 continue
-            if p.dim() >= 2 and w > 0:
+            # A frozen weight left in the optimizer (requires_grad=False: a pre-trained encoder
+            # under a trained head) never moves; its zero says nothing about the learning rate.
+            if p.dim() >= 2 and w > 0 and p.requires_grad:
                 sample.update_ratios[name] = d / w
             # An all-zero gradient leaves the weight where it was by design (a loss that is
             # always 0 sends none): unchanged then says nothing about the optimizer. Read only
