@@ -177,6 +177,8 @@ def test_resume_on_a_folder_that_is_not_a_run(
 ) -> None:
     code, _, err = run_cli(["fit", "--resume", str(tmp_path)], capsys)
     assert_user_error(code, err, "is not a trainwell run")
+    code, _, err = run_cli(["fit", "--resume", str(tmp_path / "nosuch")], capsys)
+    assert_user_error(code, err, "run directory", "/nosuch' does not exist")
 
 
 def test_out_folder_that_already_holds_a_run(

@@ -102,7 +102,9 @@ def test_a_malformed_budget_is_a_config_error() -> None:
 
 
 def test_durations_read_back_as_written() -> None:
-    assert [format_seconds(s) for s in (600, 95, 5400, 0)] == ["10m", "1m35s", "1h30m", "0s"]
+    assert [format_seconds(s) for s in (600, 95, 5400, 12, 0.18, 0)] == [
+        "10m", "1m35s", "1h30m", "12s", "0.2s", "0.0s",
+    ]  # fmt: skip
 
 
 def test_fit_with_a_tiny_budget_stops_early_and_the_run_says_so(

@@ -127,6 +127,11 @@ class RunDir:
         self.save_manifest()
 
     def open_existing(self) -> dict[str, Any]:
+        if not self.path.exists():
+            raise RunError(
+                f"run directory {str(self.path)!r} does not exist; pass the folder that "
+                "`trainwell fit` created"
+            )
         if not self.manifest_path.is_file():
             raise RunError(
                 f"{str(self.path)!r} is not a trainwell run (no manifest.json); "

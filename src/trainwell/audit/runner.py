@@ -282,10 +282,12 @@ def stop_on_errors(findings: list[Finding], allow: list[str]) -> None:
         return
     first = blocking[0]
     ids = sorted({f.id for f in blocking})
+    # A fix that already names its --allow is not told it again.
+    missing = [i for i in ids if f"--allow {i}" not in first.fix]
     raise LeakageError(
         f"the audit stopped the run: {first.id} ({first.practice}): {first.message} "
-        f"Fix: {first.fix.rstrip('.')}. To proceed knowingly: "
-        + " ".join(f"--allow {i}" for i in ids)
+        f"Fix: {first.fix.rstrip('.')}."
+        + (" To proceed knowingly: " + " ".join(f"--allow {i}" for i in missing) if missing else "")
         + (
             f" ({len(blocking)} blocking findings; see `trainwell audit`)"
             if len(blocking) > 1

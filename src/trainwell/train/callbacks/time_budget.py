@@ -28,7 +28,10 @@ def now() -> float:
 
 
 def format_seconds(seconds: float) -> str:
-    """``600`` -> ``"10m"``, ``95`` -> ``"1m35s"``, ``5400`` -> ``"1h30m"``."""
+    """``600`` -> ``"10m"``, ``95`` -> ``"1m35s"``, ``5400`` -> ``"1h30m"``; under ten
+    seconds to a tenth (``0.18`` -> ``"0.2s"``), so a short epoch does not read as none."""
+    if seconds < 9.95:
+        return f"{seconds:.1f}s"
     total = round(seconds)
     hours, rest = divmod(total, 3600)
     minutes, secs = divmod(rest, 60)
