@@ -49,6 +49,23 @@ def test_unreadable_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
     assert not (tmp_path / "run").exists()
 
 
+def test_a_file_that_is_not_utf8_says_how_to_save_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A Latin-1 CSV (a spreadsheet's default on Windows): was the codec's raw message."""
+    path = tmp_path / "latin.csv"
+    path.write_bytes("city,y\nBéziers,0\nNîmes,1\n".encode("latin-1"))
+    code, _, err = run_cli(fit_args(path, tmp_path / "run", "--target", "y"), capsys)
+    assert_user_error(code, err, "is not UTF-8 text", "byte 0xe9", "save it as UTF-8")
+    assert not (tmp_path / "run").exists()
+
+
+def test_unknown_command_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run_cli(["nosuchcmd"], capsys)
+    assert code == 2
+    assert err.strip() == "trainwell: error: No such command 'nosuchcmd'; see trainwell --help"
+
+
 def test_unknown_target_suggests_the_closest_column(
     table: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

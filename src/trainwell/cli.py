@@ -766,7 +766,8 @@ def _main(argv: list[str] | None) -> None:
         sys.exit(130)
     except typer.TyperException as err:  # usage errors: unknown option, missing argument
         message = err.format_message() if hasattr(err, "format_message") else str(err)
-        typer.echo(f"trainwell: error: {_one_line(message)}; see trainwell --help", err=True)
+        message = _one_line(message).rstrip(".")
+        typer.echo(f"trainwell: error: {message}; see trainwell --help", err=True)
         sys.exit(getattr(err, "exit_code", 2))
     except KeyboardInterrupt as err:
         from trainwell.interrupts import interrupted_message

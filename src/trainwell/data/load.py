@@ -70,7 +70,13 @@ def read_table(path: str | Path, nrows: int | None = None) -> pd.DataFrame:
             frame = pd.read_csv(path, sep=sep, decimal=decimal, low_memory=False, nrows=nrows)
     except pd.errors.EmptyDataError:
         raise DataError(f"data file {str(path)!r} is empty; it needs a header and rows") from None
-    except (pd.errors.ParserError, UnicodeDecodeError, OSError, ValueError) as err:
+    except UnicodeDecodeError as err:  # a subclass of ValueError: first
+        raise DataError(
+            f"cannot read {str(path)!r} as {kind}: it is not UTF-8 text (it holds byte "
+            f"{err.object[err.start]:#04x}, as Latin-1 or Windows-1252 files do); save it as "
+            "UTF-8 (in a spreadsheet: CSV UTF-8) and run again"
+        ) from None
+    except (pd.errors.ParserError, OSError, ValueError) as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise DataError(f"cannot read {str(path)!r} as {kind}: {first}") from None
     except Exception as err:  # pyarrow raises its own error types for corrupt Parquet files
