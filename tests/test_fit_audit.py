@@ -47,15 +47,22 @@ def test_allow_proceeds_and_the_manifest_records_it(
             str(out),
             "--allow",
             "target-leakage",
+            "--allow",
+            "target-leakag",  # a typo: said, not silently taken
             *FAST,
         ],
         capsys,
     )
     assert code == 0, err
+    assert "--allow target-leakage matched" not in err
+    assert (
+        "warning: --allow target-leakag matched no finding of this audit (did you mean "
+        "'target-leakage'?)" in " ".join(err.split())
+    )
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["status"] == "complete"
     assert manifest["audit"]["allowed"] == ["target-leakage"]
-    assert manifest["config"]["audit"]["allow"] == ["target-leakage"]
+    assert manifest["config"]["audit"]["allow"] == ["target-leakage", "target-leakag"]
     findings = json.loads((out / "findings.json").read_text())
     assert findings[0]["id"] == "target-leakage"  # errors first
     assert findings[0]["evidence"]

@@ -32,7 +32,7 @@ from trainwell.cv import cross_validate, cv_folds
 from trainwell.data import Dataset
 from trainwell.doctor.plan import plan_of_split
 from trainwell.ensemble import build_ensemble, snapshot_callbacks
-from trainwell.errors import ConfigError, DataError, RunError, TrainwellError
+from trainwell.errors import ConfigError, DataError, RunError, TrainwellError, did_you_mean
 from trainwell.evaluate import SealedTest, evaluate
 from trainwell.findings import Finding
 from trainwell.interrupts import RunInterrupted, Terminated, terminate_as_interrupt
@@ -423,6 +423,14 @@ def run_stages(
         f"{counts['info']} notes",
         highlight=False,
     )
+    found = {f.id for f in findings}
+    for name in cfg.audit.allow:  # a typo in --allow would otherwise pass unnoticed
+        if name not in found:
+            console.print(
+                f"warning: --allow {name} matched no finding of this audit"
+                f"{did_you_mean(name, found)}",
+                highlight=False,
+            )
     console.print(f"network: {prepared.choice.name} ({prepared.choice.reason})", highlight=False)
 
     train, y_train = prepared.split("train")
