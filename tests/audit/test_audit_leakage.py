@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from trainwell.audit.leakage import (
+    check_few_groups_per_split,
     check_groups_across_splits,
     check_rows_across_splits,
     check_time_order,
@@ -144,6 +145,28 @@ def test_group_split_is_silent(
     dataset = make_dataset(patients, group="patient_id")
     splits = make_split(dataset)
     assert check_groups_across_splits(patients["patient_id"], splits, declared=True) is None
+
+
+def test_a_group_split_with_few_held_out_groups_is_a_warning(
+    patients: pd.DataFrame,
+    make_dataset: Callable[..., Dataset],
+    make_split: Callable[..., Splits],
+) -> None:
+    # 60 patients: every held-out split gets several; silent.
+    splits = make_split(make_dataset(patients, group="patient_id"))
+    assert check_few_groups_per_split(patients["patient_id"], splits) is None
+    # 4 plans (a user's `--group plan`): one plan per held-out split.
+    plans = patients.assign(plan=[["basic", "pro", "team", "enterprise"][i % 4]
+                                  for i in range(len(patients))])  # fmt: skip
+    splits = make_split(make_dataset(plans, group="plan"))
+    finding = check_few_groups_per_split(plans["plan"], splits)
+    assert finding is not None
+    assert (finding.id, finding.severity, finding.practice) == (
+        "few-groups-per-split", "warning", "TW-D04",
+    )  # fmt: skip
+    assert finding.evidence["groups"]["test"] < 5
+    assert "(4 groups) is coarse" in finding.message
+    assert sum(finding.evidence["rows"].values()) == len(plans)
 
 
 def test_undeclared_group_key_is_a_warning(patients: pd.DataFrame, clean_splits: Splits) -> None:

@@ -182,6 +182,45 @@ def check_groups_across_splits(
     )
 
 
+# Fewer held-out groups than this and a split's score measures those groups, not unseen ones.
+MIN_HELD_OUT_GROUPS = 5
+
+
+def check_few_groups_per_split(groups: pd.Series, splits: Splits) -> Finding | None:
+    """A ``--group`` split whose validation or test split holds fewer than
+    :data:`MIN_HELD_OUT_GROUPS` groups (TW-D04): with few groups, whole groups land in one
+    split, so the splits' sizes stray from the requested shares and a held-out score rests on
+    one or two groups' rows. Found by trying trainwell: ``--group plan`` (4 plans) gave
+    371/69/160 rows, the test split all one plan.
+
+    Returns:
+        A ``few-groups-per-split`` warning, or ``None``.
+    """
+    column = str(groups.name)
+    keys = groups.astype("string").fillna("<missing>").to_numpy()
+    counts = {name: len(pd.unique(keys[splits.indices(name)])) for name in ("train", *HELD_OUT)}
+    few = {name: counts[name] for name in HELD_OUT if counts[name] < MIN_HELD_OUT_GROUPS}
+    if not few:
+        return None
+    rows = {name: len(splits.indices(name)) for name in counts}
+    total = sum(rows.values())
+    shares = "/".join(f"{rows[n] / total:.0%}" for n in rows)
+    held = " and ".join(f"{n} holds {k} group{'s' if k > 1 else ''}" for n, k in few.items())
+    return Finding(
+        id="few-groups-per-split",
+        practice="TW-D04",
+        severity="warning",
+        stage="audit",
+        message=f"The split by {column!r} ({len(pd.unique(keys))} groups) is coarse: {held}, "
+        f"and the rows fell {shares} into train/validation/test. A score on a few groups "
+        "says little about groups the model has not seen.",
+        evidence={"column": column, "groups": counts, "rows": rows},
+        fix=f"Split by a column with more groups (at least {MIN_HELD_OUT_GROUPS} in each "
+        "held-out split), or gather data from more groups; split.cv=K (whole groups per "
+        "fold) scores the network on every group once instead of on one split.",
+    )
+
+
 def looks_like_group_key(values: pd.Series, name: str) -> bool:
     """A column named like a key (``patient_id``, ``user``) whose values repeat over rows."""
     if not GROUP_WORDS & set(name_tokens(name)):

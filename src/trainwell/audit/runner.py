@@ -145,7 +145,8 @@ def _groups_across(dataset: Dataset, splits: Splits, cfg: AuditConfig) -> list[F
         return _some(
             leakage.check_groups_across_splits(
                 frame[dataset.group], splits, declared=True, limit=limit
-            )
+            ),
+            leakage.check_few_groups_per_split(frame[dataset.group], splits),
         )
     candidates = [
         c
