@@ -255,6 +255,7 @@ def test_predict_warns_of_unseen_categories_and_makes_its_out_folder(
     new = table(10, seed=3).drop(columns="y")
     new.loc[[0, 1, 2], "b"] = ["purple", "purple", "teal"]
     new["t"] = "2024-03-01T00:00:00+05:00"
+    new.loc[[5, 6], "t"] = ["not a date", "2024/13/45"]  # were read as missing dates unsaid
     new.loc[4, "a"] = -np.inf
     new.to_csv(folder / "new.csv", index=False)
     out = folder / "not" / "yet" / "p.csv"
@@ -264,6 +265,9 @@ def test_predict_warns_of_unseen_categories_and_makes_its_out_folder(
     assert code == 0, err
     assert "column 'b': 3 of 10 rows hold categories not seen in training" in err
     assert "'purple'" in err
+    assert "column 't': 2 of 10 rows hold values that are not dates" in err
+    assert "'not a date'" in err
+    assert "'2024/13/45'" in err
     assert len(pd.read_csv(out)) == 10
     line = refused(["predict", str(run), str(folder / "new.csv"), "--out", str(folder)], capsys)
     assert "is a folder" in line

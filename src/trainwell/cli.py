@@ -424,8 +424,9 @@ def predict(
 
     from trainwell.data import read_table
     from trainwell.data.output import (
+        describe_unexpected,
         prepare_output_file,
-        unseen_category_warnings,
+        unexpected_value_warnings,
         with_kept_columns,
     )
     from trainwell.run import load
@@ -448,15 +449,9 @@ def predict(
             else:
                 batch.to_csv(out, index=False, header=first, mode="w" if first else "a")
 
-        rows, unseen = predict_in_batches(model, data, out, keep or [], write_csv)
-        for name, seen in unseen.items():
-            examples = ", ".join(map(repr, seen["examples"]))
-            typer.echo(
-                f"trainwell: warning: column {name!r}: {seen['rows']} of {rows} rows hold "
-                f"categories not seen in training (e.g. {examples}); they were predicted as "
-                "an unknown category",
-                err=True,
-            )
+        rows, unexpected = predict_in_batches(model, data, out, keep or [], write_csv)
+        for name, seen in unexpected.items():
+            typer.echo(f"trainwell: warning: {describe_unexpected(name, seen, rows)}", err=True)
         if out is not None:
             typer.echo(f"wrote {rows} predictions to {out}", err=True)
         return
@@ -465,7 +460,7 @@ def predict(
     else:
         frame = read_table(data)
         result = model.predict(frame)
-        for line in unseen_category_warnings(model, frame):
+        for line in unexpected_value_warnings(model, frame):
             typer.echo(f"trainwell: warning: {line}", err=True)
     result = with_kept_columns(result, frame, keep or [])
     if out is None:

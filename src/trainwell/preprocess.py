@@ -154,18 +154,28 @@ class FeatureEncoder:
         mapped = text.map(index).astype("Float64").fillna(0)
         return mapped.to_numpy(dtype=np.int64)[:, None]
 
-    def unseen_categories(self, frame: pd.DataFrame, limit: int = 3) -> dict[str, dict[str, Any]]:
-        """Categorical values of ``frame`` the training split never had (they are encoded as
-        unknown, code 0): per column, the number of rows and up to ``limit`` examples."""
+    def unexpected_values(self, frame: pd.DataFrame, limit: int = 3) -> dict[str, dict[str, Any]]:
+        """Values of ``frame`` the model reads as something else, per column: categories the
+        training split never had (``kind`` ``category``: encoded as unknown, code 0) and
+        datetime values that do not parse (``kind`` ``datetime``: encoded as a missing date).
+        Each entry: ``{"kind", "rows", "examples"}`` (up to ``limit`` examples)."""
         found: dict[str, dict[str, Any]] = {}
-        for name in self.categorical_names:
-            if name not in frame.columns:
+        for col in self.columns:
+            if col.name not in frame.columns or col.kind not in {"categorical", "datetime"}:
                 continue
-            text = frame[name].dropna().astype(str)
-            unseen = text[~text.isin(set(self.vocab[name]))]
-            if len(unseen):
-                examples = unseen.value_counts().index[:limit].tolist()
-                found[name] = {"rows": len(unseen), "examples": [str(v) for v in examples]}
+            values = frame[col.name].dropna()
+            if col.kind == "categorical":
+                text = values.astype(str)
+                odd = text[~text.isin(set(self.vocab[col.name]))]
+                kind = "category"
+            else:
+                odd = values[_to_datetime(values).isna().to_numpy()].astype(str)
+                kind = "datetime"
+            if len(odd):
+                examples = odd.value_counts().index[:limit].tolist()
+                found[col.name] = {
+                    "kind": kind, "rows": len(odd), "examples": [str(v) for v in examples],
+                }  # fmt: skip
         return found
 
     def to_json(self) -> dict[str, Any]:

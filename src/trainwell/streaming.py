@@ -450,7 +450,8 @@ def predict_in_batches(
         keep: input columns copied in front of the predictions.
 
     Returns:
-        (rows predicted, unseen categories per column summed over the batches).
+        (rows predicted, unexpected values per column summed over the batches:
+        ``FeatureEncoder.unexpected_values``).
 
     Raises:
         DataError: the file cannot be read, or a ``keep`` column is missing or has an
@@ -474,7 +475,7 @@ def predict_in_batches(
                 f"{did_you_mean(name, file.schema_arrow.names)}"
             )
     encoder = FeatureEncoder.from_json(model.spec.encoding["encoder"])
-    unseen: dict[str, dict[str, Any]] = {}
+    unexpected: dict[str, dict[str, Any]] = {}
     writer: pq.ParquetWriter | None = None
     total = 0
     try:
@@ -482,8 +483,10 @@ def predict_in_batches(
             frame = batch.to_pandas()
             frame.columns = [str(c) for c in frame.columns]
             result = with_kept_columns(model.predict(frame), frame, keep)
-            for name, seen in encoder.unseen_categories(frame).items():
-                merged = unseen.setdefault(name, {"rows": 0, "examples": []})
+            for name, seen in encoder.unexpected_values(frame).items():
+                merged = unexpected.setdefault(
+                    name, {"kind": seen["kind"], "rows": 0, "examples": []}
+                )
                 merged["rows"] += seen["rows"]
                 merged["examples"] = list(dict.fromkeys(merged["examples"] + seen["examples"]))[:3]
             if out is not None and out.suffix in PARQUET:
@@ -501,4 +504,4 @@ def predict_in_batches(
             writer.close()
     if total == 0:
         raise DataError(f"data file {str(path)!r} has no rows")
-    return total, unseen
+    return total, unexpected

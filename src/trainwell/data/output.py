@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from trainwell.errors import DataError, did_you_mean
 
@@ -73,20 +73,33 @@ def with_kept_columns(
     return pd.concat([kept, result.reset_index(drop=True)], axis=1)
 
 
-def unseen_category_warnings(model: Predictor, frame: pd.DataFrame) -> list[str]:
-    """One line per categorical column holding values the training split never had
-    (a tabular run; other modalities have no category vocabulary)."""
+def unexpected_value_warnings(model: Predictor, frame: pd.DataFrame) -> list[str]:
+    """One line per column holding values the model reads as something else (a tabular run;
+    other modalities have no column encoding): see :func:`describe_unexpected`."""
     from trainwell.preprocess import FeatureEncoder
 
     spec = model.spec
     if spec.modality != "table":
         return []
     encoder = FeatureEncoder.from_json(spec.encoding["encoder"])
-    lines = []
-    for name, seen in encoder.unseen_categories(frame).items():
-        examples = ", ".join(map(repr, seen["examples"]))
-        lines.append(
-            f"column {name!r}: {seen['rows']} of {len(frame)} rows hold categories not seen "
-            f"in training (e.g. {examples}); they were predicted as an unknown category"
+    return [
+        describe_unexpected(name, seen, len(frame))
+        for name, seen in encoder.unexpected_values(frame).items()
+    ]
+
+
+def describe_unexpected(name: str, seen: dict[str, Any], rows: int) -> str:
+    """The warning for one column of :meth:`FeatureEncoder.unexpected_values`: a category the
+    training split never had, or a date that does not parse (read as a missing date; found by
+    trying trainwell: 'not a date' and '2024/13/45' were predicted without a word)."""
+    examples = ", ".join(map(repr, seen["examples"]))
+    if seen["kind"] == "datetime":
+        return (
+            f"column {name!r}: {seen['rows']} of {rows} rows hold values that are not dates "
+            f"(e.g. {examples}); they were predicted as missing dates (write dates as "
+            "YYYY-MM-DD or ISO 8601)"
         )
-    return lines
+    return (
+        f"column {name!r}: {seen['rows']} of {rows} rows hold categories not seen in training "
+        f"(e.g. {examples}); they were predicted as an unknown category"
+    )
