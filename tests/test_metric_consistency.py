@@ -140,3 +140,19 @@ def test_a_cv_interval_inside_the_range_is_the_plain_t_interval() -> None:
     assert entry["clipped"] is False
     same = summarize([{"val_accuracy": 1.0}] * 3)["val_accuracy"]
     assert (same["interval"], same["clipped"]) == ([1.0, 1.0], False)
+
+
+def test_groups_too_small_lists_five_and_counts_the_rest() -> None:
+    """The count covers every small group; the list shows five and says how many more (found
+    by trying trainwell: "7 group(s)" above a list of 5)."""
+    from trainwell.analysis.groups import small_groups_finding
+
+    results = [
+        {"column": "city", "groups": [
+            {"group": f"c{i}", "count": 3, "judged": False} for i in range(7)
+        ]},
+    ]  # fmt: skip
+    finding = small_groups_finding(results, ReportConfig())
+    assert finding is not None
+    assert finding.message.startswith("7 group(s) have fewer than 20 test rows")
+    assert finding.message.endswith("city=c4 (n=3) and 2 more.")

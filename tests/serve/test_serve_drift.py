@@ -116,3 +116,23 @@ def test_monitor_without_a_served_log_is_one_line(
     code, _, err = run_cli(["monitor", str(served_run)], capsys)
     assert code == 2
     assert "serve/log.jsonl' does not exist: serve the run first" in err
+
+
+def test_monitor_claims_only_what_its_last_window_measured() -> None:
+    """One served row: too few to test drift or score, so no "no drift" verdict (found by
+    trying trainwell: "too few rows to test drift", then "not advised: no drift")."""
+    from trainwell.serve.drift import Drift
+    from trainwell.serve.monitor import MonitorReport, Window, format_report
+
+    untested = Drift("x1", "ks", 1, None, None, None, None)
+    window = Window(first=0, rows=1, drift=[untested], labelled=0, accuracy=None)
+    text = format_report(MonitorReport("r", 1, [window], 0.9, None))
+    assert "too few rows to test drift" in text
+    assert text.splitlines()[-1] == (
+        "retraining: no verdict yet: the last window has too few rows to test drift and too "
+        "few labels to score"
+    )
+    tested = Drift("x1", "ks", 500, 0.01, 0.9, 0.01, False)
+    window = Window(first=0, rows=500, drift=[tested], labelled=0, accuracy=None)
+    text = format_report(MonitorReport("r", 500, [window], 0.9, None))
+    assert text.splitlines()[-1] == "retraining not advised: no drift in the last window"

@@ -183,6 +183,8 @@ def small_groups_finding(results: list[dict[str, Any]], cfg: ReportConfig) -> Fi
     if not small:
         return None
     names = ", ".join(f"{s['column']}={s['group']} (n={s['count']})" for s in small[:5])
+    if len(small) > 5:  # the count above is all of them; the list shows five
+        names += f" and {len(small) - 5} more"
     return Finding(
         id="groups-too-small",
         practice="TW-E04",

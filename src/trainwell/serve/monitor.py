@@ -223,10 +223,23 @@ def format_report(report: MonitorReport) -> str:
     if report.verdict is not None:
         v = report.verdict
         lines.append(f"A/B test (B = candidate): {v.verdict}: {v.reason}")
+    last = report.windows[-1] if report.windows else None
+    # Only what the last window measured is claimed (found by trying trainwell: one served
+    # row read "too few rows to test drift", then "not advised: no drift").
+    measured = []
+    if last is not None and any(d.drifted is not None for d in last.drift):
+        measured.append("no drift")
+    if last is not None and (last.accuracy is not None or last.error is not None):
+        measured.append("no accuracy drop")
     if report.advice:
         lines.append("retraining advised: " + "; ".join(report.advice))
+    elif measured:
+        lines.append(f"retraining not advised: {' and '.join(measured)} in the last window")
     else:
-        lines.append("retraining not advised: no drift and no accuracy drop in the last window")
+        lines.append(
+            "retraining: no verdict yet: the last window has too few rows to test drift and "
+            "too few labels to score"
+        )
     return "\n".join(lines)
 
 
