@@ -60,6 +60,14 @@ def test_a_file_that_is_not_utf8_says_how_to_save_it(
     assert not (tmp_path / "run").exists()
 
 
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    from importlib.metadata import version
+
+    code, out, _ = run_cli(["--version"], capsys)
+    assert code == 0
+    assert out == f"trainwell {version('trainwell')}\n"
+
+
 def test_unknown_command_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run_cli(["nosuchcmd"], capsys)
     assert code == 2

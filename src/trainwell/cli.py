@@ -26,6 +26,26 @@ app = typer.Typer(
 )
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        typer.echo(f"trainwell {version('trainwell')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    show_version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version."
+        ),
+    ] = False,
+) -> None:
+    """Train deep-learning models the way the best-practice guides say to."""
+
+
 # Options that fit, audit and lr-find share: one definition, so their help stays the same.
 Overrides = Annotated[
     list[str] | None,
