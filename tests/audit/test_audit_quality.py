@@ -43,7 +43,14 @@ def test_missing_values_warns_above_five_percent(clean: pd.DataFrame) -> None:
     assert (finding.id, finding.severity) == ("missing-values", "warning")
     assert finding.evidence["columns"] == {"c": 0.1, "a": round(1 / 600, 6)}
     assert finding.evidence["rows_with_missing"] == 60
-    assert "data.drop=c" in finding.fix
+    # 10% missing is filled (median and indicator), not a column to drop (a user was told
+    # to drop an 11.8%-missing column)
+    assert "data.drop" not in finding.fix
+    assert "was-missing indicator" in finding.fix
+    frame.loc[:399, "c"] = np.nan  # two thirds: mostly empty
+    finding = check_missing_values(frame, ["a", "b", "c", "color"])
+    assert finding is not None
+    assert finding.fix.endswith("a mostly empty column is better dropped: data.drop=c")
 
 
 def test_missing_values_few_are_info(clean: pd.DataFrame) -> None:

@@ -69,8 +69,8 @@ def check_missing_values(
 ) -> Finding | None:
     """Columns with missing values; a warning once one column misses more than ``warn_fraction``.
 
-    Remedy: find out why values are missing (a failed join, a sensor that was off), fill them
-    at the source, or drop a mostly empty column with ``data.drop=COL``.
+    Remedy: find out why values are missing (a failed join, a sensor that was off) and fill
+    them at the source; drop a mostly empty (half or more) column with ``data.drop=COL``.
 
     Returns:
         A ``missing-values`` finding, or ``None`` when no value is missing.
@@ -94,8 +94,13 @@ def check_missing_values(
             "rows_with_missing": int(frame[list(fractions.index)].isna().any(axis=1).sum()),
             "warn_above": warn_fraction,
         },
-        fix=f"Find out why values are missing and fill them at the source, or drop a mostly "
-        f"empty column: data.drop={worst}",
+        fix="Find out why values are missing and fill them at the source. The network fills "
+        "the rest with the training median and a was-missing indicator"
+        + (
+            f"; a mostly empty column is better dropped: data.drop={worst}"
+            if worst_fraction >= 0.5
+            else "."
+        ),
     )
 
 
