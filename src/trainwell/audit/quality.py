@@ -94,7 +94,7 @@ def check_missing_values(
             "rows_with_missing": int(frame[list(fractions.index)].isna().any(axis=1).sum()),
             "warn_above": warn_fraction,
         },
-        fix="Find out why values are missing and fill them at the source. The network fills "
+        fix="Find out why values are missing and fill them at the source. trainwell fills "
         "the rest with the training median and a was-missing indicator"
         + (
             f"; a mostly empty column is better dropped: data.drop={worst}"
