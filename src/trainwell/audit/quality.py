@@ -94,8 +94,9 @@ def check_missing_values(
             "rows_with_missing": int(frame[list(fractions.index)].isna().any(axis=1).sum()),
             "warn_above": warn_fraction,
         },
-        fix="Find out why values are missing and fill them at the source. trainwell fills "
-        "the rest with the training median and a was-missing indicator"
+        fix="Find out why values are missing and fill them at the source. The rest stay "
+        "missing: the network and the linear baseline fill them with the training median and "
+        "a was-missing indicator, LightGBM splits on them natively"
         + (
             f"; a mostly empty column is better dropped: data.drop={worst}"
             if worst_fraction >= 0.5
