@@ -58,7 +58,15 @@ def test_paired_bootstrap_of_rmse() -> None:
     assert noise.interval[0] <= 0.0 <= noise.interval[1]
 
 
-def fake_run(root: Path, name: str, correct: np.ndarray, config: dict, test_hash: str) -> Path:
+def fake_run(
+    root: Path,
+    name: str,
+    correct: np.ndarray,
+    config: dict,
+    test_hash: str,
+    shipped: str = "network",
+    network_accuracy: float | None = None,
+) -> Path:
     """A finished run directory with what compare reads: manifest, metrics, predictions."""
     run = root / name
     run.mkdir()
@@ -70,7 +78,9 @@ def fake_run(root: Path, name: str, correct: np.ndarray, config: dict, test_hash
         "splits": {"hashes": {"train": "t", "validation": "v", "test": test_hash}},
     }  # fmt: skip
     (run / "manifest.json").write_text(json.dumps(manifest))
-    metrics = {"shipped": "network", "test": {"accuracy": float(correct.mean())}}
+    metrics: dict = {"shipped": shipped, "test": {"accuracy": float(correct.mean())}}
+    if network_accuracy is not None:
+        metrics["network"] = {"test": {"accuracy": network_accuracy}}
     (run / "metrics.json").write_text(json.dumps(metrics))
     frame = prediction_frame("binary", np.arange(N), y, proba)
     save_test_predictions(run, frame, frame[["y_true"]])
@@ -122,3 +132,22 @@ def test_runs_on_other_test_rows_are_refused(
     code, _, err = run_cli(["compare", str(a), str(b)], capsys)
     assert code == 2
     assert "test split hashes differ" in err
+
+
+def test_network_keys_between_runs_that_ship_a_baseline_are_flagged(
+    tmp_path: Path, good: np.ndarray, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Both runs ship the linear baseline: a changed train.lr changed only the networks,
+    which compare does not see; it says so with their own scores (a user saw every metric
+    "within noise" and nothing else)."""
+    a = fake_run(tmp_path, "a", good, {"train": {"lr": 0.001}}, "same", "linear", 0.9)
+    b = fake_run(tmp_path, "b", good, {"train": {"lr": 0.01}}, "same", "linear", 0.8)
+    code, out, _ = run_cli(["compare", str(a), str(b)], capsys)
+    assert code == 0
+    assert (
+        "warning: every run ships its linear baseline, so train.lr (which change the network) "
+        "leave the compared models as they were; the networks' own test accuracy: a 0.9, b 0.8"
+    ) in out
+    c = fake_run(tmp_path, "c", good, {"train": {"lr": 0.01}}, "same", "network", 0.8)
+    code, out, _ = run_cli(["compare", str(a), str(c)], capsys)
+    assert "ships its" not in out  # c ships its network: the change is compared

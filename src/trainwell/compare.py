@@ -229,7 +229,30 @@ def compare_runs(paths: list[Path]) -> Comparison:
             else:
                 found.append(paired_bootstrap(key, task, y, base, out))
         tests.append(found)
+    warnings += _network_not_shipped(paths, runs, differs, keys_shown[0])
     return Comparison([p.name for p in paths], differs, metrics, tests, warnings)
+
+
+def _network_not_shipped(
+    paths: list[Path], runs: list[dict[str, Any]], differs: dict[str, Any], key: str
+) -> list[str]:
+    """When every run ships the same baseline, keys that change only the network (model.*,
+    train.*) change none of the models compared: say so, with the networks' own test
+    ``key`` (found by trying trainwell: 7 network keys differed, every metric "within noise",
+    both runs shipping the linear baseline)."""
+    shipped = {run["metrics"].get("shipped") for run in runs}
+    network_keys = [k for k in differs if k.split(".")[0] in {"model", "train"}]
+    if len(shipped) != 1 or "network" in shipped or not network_keys:
+        return []
+    scores = []
+    for path, run in zip(paths, runs, strict=True):
+        value = (run["metrics"].get("network") or {}).get("test", {}).get(key)
+        scores.append(f"{path.name} {value:.4g}" if isinstance(value, int | float) else path.name)
+    return [
+        f"every run ships its {shipped.pop()} baseline, so {', '.join(network_keys)} (which "
+        f"change the network) leave the compared models as they were; the networks' own test "
+        f"{key}: {', '.join(scores)} (metrics.json: network)"
+    ]
 
 
 def format_comparison(c: Comparison) -> str:
