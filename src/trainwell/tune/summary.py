@@ -34,6 +34,11 @@ def trial_record(trial: optuna.trial.FrozenTrial) -> dict[str, Any]:
     }
 
 
+# Fewer completed trials than this and the importances are shown with a caveat (found by
+# trying trainwell: three-decimal importances from 2 trials, said without one).
+FEW_TRIALS = 10
+
+
 def importances(study: optuna.Study) -> tuple[dict[str, float], str | None]:
     """Optuna's parameter importances (fANOVA) over the completed trials; empty with the
     reason when there are fewer than two or they cannot be computed."""
@@ -50,8 +55,14 @@ def importances(study: optuna.Study) -> tuple[dict[str, float], str | None]:
             found = optuna.importance.get_param_importances(study, evaluator=evaluator)
         except (RuntimeError, ValueError) as err:  # e.g. no parameter varied between trials
             return {}, f"Optuna could not compute them: {err}"
-    note = "; ".join(sorted({str(w.message) for w in caught})) or None
-    return {k: float(v) for k, v in found.items()}, note
+    notes = sorted({str(w.message) for w in caught})
+    if len(complete) < FEW_TRIALS:  # a caveat the report prints under the table
+        notes.insert(
+            0,
+            f"from {len(complete)} completed trials: fANOVA fits a random forest to the "
+            f"trials' scores, and with fewer than {FEW_TRIALS} this is a rough ranking at best",
+        )
+    return {k: float(v) for k, v in found.items()}, "; ".join(notes) or None
 
 
 def summarize(study: optuna.Study, n_trials: int, best: int) -> dict[str, Any]:
