@@ -56,6 +56,12 @@ def test_report_of_a_stopped_run_rebuilds(
     assert 'data-key="training.epoch3.val_loss"' in html
     card = (stopped / "model_card.md").read_text()
     assert "The run is interrupted: no model was evaluated or shipped." in card
+    # No claim of a choice that was never made, and the command that finishes the run
+    # (found by trying trainwell: "none (the run is not complete), chosen on validation –",
+    # then a `trainwell predict` that fails on this run).
+    assert "- Shipped model: **none**: the run is not complete" in card
+    assert "chosen on validation" not in card
+    assert f"trainwell fit --resume {stopped.resolve()}" in card
     energy = json.loads((stopped / "energy.json").read_text())
     assert [s["status"] for s in energy["sessions"]] == ["interrupted"]
 

@@ -232,8 +232,11 @@ def _country(run: RunFiles) -> str:
 def _hardware(run: RunFiles) -> str:
     hardware = run.manifest.get("environment", {}).get("hardware", {})
     sessions = (run.energy or {}).get("sessions") or [{}]
-    cpu = sessions[-1].get("cpu_model") or hardware.get("machine") or "CPU"
-    text = f"{hardware.get('cpu_count', '?')} cores of {cpu}"
+    # A session codecarbon could not finish (an interrupted run) names the CPU "Unknown".
+    names = [sessions[-1].get("cpu_model"), hardware.get("machine")]
+    cpu = next((n for n in names if n and str(n).lower() != "unknown"), None)
+    cores = hardware.get("cpu_count", "?")
+    text = f"{cores} {cpu} cores" if cpu else f"{cores} CPU cores"
     gpu = hardware.get("gpu") or sessions[-1].get("gpu_model")
     return f"{text} and {gpu}" if gpu else text
 
