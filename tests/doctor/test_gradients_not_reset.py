@@ -10,7 +10,11 @@ from torch import nn
 
 from tests.doctor.conftest import blobs, mlp
 from trainwell import doctor
+from trainwell.doctor import DoctorCallback
+from trainwell.doctor.loss_probe import LossProbe
 from trainwell.findings import sort_findings
+from trainwell.train.callback import Callback
+from trainwell.train.loop import InMemoryData, TrainState, train
 
 _ID = "gradients-not-reset"
 
@@ -99,3 +103,41 @@ def test_gan_generator_backward_through_the_discriminator_is_silent() -> None:
             bce(disc(fake), torch.ones(16, 1)).backward()
             opt_g.step()
     assert _ID not in [f.id for f in dr.findings]
+
+
+class _SeesBackward(Callback):
+    """Attaches a LossProbe to a DoctorCallback's doctor: the check then runs in trainwell's
+    own loop (whose DoctorCallback has none; it is on here so that the control can fail)."""
+
+    def __init__(self, cb: DoctorCallback) -> None:
+        self.cb = cb
+        self.probe: LossProbe | None = None
+
+    def on_fit_start(self, state: TrainState) -> None:
+        assert self.cb.doctor is not None
+        self.probe = LossProbe(self.cb.doctor).attach()
+
+    def on_fit_end(self, state: TrainState) -> None:
+        if self.probe is not None:
+            self.probe.remove()
+
+
+@pytest.mark.parametrize("accumulate", [1, 2])
+def test_trainwell_own_loop_is_silent(accumulate: int) -> None:
+    x, y = blobs(n=192, d=8, k=3)
+    cb = DoctorCallback()
+    sees = _SeesBackward(cb)
+    model = mlp()
+    opt = torch.optim.SGD(model.parameters(), lr=1e-2, momentum=0.9)
+    state = train(
+        model,
+        opt,
+        nn.CrossEntropyLoss(),
+        InMemoryData((x,), y, batch_size=32),
+        max_epochs=2,
+        callbacks=[cb, sees],
+        accumulate=accumulate,
+    )
+    assert state.step == 12 // accumulate
+    assert cb.doctor is not None and cb.doctor.stale_grads.done  # every window was watched
+    assert _ID not in [f.id for f in cb.findings]
