@@ -139,5 +139,6 @@ def test_trainwell_own_loop_is_silent(accumulate: int) -> None:
         accumulate=accumulate,
     )
     assert state.step == 12 // accumulate
-    assert cb.doctor is not None and cb.doctor.stale_grads.done  # every window was watched
+    assert cb.doctor is not None
+    assert cb.doctor.stale_grads.done  # every window was watched
     assert _ID not in [f.id for f in cb.findings]
