@@ -72,6 +72,7 @@ PROBLEMS: dict[str, tuple[str, str, frozenset[str]]] = {
     "imbalance": ("predicts majority class", "TW-D11", frozenset({"majority-class"})),
     "dropout": ("regularization too strong", "TW-T05", frozenset({"regularization-too-strong"})),
     "graphleak": ("loss kept with its graph", "TW-X09", frozenset({"loss-graph-kept"})),
+    "gradreset": ("gradients never reset", "TW-T08", frozenset({"gradients-not-reset"})),
 }
 
 
@@ -93,6 +94,8 @@ LOOP_ONLY: dict[str, str] = {
     "overfit-fn-eval": "its point is the script's own validation code (eval() without no_grad, "
     "a hand-summed loss); the frameworks validate with their own code (overfit-wide is the "
     "same model and data through the frameworks)",
+    "gradreset-sgd": "the frameworks reset the gradients themselves (Lightning's closure "
+    "calls zero_grad before backward, the HF Trainer model.zero_grad() after each step)",
     "valleak-eval-no-grad-fn": "its point is the script's own validation on tensor slices "
     "under eval() without no_grad; the frameworks validate from a loader under no_grad "
     "(valleak-from-train and valleak-train-loader-typo are the fault through the frameworks)",

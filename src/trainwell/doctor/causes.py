@@ -36,6 +36,10 @@ EXPLAINS: dict[str, frozenset[str]] = {
     "labels-unlearnable": frozenset({"lr-too-low", "oscillation", "still-improving"}),
     "majority-class": frozenset({"lr-too-low", "oscillation", "still-improving"}),
     "nonfinite-weights": _CURVE | _UNITS,
+    # A forgotten zero_grad(): the gradients grow as the sum of every batch so far, so the
+    # loss diverges (lowering the LR, the divergence remedy, would only hide it) and the
+    # gradient norms look exploding or the LR too high.
+    "gradients-not-reset": _CURVE | _UNITS | {"exploding-gradients", "lr-too-high"},
 }
 
 

@@ -24,6 +24,7 @@ from trainwell.doctor.checks import labels, regimen, shapes
 from trainwell.doctor.naming import Naming
 from trainwell.doctor.plan import TrainingPlan
 from trainwell.doctor.record import EpochRecord, LayerSample, LossCurve
+from trainwell.doctor.stale_grads import StaleGradCheck
 from trainwell.doctor.thresholds import Thresholds
 from trainwell.findings import Finding
 
@@ -189,6 +190,9 @@ class Doctor:
         self._eval_streak = 0
         self._finished = False
         self._broken = False
+        # A forgotten zero_grad(): gradients carried from one step into the next (the first
+        # few steps only; fed by the optimizer hooks and the LossProbe's backward).
+        self.stale_grads = StaleGradCheck(self)
 
     # ---- cadence -------------------------------------------------------------------------
     @property
@@ -447,6 +451,8 @@ class Doctor:
         """``loss.backward()`` is about to run: ``loss`` is a training loss, whatever made it."""
         if not (loss.requires_grad and loss.numel() == 1):
             return
+        if not self.stale_grads.done:
+            self.stale_grads.before_backward()
         if self.step_boundary is not None:
             self.step_boundary()
         candidates, self._eval_candidates = self._eval_candidates, []

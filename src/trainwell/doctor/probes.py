@@ -278,6 +278,8 @@ class OptimizerProbe:
             optimizer is not doctor._optimizer and not doctor.watching(optimizer)
         ):
             return
+        if not doctor.stale_grads.done:
+            doctor.stale_grads.before_step()
         self._wants = not self.external and doctor.wants_gradients()
         if not (doctor.heavy or self._wants):
             self._params = None  # a light step: nothing to read or snapshot
@@ -320,6 +322,9 @@ class OptimizerProbe:
             return
         params, self._params = self._params, None
         self._ready_done = False
+        if not doctor.stale_grads.done and doctor.sees_backward:
+            # the first few steps only: a forgotten zero_grad() (:mod:`.stale_grads`)
+            doctor.stale_grads.after_step(params or self.params(optimizer))
         if params is None:  # a light step
             doctor.on_step_end()
             return
