@@ -31,6 +31,7 @@ import numpy as np
 
 from trainwell.data import Dataset
 from trainwell.errors import ConfigError, DataError
+from trainwell.report.intervals import RANGES as METRIC_RANGES
 from trainwell.split import Splits
 
 if TYPE_CHECKING:
@@ -111,18 +112,13 @@ def best_epoch(history: list[dict[str, float]]) -> dict[str, float]:
     return {k: float(v) for k, v in best.items() if k.startswith("val_")}
 
 
-# Where each fold metric can lie (``val_`` stripped), so that its interval does not leave it.
-# The training objectives (cross-entropy, squared error) are >= 0.
+# Where each fold metric can lie (``val_`` stripped), so that its interval does not leave it:
+# the report's ranges, plus the training objective (cross-entropy, squared error: >= 0) and
+# accuracy, which the report bounds by a Wilson interval instead.
 RANGES: dict[str, tuple[float, float]] = {
+    **METRIC_RANGES,
     "loss": (0.0, math.inf),
     "accuracy": (0.0, 1.0),
-    "balanced_accuracy": (0.0, 1.0),
-    "f1_macro": (0.0, 1.0),
-    "roc_auc": (0.0, 1.0),
-    "log_loss": (0.0, math.inf),
-    "rmse": (0.0, math.inf),
-    "mae": (0.0, math.inf),
-    "r2": (-math.inf, 1.0),
 }
 
 
