@@ -101,6 +101,9 @@ def test_hparams_with_the_final_metrics(logged: tuple[Path, TrainState, UsedLR])
     best = min(h["val_loss"] for h in state.history)
     (point,) = root.Scalars("hparam/val_loss")
     assert point.value == pytest.approx(best)
+    # One events file at the root, none empty (SummaryWriter.add_hparams leaves an empty one).
+    (written,) = folder.glob("events.out.tfevents.*")
+    assert events(written).PluginTagToContent("hparams") == content
 
 
 def test_layer_statistics_and_histograms_on_their_cadence(

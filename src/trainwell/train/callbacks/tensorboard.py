@@ -20,7 +20,8 @@ so TensorBoard overlays the training and validation curves in one chart.
   with gradient accumulation the last micro-batch of the step is the one shown; validation
   passes (modules in ``eval()`` mode) are never recorded. Attention maps are not logged.
 - at the end, the hyperparameters and final (best-epoch) validation metrics with the hparams
-  plugin (``SummaryWriter.add_hparams``), in the log folder itself.
+  plugin (what ``SummaryWriter.add_hparams`` writes), in one events file in the log folder
+  itself.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from typing import Any
 
 import torch
 from torch.utils.tensorboard import SummaryWriter
+from torch.utils.tensorboard.summary import hparams as hparams_summaries
 
 from trainwell.train.callback import Callback
 from trainwell.train.state import TrainState
@@ -192,9 +194,14 @@ class TensorBoardLogger(Callback):
         }
         metrics["hparam/best_epoch"] = float(best["epoch"]) + 1
         hparams = {k: _hparam_value(v) for k, v in (self.hparams or {}).items()}
+        # What SummaryWriter.add_hparams writes, written by one writer: add_hparams opens a
+        # second writer for a sub-run and leaves its own events file empty (88 bytes).
+        experiment, session_start, session_end = hparams_summaries(hparams, metrics)
         with SummaryWriter(str(self.folder)) as writer:
-            # run_name="." keeps the hparams in the log folder itself (not a timestamped one).
-            writer.add_hparams(hparams, metrics, run_name=".")
+            for summary in (experiment, session_start, session_end):
+                writer.file_writer.add_summary(summary)
+            for name, value in metrics.items():
+                writer.add_scalar(name, value)
 
 
 def _best_epoch(history: list[dict[str, float]]) -> dict[str, float] | None:
