@@ -120,7 +120,37 @@ def test_dead_relus_from_negative_bias() -> None:
     with torch.no_grad():
         model[0].bias.fill_(-20)
     dr = run(model, x, y, steps=4)
-    assert any(f.id == "dead-units" and f.practice == "TW-X04" for f in dr.findings)
+    # Once per dead layer: at its ReLU module, not again at the Linear weight before it
+    # (benchmarks/doctor/scripts/vanish-deadrelu.py gave each of its 3 layers twice).
+    (dead,) = [f for f in dr.findings if f.id == "dead-units"]
+    assert dead.practice == "TW-X04"
+    assert dead.evidence["layer"] == "1"
+
+
+class FunctionalReLU(nn.Module):
+    def __init__(self, d: int = 8, hidden: int = 32, k: int = 3) -> None:
+        super().__init__()
+        self.fc1, self.fc2 = nn.Linear(d, hidden), nn.Linear(hidden, k)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc2(nn.functional.relu(self.fc1(x)))
+
+
+def test_dead_units_after_a_functional_relu_are_found_at_the_weight() -> None:
+    x, y = blobs()
+    model = FunctionalReLU()
+    with torch.no_grad():
+        model.fc1.bias.fill_(-20)
+    (dead,) = [f for f in run(model, x, y, steps=4).findings if f.id == "dead-units"]
+    assert dead.evidence["layer"] == "fc1.weight"
+    # two dead layers, one finding each
+    model = mlp()
+    with torch.no_grad():
+        model[0].bias.fill_(-20)
+        model[2].bias.fill_(-20)
+    findings = run(model, x, y, steps=4).findings
+    layers = [f.evidence["layer"] for f in findings if f.id == "dead-units"]
+    assert sorted(layers) == ["1", "3"]
 
 
 def test_vanishing_gradients_in_deep_sigmoid_stack() -> None:

@@ -183,6 +183,10 @@ class Doctor:
         self._named_seen = 0
         self._pending_input: tuple[torch.nn.Module, list[float], list[float]] | None = None
         self._act_modules: dict[int, torch.nn.Module] = {}
+        # Linear/Conv layers whose output units a watched ReLU module judges (on_units_fed)
+        self._fed_by: dict[int, int] = {}
+        self._units_watched: set[int] = set()
+        self._rows_judged_elsewhere: set[str] = set()  # those layers' weights, by name
         self._output_modules: set[int] = set()
         self._grad_start: list[float] = []
         self._grad_alert = False  # the last gradient norm read was high: read every step
@@ -731,6 +735,18 @@ class Doctor:
         self._act_modules[id(module)] = module
         self._activations.setdefault((kind, id(module)), []).append(fraction)
 
+    def on_units_fed(self, activation: torch.nn.Module, x: torch.Tensor) -> None:
+        """``activation`` (a ReLU module, watched for dead units) ran on ``x``: when ``x`` is
+        the output of a Linear or Conv layer this step, that layer's zero-gradient rows are
+        the same units, already judged at the activation, and are not judged again."""
+        if id(activation) in self._fed_by:
+            return
+        for producer, out in reversed(self._outputs.items()):
+            if out is x and producer is not activation:
+                self._fed_by[id(activation)] = id(producer)
+                self._units_watched.add(id(producer))
+                return
+
     def _refresh_names(self) -> None:
         if self._discover and len(self._seen) != self._named_seen:
             self._named_seen = len(self._seen)
@@ -805,6 +821,8 @@ class Doctor:
                 sample.grad_norms[name] = norm
                 if id(p) in unit_params:
                     sample.zero_grad_rows[name] = stats.zero_row_fraction(p.grad)
+                    if unit_params[id(p)] in self._units_watched:
+                        self._rows_judged_elsewhere.add(name)
         self.samples.append(sample)
         self._samples_version += 1
         if not self.heavy:
@@ -821,6 +839,8 @@ class Doctor:
         losses = self._this_step_losses()
         if not (losses and all(v == 0.0 for v in losses)):
             for name, frac in list(sample.zero_grad_rows.items())[:-1]:
+                if name in self._rows_judged_elsewhere:
+                    continue  # the ReLU module after this layer judges its units
                 self._activations.setdefault(("dead", name), []).append(frac)
         self._check_units()
         always = [n for n, c in self._no_grad_counts.items() if c == self._layer_samples]

@@ -20,7 +20,8 @@ class Naming:
     def __init__(self, roots: Iterable[torch.nn.Module] = ()) -> None:
         self.modules: dict[int, str] = {}
         self.params: dict[int, str] = {}
-        self.unit_params: set[int] = set()  # weights / biases of Linear and Conv layers
+        # weights / biases of Linear and Conv layers -> id of their layer
+        self.unit_params: dict[int, int] = {}
         self.roots: list[torch.nn.Module] = []
         self._param_lists: dict[tuple[int, ...], list[str]] = {}
         self.set_roots(list(roots))
@@ -39,7 +40,7 @@ class Naming:
                 for pname, p in module.named_parameters(recurse=False):
                     self.params.setdefault(id(p), f"{full}.{pname}" if mname or prefix else pname)
                     if isinstance(module, _UNIT_LAYERS):
-                        self.unit_params.add(id(p))
+                        self.unit_params[id(p)] = id(module)
 
     def discover(self, seen: Iterable[torch.nn.Module]) -> None:
         """Use the outermost of ``seen`` modules (those inside no other) as roots."""

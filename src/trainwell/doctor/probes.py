@@ -199,6 +199,8 @@ class ForwardProbe:
         if kind and doctor.heavy:
             if kind == _DEAD:
                 doctor.on_activation(module, "dead", stats.dead_unit_fraction(out))
+                if args and isinstance(args[0], torch.Tensor):
+                    doctor.on_units_fed(module, args[0])
             elif args and isinstance(args[0], torch.Tensor):
                 level = doctor.t.saturation_level
                 doctor.on_activation(module, "saturated", stats.saturated_fraction(args[0], level))
