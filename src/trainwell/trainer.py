@@ -19,6 +19,7 @@ import copy
 import hashlib
 import math
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, cast
@@ -57,6 +58,7 @@ from trainwell.train.callbacks.remedy import Remedy
 from trainwell.train.callbacks.tensorboard import flatten as flatten_hparams
 from trainwell.train.callbacks.time_budget import TimeBudget
 from trainwell.train.compile import compile_network, uncompile
+from trainwell.train.feature_cache import FeatureCache
 from trainwell.train.loop import train
 from trainwell.train.memory import BatchPlan, fit_batch_to_memory, step_probe
 from trainwell.train.precision import Mode, Precision, resolve_precision
@@ -78,6 +80,12 @@ from trainwell.train.threads import choose_threads, step_flops, torch_threads
 OVERFIT_CHECK_MAX_PARAMS = 2_000_000
 OVERFIT_FULL_BATCH_MAX_PARAMS = 200_000
 MAX_AUTO_BATCH = 1024  # the largest batch chosen from the data size (TW-T07)
+FROZEN_NO_AUGMENT = (
+    "the pre-trained backbone stays frozen for the whole run, so each example's features are "
+    "computed once and reused every epoch (feature extraction, as Keras' transfer-learning "
+    "guide does it); augmenting the inputs would need the backbone again on every step. "
+    "model.fine_tune=true trains the backbone, with augmentation"
+)
 
 
 def stream_seed(seed: int, stage: str) -> int:
@@ -211,13 +219,24 @@ class Trainer:
     # The network as the training steps call it: in DistributedDataParallel under N processes
     # (trainwell.distributed), ``net`` itself in one.
     model: torch.nn.Module | None = None
+    # A backbone frozen for the whole run: its features, each example's computed once
+    features: FeatureCache | None = None
+
+    def frozen_features(self) -> AbstractContextManager[None]:
+        """While open, a frozen-for-good backbone serves each example's features from the
+        :class:`~trainwell.train.feature_cache.FeatureCache` (a no-op otherwise)."""
+        return self.features.active() if self.features is not None else nullcontext()
 
     def range_test(self, cfg: FitConfig) -> RangeTest:
         """The LR range test (TW-T02) on the training batches, as training sees them; the
         weights, optimizer state and random generators are restored afterwards. Its random
         draws (dropout) come from a stream of their own, so ``lr-find`` and ``fit`` sweep
         identically (and on the same threads)."""
-        with torch.random.fork_rng(devices=[]), torch_threads(self.plan.threads):
+        with (
+            torch.random.fork_rng(devices=[]),
+            torch_threads(self.plan.threads),
+            self.frozen_features(),
+        ):
             torch.manual_seed(stream_seed(cfg.seed, "range_test"))
             return self._sweep(cfg)
 
@@ -276,23 +295,26 @@ def setup_trainer(
     )
     fine_tune = transfer.get("pretrained") is not None
     probe = None
-    if fine_tune:  # TW-A03/A04: linear probe, then fine-tune (LP-FT)
-        probe = linear_probe_head(net, train_samples.inputs, y_train, class_weights)
+    unfreeze = None
+    features = None
+    if fine_tune:
+        unfreezes, frozen_reason = fine_tune_decision(
+            modality.name, device.type, cfg.model.fine_tune
+        )
+        freeze_epochs = cfg.model.freeze_epochs if unfreezes else cfg.train.max_epochs + 1
+        unfreeze = GradualUnfreezing(groups[:-1], freeze_epochs, cfg.model.unfreeze_every)
+        unfreeze.apply(0)  # the range test and the first epochs see the frozen backbone
+        if not unfreezes:  # frozen for good: a head on the backbone's features, each once
+            transfer = {**transfer, "frozen": frozen_reason}
+            features = FeatureCache(cast(torch.nn.Module, backbone))
+        # TW-A03/A04: linear probe, then fine-tune (LP-FT); its pass fills the cache
+        with features.active() if features is not None else nullcontext():
+            probe = linear_probe_head(net, train_samples.inputs, y_train, class_weights)
     decay = cfg.model.layer_lr_decay if fine_tune else 1.0  # TW-A04
     param_groups = discriminative_groups(
         groups, cfg.train.lr or DEFAULT_LR, decay, cfg.train.weight_decay
     )
     optimizer = make_optimizer(param_groups, cfg)
-    unfreeze = None
-    if fine_tune:
-        unfreezes, frozen_reason = fine_tune_decision(
-            modality.name, device.type, cfg.model.fine_tune
-        )
-        if not unfreezes:  # frozen for good: a head on the encoder's embeddings
-            transfer = {**transfer, "frozen": frozen_reason}
-        freeze_epochs = cfg.model.freeze_epochs if unfreezes else cfg.train.max_epochs + 1
-        unfreeze = GradualUnfreezing(groups[:-1], freeze_epochs, cfg.model.unfreeze_every)
-        unfreeze.apply(0)  # the range test and the first epochs see the frozen backbone
 
     target = targets(net, task, y_train)
 
@@ -312,6 +334,8 @@ def setup_trainer(
     per_rank, _ = distributed.local_batch(plan.batch_size, cfg.train.batch_size is not None)
     here = distributed.ranks()
     augment, augment_info = modality.augmenter(train_samples, cfg)
+    if features is not None and augment is not None:
+        augment, augment_info = None, {"enabled": False, "reason": FROZEN_NO_AUGMENT}
     data: AugmentedData | StreamedData = (
         AugmentedData(
             train_samples.inputs, target, per_rank, augment, seed=cfg.seed, device=device,
@@ -326,7 +350,7 @@ def setup_trainer(
     return Trainer(
         device, net, task, choice, transfer, objective, mode, precision, groups, fine_tune,
         probe, decay, optimizer, unfreeze, plan, augment_info, data, checkpointing,
-        checkpoint_reason, distributed.wrap(net, unfreezes=unfreeze is not None),
+        checkpoint_reason, distributed.wrap(net, unfreezes=unfreeze is not None), features,
     )  # fmt: skip
 
 
@@ -385,7 +409,7 @@ def train_network(
     on the batch plan's CPU threads (:mod:`trainwell.train.threads`). ``on_finding`` is
     called with each of the doctor's findings as it is made (a tuning trial prunes on NaN).
     """
-    with torch_threads(trainer.plan.threads):
+    with torch_threads(trainer.plan.threads), trainer.frozen_features():
         return _train_network(
             trainer, validation, y_validation, cfg, paths=paths, resume_from=resume_from,
             callbacks=callbacks, console=console, split_plan=split_plan, on_finding=on_finding,
@@ -465,6 +489,13 @@ def _train_network(
     if here.parallel and loop.doctor is not None:
         sync.needs_stop = loop.doctor.needs_remedy  # a NaN on any rank stops every rank
     state = TrainState(net, optimizer, schedule.scheduler, max_epochs=cfg.train.max_epochs)
+    if trainer.features is not None:  # frozen for good: left out of weight copies
+        state.constant = frozenset(
+            f"{prefix}.{name}" if prefix else name
+            for prefix, module in net.named_modules()
+            if module is trainer.features.backbone
+            for name in module.state_dict()
+        )
     if resume_from is not None:
         restore(resume_from, state, loop.stateful, trainer.precision)
     else:  # the training draws (dropout) from a stream of their own (TW-R01), one per rank
@@ -533,6 +564,12 @@ def _transfer_details(trainer: Trainer, lr: LRChoice, cfg: FitConfig) -> dict[st
         "layer_groups": len(groups) - 1,
         "layer_lrs": layer_lrs,
         "unfreezing": trainer.unfreeze.log if trainer.unfreeze is not None else None,
+        "feature_cache": None
+        if trainer.features is None
+        else {
+            "examples_computed": trainer.features.computed,
+            "examples_reused": trainer.features.reused,
+        },
     }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -23,15 +24,20 @@ def capture(
     """Everything a resumed run needs to continue bit-for-bit from the end of this epoch.
 
     The loop's only randomness is torch's (dropout) and the shuffling order, which is a
-    function of the epoch; so torch's RNG states are all the randomness saved.
+    function of the epoch; so torch's RNG states are all the randomness saved. The model's
+    ``state.constant`` entries (a backbone frozen for good, rebuilt from its pre-trained
+    file on ``--resume``) are left out, with their SHA-256 to check the rebuilt ones against.
     """
     return {
+        "constant": {"entries": len(state.constant), "sha256": constant_sha256(state)}
+        if state.constant
+        else None,
         "epoch": state.epoch + 1,  # the next epoch to run
         "step": state.step,
         "history": state.history,
         "stop": state.stop,
         "stop_reason": state.stop_reason,
-        "model": state.model.state_dict(),
+        "model": state.varying_state(),
         "optimizer": state.optimizer.state_dict(),
         "scheduler": state.scheduler.state_dict() if state.scheduler is not None else None,
         "precision": precision.state_dict(),
@@ -55,8 +61,14 @@ def restore(
         first = err.errors()[0]
         field = ".".join(str(p) for p in first["loc"])
         raise RunDirError(f"{where} is malformed: {field}: {first['msg']}") from None
+    kept = saved.get("constant")  # None: the checkpoint holds the whole model
+    if kept and (not state.constant or kept.get("sha256") != constant_sha256(state)):
+        raise RunDirError(
+            f"{where} does not fit this run: it was trained on other frozen pre-trained "
+            "weights (or on none); resume with the model.pretrained the run started with"
+        )
     try:
-        state.model.load_state_dict(saved["model"])
+        state.load_varying_state(saved["model"])
         state.optimizer.load_state_dict(saved["optimizer"])
         if state.scheduler is not None and saved["scheduler"] is not None:
             state.scheduler.load_state_dict(saved["scheduler"])
@@ -73,6 +85,21 @@ def restore(
     state.epoch, state.step = saved["epoch"], saved["step"]
     state.history = saved["history"]
     state.stop, state.stop_reason = saved["stop"], saved["stop_reason"]
+
+
+def constant_sha256(state: TrainState) -> str:
+    """SHA-256 over the model's ``state.constant`` entries (names, dtypes, shapes, bytes),
+    computed once per run (they do not change)."""
+    known = state.extras.get("constant_sha256")
+    if known is None:
+        digest = hashlib.sha256()
+        current = state.model.state_dict()
+        for name in sorted(state.constant):
+            tensor = current[name].detach().cpu().contiguous()
+            digest.update(f"{name}:{tensor.dtype}:{tuple(tensor.shape)}".encode())
+            digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+        known = state.extras["constant_sha256"] = digest.hexdigest()
+    return str(known)
 
 
 class CheckpointState(BaseModel):

@@ -35,7 +35,7 @@ class EarlyStopping(Callback):
             return
         if value < self.best - self.min_delta * abs(self.best if math.isfinite(self.best) else 0):
             self.best, self.best_epoch, self.wait = value, state.epoch, 0
-            self.best_weights = {k: v.detach().clone() for k, v in state.model.state_dict().items()}
+            self.best_weights = {k: v.detach().clone() for k, v in state.varying_state().items()}
         else:
             self.wait += 1
             if self.wait >= self.patience:
@@ -47,7 +47,7 @@ class EarlyStopping(Callback):
 
     def on_fit_end(self, state: TrainState) -> None:
         if self.best_weights is not None:
-            state.model.load_state_dict(self.best_weights)
+            state.load_varying_state(self.best_weights)
         state.extras["best_epoch"] = self.best_epoch
 
     def state_dict(self) -> dict[str, Any]:
