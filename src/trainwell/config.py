@@ -136,7 +136,8 @@ class ModelConfig(_Section):
     """TW-A04: epochs that train the new head alone before the backbone is unfrozen."""
     fine_tune: bool | None = None
     """TW-A03/A04: unfreeze the pre-trained backbone after freeze_epochs (true), never
-    (false), or None: yes, except a text encoder on a CPU, which stays frozen."""
+    (false), or None: yes, except a text encoder on a CPU, which stays frozen. A backbone
+    frozen for good is a fixed feature extractor (trainwell.train.feature_cache)."""
     unfreeze_every: int = Field(default=1, ge=1)
     """TW-A04: epochs between unfreezing one more layer group, from the top (gradual
     unfreezing)."""
@@ -430,7 +431,8 @@ class TextOptions(_Section):
     max_tokens: int = Field(default=64, ge=4)
     """Text: tokens per example (longer texts are truncated)."""
     token_dropout: float = Field(default=0.1, ge=0.0, lt=1.0)
-    """Text, TW-D10: drop each token with this probability."""
+    """Text, TW-D10: drop each token with this probability (not while the encoder stays
+    frozen for the whole run: its features are then computed once per text)."""
 
 
 class SeriesOptions(_Section):

@@ -13,14 +13,16 @@ for 528 steps, each a full 22M-parameter forward pass).
 base runs with ``training=False`` in the guide: its dropout off, its batch norms on their
 pre-trained statistics) and without gradients, and hands out the stored rows on every later
 call: the linear probe's pass fills it, the LR range test, every training step and every
-validation pass read from it. An example is known by the bytes of its input rows (a text's
-token ids and attention mask), so any batch, in any order, finds its rows. The backbone's
-weights are not touched, so the network trains, checkpoints and exports as before; outside
-:meth:`FeatureCache.active` (the sealed test, predictions, exports) the backbone runs as usual.
+validation pass read from it. An example is known by a digest of its input rows' bytes (a
+text's token ids and attention mask), so any batch, in any order, finds its rows. The
+backbone's weights are not touched, so the network trains, checkpoints and exports as before;
+outside :meth:`FeatureCache.active` (the sealed test, predictions, exports) the backbone runs
+as usual.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import partial
@@ -93,7 +95,14 @@ class FeatureCache:
 
 
 def row_keys(inputs: tuple[torch.Tensor, ...]) -> list[bytes]:
-    """One key per example (row of the first dimension): its rows' bytes in every input."""
+    """One key per example (row of the first dimension): a 128-bit BLAKE2b digest of its
+    rows' bytes in every input (an image's 150 kB would otherwise be its own key)."""
     n = len(inputs[0])
     arrays = [x.detach().reshape(n, -1).cpu().contiguous().numpy() for x in inputs]
-    return [b"".join(a[i].tobytes() for a in arrays) for i in range(n)]
+    keys = []
+    for i in range(n):
+        digest = hashlib.blake2b(digest_size=16)
+        for a in arrays:
+            digest.update(a[i].tobytes())
+        keys.append(digest.digest())
+    return keys
