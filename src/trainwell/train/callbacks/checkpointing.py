@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -13,7 +12,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from trainwell.errors import RunDirError
 from trainwell.run_files import path_in_run
 from trainwell.train.callback import Callback
-from trainwell.train.checkpoint import CHECKPOINT_RE, checkpoint_path, load_state, save_state
+from trainwell.train.checkpoint import (
+    CHECKPOINT_RE,
+    checkpoint_path,
+    load_state,
+    save_state,
+    tensors_sha256,
+)
 from trainwell.train.precision import Precision
 from trainwell.train.state import TrainState
 
@@ -92,13 +97,9 @@ def constant_sha256(state: TrainState) -> str:
     computed once per run (they do not change)."""
     known = state.extras.get("constant_sha256")
     if known is None:
-        digest = hashlib.sha256()
         current = state.model.state_dict()
-        for name in sorted(state.constant):
-            tensor = current[name].detach().cpu().contiguous()
-            digest.update(f"{name}:{tensor.dtype}:{tuple(tensor.shape)}".encode())
-            digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
-        known = state.extras["constant_sha256"] = digest.hexdigest()
+        constant = {name: current[name] for name in state.constant}
+        known = state.extras["constant_sha256"] = tensors_sha256(constant)
     return str(known)
 
 
