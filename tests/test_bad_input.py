@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 from conftest import mixed_frame
-from helpers import FAST, run_cli, run_subprocess
+from helpers import FAST, HANG_GUARD_S, run_cli, run_subprocess
 
 
 def fit_args(data: Path, out: Path, *extra: str) -> list[str]:
@@ -229,6 +232,42 @@ def test_a_real_process_exits_2_without_a_traceback(tmp_path: Path) -> None:
         proc.stderr.strip()
         == "trainwell: error: data file 'missing.csv' does not exist; check the path"
     )
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["fit", "missing.csv", "--target", "y"], "does not exist; check the path"),
+        (["tune", "missing.csv", "--target", "y"], "does not exist; check the path"),
+        (["fit", "data.csv", "--target", "y", "train.lr=fast"], "invalid config value"),
+        (["tune", "data.csv", "--target", "y", "nosuch.key=1"], "unknown config key"),
+        (["fit", "data.csv", "--target", "y", "--config", "nope.toml"], "does not exist"),
+    ],
+)
+def test_input_errors_that_need_no_model_library_come_before_importing_one(
+    tmp_path: Path, args: list[str], expected: str
+) -> None:
+    """Issue 19: every bad-input error waited for torch's and scikit-learn's ~4 s of
+    imports; a typo in a path or an override is now answered before them."""
+    (tmp_path / "data.csv").write_text("x,y\n1,0\n2,1\n")
+    env = {**os.environ, "PYTHONWARNINGS": "error"}
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "trainwell", *args],
+        cwd=tmp_path, capture_output=True, text=True, env=env, timeout=HANG_GUARD_S,
+    )  # fmt: skip
+    assert proc.returncode == 2
+    imported = {
+        line.rsplit("|", 1)[1].strip()
+        for line in proc.stderr.splitlines()
+        if line.startswith("import time:")
+    }
+    assert "trainwell.cli" in imported  # (the import log is there to read)
+    assert not imported & {"torch", "sklearn", "lightgbm"}
+    message = [line for line in proc.stderr.splitlines() if not line.startswith("import time:")]
+    assert len(message) == 1, proc.stderr[-2000:]
+    assert message[0].startswith("trainwell: error: ")
+    assert expected in message[0]
     assert not (tmp_path / "runs").exists()
 
 

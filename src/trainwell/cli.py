@@ -12,8 +12,9 @@ import typer
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
-from trainwell.config import DataSpec, FitConfig, choice_variants
+from trainwell.config import DataSpec, FitConfig, choice_variants, options_config
 from trainwell.errors import TrainwellError
+from trainwell.files import require_data_file
 from trainwell.lasting import TRAINING, as_command, freeze_for_exit, preload
 
 app = typer.Typer(
@@ -91,6 +92,28 @@ def data_spec(
     """The :class:`~trainwell.config.DataSpec` of ``--task``, ``--group``, ``--time``,
     ``--text`` and ``--series`` (typer needs each option as its own parameter)."""
     return DataSpec(task=task, group=group, time=time, text=text, series=series)
+
+
+def check_early(
+    data: str | None,
+    config: Path | None,
+    overrides: list[str],
+    target: str | None,
+    seed: int | None,
+    spec: DataSpec,
+    **options: Any,
+) -> None:
+    """Refuse what needs neither torch nor scikit-learn to judge (a data path with nothing
+    there, a malformed config file or override) before their ~4 s of imports, so a typo is
+    answered at once. The command checks the same again, with the same functions, once its
+    modules are loaded (issue 19: every bad-input error came after the imports).
+
+    Raises:
+        DataError: nothing at ``data``; ConfigError: a config or override it cannot use.
+    """
+    if data is not None:
+        require_data_file(data)
+    options_config(config, overrides, target=target, seed=seed, spec=spec, **options)
 
 
 def _config_keys(
@@ -191,13 +214,17 @@ def fit(
         if devices > 1:
             argv = command_line(ctx, drop="devices")
             raise typer.Exit(launch(devices, argv))
-    preload(*TRAINING, freeze=True)
-    from trainwell.pipeline import fit as run_fit
-
     if resume is not None and data is not None:
         raise TrainwellError(
             "--resume continues a run exactly as configured; pass only --resume RUN_DIR"
         )
+    spec = data_spec(task, group, time, text, series)
+    overrides = [*(overrides or []), *([f"audit.allow={','.join(allow)}"] if allow else [])]
+    if resume is None:
+        check_early(data, config, overrides, target, seed, spec, report__groups=groups)
+    preload(*TRAINING, freeze=True)
+    from trainwell.pipeline import fit as run_fit
+
     try:
         run_fit(
             data,
@@ -205,11 +232,11 @@ def fit(
             out=out,
             seed=seed,
             config=config,
-            overrides=[*(overrides or []), *([f"audit.allow={','.join(allow)}"] if allow else [])],
+            overrides=overrides,
             resume=resume,
             quiet=quiet,
             groups=groups,
-            **data_spec(task, group, time, text, series),
+            **spec,
         )
     except KeyboardInterrupt as err:  # typer turns it into a silent exit 130: say it here
         from trainwell.interrupts import interrupted_message
@@ -410,14 +437,16 @@ def tune(
 ) -> None:
     """Tune the config on the validation split with Optuna (pruning trials on their curve
     and on the doctor's NaN/divergence findings), then train the best config once."""
+    spec = data_spec(task, group, time, text, series)
+    if resume is None:
+        check_early(data, config, overrides or [], target, seed, spec)
     preload(*TRAINING, "trainwell.tune", freeze=True)
     from trainwell.tune import tune as run_tune
 
     run_tune(
         data, target, trials=trials, timeout=timeout, sampler=sampler, storage=storage,
         study=study, resume=resume, out=out, config=config, overrides=overrides or [],
-        seed=seed, quiet=quiet, fit_best=not no_fit, ensemble=ensemble,
-        **data_spec(task, group, time, text, series),
+        seed=seed, quiet=quiet, fit_best=not no_fit, ensemble=ensemble, **spec,
     )  # fmt: skip
 
 

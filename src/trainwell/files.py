@@ -13,7 +13,19 @@ import os
 from pathlib import Path
 from typing import Any
 
-from trainwell.errors import RunError
+from trainwell.errors import DataError, RunError
+
+
+def require_data_file(path: str | Path) -> Path:
+    """``path``, if something is there (a data file or an image folder).
+
+    Raises:
+        DataError: nothing is at ``path``.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"data file {str(path)!r} does not exist; check the path")
+    return path
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:

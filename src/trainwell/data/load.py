@@ -14,6 +14,7 @@ from trainwell.data.guard import (
     refuse_duplicate_names,
 )
 from trainwell.errors import DataError
+from trainwell.files import require_data_file
 from trainwell.findings import Finding
 
 SUFFIXES = {".csv": "csv", ".tsv": "tsv", ".txt": "csv", ".parquet": "parquet", ".pq": "parquet"}
@@ -43,10 +44,8 @@ def read_table(path: str | Path, nrows: int | None = None) -> pd.DataFrame:
         DataError: the file is missing, a folder, of an unknown type, unreadable or empty, or
             a Parquet file with two columns of one name.
     """
-    path = Path(path)
+    path = require_data_file(path)
     findings: list[Finding] = []
-    if not path.exists():
-        raise DataError(f"data file {str(path)!r} does not exist; check the path")
     if path.is_dir():
         raise DataError(
             f"{str(path)!r} is a folder; pass a CSV, TSV or Parquet file, or a folder of "
