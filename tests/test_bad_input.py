@@ -243,6 +243,8 @@ def test_a_real_process_exits_2_without_a_traceback(tmp_path: Path) -> None:
         (["fit", "data.csv", "--target", "y", "train.lr=fast"], "invalid config value"),
         (["tune", "data.csv", "--target", "y", "nosuch.key=1"], "unknown config key"),
         (["fit", "data.csv", "--target", "y", "--config", "nope.toml"], "does not exist"),
+        (["fit", "--resume", "gone"], "run directory 'gone' does not exist"),
+        (["fit", "--resume", "."], "is not a trainwell run (no manifest.json)"),
     ],
 )
 def test_input_errors_that_need_no_model_library_come_before_importing_one(

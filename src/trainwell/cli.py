@@ -16,6 +16,7 @@ from trainwell.config import DataSpec, FitConfig, choice_variants, options_confi
 from trainwell.errors import TrainwellError
 from trainwell.files import require_data_file
 from trainwell.lasting import TRAINING, as_command, freeze_for_exit, preload
+from trainwell.run_files import require_run_dir
 
 app = typer.Typer(
     name="trainwell",
@@ -220,7 +221,9 @@ def fit(
         )
     spec = data_spec(task, group, time, text, series)
     overrides = [*(overrides or []), *([f"audit.allow={','.join(allow)}"] if allow else [])]
-    if resume is None:
+    if resume is not None:
+        require_run_dir(resume)  # before the imports, as check_early
+    else:
         check_early(data, config, overrides, target, seed, spec, report__groups=groups)
     preload(*TRAINING, freeze=True)
     from trainwell.pipeline import fit as run_fit

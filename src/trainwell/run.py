@@ -28,6 +28,7 @@ from trainwell.run_files import (
     read_manifest,
     read_metrics,
     read_run_json,
+    require_run_dir,
 )
 
 if TYPE_CHECKING:
@@ -127,16 +128,7 @@ class RunDir:
         self.save_manifest()
 
     def open_existing(self) -> dict[str, Any]:
-        if not self.path.exists():
-            raise RunError(
-                f"run directory {str(self.path)!r} does not exist; pass the folder that "
-                "`trainwell fit` created"
-            )
-        if not self.manifest_path.is_file():
-            raise RunError(
-                f"{str(self.path)!r} is not a trainwell run (no manifest.json); "
-                "pass the folder that `trainwell fit` created"
-            )
+        require_run_dir(self.path)
         check_run_tree(self.path)  # no symlinks: nothing outside the run is read or written
         self.manifest = read_manifest(self.path)
         return self.manifest

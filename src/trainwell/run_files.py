@@ -27,7 +27,7 @@ from typing import Any, BinaryIO
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from trainwell.errors import RunDirError
+from trainwell.errors import RunDirError, RunError
 
 MAX_JSON_BYTES = 256 << 20  # the largest JSON file trainwell writes is far smaller
 MAX_JSON_DEPTH = 64  # trainwell's own files nest < 20 deep; deeper is not ours
@@ -369,6 +369,26 @@ def check_run_tree(run_dir: str | Path, *, max_entries: int = 100_000) -> None:
                 )
             if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
                 raise RunDirError(f"{str(path)!r} is not a regular file or folder")
+
+
+def require_run_dir(path: str | Path) -> Path:
+    """``path``, if it is a folder that holds a ``manifest.json``.
+
+    Raises:
+        RunError: nothing is there, or it is not a trainwell run.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise RunError(
+            f"run directory {str(path)!r} does not exist; pass the folder that "
+            "`trainwell fit` created"
+        )
+    if not (path / "manifest.json").is_file():
+        raise RunError(
+            f"{str(path)!r} is not a trainwell run (no manifest.json); "
+            "pass the folder that `trainwell fit` created"
+        )
+    return path
 
 
 def check_new_run_dir(path: str | Path) -> None:
