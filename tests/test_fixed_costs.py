@@ -206,3 +206,51 @@ def test_preload_in_a_callers_process_only_imports() -> None:
 def _python(code: str) -> subprocess.CompletedProcess[str]:
     """``code`` run by a fresh interpreter: the garbage collector's state is per process."""
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+
+
+def _run_on_a_terminal(args: list[str], cwd: Path) -> tuple[int, bytes]:
+    """``python -m trainwell ARGS`` with a pseudo-terminal as its stdin, stdout and stderr;
+    returns its exit code and everything it wrote, read until it closed the terminal."""
+    import os
+    import pty
+
+    terminal, child_end = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "trainwell", *args],
+        cwd=cwd, stdin=child_end, stdout=child_end, stderr=child_end,
+    )  # fmt: skip
+    os.close(child_end)
+    written = b""
+    while True:
+        try:
+            chunk = os.read(terminal, 4096)
+        except OSError:  # EIO: the command exited and the terminal closed
+            break
+        if not chunk:
+            break
+        written += chunk
+    os.close(terminal)
+    return proc.wait(), written
+
+
+def test_a_spinner_shows_the_imports_on_a_terminal_and_nothing_elsewhere(tmp_path: Path) -> None:
+    """Issue 19: a fit printed nothing for its first ~4 s (torch's and scikit-learn's imports).
+    A terminal now shows a spinner that is erased after; captured output keeps its one line."""
+    (tmp_path / "data.csv").write_text("x,y\n1,0\n2,1\n3,0\n4,1\n")
+    args = ["fit", "data.csv", "--target", "nope"]  # fails after the imports, in one line
+    code, written = _run_on_a_terminal(args, tmp_path)
+    assert code == 2
+    assert b"loading torch and scikit-learn" in written
+    assert b"\x1b[2K" in written  # the spinner's line is erased before the error is printed
+    assert b"target column 'nope' is not in the data" in written
+
+    piped = subprocess.run(
+        [sys.executable, "-m", "trainwell", *args], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert piped.returncode == 2
+    assert piped.stderr.startswith("trainwell: error: target column 'nope' is not in the data")
+    assert len(piped.stderr.strip().splitlines()) == 1
+    assert "loading" not in piped.stderr
+
+    quiet = _run_on_a_terminal([*args, "--quiet"], tmp_path)[1]
+    assert b"loading" not in quiet

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import textwrap
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -117,6 +118,18 @@ def check_early(
     options_config(config, overrides, target=target, seed=seed, spec=spec, **options)
 
 
+def loading(quiet: bool) -> AbstractContextManager[object]:
+    """A spinner on stderr, "loading torch and scikit-learn", while the command imports them
+    (~4 s on 2 cores, before a fit's first line). Rich draws it only on a terminal and erases
+    it after, so piped or captured output (an error's one line) is unchanged; under torchrun
+    only rank 0 draws it."""
+    if quiet or os.environ.get("RANK", "0") != "0":
+        return nullcontext()
+    from rich.console import Console
+
+    return Console(stderr=True).status("loading torch and scikit-learn")
+
+
 def _config_keys(
     fields: dict[str, FieldInfo] = FitConfig.model_fields, prefix: str = ""
 ) -> list[str]:
@@ -225,7 +238,8 @@ def fit(
         require_run_dir(resume)  # before the imports, as check_early
     else:
         check_early(data, config, overrides, target, seed, spec, report__groups=groups)
-    preload(*TRAINING, freeze=True)
+    with loading(quiet):
+        preload(*TRAINING, freeze=True)
     from trainwell.pipeline import fit as run_fit
 
     try:
@@ -443,7 +457,8 @@ def tune(
     spec = data_spec(task, group, time, text, series)
     if resume is None:
         check_early(data, config, overrides or [], target, seed, spec)
-    preload(*TRAINING, "trainwell.tune", freeze=True)
+    with loading(quiet):
+        preload(*TRAINING, "trainwell.tune", freeze=True)
     from trainwell.tune import tune as run_tune
 
     run_tune(
