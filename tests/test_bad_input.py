@@ -243,6 +243,11 @@ def test_a_real_process_exits_2_without_a_traceback(tmp_path: Path) -> None:
         (["fit", "data.csv", "--target", "y", "train.lr=fast"], "invalid config value"),
         (["tune", "data.csv", "--target", "y", "nosuch.key=1"], "unknown config key"),
         (["fit", "data.csv", "--target", "y", "--config", "nope.toml"], "does not exist"),
+        (["fit", "data.csv", "--target", "label"], "target column 'label' is not in the data"),
+        (["fit", "data.csv"], "no target column given; pass --target COLUMN"),
+        (["tune", "data.csv", "--target", "y", "--group", "site"], "--group column 'site'"),
+        (["fit", "header.csv", "--target", "y"], "has no rows"),
+        (["fit", "data.parquet", "--target", "y"], "cannot read 'data.parquet' as parquet"),
         (["fit", "--resume", "gone"], "run directory 'gone' does not exist"),
         (["fit", "--resume", "."], "is not a trainwell run (no manifest.json)"),
     ],
@@ -251,8 +256,10 @@ def test_input_errors_that_need_no_model_library_come_before_importing_one(
     tmp_path: Path, args: list[str], expected: str
 ) -> None:
     """Issue 19: every bad-input error waited for torch's and scikit-learn's ~4 s of
-    imports; a typo in a path or an override is now answered before them."""
+    imports; a typo in a path, an override or a column name is now answered before them."""
     (tmp_path / "data.csv").write_text("x,y\n1,0\n2,1\n")
+    (tmp_path / "header.csv").write_text("x,y\n")
+    (tmp_path / "data.parquet").write_text("x,y\n1,0\n")  # not Parquet
     env = {**os.environ, "PYTHONWARNINGS": "error"}
     proc = subprocess.run(
         [sys.executable, "-X", "importtime", "-m", "trainwell", *args],

@@ -236,19 +236,19 @@ def _run_on_a_terminal(args: list[str], cwd: Path) -> tuple[int, bytes]:
 def test_a_spinner_shows_the_imports_on_a_terminal_and_nothing_elsewhere(tmp_path: Path) -> None:
     """Issue 19: a fit printed nothing for its first ~4 s (torch's and scikit-learn's imports).
     A terminal now shows a spinner that is erased after; captured output keeps its one line."""
-    (tmp_path / "data.csv").write_text("x,y\n1,0\n2,1\n3,0\n4,1\n")
-    args = ["fit", "data.csv", "--target", "nope"]  # fails after the imports, in one line
+    (tmp_path / "data.csv").write_text("x,y\n1,0\n2,0\n3,0\n4,0\n")
+    args = ["fit", "data.csv", "--target", "y"]  # one class: refused after the imports
     code, written = _run_on_a_terminal(args, tmp_path)
     assert code == 2
     assert b"loading torch and scikit-learn" in written
     assert b"\x1b[2K" in written  # the spinner's line is erased before the error is printed
-    assert b"target column 'nope' is not in the data" in written
+    assert b"has a single class" in written
 
     piped = subprocess.run(
         [sys.executable, "-m", "trainwell", *args], cwd=tmp_path, capture_output=True, text=True
     )
     assert piped.returncode == 2
-    assert piped.stderr.startswith("trainwell: error: target column 'nope' is not in the data")
+    assert piped.stderr.startswith("trainwell: error: target 'y' has a single class")
     assert len(piped.stderr.strip().splitlines()) == 1
     assert "loading" not in piped.stderr
 

@@ -96,6 +96,9 @@ def data_spec(
     return DataSpec(task=task, group=group, time=time, text=text, series=series)
 
 
+HEAD_ROWS = 5  # what check_early reads of a data file
+
+
 def check_early(
     data: str | None,
     config: Path | None,
@@ -106,16 +109,23 @@ def check_early(
     **options: Any,
 ) -> None:
     """Refuse what needs neither torch nor scikit-learn to judge (a data path with nothing
-    there, a malformed config file or override) before their ~4 s of imports, so a typo is
-    answered at once. The command checks the same again, with the same functions, once its
-    modules are loaded (issue 19: every bad-input error came after the imports).
+    there, a malformed config file or override, a file that cannot be read or has no rows, a
+    missing target or an unknown target, ``--group``, ``--time`` or ``data.drop`` column,
+    judged on the file's first rows) before their ~4 s of imports, so a typo is answered at
+    once. The command checks the same again, with the same functions, once its modules are
+    loaded (issue 19: every bad-input error came after the imports).
 
     Raises:
-        DataError: nothing at ``data``; ConfigError: a config or override it cannot use.
+        DataError: nothing at ``data``, an unreadable file or a column it lacks;
+            ConfigError: a config or override it cannot use.
     """
-    if data is not None:
-        require_data_file(data)
-    options_config(config, overrides, target=target, seed=seed, spec=spec, **options)
+    path = None if data is None else require_data_file(data)
+    cfg = options_config(config, overrides, target=target, seed=seed, spec=spec, **options)
+    if path is not None and path.is_file():  # (a folder holds images, one class a folder)
+        from trainwell.data.load import read_table
+        from trainwell.data.schema import check_columns
+
+        check_columns(read_table(path, nrows=HEAD_ROWS), cfg.data)
 
 
 def loading(quiet: bool) -> AbstractContextManager[object]:

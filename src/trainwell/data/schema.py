@@ -94,6 +94,22 @@ def infer_kind(values: pd.Series) -> Kind:
     return "categorical"
 
 
+def check_columns(frame: pd.DataFrame, cfg: DataConfig) -> None:
+    """Refuse a config that names no target, or a column ``frame`` lacks (the target,
+    ``--group``, ``--time``, ``data.drop``); ``frame`` may be the table's first rows.
+
+    Raises:
+        DataError: naming the option and the column, with the table's columns.
+    """
+    if not cfg.target:
+        raise DataError("no target column given; pass --target COLUMN")
+    _check_column(frame, cfg.target, "target")
+    _check_column(frame, cfg.group, "--group")
+    _check_column(frame, cfg.time, "--time")
+    for name in cfg.drop:
+        _check_column(frame, name, "data.drop")
+
+
 def _check_column(frame: pd.DataFrame, name: str | None, option: str) -> None:
     if name is not None and name not in frame.columns:
         raise DataError(
@@ -210,14 +226,7 @@ def build_dataset(
             refusals of :mod:`trainwell.data.guard` (non-finite target, nested target,
             more than 1000 classes, duplicate column names).
     """
-    if not cfg.target:
-        raise DataError("no target column given; pass --target COLUMN")
-    _check_column(frame, cfg.target, "target")
-    _check_column(frame, cfg.group, "--group")
-    _check_column(frame, cfg.time, "--time")
-    for name in cfg.drop:
-        _check_column(frame, name, "data.drop")
-
+    check_columns(frame, cfg)
     roles = {"--group": cfg.group, "--time": cfg.time}
     frame, findings = guard_frame(
         frame, cfg.target, {k: v for k, v in roles.items() if v is not None}
