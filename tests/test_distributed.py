@@ -12,6 +12,7 @@ import selectors
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -22,8 +23,10 @@ from helpers import HANG_GUARD_S, run_cli, run_subprocess
 from safetensors.torch import load_file
 from torch.utils.data import DistributedSampler
 
+from trainwell import distributed
 from trainwell.distributed import merge_findings, shard_order
 from trainwell.findings import Finding
+from trainwell.interrupts import Terminated
 from trainwell.modalities.base import AugmentedData
 
 # Every test that starts gloo process groups runs on one xdist worker, one at a time
@@ -120,6 +123,75 @@ def test_findings_from_the_ranks_are_merged_naming_the_ranks() -> None:
     assert by_id["nonfinite-loss"].evidence["ranks"] == [1]
     assert by_id["slow"].message == "Loss is nan."  # every rank found it: nothing to say
     assert by_id["slow"].evidence["ranks"] == [0, 1]
+
+
+@pytest.fixture
+def rank_0_of_2(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """as_interrupt as rank 0 of a 2-process job sees it, with no known peers on this machine;
+    the SIGTERM handler it sets is restored after."""
+    monkeypatch.setattr(distributed, "ranks", lambda: distributed.Ranks(0, 2, 0))
+    monkeypatch.setattr(distributed, "_local_peers", [])
+    previous = signal.getsignal(signal.SIGTERM)
+    yield
+    signal.signal(signal.SIGTERM, previous)
+
+
+# gloo's text when the peer's socket closed (torch 2.x, tcp/pair.cc)
+GLOO_PEER_GONE = "[gloo/transport/tcp/pair.cc:534] Connection closed by peer [127.0.0.1]:5353"
+
+
+def sigterm_while_handling(error: RuntimeError) -> Terminated:
+    """The Terminated a SIGTERM handler raises when it runs while ``error`` unwinds."""
+    try:
+        try:
+            raise error
+        except RuntimeError:
+            raise Terminated  # noqa: B904 (the handler's raise: __context__ is the error)
+    except Terminated as err:
+        return err
+
+
+@pytest.mark.usefixtures("rank_0_of_2")
+def test_sigterm_that_cut_into_a_lost_peers_error_is_named_after_the_lost_peer() -> None:
+    # The race test_sigkill_of_one_rank... met once under load: torchrun's agent sent SIGTERM
+    # as gloo's error unwound, the handler replaced the error, and the run said "SIGTERM".
+    stop = distributed.as_interrupt(sigterm_while_handling(RuntimeError(GLOO_PEER_GONE)))
+    assert isinstance(stop, distributed.RankLost)
+    assert "Connection closed by peer" in str(stop)
+    assert signal.getsignal(signal.SIGTERM) == signal.SIG_IGN  # the agent's next one
+
+
+@pytest.fixture
+def local_peer(
+    rank_0_of_2: None, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[subprocess.Popen[bytes]]:
+    """A process standing for the job's other process on this machine: alive until killed."""
+    reads = [sys.executable, "-c", "import sys; sys.stdin.read()"]
+    with subprocess.Popen(reads, stdin=subprocess.PIPE) as peer:
+        monkeypatch.setattr(distributed, "_local_peers", [peer.pid])
+        yield peer
+        peer.kill()
+
+
+def test_sigterm_with_every_local_peer_alive_stays_sigterm(
+    local_peer: subprocess.Popen[bytes],
+) -> None:
+    for err in (Terminated(), sigterm_while_handling(RuntimeError("a bug of this rank"))):
+        assert distributed.as_interrupt(err) is err
+
+
+def test_sigterm_after_a_local_peer_exited_is_named_after_the_lost_peer(
+    local_peer: subprocess.Popen[bytes], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    local_peer.kill()
+    os.waitid(os.P_PID, local_peer.pid, os.WEXITED | os.WNOWAIT)  # exited, not reaped: a zombie
+    assert isinstance(distributed.as_interrupt(Terminated()), distributed.RankLost)
+    local_peer.wait()  # reaped, as torchrun's agent does before it sends SIGTERM: gone
+    assert isinstance(distributed.as_interrupt(Terminated()), distributed.RankLost)
+    assert isinstance(distributed.as_interrupt(RuntimeError(GLOO_PEER_GONE)), distributed.RankLost)
+    monkeypatch.setattr(distributed, "ranks", lambda: distributed.Ranks())
+    alone = Terminated()
+    assert distributed.as_interrupt(alone) is alone  # one process: SIGTERM is SIGTERM
 
 
 @pytest.mark.parametrize("devices", ["0", "-1"])

@@ -47,6 +47,7 @@ import json
 import os
 import re
 import signal
+import socket
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
@@ -108,7 +109,35 @@ def init() -> Ranks:
         else:
             dist.init_process_group("gloo")
         atexit.register(_leave)
+        _note_local_peers()
     return ranks()
+
+
+# The process ids of the job's other processes on this machine, for _peer_exited.
+_local_peers: list[int] = []
+
+
+def _note_local_peers() -> None:
+    node = os.environ.get("GROUP_RANK", socket.gethostname())  # torchrun's node rank
+    everyone = gather_json([node, os.getpid()])
+    _local_peers[:] = [pid for where, pid in everyone if where == node and pid != os.getpid()]
+
+
+def _peer_exited() -> bool:
+    """Whether one of the job's other processes on this machine has exited: gone, or a
+    zombie its launcher has not reaped yet (Linux's ``/proc/PID/stat`` state ``Z``)."""
+    for pid in _local_peers:
+        try:
+            os.kill(pid, 0)  # signal 0: checks that the process exists, sends nothing
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            continue
+        with suppress(OSError, IndexError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+            if fields[0] == "Z":
+                return True
+    return False
 
 
 def _leave() -> None:
@@ -206,23 +235,45 @@ class RankLost(Terminated):
 _PEER_GONE = re.compile(r"Connection (closed|reset) by peer|remote worker crash")
 
 
-def as_interrupt(err: BaseException) -> BaseException:
-    """``err``, or :class:`RankLost` when it is a collective operation failing because a
-    peer process is gone (gloo: connection closed; NCCL: a distributed backend error).
+def _is_peer_gone(err: BaseException) -> bool:
+    return isinstance(err, dist.DistError) or (
+        isinstance(err, RuntimeError) and _PEER_GONE.search(str(err)) is not None
+    )
 
-    The elastic agent sends SIGTERM to the surviving ranks right after; it is ignored from
-    here on, so that this rank records the stop before it exits on its own.
+
+def _raised_during(err: BaseException) -> Iterator[BaseException]:
+    """The exceptions ``err`` was raised while handling (``__cause__``/``__context__``)."""
+    seen = {id(err)}
+    earlier = err.__cause__ or err.__context__
+    while earlier is not None and id(earlier) not in seen:
+        seen.add(id(earlier))
+        yield earlier
+        earlier = earlier.__cause__ or earlier.__context__
+
+
+def as_interrupt(err: BaseException) -> BaseException:
+    """``err``, or :class:`RankLost` when a peer process is gone: a collective operation
+    failed for it (gloo: connection closed; NCCL: a distributed backend error), or SIGTERM
+    came while or after one did, or when a process of the job on this machine has exited.
+
+    The elastic agent sends SIGTERM to the surviving ranks once it sees a process exit. It
+    can arrive before the collective fails (this rank was computing) or while the failure
+    unwinds (the handler runs at the next bytecode and replaces the error), so SIGTERM alone
+    is not the cause: the stop is named after the lost process when one is. SIGTERM is ignored
+    from here on, so that this rank records the stop before it exits on its own.
     """
     if not ranks().parallel:
         return err
-    lost = isinstance(err, dist.DistError) or (
-        isinstance(err, RuntimeError) and _PEER_GONE.search(str(err)) is not None
+    lost = _is_peer_gone(err) or (
+        isinstance(err, Terminated)
+        and (any(map(_is_peer_gone, _raised_during(err))) or _peer_exited())
     )
     if not lost:
         return err
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    return RankLost(str(err))
+    failed = next(filter(_is_peer_gone, [err, *_raised_during(err)]), None)
+    return RankLost(str(failed) if failed else "SIGTERM after a process of the job exited")
 
 
 # ---- objects across processes, as JSON -------------------------------------------------
