@@ -246,6 +246,8 @@ def test_a_real_process_exits_2_without_a_traceback(tmp_path: Path) -> None:
         (["fit", "data.csv", "--target", "label"], "target column 'label' is not in the data"),
         (["fit", "data.csv"], "no target column given; pass --target COLUMN"),
         (["tune", "data.csv", "--target", "y", "--group", "site"], "--group column 'site'"),
+        (["fit", "data.csv", "--target", "y", "--text", "review"], "--text column 'review'"),
+        (["tune", "data.csv", "--target", "y", "--series", "id"], "--series column 'id'"),
         (["fit", "header.csv", "--target", "y"], "has no rows"),
         (["fit", "data.parquet", "--target", "y"], "cannot read 'data.parquet' as parquet"),
         (["fit", "--resume", "gone"], "run directory 'gone' does not exist"),
@@ -300,6 +302,8 @@ def test_predict_rejects_missing_columns_clashing_keeps_and_unwritable_outputs(
     args = ["predict", str(tmp_path / "run"), str(tmp_path / "clash.csv")]
     code, _, err = run_cli([*args, "--keep", "prediction"], capsys)
     assert_user_error(code, err, "--keep column 'prediction' has the name of an output column")
+    code, _, err = run_cli([*args, "--keep", "citty"], capsys)
+    assert_user_error(code, err, "--keep column 'citty' is not in the data (did you mean 'city'?)")
     # The same column kept twice is kept once.
     code, out, err = run_cli([*args, "--keep", "x1", "--keep", "x1"], capsys)
     assert code == 0, err

@@ -363,7 +363,8 @@ def test_unknown_group_column_is_a_one_line_error(
     )
     assert code == 2
     assert err.strip() == (
-        "trainwell: error: --groups column 'colour' is not in the data (did you mean 'color'?)"
+        "trainwell: error: --groups column 'colour' is not in the data (did you mean 'color'?); "
+        "columns are: 'x1', 'x2', 'color', 'city', 'flag', 'when', 'label'"
     )
     assert not (tmp_path / "r").exists()
 

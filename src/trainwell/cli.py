@@ -109,9 +109,10 @@ def check_early(
     **options: Any,
 ) -> None:
     """Refuse what needs neither torch nor scikit-learn to judge (a data path with nothing
-    there, a malformed config file or override, a file that cannot be read or has no rows, a
-    missing target or an unknown target, ``--group``, ``--time`` or ``data.drop`` column,
-    judged on the file's first rows) before their ~4 s of imports, so a typo is answered at
+    there, a malformed config file or override, ``--text`` with ``--series``, a file that
+    cannot be read or has no rows, a missing target or an unknown target, ``--text``,
+    ``--series``, ``--group``, ``--time`` or ``data.drop`` column, judged on the file's first
+    rows) before their ~4 s of imports, so a typo is answered at
     once. The command checks the same again, with the same functions, once its modules are
     loaded (issue 19: every bad-input error came after the imports).
 

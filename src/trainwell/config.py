@@ -92,6 +92,12 @@ class DataConfig(_Section):
             [v.strip() for v in value.split(",") if v.strip()] if isinstance(value, str) else value
         )
 
+    @model_validator(mode="after")
+    def _one_modality(self) -> DataConfig:
+        if self.text is not None and self.series is not None:
+            raise PydanticCustomError("choice", "pass either --text or --series, not both")
+        return self
+
 
 class SplitConfig(_Section):
     validation: float = Field(default=0.1, gt=0.0, lt=0.5)

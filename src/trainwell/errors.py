@@ -60,3 +60,19 @@ def did_you_mean(name: str, choices: Iterable[str]) -> str:
     if not close:
         return ""
     return " (did you mean " + " or ".join(repr(c) for c in close) + "?)"
+
+
+def require_column(columns: Iterable[str], name: str, option: str) -> None:
+    """Refuse ``name`` when the data's ``columns`` lack it, as the one line every option that
+    names a column (``--target``, ``--text``, ``--keep``, ...) gives.
+
+    Raises:
+        DataError: "<option> column 'x' is not in the data (did you mean ...?); columns are:
+            ..." (the first 20).
+    """
+    columns = [str(c) for c in columns]
+    if name not in columns:
+        raise DataError(
+            f"{option} column {name!r} is not in the data{did_you_mean(name, columns)}; "
+            f"columns are: {', '.join(map(repr, columns[:20]))}"
+        )

@@ -461,7 +461,7 @@ def predict_in_batches(
     import pyarrow.parquet as pq
 
     from trainwell.data.output import with_kept_columns
-    from trainwell.errors import did_you_mean
+    from trainwell.errors import require_column
     from trainwell.preprocess import FeatureEncoder
 
     try:
@@ -469,11 +469,7 @@ def predict_in_batches(
     except Exception as err:
         raise DataError(f"cannot read {str(path)!r} as parquet: {err}") from None
     for name in keep:
-        if name not in file.schema_arrow.names:
-            raise DataError(
-                f"--keep column {name!r} is not in the data"
-                f"{did_you_mean(name, file.schema_arrow.names)}"
-            )
+        require_column(file.schema_arrow.names, name, "--keep")
     encoder = FeatureEncoder.from_json(model.spec.encoding["encoder"])
     unexpected: dict[str, dict[str, Any]] = {}
     writer: pq.ParquetWriter | None = None

@@ -19,7 +19,7 @@ import pandas as pd
 from sklearn import metrics as skm
 
 from trainwell.config import ReportConfig, Task
-from trainwell.errors import DataError, did_you_mean
+from trainwell.errors import DataError, require_column
 from trainwell.findings import Finding
 
 MISSING = "(missing)"
@@ -34,10 +34,7 @@ def check_group_columns(frame: pd.DataFrame, groups: Sequence[str], target: str)
     for name in groups:
         if name == target:
             raise DataError(f"--groups column {name!r} is the target; name a feature or slice")
-        if name not in frame.columns:
-            raise DataError(
-                f"--groups column {name!r} is not in the data{did_you_mean(name, frame.columns)}"
-            )
+        require_column(frame.columns, name, "--groups")
 
 
 def group_labels(values: pd.Series) -> tuple[pd.Series, bool]:

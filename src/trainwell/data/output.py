@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from trainwell.errors import DataError, did_you_mean
+from trainwell.errors import DataError, require_column
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -58,10 +58,7 @@ def with_kept_columns(
 
     names = list(dict.fromkeys(keep))
     for name in names:
-        if name not in frame.columns:
-            raise DataError(
-                f"--keep column {name!r} is not in the data{did_you_mean(name, frame.columns)}"
-            )
+        require_column(frame.columns, name, "--keep")
         if name in result.columns:
             raise DataError(
                 f"--keep column {name!r} has the name of an output column "

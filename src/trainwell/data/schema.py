@@ -15,7 +15,7 @@ import pandas as pd
 from trainwell.config import DataConfig, Task
 from trainwell.data.guard import guard_frame, refuse_many_classes
 from trainwell.data.identity import names_rows
-from trainwell.errors import DataError, did_you_mean
+from trainwell.errors import DataError, require_column
 from trainwell.findings import Finding
 
 Kind = Literal["numeric", "categorical", "boolean", "datetime"]
@@ -96,26 +96,19 @@ def infer_kind(values: pd.Series) -> Kind:
 
 def check_columns(frame: pd.DataFrame, cfg: DataConfig) -> None:
     """Refuse a config that names no target, or a column ``frame`` lacks (the target,
-    ``--group``, ``--time``, ``data.drop``); ``frame`` may be the table's first rows.
+    ``--text``, ``--series``, ``--group``, ``--time``, ``data.drop``); ``frame`` may be the
+    table's first rows.
 
     Raises:
         DataError: naming the option and the column, with the table's columns.
     """
     if not cfg.target:
         raise DataError("no target column given; pass --target COLUMN")
-    _check_column(frame, cfg.target, "target")
-    _check_column(frame, cfg.group, "--group")
-    _check_column(frame, cfg.time, "--time")
-    for name in cfg.drop:
-        _check_column(frame, name, "data.drop")
-
-
-def _check_column(frame: pd.DataFrame, name: str | None, option: str) -> None:
-    if name is not None and name not in frame.columns:
-        raise DataError(
-            f"{option} column {name!r} is not in the data{did_you_mean(name, frame.columns)}; "
-            f"columns are: {', '.join(map(repr, list(frame.columns)[:20]))}"
-        )
+    named = {"target": cfg.target, "--text": cfg.text, "--series": cfg.series}
+    named |= {"--group": cfg.group, "--time": cfg.time}
+    for option, name in [*named.items(), *(("data.drop", n) for n in cfg.drop)]:
+        if name is not None:
+            require_column(frame.columns, name, option)
 
 
 # A class needs a row in each of train, validation and test (TW-D03).

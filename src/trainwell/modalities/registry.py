@@ -8,7 +8,6 @@ and one line here. The registry asks each modality in order whether it claims th
 from __future__ import annotations
 
 from trainwell.config import FitConfig
-from trainwell.errors import ConfigError
 from trainwell.modalities.audio import AudioModality
 from trainwell.modalities.base import DataSource, Modality
 from trainwell.modalities.image import ImageModality
@@ -29,13 +28,8 @@ REGISTRY: dict[str, Modality] = {
 
 
 def modality_for(data: DataSource, cfg: FitConfig) -> Modality:
-    """The modality that claims ``data`` under ``cfg``.
-
-    Raises:
-        ConfigError: more than one modality's option was given (``--text`` and ``--series``).
-    """
-    if cfg.data.text is not None and cfg.data.series is not None:
-        raise ConfigError("pass either --text or --series, not both")
+    """The modality that claims ``data`` under ``cfg`` (``--text`` and ``--series`` together
+    are refused by :class:`~trainwell.config.DataConfig`)."""
     for modality in REGISTRY.values():
         if modality.claims(data, cfg):
             return modality

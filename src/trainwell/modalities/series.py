@@ -17,7 +17,7 @@ import torch
 
 from trainwell.config import FitConfig, SeriesOptions, Task
 from trainwell.data import read_table
-from trainwell.errors import ConfigError, DataError, did_you_mean
+from trainwell.errors import ConfigError, DataError, did_you_mean, require_column
 from trainwell.findings import Finding
 from trainwell.modalities.base import Augment, DataSource, Inputs, Read, Samples
 from trainwell.modalities.common import (
@@ -31,14 +31,6 @@ from trainwell.modalities.common import (
 from trainwell.modalities.table import read_frame
 from trainwell.models import SERIES, Choice, build_backbone, choose_architecture
 from trainwell.split import Splits
-
-
-def _column(frame: pd.DataFrame, name: str, option: str) -> None:
-    if name not in frame.columns:
-        raise DataError(
-            f"{option} column {name!r} is not in the data{did_you_mean(name, frame.columns)}; "
-            f"columns are: {', '.join(map(repr, list(frame.columns)[:20]))}"
-        )
 
 
 def _channels(frame: pd.DataFrame, exclude: set[str | None]) -> list[str]:
@@ -65,11 +57,11 @@ def load(
     time = enc.get("time", cfg.data.time)
     target = cfg.data.target
     assert sid is not None
-    _column(frame, sid, "--series")
+    require_column(frame.columns, sid, "--series")
     if time is not None:
-        _column(frame, time, "--time")
+        require_column(frame.columns, time, "--time")
     if for_predict is None:
-        _column(frame, target, "target")
+        require_column(frame.columns, target, "target")
         channels = _channels(frame, {sid, time, target, *cfg.data.drop})
         if not channels:
             raise DataError(
@@ -79,7 +71,7 @@ def load(
     else:
         channels = enc["channels"]
         for c in channels:
-            _column(frame, c, "series value")
+            require_column(frame.columns, c, "series value")
     frame = frame.loc[frame[sid].notna()]
     if time is not None:
         frame = frame.sort_values([sid, time], kind="stable")

@@ -20,7 +20,7 @@ import torch
 from trainwell.analysis.groups import check_group_columns
 from trainwell.config import FitConfig, Task, TextOptions
 from trainwell.data import read_table
-from trainwell.errors import ConfigError, DataError, did_you_mean
+from trainwell.errors import ConfigError, require_column
 from trainwell.findings import Finding
 from trainwell.modalities.base import Augment, DataSource, Inputs, Read, Samples
 from trainwell.modalities.common import (
@@ -53,11 +53,7 @@ def normalize(text: str) -> str:
 
 
 def read_texts(frame: pd.DataFrame, column: str) -> pd.Series:
-    if column not in frame.columns:
-        raise DataError(
-            f"--text column {column!r} is not in the data{did_you_mean(column, frame.columns)}; "
-            f"columns are: {', '.join(map(repr, list(frame.columns)[:20]))}"
-        )
+    require_column(frame.columns, column, "--text")
     return frame[column].fillna("").astype(str)
 
 
