@@ -319,3 +319,13 @@ def test_predict_rejects_missing_columns_clashing_keeps_and_unwritable_outputs(
     weights.write_bytes(weights.read_bytes()[:-1] + b"\x00")
     code, _, err = run_cli(["predict", str(tmp_path / "run"), str(tmp_path / "new.csv")], capsys)
     assert_user_error(code, err, "does not match its recorded sha256")
+
+
+def test_a_column_is_looked_up_by_its_label_and_named_as_text() -> None:
+    """A frame from Python may have number labels: '0' is not the column 0, and the error
+    says so in one line rather than a KeyError later (review of ad019fa)."""
+    from trainwell.errors import DataError, require_column
+
+    require_column(pd.DataFrame({"review": ["ok"]}).columns, "review", "--text")
+    with pytest.raises(DataError, match=r"labels are not text \(0 is of type int\); label"):
+        require_column(pd.DataFrame([["ok"]]).columns, "0", "--text")

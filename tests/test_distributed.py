@@ -12,7 +12,7 @@ import selectors
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -180,6 +180,7 @@ def test_sigterm_with_every_local_peer_alive_stays_sigterm(
         assert distributed.as_interrupt(err) is err
 
 
+@pytest.mark.skipif(sys.platform != "linux", reason="a zombie is read from Linux's /proc")
 def test_sigterm_after_a_local_peer_exited_is_named_after_the_lost_peer(
     local_peer: subprocess.Popen[bytes], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -192,6 +193,28 @@ def test_sigterm_after_a_local_peer_exited_is_named_after_the_lost_peer(
     monkeypatch.setattr(distributed, "ranks", lambda: distributed.Ranks())
     alone = Terminated()
     assert distributed.as_interrupt(alone) is alone  # one process: SIGTERM is SIGTERM
+
+
+def test_after_training_a_local_peers_exit_is_no_loss(local_peer: subprocess.Popen[bytes]) -> None:
+    local_peer.kill()
+    local_peer.wait()
+    distributed.part()  # the training's last collective: the other ranks exit from here
+    after = Terminated()
+    assert distributed.as_interrupt(after) is after
+
+
+def test_local_peers_are_the_other_ranks_on_this_machine(monkeypatch: pytest.MonkeyPatch) -> None:
+    me = os.getpid()
+    ranks = [["0", 111], ["0", me], ["1", 222], ["1", 111]]  # [GROUP_RANK, pid] of 4 ranks
+    monkeypatch.setattr(distributed, "gather_json", lambda value: ranks)
+    monkeypatch.setattr(distributed, "_local_peers", [])
+    monkeypatch.setenv("GROUP_RANK", "0")
+    distributed._note_local_peers()
+    assert distributed._local_peers == [111]  # pid 111 of node 1 is another machine's
+    monkeypatch.delenv("GROUP_RANK")  # not under torchrun: no agent sends SIGTERM on a loss
+    monkeypatch.setattr(distributed, "_local_peers", [])
+    distributed._note_local_peers()
+    assert distributed._local_peers == []
 
 
 @pytest.mark.parametrize("devices", ["0", "-1"])
@@ -291,6 +314,28 @@ def test_a_nan_on_rank_1_is_reported_naming_rank_1_and_stops_every_rank(
     assert network["stop_reason"].startswith("stopped: the doctor found nonfinite-")
 
 
+def start_job(cwd: Path, source: str, *args: Path) -> subprocess.Popen[bytes]:
+    """torchrun with 2 processes of the script ``source`` (given ``args`` and SETTINGS), its
+    stderr piped for :func:`wait_for`."""
+    script = cwd / "train.py"
+    script.write_text(source)
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
+    command += ["--nproc-per-node", "2", str(script), *map(str, args), *SETTINGS]
+    return subprocess.Popen(command, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def wait_for(job: subprocess.Popen[bytes], ready: Callable[[], bool]) -> None:
+    """Wait until ``ready()``, reading the job's stderr as it comes (so a full pipe never
+    blocks it) and failing if the job ends first."""
+    assert job.stderr is not None
+    with selectors.DefaultSelector() as events:
+        events.register(job.stderr, selectors.EVENT_READ)
+        while not ready():
+            assert job.poll() is None, "the job ended first"
+            if events.select(timeout=1.0):
+                os.read(job.stderr.fileno(), 65536)
+
+
 HANG_SCRIPT = """
 import os, sys, threading
 from pathlib import Path
@@ -312,21 +357,10 @@ trainwell.fit(data, "y", out=out, overrides=overrides, callbacks=[HangOnRank1()]
 def test_sigkill_of_one_rank_then_resume_ends_like_an_uninterrupted_run(
     data: Path, two: tuple[Path, subprocess.CompletedProcess[str]], tmp_path: Path
 ) -> None:
-    script, marker, run = tmp_path / "train.py", tmp_path / "rank1.pid", tmp_path / "run"
-    script.write_text(HANG_SCRIPT)
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
-    command += ["--nproc-per-node", "2", str(script), str(marker), str(data), str(run)]
-    job = subprocess.Popen(
-        [*command, *SETTINGS], cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
+    marker, run = tmp_path / "rank1.pid", tmp_path / "run"
+    job = start_job(tmp_path, HANG_SCRIPT, marker, data, run)
     checkpoint = run / "checkpoints" / "epoch-0001.safetensors"  # written atomically
-    assert job.stderr is not None
-    with selectors.DefaultSelector() as events:  # wait on the job's output and files
-        events.register(job.stderr, selectors.EVENT_READ)
-        while not (marker.is_file() and marker.read_text() and checkpoint.is_file()):
-            assert job.poll() is None, "the job ended before rank 1 reached its marker"
-            if events.select(timeout=1.0):  # drain it, so a full pipe never blocks the job
-                os.read(job.stderr.fileno(), 65536)
+    wait_for(job, lambda: bool(marker.is_file() and marker.read_text() and checkpoint.is_file()))
     os.kill(int(marker.read_text()), signal.SIGKILL)
     job.communicate(timeout=HANG_GUARD_S)
     manifest = json.loads((run / "manifest.json").read_text())
@@ -343,3 +377,40 @@ def test_sigkill_of_one_rank_then_resume_ends_like_an_uninterrupted_run(
     assert full.keys() == after.keys()
     for key in full:
         assert torch.equal(full[key], after[key]), key
+
+
+PART_SCRIPT = """
+import os, sys, threading
+from pathlib import Path
+import trainwell
+import trainwell.pipeline as pipeline
+
+marker, data, out, *overrides = sys.argv[1:]
+Path(marker + os.environ["RANK"]).write_text(str(os.getpid()))
+
+def evaluate_until_stopped(*args, **kwargs):
+    '''Rank 0 after training, alone: an evaluation that waits to be stopped.'''
+    Path(marker + "evaluating").write_text("1")
+    threading.Event().wait()
+
+pipeline.evaluate = evaluate_until_stopped
+trainwell.fit(data, "y", out=out, overrides=overrides, quiet=True)
+"""
+
+
+def test_sigterm_after_training_when_the_other_process_ended_normally_says_sigterm(
+    data: Path, tmp_path: Path
+) -> None:
+    """Rank 1 exits once training is over; a SIGTERM to the job while rank 0 goes on alone
+    is the user's (or the scheduler's), not a lost process (found by a review of b81bc93,
+    which named it "the loss of another process of the job")."""
+    run = tmp_path / "run"
+    job = start_job(tmp_path, PART_SCRIPT, tmp_path / "pid-", data, run)
+    evaluating, rank_1 = tmp_path / "pid-evaluating", tmp_path / "pid-1"
+    wait_for(job, lambda: evaluating.is_file() and rank_1.is_file() and bool(rank_1.read_text()))
+    wait_for(job, lambda: distributed.exited(int(rank_1.read_text())))
+    job.send_signal(signal.SIGTERM)  # to torchrun's agent, which passes it on: `kill JOB`
+    job.communicate(timeout=HANG_GUARD_S)
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["status"] == "interrupted"
+    assert manifest["error"].startswith("stopped by SIGTERM"), manifest["error"]

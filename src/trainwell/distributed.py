@@ -47,7 +47,6 @@ import json
 import os
 import re
 import signal
-import socket
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
@@ -98,8 +97,9 @@ def ranks() -> Ranks:
 
 def init() -> Ranks:
     """Join the process group of the variables ``torchrun`` set (``RANK``, ``WORLD_SIZE``,
-    ``MASTER_ADDR``...; gloo on CPU, NCCL on CUDA), once; left at exit. A no-op in a single
-    process."""
+    ``MASTER_ADDR``...; gloo on CPU, NCCL on CUDA), once; left at exit. Under torchrun the
+    ranks then exchange their process ids (one :func:`gather_json`), so a rank can tell a
+    peer on its machine has exited (:func:`as_interrupt`). A no-op in a single process."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world > 1 and not dist.is_initialized():
         if torch.cuda.is_available():
@@ -113,30 +113,43 @@ def init() -> Ranks:
     return ranks()
 
 
-# The process ids of the job's other processes on this machine, for _peer_exited.
+# The process ids of the job's other processes on this machine while they train with this
+# one: filled by init under torchrun, emptied by part() once training is over.
 _local_peers: list[int] = []
 
 
 def _note_local_peers() -> None:
-    node = os.environ.get("GROUP_RANK", socket.gethostname())  # torchrun's node rank
+    node = os.environ.get("GROUP_RANK")  # torchrun's node rank: which ranks share a machine
+    if node is None or os.name != "posix":
+        return  # no elastic agent to SIGTERM the survivors; os.kill(pid, 0) probes on POSIX
     everyone = gather_json([node, os.getpid()])
     _local_peers[:] = [pid for where, pid in everyone if where == node and pid != os.getpid()]
 
 
+def part() -> None:
+    """The ranks' last collective of the training is done: rank 0 goes on alone (evaluation,
+    explanations, report) while the others exit, so a peer's exit is no longer a loss."""
+    _local_peers.clear()
+
+
 def _peer_exited() -> bool:
-    """Whether one of the job's other processes on this machine has exited: gone, or a
-    zombie its launcher has not reaped yet (Linux's ``/proc/PID/stat`` state ``Z``)."""
-    for pid in _local_peers:
-        try:
-            os.kill(pid, 0)  # signal 0: checks that the process exists, sends nothing
-        except ProcessLookupError:
-            return True
-        except PermissionError:
-            continue
-        with suppress(OSError, IndexError):
-            fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-            if fields[0] == "Z":
-                return True
+    """Whether one of the job's other processes on this machine has exited during training:
+    gone, or a zombie its launcher has not reaped yet (``/proc/PID/stat`` state ``Z``)."""
+    return any(map(exited, _local_peers))
+
+
+def exited(pid: int) -> bool:
+    """Whether process ``pid`` has exited (POSIX): gone, or a zombie its parent has not
+    reaped yet (Linux's ``/proc/PID/stat`` state ``Z``). A process of another user is
+    taken as running."""
+    try:
+        os.kill(pid, 0)  # signal 0: checks that the process exists, sends nothing
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    with suppress(OSError, IndexError):
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] == "Z"
     return False
 
 
@@ -225,8 +238,9 @@ def shard_order(order: torch.Tensor, rank: int, world: int) -> torch.Tensor:
 
 
 class RankLost(Terminated):
-    """Another process of the job stopped (killed or crashed) and a collective operation
-    failed: this rank stops as an interrupted run, which ``--resume`` continues."""
+    """Another process of the job stopped during training (killed or crashed): a collective
+    operation failed for it, or the launcher's SIGTERM followed its exit. This rank stops as
+    an interrupted run, which ``--resume`` continues."""
 
     cause = "the loss of another process of the job"
 
@@ -253,8 +267,9 @@ def _raised_during(err: BaseException) -> Iterator[BaseException]:
 
 def as_interrupt(err: BaseException) -> BaseException:
     """``err``, or :class:`RankLost` when a peer process is gone: a collective operation
-    failed for it (gloo: connection closed; NCCL: a distributed backend error), or SIGTERM
-    came while or after one did, or when a process of the job on this machine has exited.
+    failed for it (gloo: connection closed; NCCL: a distributed backend error), a SIGTERM
+    came as one failed, or a process of the job on this machine exited before training was
+    over (:func:`part`).
 
     The elastic agent sends SIGTERM to the surviving ranks once it sees a process exit. It
     can arrive before the collective fails (this rank was computing) or while the failure

@@ -62,17 +62,26 @@ def did_you_mean(name: str, choices: Iterable[str]) -> str:
     return " (did you mean " + " or ".join(repr(c) for c in close) + "?)"
 
 
-def require_column(columns: Iterable[str], name: str, option: str) -> None:
+def require_column(columns: Iterable[object], name: str, option: str) -> None:
     """Refuse ``name`` when the data's ``columns`` lack it, as the one line every option that
-    names a column (``--target``, ``--text``, ``--keep``, ...) gives.
+    names a column (the target, ``--text``, ``--keep``, ...) gives. ``columns`` are compared
+    as they are (a frame's labels may be numbers), and named as text.
 
     Raises:
         DataError: "<option> column 'x' is not in the data (did you mean ...?); columns are:
             ..." (the first 20).
     """
-    columns = [str(c) for c in columns]
-    if name not in columns:
+    labels = list(columns)
+    if name not in labels:
+        names = [str(c) for c in labels]
+        if name in names:  # a DataFrame made in Python, labelled by numbers
+            label = labels[names.index(name)]
+            raise DataError(
+                f"{option} column {name!r} is not in the data, whose column labels are not "
+                f"text ({label!r} is of type {type(label).__name__}); label the columns with "
+                "text (frame.columns = frame.columns.astype(str))"
+            )
         raise DataError(
-            f"{option} column {name!r} is not in the data{did_you_mean(name, columns)}; "
-            f"columns are: {', '.join(map(repr, columns[:20]))}"
+            f"{option} column {name!r} is not in the data{did_you_mean(name, names)}; "
+            f"columns are: {', '.join(map(repr, names[:20]))}"
         )

@@ -528,6 +528,7 @@ def _train_network(
         if console is not None and loop.budget.stopped is not None:
             console.print(f"network: {state.stop_reason}", highlight=False)
     findings = distributed.gather_findings(findings)  # every rank's, naming the ranks
+    distributed.part()  # the last collective: only rank 0 goes on
     details = {
         "architecture": trainer.choice.name,
         "architecture_reason": trainer.choice.reason
