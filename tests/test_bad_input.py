@@ -248,6 +248,11 @@ def test_a_real_process_exits_2_without_a_traceback(tmp_path: Path) -> None:
         (["tune", "data.csv", "--target", "y", "--group", "site"], "--group column 'site'"),
         (["fit", "data.csv", "--target", "y", "--text", "review"], "--text column 'review'"),
         (["tune", "data.csv", "--target", "y", "--series", "id"], "--series column 'id'"),
+        (["fit", "data.csv", "--target", "y", "--groups", "site"], "--groups column 'site'"),
+        (
+            ["fit", "data.csv", "--target", "y", "--groups", "y"],
+            "--groups column 'y' is the target",
+        ),
         (["fit", "header.csv", "--target", "y"], "has no rows"),
         (["fit", "data.parquet", "--target", "y"], "cannot read 'data.parquet' as parquet"),
         (["fit", "--resume", "gone"], "run directory 'gone' does not exist"),

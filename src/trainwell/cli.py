@@ -111,8 +111,8 @@ def check_early(
     """Refuse what needs neither torch nor scikit-learn to judge (a data path with nothing
     there, a malformed config file or override, ``--text`` with ``--series``, a file that
     cannot be read or has no rows, a missing target or an unknown target, ``--text``,
-    ``--series``, ``--group``, ``--time`` or ``data.drop`` column, judged on the file's first
-    rows) before their ~4 s of imports, so a typo is answered at
+    ``--series``, ``--group``, ``--time``, ``data.drop`` or ``--groups`` column, judged on the
+    file's first rows) before their ~4 s of imports, so a typo is answered at
     once. The command checks the same again, with the same functions, once its modules are
     loaded (issue 19: every bad-input error came after the imports).
 
@@ -124,9 +124,11 @@ def check_early(
     cfg = options_config(config, overrides, target=target, seed=seed, spec=spec, **options)
     if path is not None and path.is_file():  # (a folder holds images, one class a folder)
         from trainwell.data.load import read_table
-        from trainwell.data.schema import check_columns
+        from trainwell.data.schema import check_columns, check_group_columns
 
-        check_columns(read_table(path, nrows=HEAD_ROWS), cfg.data)
+        head = read_table(path, nrows=HEAD_ROWS)
+        check_columns(head, cfg.data)
+        check_group_columns(head, cfg.report.groups, cfg.data.target)
 
 
 def loading(quiet: bool) -> AbstractContextManager[object]:

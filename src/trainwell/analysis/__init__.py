@@ -16,8 +16,8 @@ the models is computed here, once, while ``fit`` still holds them:
 """
 
 from trainwell.analysis.energy import EnergyMeter
-from trainwell.analysis.groups import check_group_columns
 from trainwell.analysis.record import Analysis, analyze_examples, analyze_table, write_analysis
+from trainwell.data.schema import check_group_columns
 
 __all__ = [
     "Analysis",

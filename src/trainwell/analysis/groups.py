@@ -11,7 +11,7 @@ the groups' MAE over the overall MAE) is a ``group-gap`` warning. Groups with fe
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -19,22 +19,9 @@ import pandas as pd
 from sklearn import metrics as skm
 
 from trainwell.config import ReportConfig, Task
-from trainwell.errors import DataError, require_column
 from trainwell.findings import Finding
 
 MISSING = "(missing)"
-
-
-def check_group_columns(frame: pd.DataFrame, groups: Sequence[str], target: str) -> None:
-    """Raise a DataError for a ``--groups`` column the data lacks (before any file is written).
-
-    Raises:
-        DataError: a column is missing or is the target.
-    """
-    for name in groups:
-        if name == target:
-            raise DataError(f"--groups column {name!r} is the target; name a feature or slice")
-        require_column(frame.columns, name, "--groups")
 
 
 def group_labels(values: pd.Series) -> tuple[pd.Series, bool]:

@@ -6,6 +6,7 @@ boolean and a column of ISO dates is a datetime. Every decision can be overridde
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -109,6 +110,19 @@ def check_columns(frame: pd.DataFrame, cfg: DataConfig) -> None:
     for option, name in [*named.items(), *(("data.drop", n) for n in cfg.drop)]:
         if name is not None:
             require_column(frame.columns, name, option)
+
+
+def check_group_columns(frame: pd.DataFrame, groups: Sequence[str], target: str) -> None:
+    """Refuse a ``--groups`` column (the report's per-group metrics, TW-E04) that ``frame``
+    lacks or that is the target; ``frame`` may be the table's first rows.
+
+    Raises:
+        DataError: a column is missing or is the target.
+    """
+    for name in groups:
+        if name == target:
+            raise DataError(f"--groups column {name!r} is the target; name a feature or slice")
+        require_column(frame.columns, name, "--groups")
 
 
 # A class needs a row in each of train, validation and test (TW-D03).

@@ -21,13 +21,12 @@ import torch
 
 from trainwell import streaming
 from trainwell.analysis import Analysis, analyze_table
-from trainwell.analysis.groups import check_group_columns
 from trainwell.audit import run_audit
 from trainwell.candidates import Candidate
 from trainwell.config import FitConfig, Task
 from trainwell.data import Dataset, build_dataset, read_table
 from trainwell.data.load import file_sha256, frame_sha256
-from trainwell.data.schema import ColumnSpec
+from trainwell.data.schema import ColumnSpec, check_group_columns
 from trainwell.errors import DataError
 from trainwell.findings import Finding
 from trainwell.modalities import table_baselines as bl

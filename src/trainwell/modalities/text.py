@@ -17,9 +17,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from trainwell.analysis.groups import check_group_columns
 from trainwell.config import FitConfig, Task, TextOptions
 from trainwell.data import read_table
+from trainwell.data.schema import check_group_columns
 from trainwell.errors import ConfigError, require_column
 from trainwell.findings import Finding
 from trainwell.modalities.base import Augment, DataSource, Inputs, Read, Samples

@@ -21,10 +21,10 @@ import numpy as np
 import pandas as pd
 import torch
 
-from trainwell.analysis.groups import check_group_columns
 from trainwell.audit import run_audit
 from trainwell.config import FitConfig
 from trainwell.data import Dataset, build_dataset, read_table
+from trainwell.data.schema import check_group_columns
 from trainwell.errors import DataError
 from trainwell.findings import Finding, sort_findings
 from trainwell.modalities.base import DataSource, Read, Samples
