@@ -414,3 +414,27 @@ def test_sigterm_after_training_when_the_other_process_ended_normally_says_sigte
     manifest = json.loads((run / "manifest.json").read_text())
     assert manifest["status"] == "interrupted"
     assert manifest["error"].startswith("stopped by SIGTERM"), manifest["error"]
+
+
+def test_sigterm_to_the_launcher_stops_the_job_as_sigterm_in_one_line(
+    data: Path, tmp_path: Path
+) -> None:
+    """`kill PID` of `trainwell fit --devices 2` (a scheduler's stop): found by trying it, a
+    traceback of torch's SignalException, exit code 1, a line from each process, and now and
+    then "the loss of another process" in the manifest, as rank 1 took the signal and exited
+    first (distributed.note_signal)."""
+    run = tmp_path / "run"
+    longer = ["train.max_epochs=200", "train.patience=200"]
+    command = [sys.executable, "-m", "trainwell", "fit", str(data), "--target", "y"]
+    command += ["--devices", "2", "--out", str(run), *SETTINGS, *longer]
+    job = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    wait_for(job, lambda: any((run / "checkpoints").glob("epoch-*.safetensors")))
+    job.send_signal(signal.SIGTERM)
+    _, err = job.communicate(timeout=HANG_GUARD_S)
+    assert job.returncode == 130
+    assert err.decode().splitlines() == [
+        f"trainwell: interrupted; resume with `trainwell fit --resume {run}`"
+    ]
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["status"] == "interrupted"
+    assert manifest["error"].startswith("stopped by SIGTERM"), manifest["error"]

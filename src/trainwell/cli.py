@@ -131,12 +131,18 @@ def check_early(
         check_group_columns(head, cfg.report.groups, cfg.data.target)
 
 
+def on_rank_0() -> bool:
+    """Whether this process prints: alone, or rank 0 of a torchrun job (read from ``RANK``,
+    before torch is imported)."""
+    return os.environ.get("RANK", "0") == "0"
+
+
 def loading(quiet: bool) -> AbstractContextManager[object]:
     """A spinner on stderr, "loading torch and scikit-learn", while the command imports them
     (~4 s on 2 cores, before a fit's first line). Rich draws it only on a terminal and erases
     it after, so piped or captured output (an error's one line) is unchanged; under torchrun
     only rank 0 draws it."""
-    if quiet or os.environ.get("RANK", "0") != "0":
+    if quiet or not on_rank_0():
         return nullcontext()
     from rich.console import Console
 
@@ -271,7 +277,8 @@ def fit(
     except KeyboardInterrupt as err:  # typer turns it into a silent exit 130: say it here
         from trainwell.interrupts import interrupted_message
 
-        typer.echo(interrupted_message(err), err=True)
+        if on_rank_0():  # the job's other processes print nothing (trainwell.distributed)
+            typer.echo(interrupted_message(err), err=True)
         raise typer.Exit(130) from None
 
 
@@ -847,6 +854,7 @@ def _main(argv: list[str] | None) -> None:
     except KeyboardInterrupt as err:
         from trainwell.interrupts import interrupted_message
 
-        typer.echo(interrupted_message(err), err=True)
+        if on_rank_0():
+            typer.echo(interrupted_message(err), err=True)
         sys.exit(130)
     sys.exit(code if isinstance(code, int) else 0)

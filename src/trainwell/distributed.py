@@ -102,15 +102,52 @@ def init() -> Ranks:
     peer on its machine has exited (:func:`as_interrupt`). A no-op in a single process."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world > 1 and not dist.is_initialized():
+        # The job's key-value store (torchrun's agent holds it) is kept to leave notes in
+        # (note_signal); init_process_group would make the same one from the same variables.
+        store, rank, world = next(dist.rendezvous("env://"))
+        _job_store[:] = [store]
         if torch.cuda.is_available():
             local = int(os.environ.get("LOCAL_RANK", "0"))
             torch.cuda.set_device(local)
-            dist.init_process_group("nccl", device_id=torch.device("cuda", local))
+            device = torch.device("cuda", local)
+            dist.init_process_group(
+                "nccl", store=store, rank=rank, world_size=world, device_id=device
+            )
         else:
-            dist.init_process_group("gloo")
+            dist.init_process_group("gloo", store=store, rank=rank, world_size=world)
         atexit.register(_leave)
         _note_local_peers()
     return ranks()
+
+
+_job_store: list[dist.Store] = []  # the job's store, once init joined a process group
+_SIGNAL_KEY = "trainwell/signal/{rank}"
+
+
+def note_signal(name: str) -> None:
+    """Leave a note in the job's store that this process stops on ``name`` (``SIGTERM``,
+    ``SIGINT``) sent to it, before it exits: a SIGTERM or Ctrl-C to the whole job reaches the
+    processes at slightly different times, and the one that sees the others exit first names
+    the stop after the signal, not after a lost process (:func:`as_interrupt`)."""
+    if not (_job_store and ranks().parallel):
+        return
+    key = _SIGNAL_KEY.format(rank=ranks().rank)
+    with suppress(Exception):  # the store's holder may be gone too: nothing to tell
+        _job_store[0].set(key, name)
+        _job_store[0].check([key])  # a reply on the same connection: the note is stored
+
+
+def _peer_signal() -> str | None:
+    """The signal another process of the job noted it stopped on (:func:`note_signal`)."""
+    if not _job_store:
+        return None
+    here = ranks()
+    for rank in range(here.world):
+        key = _SIGNAL_KEY.format(rank=rank)
+        with suppress(Exception):
+            if rank != here.rank and _job_store[0].check([key]):
+                return _job_store[0].get(key).decode()
+    return None
 
 
 # The process ids of the job's other processes on this machine while they train with this
@@ -274,8 +311,10 @@ def as_interrupt(err: BaseException) -> BaseException:
     The elastic agent sends SIGTERM to the surviving ranks once it sees a process exit. It
     can arrive before the collective fails (this rank was computing) or while the failure
     unwinds (the handler runs at the next bytecode and replaces the error), so SIGTERM alone
-    is not the cause: the stop is named after the lost process when one is. SIGTERM is ignored
-    from here on, so that this rank records the stop before it exits on its own.
+    is not the cause: the stop is named after the lost process when one is, unless that
+    process left a note that it stopped on a signal sent to the whole job (:func:`note_signal`):
+    then the stop is the signal's. SIGTERM is ignored from here on, so that this rank records
+    the stop before it exits on its own.
     """
     if not ranks().parallel:
         return err
@@ -287,6 +326,9 @@ def as_interrupt(err: BaseException) -> BaseException:
         return err
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signalled = _peer_signal()
+    if signalled is not None:  # the job was sent it; a peer took it and exited first
+        return Terminated() if signalled == "SIGTERM" else KeyboardInterrupt()
     failed = next(filter(_is_peer_gone, [err, *_raised_during(err)]), None)
     return RankLost(str(failed) if failed else "SIGTERM after a process of the job exited")
 

@@ -60,15 +60,21 @@ def launch(devices: int, argv: Sequence[str]) -> int:
     ``torch.distributed.run`` (standalone rendezvous on a free port, no restarts) and
     return the exit code: 0; the first failed process's code (2 for a user error, which
     rank 0 printed); 130 when a process was killed by a signal (the agent then stops the
-    others; rank 0 marks the run interrupted and ``--resume`` continues it).
+    others; rank 0 marks the run interrupted and ``--resume`` continues it), or when this
+    process was sent SIGINT or SIGTERM (the agent passes it on to the processes; rank 0
+    prints how to resume).
     """
+    from torch.distributed.elastic.multiprocessing.api import SignalException
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.run import get_args_parser, run
 
     # One OpenMP pool per core: N pools each as wide as the machine spin against each other.
     os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // devices)))
-    # The agent logs every worker's exit; the workers' own output says what went wrong.
-    logging.getLogger("torch.distributed.elastic").setLevel(logging.CRITICAL)
+    # The agent logs every worker's exit and every signal; the workers' own output says what
+    # went wrong. Its modules' loggers have levels of their own (LOGLEVEL), so each is set.
+    for name in ["torch.distributed.elastic", *logging.root.manager.loggerDict]:
+        if name.startswith("torch.distributed.elastic"):
+            logging.getLogger(name).setLevel(logging.CRITICAL)
     args = get_args_parser().parse_args(
         ["--standalone", "--nproc-per-node", str(devices), "--max-restarts", "0",
          "-m", "trainwell", *argv]
@@ -78,4 +84,6 @@ def launch(devices: int, argv: Sequence[str]) -> int:
     except ChildFailedError as err:
         _, failure = err.get_first_failure()
         return failure.exitcode if failure.exitcode > 0 else 130
+    except SignalException:
+        return 130
     return 0

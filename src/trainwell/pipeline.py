@@ -224,9 +224,13 @@ def _follow(read: Callable[[], Prepared], callbacks: Sequence[Callback], console
     def train(prepared: Prepared, checkpoint: Path | None) -> None:
         cfg = prepared.cfg
         with reproducible(cfg.seed, cfg.train.deterministic), terminate_as_interrupt():
-            train_and_validate(
-                prepared, resume_from=checkpoint, callbacks=callbacks, console=console
-            )
+            try:
+                train_and_validate(
+                    prepared, resume_from=checkpoint, callbacks=callbacks, console=console
+                )
+            except KeyboardInterrupt as caught:
+                _note_signal(distributed.as_interrupt(caught))
+                raise
 
     return Run(distributed.follow(read, train))
 
@@ -346,11 +350,18 @@ def execute(run_dir: RunDir, cfg: FitConfig, stages: Callable[[EnergyMeter], Non
         if run_dir.manifest.get("status") == "complete":
             raise  # stopped while writing the report: still complete; --resume writes it
         err = distributed.as_interrupt(caught)  # a killed peer process: interrupted too
+        _note_signal(err)
         _record_stop(run_dir, meter, err)
         if isinstance(err, KeyboardInterrupt):  # Ctrl-C, or SIGTERM (trainwell.interrupts)
             raise RunInterrupted(run_dir.path, _signal_name(err)) from None
         raise
     return Run(run_dir.path)
+
+
+def _note_signal(err: BaseException) -> None:
+    """Under torchrun, tell the job's other processes this one stops on a signal it was sent."""
+    if isinstance(err, KeyboardInterrupt) and not isinstance(err, distributed.RankLost):
+        distributed.note_signal(_signal_name(err))
 
 
 def _signal_name(err: BaseException) -> str:
