@@ -416,6 +416,19 @@ def test_sigterm_after_training_when_the_other_process_ended_normally_says_sigte
     assert manifest["error"].startswith("stopped by SIGTERM"), manifest["error"]
 
 
+def fit_on_2_training(data: Path, run: Path) -> subprocess.Popen[bytes]:
+    """`trainwell fit --devices 2` into ``run``, once its first checkpoint is written (long
+    enough training to stop it), with its stderr piped."""
+    longer = ["train.max_epochs=200", "train.patience=200"]
+    command = [sys.executable, "-m", "trainwell", "fit", str(data), "--target", "y"]
+    command += ["--devices", "2", "--out", str(run), *SETTINGS, *longer]
+    job = subprocess.Popen(
+        command, cwd=run.parent, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    wait_for(job, lambda: any((run / "checkpoints").glob("epoch-*.safetensors")))
+    return job
+
+
 def test_sigterm_to_the_launcher_stops_the_job_as_sigterm_in_one_line(
     data: Path, tmp_path: Path
 ) -> None:
@@ -424,11 +437,7 @@ def test_sigterm_to_the_launcher_stops_the_job_as_sigterm_in_one_line(
     then "the loss of another process" in the manifest, as rank 1 took the signal and exited
     first (distributed.note_signal)."""
     run = tmp_path / "run"
-    longer = ["train.max_epochs=200", "train.patience=200"]
-    command = [sys.executable, "-m", "trainwell", "fit", str(data), "--target", "y"]
-    command += ["--devices", "2", "--out", str(run), *SETTINGS, *longer]
-    job = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    wait_for(job, lambda: any((run / "checkpoints").glob("epoch-*.safetensors")))
+    job = fit_on_2_training(data, run)
     job.send_signal(signal.SIGTERM)
     _, err = job.communicate(timeout=HANG_GUARD_S)
     assert job.returncode == 130
@@ -438,3 +447,24 @@ def test_sigterm_to_the_launcher_stops_the_job_as_sigterm_in_one_line(
     manifest = json.loads((run / "manifest.json").read_text())
     assert manifest["status"] == "interrupted"
     assert manifest["error"].startswith("stopped by SIGTERM"), manifest["error"]
+
+
+def test_a_killed_rank_0_is_said_in_one_line_by_the_launcher(data: Path, tmp_path: Path) -> None:
+    """Found by trying trainwell: SIGKILL of rank 0 under `--devices 2` printed rank 1's
+    gloo traceback and nothing else; the manifest stays `running` (nothing is left to write
+    it), which the launcher now says, with how to continue."""
+    run = tmp_path / "run"
+    job = fit_on_2_training(data, run)
+    workers = Path(f"/proc/{job.pid}/task/{job.pid}/children").read_text().split()
+    (rank_0,) = [
+        int(pid)
+        for pid in workers
+        if b"RANK=0" in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    ]
+    os.kill(rank_0, signal.SIGKILL)
+    _, err = job.communicate(timeout=HANG_GUARD_S)
+    assert job.returncode == 130
+    assert "Traceback" not in err.decode()
+    said = err.decode().splitlines()[-1]
+    assert said.startswith("trainwell: the job's rank 0 was killed (SIGKILL); its run stays")
+    assert json.loads((run / "manifest.json").read_text())["status"] == "running"

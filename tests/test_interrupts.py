@@ -99,3 +99,63 @@ def test_a_run_whose_output_reader_goes_away_finishes(tmp_path: Path) -> None:
     manifest = json.loads((run / "manifest.json").read_text())
     assert manifest["status"] == "complete"
     assert (run / "report.html").exists()
+
+
+def test_a_second_signal_while_the_stop_is_recorded_is_ignored(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found by trying trainwell: two Ctrl-Cs 0.05 s apart left the manifest at ``running``
+    (the second cut the record short), and two SIGTERMs killed the process before it wrote
+    anything (exit 143). Here both signals come while the stop is being recorded."""
+    from trainwell.analysis.energy import EnergyMeter
+    from trainwell.config import FitConfig
+    from trainwell.interrupts import RunInterrupted, Terminated
+    from trainwell.pipeline import execute
+    from trainwell.run import RunDir
+
+    record = EnergyMeter.stop
+
+    def stop_then_signalled_again(meter: EnergyMeter, status: str) -> None:
+        os.kill(os.getpid(), signal.SIGINT)  # handled at once: ignored, or it raises here
+        os.kill(os.getpid(), signal.SIGTERM)
+        record(meter, status)
+
+    monkeypatch.setattr(EnergyMeter, "stop", stop_then_signalled_again)
+
+    def stopped_by_sigterm(meter: EnergyMeter) -> None:
+        raise Terminated
+
+    run_dir = RunDir(tmp_path / "run")
+    run_dir.create({})
+    cfg = FitConfig.model_validate({"report": {"energy": False}})
+    with pytest.raises(RunInterrupted):
+        execute(run_dir, cfg, stopped_by_sigterm)
+    manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
+    assert manifest["status"] == "interrupted"
+    assert manifest["error"] == "stopped by SIGTERM; continue with --resume"
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored after
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+
+
+def test_a_stop_while_the_report_is_written_says_how_to_finish_it(tmp_path: Path) -> None:
+    """Found by trying trainwell: Ctrl-C after the metrics table printed a bare "trainwell:
+    interrupted", with the run complete but its report missing; `--resume` writes it."""
+    from trainwell.config import FitConfig
+    from trainwell.interrupts import RunInterrupted, interrupted_message
+    from trainwell.pipeline import execute
+    from trainwell.run import RunDir
+
+    run_dir = RunDir(tmp_path / "run")
+    run_dir.create({})
+
+    def stopped_in_the_report(meter: object) -> None:
+        run_dir.finish("complete")  # the model and metrics are written before the report
+        raise KeyboardInterrupt
+
+    cfg = FitConfig.model_validate({"report": {"energy": False}})
+    with pytest.raises(RunInterrupted) as stop:
+        execute(run_dir, cfg, stopped_in_the_report)
+    assert interrupted_message(stop.value) == (
+        f"trainwell: interrupted; resume with `trainwell fit --resume {run_dir.path}`"
+    )
+    assert json.loads(run_dir.manifest_path.read_text())["status"] == "complete"

@@ -55,6 +55,22 @@ def terminate_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+@contextmanager
+def stops_ignored() -> Iterator[None]:
+    """Within the block, SIGINT and SIGTERM are ignored (their handlers restored after), so a
+    second Ctrl-C or ``kill`` while a stopping run records why cannot cut the record short
+    and leave its manifest at ``running``. A no-op outside the main thread."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
 def interrupted_message(err: BaseException) -> str:
     """The one line the CLI prints for an interrupt: with the resume command when the run
     directory is known."""

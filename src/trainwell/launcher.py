@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from collections.abc import Sequence
 from typing import Any
 
@@ -82,7 +83,14 @@ def launch(devices: int, argv: Sequence[str]) -> int:
     try:
         run(args)
     except ChildFailedError as err:
-        _, failure = err.get_first_failure()
+        rank, failure = err.get_first_failure()
+        if rank == 0 and failure.exitcode < 0:  # rank 0 prints and records: it cannot now
+            print(
+                f"trainwell: the job's rank 0 was killed ({failure.signal_name()}); its run "
+                "stays marked running: continue it with `trainwell fit --resume RUN_DIR` "
+                "(the run directory printed first)",
+                file=sys.stderr,
+            )
         return failure.exitcode if failure.exitcode > 0 else 130
     except SignalException:
         return 130

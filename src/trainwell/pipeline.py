@@ -35,7 +35,12 @@ from trainwell.ensemble import build_ensemble, snapshot_callbacks
 from trainwell.errors import ConfigError, DataError, RunError, TrainwellError, did_you_mean
 from trainwell.evaluate import SealedTest, evaluate
 from trainwell.findings import Finding
-from trainwell.interrupts import RunInterrupted, Terminated, terminate_as_interrupt
+from trainwell.interrupts import (
+    RunInterrupted,
+    Terminated,
+    stops_ignored,
+    terminate_as_interrupt,
+)
 from trainwell.modalities.base import DataSource, Modality, Samples
 from trainwell.modalities.registry import REGISTRY, modality_for
 from trainwell.models import Choice
@@ -228,9 +233,12 @@ def _follow(read: Callable[[], Prepared], callbacks: Sequence[Callback], console
                 train_and_validate(
                     prepared, resume_from=checkpoint, callbacks=callbacks, console=console
                 )
-            except KeyboardInterrupt as caught:
-                _note_signal(distributed.as_interrupt(caught))
-                raise
+            except BaseException as caught:  # a lost rank 0 too: no traceback from here
+                err = distributed.as_interrupt(caught)
+                _note_signal(err)
+                if err is caught:
+                    raise
+                raise err from None
 
     return Run(distributed.follow(read, train))
 
@@ -347,11 +355,12 @@ def execute(run_dir: RunDir, cfg: FitConfig, stages: Callable[[EnergyMeter], Non
         ):
             stages(meter)
     except BaseException as caught:
-        if run_dir.manifest.get("status") == "complete":
-            raise  # stopped while writing the report: still complete; --resume writes it
-        err = distributed.as_interrupt(caught)  # a killed peer process: interrupted too
-        _note_signal(err)
-        _record_stop(run_dir, meter, err)
+        err = caught  # stopped while writing the report: still complete; --resume writes it
+        with stops_ignored():  # a second signal must not leave the manifest at "running"
+            if run_dir.manifest.get("status") != "complete":
+                err = distributed.as_interrupt(caught)  # a killed peer process: interrupted
+                _note_signal(err)
+                _record_stop(run_dir, meter, err)
         if isinstance(err, KeyboardInterrupt):  # Ctrl-C, or SIGTERM (trainwell.interrupts)
             raise RunInterrupted(run_dir.path, _signal_name(err)) from None
         raise
