@@ -121,7 +121,12 @@ def init() -> Ranks:
 
 
 _job_store: list[dist.Store] = []  # the job's store, once init joined a process group
-_SIGNAL_KEY = "trainwell/signal/{rank}"
+# One key per rank and start of the job (torchrun's restarts share its agent's store).
+_SIGNAL_KEY = "trainwell/signal/{restart}/{rank}"
+
+
+def _signal_key(rank: int) -> str:
+    return _SIGNAL_KEY.format(restart=os.environ.get("TORCHELASTIC_RESTART_COUNT", "0"), rank=rank)
 
 
 def note_signal(name: str) -> None:
@@ -131,7 +136,7 @@ def note_signal(name: str) -> None:
     the stop after the signal, not after a lost process (:func:`as_interrupt`)."""
     if not (_job_store and ranks().parallel):
         return
-    key = _SIGNAL_KEY.format(rank=ranks().rank)
+    key = _signal_key(ranks().rank)
     with suppress(Exception):  # the store's holder may be gone too: nothing to tell
         _job_store[0].set(key, name)
         _job_store[0].check([key])  # a reply on the same connection: the note is stored
@@ -143,7 +148,7 @@ def _peer_signal() -> str | None:
         return None
     here = ranks()
     for rank in range(here.world):
-        key = _SIGNAL_KEY.format(rank=rank)
+        key = _signal_key(rank)
         with suppress(Exception):
             if rank != here.rank and _job_store[0].check([key]):
                 return _job_store[0].get(key).decode()
