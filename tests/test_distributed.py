@@ -12,7 +12,7 @@ import selectors
 import signal
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +28,8 @@ from trainwell.distributed import merge_findings, shard_order
 from trainwell.findings import Finding
 from trainwell.interrupts import Terminated
 from trainwell.modalities.base import AugmentedData
+from trainwell.train.checkpoint import load_state, save_state
+from trainwell.train.state import TrainState
 
 # Every test that starts gloo process groups runs on one xdist worker, one at a time
 # (scripts/check: --dist loadgroup): two jobs at once on this machine sometimes abort at
@@ -110,6 +112,45 @@ def test_the_ranks_batches_together_are_the_batches_of_one_process() -> None:
             together = torch.cat([ranks[0][k][1], ranks[1][k][1]])
             assert sorted(together.tolist()) == sorted(batch.tolist())
     assert shards[0].whole().batch_size == 8
+
+
+def generators_as_rank(
+    monkeypatch: pytest.MonkeyPatch, rank: int, rows: torch.Tensor | None, tmp_path: Path
+) -> distributed.RankGenerators:
+    """A :class:`RankGenerators` of rank ``rank`` of 2, its state read back from a
+    checkpoint file holding ``rows`` (as ``--resume`` loads it), after ``on_fit_start``."""
+    monkeypatch.setattr(distributed, "ranks", lambda: distributed.Ranks(rank, 2))
+    saved = distributed.RankGenerators(fresh_seed=0)
+    saved.rows = rows
+    save_state(tmp_path / "epoch-0001.safetensors", {"callback": saved.state_dict()})
+    resumed = distributed.RankGenerators(fresh_seed=7)
+    resumed.load_state_dict(load_state(tmp_path / "epoch-0001.safetensors")["callback"])
+    torch.manual_seed(99)  # what restore() leaves: rank 0's stream, on every rank
+    net = torch.nn.Linear(1, 1)
+    resumed.on_fit_start(TrainState(net, torch.optim.SGD(net.parameters(), lr=0.1)))
+    return resumed
+
+
+def test_each_rank_resumes_on_its_own_generator_row(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    torch.manual_seed(0)
+    zero = torch.get_rng_state()
+    torch.manual_seed(1)
+    one, expected = torch.get_rng_state(), torch.rand(4)
+    generators_as_rank(monkeypatch, 1, torch.stack([zero, one]), tmp_path)
+    assert torch.equal(torch.rand(4), expected)  # rank 1 draws on from row 1, not row 0
+
+
+@pytest.mark.parametrize("rows", ["older checkpoint", "fewer processes"])
+def test_a_rank_with_no_saved_row_starts_its_own_stream(
+    rows: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    torch.manual_seed(7)
+    expected = torch.rand(4)
+    one_row = torch.get_rng_state().unsqueeze(0)
+    generators_as_rank(monkeypatch, 1, None if rows == "older checkpoint" else one_row, tmp_path)
+    assert torch.equal(torch.rand(4), expected)  # fresh_seed=7, not the 99 restore() left
 
 
 def test_findings_from_the_ranks_are_merged_naming_the_ranks() -> None:
@@ -335,13 +376,15 @@ def test_a_nan_on_rank_1_is_reported_naming_rank_1_and_stops_every_rank(
     assert network["stop_reason"].startswith("stopped: the doctor found nonfinite-")
 
 
-def start_job(cwd: Path, source: str, *args: Path) -> subprocess.Popen[bytes]:
-    """torchrun with 2 processes of the script ``source`` (given ``args`` and SETTINGS), its
-    stderr piped for :func:`wait_for`."""
+def start_job(
+    cwd: Path, source: str, *args: Path, settings: Sequence[str] = SETTINGS
+) -> subprocess.Popen[bytes]:
+    """torchrun with 2 processes of the script ``source`` (given ``args`` and ``settings``),
+    its stderr piped for :func:`wait_for`."""
     script = cwd / "train.py"
     script.write_text(source)
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
-    command += ["--nproc-per-node", "2", str(script), *map(str, args), *SETTINGS]
+    command += ["--nproc-per-node", "2", str(script), *map(str, args), *settings]
     return subprocess.Popen(command, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
@@ -375,11 +418,27 @@ trainwell.fit(data, "y", out=out, overrides=overrides, callbacks=[HangOnRank1()]
 """
 
 
+# With dropout: each process draws its own masks, so a resumed run must give every rank
+# its own generator back (a helper's trial: rank 1 resumed on rank 0's stream, 4 of 4 runs
+# ended on other weights).
+DROPOUT = [*(s for s in SETTINGS if not s.startswith("model.dropout")), "model.dropout=0.3"]
+
+
+@pytest.fixture(scope="module")
+def two_dropout(data: Path) -> Path:
+    """``--devices 2`` as :func:`two`, with dropout on."""
+    cwd = data.parent / "two-dropout"
+    cwd.mkdir()
+    done = run_subprocess(["fit", str(data), "--target", "y", "--devices", "2", *DROPOUT], cwd)
+    assert done.returncode == 0, done.stderr
+    return the_run(cwd)
+
+
 def test_sigkill_of_one_rank_then_resume_ends_like_an_uninterrupted_run(
-    data: Path, two: tuple[Path, subprocess.CompletedProcess[str]], tmp_path: Path
+    data: Path, two_dropout: Path, tmp_path: Path
 ) -> None:
     marker, run = tmp_path / "rank1.pid", tmp_path / "run"
-    job = start_job(tmp_path, HANG_SCRIPT, marker, data, run)
+    job = start_job(tmp_path, HANG_SCRIPT, marker, data, run, settings=DROPOUT)
     checkpoint = run / "checkpoints" / "epoch-0001.safetensors"  # written atomically
     wait_for(job, lambda: bool(marker.is_file() and marker.read_text() and checkpoint.is_file()))
     os.kill(int(marker.read_text()), signal.SIGKILL)
@@ -393,7 +452,7 @@ def test_sigkill_of_one_rank_then_resume_ends_like_an_uninterrupted_run(
     resumed = json.loads((run / "manifest.json").read_text())
     assert resumed["status"] == "complete"
     assert resumed["resumed"] == [{"checkpoint": "epoch-0001.safetensors"}]
-    full = load_file(str(the_run(two[0]) / "model" / "weights.safetensors"))
+    full = load_file(str(two_dropout / "model" / "weights.safetensors"))
     after = load_file(str(run / "model" / "weights.safetensors"))
     assert full.keys() == after.keys()
     for key in full:

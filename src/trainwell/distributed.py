@@ -33,6 +33,9 @@ The rules, stated once:
   budget) stops every rank at the same step. The doctor's remedy (restore and lower the LR)
   is off with more than one process: a rescue decided on one rank would desynchronise the
   replicas; a NaN or divergence stops the run instead.
+- **Random draws**: each rank draws its dropout masks from a stream of its own; every
+  checkpoint holds every rank's generator state (:class:`RankGenerators`), so ``--resume``
+  gives each rank its own stream back and ends on the weights of an uninterrupted run.
 - **Doctor**: each rank runs its own doctor on its own batches; the findings are gathered to
   rank 0 (:func:`merge_findings`), each naming the ranks that made it.
 
@@ -538,6 +541,60 @@ class RankSync(Callback):
             state.stop_reason = reasons[first] or f"stopped: rank {first} stopped"
         elif not state.stop_reason:
             state.stop_reason = f"stopped: rank {stopped[0]} stopped"
+
+
+class RankGenerators(Callback):
+    """Every rank's random generator state, gathered at the end of each epoch and kept in
+    rank 0's checkpoint, so that ``--resume`` continues each rank's own stream (TW-T11): the
+    checkpoint's plain ``rng`` entry is rank 0's, and rank 1 resumed on it would draw rank
+    0's dropout masks, ending on other weights than the uninterrupted run.
+
+    The state is a ``(world, n)`` uint8 tensor, row r rank r's: torch's CPU generator
+    (``torch.get_rng_state``), then under CUDA its GPU's. ``fresh_seed`` seeds this rank's
+    stream when a resumed checkpoint holds no row for it (written by fewer processes, or
+    before this callback existed). Put it before ``Checkpointing``.
+    """
+
+    def __init__(self, fresh_seed: int) -> None:
+        self.fresh_seed = fresh_seed
+        self.rows: torch.Tensor | None = None
+
+    def on_fit_start(self, state: TrainState) -> None:
+        here = ranks()
+        if self.rows is not None and here.rank < len(self.rows):
+            _set_generator_row(self.rows[here.rank])
+        elif not here.main:  # a fresh run, or a checkpoint with no row of this rank's
+            torch.manual_seed(self.fresh_seed)
+
+    def on_epoch_end(self, state: TrainState) -> None:
+        if not ranks().parallel:
+            return
+        mine = _generator_row()
+        where = _comm_device()
+        rows = [torch.empty_like(mine, device=where) for _ in range(ranks().world)]
+        dist.all_gather(rows, mine.to(where))
+        self.rows = torch.stack([row.cpu() for row in rows])
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"rows": self.rows} if self.rows is not None else {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        rows = state.get("rows")
+        self.rows = rows if isinstance(rows, torch.Tensor) and rows.dim() == 2 else None
+
+
+def _generator_row() -> torch.Tensor:
+    parts = [torch.get_rng_state()]
+    if device().type == "cuda":
+        parts.append(torch.cuda.get_rng_state(device()))
+    return torch.cat(parts)
+
+
+def _set_generator_row(row: torch.Tensor) -> None:
+    cpu = torch.get_rng_state().numel()
+    torch.set_rng_state(row[:cpu].clone())
+    if device().type == "cuda" and row.numel() > cpu:
+        torch.cuda.set_rng_state(row[cpu:].clone(), device())
 
 
 def single_process_only(cfg: Any) -> Any:

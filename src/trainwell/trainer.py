@@ -475,13 +475,17 @@ def _train_network(
     )
     doctor_plan = TrainingPlan(frozen, split_plan.split if split_plan is not None else None)
     sync = distributed.RankSync()  # keeps N processes in step (only added under N)
+    train_seed = stream_seed(cfg.seed, "train" if here.main else f"train:{here.rank}")
     loop = loop_callbacks(
         cfg,
         trainer.precision,
         console,
         schedule_callbacks=schedule.callbacks,
         paths=paths,
-        first=[trainer.unfreeze] if trainer.unfreeze is not None else [],
+        first=[
+            *([trainer.unfreeze] if trainer.unfreeze is not None else []),
+            *([distributed.RankGenerators(train_seed)] if here.parallel else []),
+        ],
         extra=[*callbacks, sync] if here.parallel else callbacks,
         doctor_plan=doctor_plan,
         on_finding=on_finding,
@@ -496,10 +500,10 @@ def _train_network(
             if module is trainer.features.backbone
             for name in module.state_dict()
         )
-    if resume_from is not None:
+    if resume_from is not None:  # under N processes each rank's stream: RankGenerators
         restore(resume_from, state, loop.stateful, trainer.precision)
     else:  # the training draws (dropout) from a stream of their own (TW-R01), one per rank
-        torch.manual_seed(stream_seed(cfg.seed, "train" if here.main else f"train:{here.rank}"))
+        torch.manual_seed(train_seed)
     validate = Validator(
         trainer.objective,
         validation.inputs,
@@ -619,7 +623,7 @@ def loop_callbacks(
     # After GradientNorm (it reads this step's norm) and EarlyStopping (its best epoch).
     log = TrainingLog(paths.training_log if paths else None)  # TW-M01, M03: the curves
     all_callbacks: list[Callback] = [*first, grad_norm, early, log, *schedule_callbacks]
-    stateful: list[Callback] = [early, log]
+    stateful: list[Callback] = [*first, early, log]
     # After EarlyStopping: an epoch it stops is not also reported as the budget's stop.
     budget = TimeBudget(cfg.train.time_budget) if cfg.train.time_budget else None
     if budget is not None:
