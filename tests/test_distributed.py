@@ -66,14 +66,19 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+def fit_in(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """``trainwell fit`` with ``args`` in ``folder`` (made here), which must succeed."""
+    folder.mkdir()
+    done = run_subprocess(["fit", *args], folder)
+    assert done.returncode == 0, done.stderr
+    return done
+
+
 @pytest.fixture(scope="module")
 def one(data: Path) -> Path:
     """One process at batch 32."""
-    cwd = data.parent / "one"
-    cwd.mkdir()
-    done = run_subprocess(["fit", str(data), "--target", "y", "--out", "run", *SETTINGS], cwd)
-    assert done.returncode == 0, done.stderr
-    return cwd / "run"
+    fit_in(data.parent / "one", str(data), "--target", "y", "--out", "run", *SETTINGS)
+    return data.parent / "one" / "run"
 
 
 @pytest.fixture(scope="module")
@@ -81,10 +86,7 @@ def two(data: Path) -> tuple[Path, subprocess.CompletedProcess[str]]:
     """``--devices 2`` (16 rows per process), in a folder of its own, with the default run
     directory: a second rank that wrote anything would leave it there."""
     cwd = data.parent / "two"
-    cwd.mkdir()
-    done = run_subprocess(["fit", str(data), "--target", "y", "--devices", "2", *SETTINGS], cwd)
-    assert done.returncode == 0, done.stderr
-    return cwd, done
+    return cwd, fit_in(cwd, str(data), "--target", "y", "--devices", "2", *SETTINGS)
 
 
 def the_run(cwd: Path) -> Path:
@@ -428,9 +430,7 @@ DROPOUT = [*(s for s in SETTINGS if not s.startswith("model.dropout")), "model.d
 def two_dropout(data: Path) -> Path:
     """``--devices 2`` as :func:`two`, with dropout on."""
     cwd = data.parent / "two-dropout"
-    cwd.mkdir()
-    done = run_subprocess(["fit", str(data), "--target", "y", "--devices", "2", *DROPOUT], cwd)
-    assert done.returncode == 0, done.stderr
+    fit_in(cwd, str(data), "--target", "y", "--devices", "2", *DROPOUT)
     return the_run(cwd)
 
 
