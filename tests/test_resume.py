@@ -8,6 +8,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -18,6 +20,7 @@ from safetensors.torch import load_file
 
 import trainwell
 from trainwell.cli import main
+from trainwell.run import RunDir
 from trainwell.train.checkpoint import load_state, save_state
 
 SETTINGS = [
@@ -112,6 +115,13 @@ HANG_GUARD_S = 1800  # only against a hang; the kill itself waits on the marker 
 
 def start_and_kill(data: Path, out: Path, where: str) -> None:
     """Run a fit in a child process and SIGKILL it once it reaches ``where``."""
+    with stopped_at(data, out, where):
+        pass
+
+
+@contextmanager
+def stopped_at(data: Path, out: Path, where: str) -> Iterator[None]:
+    """A fit in a child process, waiting at ``where`` while the block runs, then SIGKILLed."""
     marker = out.parent / f"{out.name}.marker"
     proc = subprocess.Popen(
         [sys.executable, "-c", HANG, str(marker), where, str(data), str(out), *SETTINGS],
@@ -128,6 +138,7 @@ def start_and_kill(data: Path, out: Path, where: str) -> None:
             if time.monotonic() - started > HANG_GUARD_S:
                 pytest.fail(f"hang guard: the run did not reach {where} in {HANG_GUARD_S} s")
             time.sleep(0.05)
+        yield
     finally:
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
@@ -185,6 +196,38 @@ def test_sigkill_while_the_report_is_written_then_resume_writes_it(
     again = run_subprocess(["fit", "--resume", str(cut)], cwd=tmp_path)
     assert again.returncode == 2
     assert "already complete" in again.stderr
+
+
+def test_a_run_another_process_still_writes_is_neither_resumed_nor_reported(
+    data: Path, tmp_path: Path
+) -> None:
+    """A second ``--resume`` beside a live fit would write the same checkpoints and manifest
+    at once (a helper's trial: it was accepted). The live process holds the run; once it is
+    killed the kernel lets go and the run resumes."""
+    cut = tmp_path / "cut"
+    with stopped_at(data, cut, "epoch=2"):
+        manifest = (cut / "manifest.json").read_bytes()
+        for command in (["fit", "--resume", str(cut)], ["report", str(cut)]):
+            refused = run_subprocess(command, cwd=tmp_path)
+            assert refused.returncode == 2, refused.stderr
+            (line,) = refused.stderr.strip().splitlines()
+            assert f"run {str(cut)!r} is in use by another trainwell process" in line
+        assert (cut / "manifest.json").read_bytes() == manifest
+        assert not (cut / "report.html").exists()
+    resumed = run_subprocess(["fit", "--resume", str(cut)], cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    assert json.loads((cut / "manifest.json").read_text())["status"] == "complete"
+
+
+def test_a_new_run_is_held_by_its_process_until_it_ends(tmp_path: Path) -> None:
+    first = RunDir(tmp_path / "run")
+    first.create({"data": None})
+    with pytest.raises(trainwell.RunError, match="in use by another trainwell process"):
+        RunDir(tmp_path / "run").hold()
+    first.release()
+    again = RunDir(tmp_path / "run")
+    again.hold()  # free once let go
+    again.release()
 
 
 def test_resume_refuses_changed_data_and_finished_runs(data: Path, tmp_path: Path) -> None:

@@ -684,6 +684,7 @@ def report(run_dir: Annotated[Path, typer.Argument(help="A run directory.")]) ->
     from trainwell.run import RunDir
 
     folder = RunDir(run_dir)
+    folder.hold()  # not while a fit or --resume writes the run
     folder.open_existing()
     write_report(folder)
     typer.echo(f"report: {folder.report_path}", err=True)

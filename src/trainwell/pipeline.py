@@ -255,14 +255,19 @@ def _resume(path: Path, callbacks: Sequence[Callback], console: Console) -> Run:
             return prepare(data, cfg, block=False, check_options=False, audit=False)
 
         return _follow(read, callbacks, console)
+    run_dir = RunDir(path)
     with distributed.leading() as lead:
-        return _lead_resume(path, callbacks, console, lead)
+        run_dir.hold()  # first: a run another process still writes is refused
+        try:
+            return _lead_resume(run_dir, callbacks, console, lead)
+        finally:
+            run_dir.release()
 
 
 def _lead_resume(
-    path: Path, callbacks: Sequence[Callback], console: Console, lead: distributed.Lead
+    run_dir: RunDir, callbacks: Sequence[Callback], console: Console, lead: distributed.Lead
 ) -> Run:
-    run_dir = RunDir(path)
+    path = run_dir.path
     manifest = run_dir.open_existing()
     if manifest.get("status") == "complete":
         if not (run_dir.report_path.is_file() and run_dir.model_card_path.is_file()):
@@ -364,6 +369,8 @@ def execute(run_dir: RunDir, cfg: FitConfig, stages: Callable[[EnergyMeter], Non
         if isinstance(err, KeyboardInterrupt):  # Ctrl-C, or SIGTERM (trainwell.interrupts)
             raise RunInterrupted(run_dir.path, _signal_name(err)) from None
         raise
+    finally:
+        run_dir.release()  # taken when the run was created or resumed
     return Run(run_dir.path)
 
 

@@ -12,6 +12,7 @@ import os
 import platform
 import subprocess
 import sys
+import weakref
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -112,20 +113,61 @@ class RunDir:
         self.checkpoints = path / "checkpoints"
         self.tensorboard = path / "tensorboard"
         self.manifest: dict[str, Any] = {}
+        self._held: weakref.finalize[Any, Any] | None = None
 
     def create(self, manifest: dict[str, Any], keep: frozenset[str] = frozenset()) -> None:
-        """Start a new run; refuses a folder that already holds files (other than those named
-        in ``keep``: a tuning study written before its best config's run), or a file."""
+        """Start a new run, held by this process (:meth:`hold`); refuses a folder that
+        already holds files (other than those named in ``keep``: a tuning study written
+        before its best config's run), or a file."""
         check_new_run_dir(self.path)
-        if self.path.exists() and any(p.name not in keep for p in self.path.iterdir()):
+        existed = self.path.exists()
+        self.path.mkdir(parents=True, exist_ok=True)
+        self.hold()  # before the check: two fits given one new --out do not both start
+        if existed and any(p.name not in keep for p in self.path.iterdir()):
+            self.release()
             what = "a run" if self.manifest_path.exists() else "files"
             raise RunError(
                 f"{str(self.path)!r} already holds {what}; choose another --out "
                 "(or continue an unfinished run with --resume)"
             )
-        self.path.mkdir(parents=True, exist_ok=True)
         self.manifest = {"status": "running", "started": _now(), **manifest}
         self.save_manifest()
+
+    def hold(self) -> None:
+        """Take this process's hold on the run directory, kept until :meth:`release` or the
+        process ends (by any signal, SIGKILL too: the kernel drops it), so that a second
+        ``fit --resume`` or ``report`` cannot write into a run another process is writing.
+
+        An advisory ``flock`` on the folder itself (no lock file is left in the run);
+        a no-op where ``fcntl`` does not exist (Windows).
+
+        Raises:
+            RunError: another process holds it.
+        """
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - not POSIX
+            return
+        if self._held is not None:
+            return
+        if not self.path.is_dir():
+            require_run_dir(self.path)  # says what is there instead
+        fd = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise RunError(
+                f"run {str(self.path)!r} is in use by another trainwell process (a fit, "
+                "--resume or report still running); wait for it to end, or stop it first"
+            ) from None
+        self._held = weakref.finalize(self, os.close, fd)  # closed with this object at worst
+
+    def release(self) -> None:
+        """Let go of the hold :meth:`hold` took (nothing if none)."""
+        if self._held is not None:
+            self._held()
+            self._held = None
 
     def open_existing(self) -> dict[str, Any]:
         require_run_dir(self.path)
