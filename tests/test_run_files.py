@@ -216,6 +216,7 @@ def test_a_tampered_checkpoint_stops_resume_in_one_line(
     line = one_line_error(["fit", "--resume", str(run)], capsys)
     assert str(path) in line
     assert expected in line
+    assert line.endswith("; delete it to resume from epoch-0001.safetensors, or start a new run")
     assert json.loads((run / "manifest.json").read_text())["status"] == "interrupted"
 
 
@@ -324,6 +325,25 @@ def test_malformed_splits_stop_resume_in_one_line(
     (run / "splits.json").write_text(content)
     line = one_line_error(["fit", "--resume", str(run)], capsys)
     assert f"{run / 'splits.json'}' is malformed" in line
+
+
+def test_deleted_splits_and_config_files_are_written_again_by_resume(
+    run: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A helper's trial: a deleted splits.json stopped --resume with "stopped before its
+    # splits were saved", and a deleted config.json stayed gone. Both follow from the data
+    # and the manifest, the splits checked against the manifest's hashes.
+    interrupted(run)
+    originals = {name: (run / name).read_bytes() for name in ("splits.json", "config.json")}
+    for name in originals:
+        (run / name).unlink()
+    code, _, err = run_cli(["fit", "--resume", str(run)], capsys)
+    assert code == 0, err
+    for name, content in originals.items():
+        assert (run / name).read_bytes() == content
+        said = f"{run / name} was missing: written again"
+        assert "".join(said.split()) in "".join(err.split())  # rich wraps long paths anywhere
+    assert json.loads((run / "manifest.json").read_text())["status"] == "complete"
 
 
 def test_an_entry_renamed_away_while_the_tree_is_checked_is_not_an_error(

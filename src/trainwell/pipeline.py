@@ -44,7 +44,7 @@ from trainwell.interrupts import (
 from trainwell.modalities.base import DataSource, Modality, Samples
 from trainwell.modalities.registry import REGISTRY, modality_for
 from trainwell.models import Choice
-from trainwell.recorder import Recorder
+from trainwell.recorder import Recorder, restore_start_files
 from trainwell.report import write_report
 from trainwell.reproducibility import reproducible
 from trainwell.run import Run, RunDir
@@ -283,8 +283,6 @@ def _lead_resume(
             f"run {str(path)!r} was trained from an in-memory DataFrame and cannot be resumed "
             "from the command line; start it again"
         )
-    if not run_dir.splits_path.is_file():
-        raise RunError(f"run {str(path)!r} stopped before its splits were saved; start it again")
     cfg = FitConfig.model_validate(manifest["config"])
     kind = (manifest.get("modality") or {}).get("kind", "table")
     if kind not in REGISTRY:
@@ -298,11 +296,14 @@ def _lead_resume(
             "resume needs the same data: restore it or start a new run"
         )
     recorded = manifest["splits"]["hashes"]
+    if prepared.splits.hashes(prepared.dataset) != recorded:
+        raise RunError(
+            f"the data splits differently from when run {str(path)!r} started (the split "
+            "hashes in its manifest differ); start a new run"
+        )
+    restore_start_files(run_dir, prepared, console)
     saved = Splits.from_dict(read_splits(run_dir.path, prepared.dataset.n_rows))
-    if (
-        saved.hashes(prepared.dataset) != recorded
-        or prepared.splits.hashes(prepared.dataset) != recorded
-    ):
+    if saved.hashes(prepared.dataset) != recorded:
         raise RunError(f"the splits saved in {str(path)!r} do not match the data; start again")
     recorder = Recorder(run_dir, console)
     checkpoint = recorder.resumed()

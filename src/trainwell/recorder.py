@@ -67,6 +67,27 @@ def manifest_for(prepared: Prepared) -> dict[str, Any]:
     }
 
 
+def start_files(run_dir: RunDir, prepared: Prepared) -> dict[Path, Any]:
+    """What a run writes beside its manifest when it starts: its config and its splits."""
+    return {
+        run_dir.config_path: prepared.cfg.model_dump(mode="json"),
+        run_dir.splits_path: prepared.splits.to_dict(prepared.dataset),
+    }
+
+
+def restore_start_files(run_dir: RunDir, prepared: Prepared, console: Console) -> None:
+    """For ``--resume``: write again the :func:`start_files` that are gone (deleted, or a
+    kill in the instant after the manifest). They follow from the data and the manifest's
+    config; check the data's splits against the manifest's hashes first."""
+    for file, content in start_files(run_dir, prepared).items():
+        if not file.exists():
+            write_json(file, content)
+            console.print(
+                f"{file} was missing: written again from the data and the manifest",
+                highlight=False,
+            )
+
+
 class Recorder:
     """Writes one run directory (``run_dir``)."""
 
@@ -96,13 +117,13 @@ class Recorder:
         path = Path(out) if out is not None else default_run_dir(prepared.dataset.source)
         run_dir = RunDir(path)
         run_dir.create(manifest_for(prepared), keep)
-        write_json(run_dir.config_path, prepared.cfg.model_dump(mode="json"))
+        for file, content in start_files(run_dir, prepared).items():
+            write_json(file, content)
         if prepared.data_path is not None:
             # Everything that shaped the run is in config.json (target, task, group, time, seed).
             config = str(run_dir.config_path.resolve())
             command = ["trainwell", "fit", prepared.data_path, "--config", config]
             run_dir.update(reproduce=shlex.join([*command, "--out", "NEW_RUN_DIR"]))
-        write_json(run_dir.splits_path, prepared.splits.to_dict(prepared.dataset))
         console.print(f"run directory: {run_dir.path}", highlight=False)
         return cls(run_dir, console)
 

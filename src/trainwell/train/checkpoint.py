@@ -164,6 +164,12 @@ def latest_checkpoint(folder: Path) -> Path | None:
     found = [(int(m.group(1)), p) for p in folder.iterdir() if (m := CHECKPOINT_RE.match(p.name))]
     if not found:
         return None
-    latest = path_in_run(folder.parent, f"{folder.name}/{max(found)[1].name}")
-    check_checkpoint(latest)  # a damaged checkpoint is refused before any work resumes
+    found.sort()
+    latest = path_in_run(folder.parent, f"{folder.name}/{found[-1][1].name}")
+    try:
+        check_checkpoint(latest)  # a damaged checkpoint is refused before any work resumes
+    except RunDirError as err:
+        # Never skipped silently: the run would quietly lose an epoch or more of training.
+        earlier = f"from {found[-2][1].name}" if len(found) > 1 else "from the first epoch"
+        raise RunDirError(f"{err}; delete it to resume {earlier}, or start a new run") from None
     return latest
