@@ -159,3 +159,46 @@ def test_a_stop_while_the_report_is_written_says_how_to_finish_it(tmp_path: Path
         f"trainwell: interrupted; resume with `trainwell fit --resume {run_dir.path}`"
     )
     assert json.loads(run_dir.manifest_path.read_text())["status"] == "complete"
+
+
+# The command line with its training imports held up: a marker file says it got there,
+# then it waits to be stopped.
+SLOW_START = """
+import sys, threading
+from pathlib import Path
+import trainwell.cli
+
+marker = Path(sys.argv[1])
+
+def wait_for_ctrl_c(*modules, **kwargs):
+    marker.write_text("importing")
+    threading.Event().wait()
+
+trainwell.cli.preload = wait_for_ctrl_c
+sys.argv = ["trainwell", *sys.argv[2:]]
+trainwell.cli.main()
+"""
+
+
+@pytest.mark.parametrize("command", ["fit", "tune"])
+def test_ctrl_c_before_a_run_exists_says_interrupted_in_one_line(
+    command: str, tmp_path: Path
+) -> None:
+    # Found by trying trainwell: Ctrl-C in `fit`'s first seconds (its imports) exited 130
+    # printing nothing, as typer turns a KeyboardInterrupt inside a command into a silent
+    # exit 130.
+    mixed_frame(50).to_csv(tmp_path / "data.csv", index=False)
+    marker = tmp_path / "marker"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", SLOW_START, str(marker), command, "data.csv", "--target", "label"],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    while proc.poll() is None and not marker.exists():
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=0.2)
+    assert proc.poll() is None, proc.communicate()[1]
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate()
+    assert proc.returncode == 130, err
+    assert err.strip() == "trainwell: interrupted"
+    assert not (tmp_path / "runs").exists()

@@ -12,14 +12,17 @@ import sys
 
 def main() -> None:
     """Run the command line on ``sys.argv``."""
-    if sys.argv[1:2] == ["doctor"]:
-        from trainwell.doctor.command import main_fast
+    try:
+        if sys.argv[1:2] == ["doctor"]:
+            from trainwell.doctor.command import main_fast
 
-        code = main_fast(sys.argv[2:])
-        if code is not None:
-            sys.exit(code)
-    from trainwell.cli import main as cli_main
-
+            code = main_fast(sys.argv[2:])
+            if code is not None:
+                sys.exit(code)
+        from trainwell.cli import main as cli_main
+    except KeyboardInterrupt:  # Ctrl-C while the command line itself is imported
+        sys.stderr.write("trainwell: interrupted\n")
+        sys.exit(130)
     cli_main()
 
 

@@ -274,11 +274,8 @@ def fit(
             groups=groups,
             **spec,
         )
-    except KeyboardInterrupt as err:  # typer turns it into a silent exit 130: say it here
-        from trainwell.interrupts import interrupted_message
-
-        if on_rank_0():  # the job's other processes print nothing (trainwell.distributed)
-            typer.echo(interrupted_message(err), err=True)
+    except KeyboardInterrupt as err:  # said here: the line names the run to resume
+        _say_interrupted(err)
         raise typer.Exit(130) from None
 
 
@@ -825,6 +822,8 @@ class _ClosedPipeGuard:
 
 
 def _main(argv: list[str] | None) -> None:
+    global _interrupt_said
+    _interrupt_said = False  # per command (tests run several in one process)
     command = typer.main.get_command(app)
     try:
         code = command.main(args=argv, prog_name="trainwell", standalone_mode=False)
@@ -853,9 +852,25 @@ def _main(argv: list[str] | None) -> None:
         typer.echo(f"trainwell: error: {message}; see trainwell --help", err=True)
         sys.exit(getattr(err, "exit_code", 2))
     except KeyboardInterrupt as err:
-        from trainwell.interrupts import interrupted_message
-
-        if on_rank_0():
-            typer.echo(interrupted_message(err), err=True)
+        _say_interrupted(err)
         sys.exit(130)
+    if code == 130 and not _interrupt_said:
+        # typer turns a Ctrl-C inside a command into a silent exit 130 (typer.core._main),
+        # losing the exception: a stop in any command's imports or work before its run
+        # directory exists (found by trying trainwell: `fit` stopped in its first 3 s
+        # printed nothing).
+        _say_interrupted(KeyboardInterrupt())
     sys.exit(code if isinstance(code, int) else 0)
+
+
+_interrupt_said = False
+
+
+def _say_interrupted(err: BaseException) -> None:
+    """Print the one line of an interrupt (once; on rank 0 only under torchrun)."""
+    from trainwell.interrupts import interrupted_message
+
+    global _interrupt_said
+    if on_rank_0() and not _interrupt_said:
+        typer.echo(interrupted_message(err), err=True)
+    _interrupt_said = True
