@@ -11,11 +11,13 @@ prints how to resume.
 from __future__ import annotations
 
 import signal
+import sys
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from types import FrameType
+from types import CodeType, FrameType
 
 
 class Terminated(KeyboardInterrupt):
@@ -43,16 +45,65 @@ def _raise_terminated(signum: int, frame: FrameType | None) -> None:
 
 @contextmanager
 def terminate_as_interrupt() -> Iterator[None]:
-    """Within the block, SIGTERM raises :class:`Terminated`; the previous handler is restored
-    afterwards. A no-op outside the main thread, where Python cannot install handlers."""
+    """Within the block, SIGTERM raises :class:`Terminated`, and a stop that lands in a
+    weakref callback or a ``__del__`` is delivered again (:func:`_redeliver_stops`); the
+    previous handlers are restored afterwards. A no-op outside the main thread, where Python
+    cannot install handlers."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    previous_hook, sys.unraisablehook = sys.unraisablehook, _redeliver_stops(sys.unraisablehook)
     try:
         yield
     finally:
+        sys.unraisablehook = previous_hook
         signal.signal(signal.SIGTERM, previous)
+
+
+def _redeliver_stops(
+    previous: Callable[[sys.UnraisableHookArgs], object],
+) -> Callable[[sys.UnraisableHookArgs], object]:
+    """An ``unraisablehook`` that turns a swallowed stop back into a signal for the main code.
+
+    A signal's handler runs in whatever Python code the main thread is running; inside a
+    weakref callback or a ``__del__`` (matplotlib's, while the report is drawn), the
+    ``KeyboardInterrupt`` it raises cannot propagate: Python prints "Exception ignored" and
+    goes on, and the run ignored the stop (seen 2 in 40 SIGTERMs during the report). A
+    helper thread signals the main thread again (``signal.pthread_kill``) once the main
+    thread has left this hook (a signal sent from within it would be handled, and swallowed,
+    inside it), so the stop is raised in the run's own code. Other unraisable errors go to
+    ``previous``.
+    """
+
+    def hook(unraisable: sys.UnraisableHookArgs) -> object:
+        if not isinstance(unraisable.exc_value, KeyboardInterrupt):
+            return previous(unraisable)
+        number = signal.SIGTERM if isinstance(unraisable.exc_value, Terminated) else signal.SIGINT
+        again = threading.Thread(
+            target=_signal_main_after, args=(hook.__code__, number), daemon=True
+        )
+        again.start()
+        return None
+
+    return hook
+
+
+def _signal_main_after(code: CodeType, number: int) -> None:
+    """Send ``number`` to the main thread once no frame of its stack runs ``code``."""
+    main = threading.main_thread().ident
+    while True:
+        frame = sys._current_frames().get(main or 0)
+        if frame is None:  # the main thread has ended
+            return
+        while frame is not None and frame.f_code is not code:
+            frame = frame.f_back
+        if frame is None:
+            break
+        time.sleep(0.001)  # polled: the hook returns within microseconds
+    if callable(signal.getsignal(number)):  # not once the run is over, nor in stops_ignored
+        # A real signal (not _thread.interrupt_main): it also wakes a blocking wait.
+        signal.pthread_kill(main or 0, number)
 
 
 @contextmanager
