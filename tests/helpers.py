@@ -33,10 +33,11 @@ HANG_GUARD_S = 1800
 
 
 def run_subprocess(
-    args: list[str], cwd: Path, timeout: float = HANG_GUARD_S
+    args: list[str], cwd: Path, timeout: float = HANG_GUARD_S, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    """Run ``python -m trainwell ARGS`` in a fresh interpreter, as a user would."""
-    env = {**os.environ, "PYTHONWARNINGS": "error"}
+    """Run ``python -m trainwell ARGS`` in a fresh interpreter, as a user would (``env``:
+    variables set beside this process's)."""
+    env = {**os.environ, "PYTHONWARNINGS": "error", **(env or {})}
     try:
         return subprocess.run(
             [sys.executable, "-m", "trainwell", *args],

@@ -67,9 +67,12 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def fit_in(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    """``trainwell fit`` with ``args`` in ``folder`` (made here), which must succeed."""
+    """``trainwell fit`` with ``args`` in ``folder`` (made here), which must succeed, with
+    ``FOLDER-tmp`` as its temporary folder."""
     folder.mkdir()
-    done = run_subprocess(["fit", *args], folder)
+    temporary = folder.with_name(f"{folder.name}-tmp")
+    temporary.mkdir()
+    done = run_subprocess(["fit", *args], folder, env={"TMPDIR": str(temporary)})
     assert done.returncode == 0, done.stderr
     return done
 
@@ -318,6 +321,11 @@ def test_only_rank_0_writes_and_prints(
 ) -> None:
     cwd, done = two
     assert sorted(p.name for p in cwd.iterdir()) == ["runs"]
+    # Nothing left in the temporary folder (each job left a torchelastic_* folder there)
+    # but torch's own compile cache, one folder per user shared by every torch process,
+    # which `import torch._dynamo` makes (every optimizer step imports it).
+    left = [p.name for p in cwd.with_name("two-tmp").iterdir()]
+    assert [name for name in left if not name.startswith("torchinductor_")] == []
     run = the_run(cwd)  # one run directory, not one per rank
     # beside it, what one process leaves beside its run: the test-set ledger (TW-D07)
     assert sorted(p.name for p in run.parent.iterdir() if p != run) == sorted(

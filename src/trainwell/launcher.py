@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import tempfile
 from collections.abc import Sequence
 from typing import Any
 
@@ -76,12 +77,16 @@ def launch(devices: int, argv: Sequence[str]) -> int:
     for name in ["torch.distributed.elastic", *logging.root.manager.loggerDict]:
         if name.startswith("torch.distributed.elastic"):
             logging.getLogger(name).setLevel(logging.CRITICAL)
+    # The agent's per-attempt folders (error files it reads when a worker fails) go in a
+    # folder removed when the job ends: by default each job left a /tmp/torchelastic_*.
+    logs = tempfile.TemporaryDirectory(prefix="trainwell-elastic-")
     args = get_args_parser().parse_args(
         ["--standalone", "--nproc-per-node", str(devices), "--max-restarts", "0",
-         "-m", "trainwell", *argv]
+         "--log-dir", logs.name, "-m", "trainwell", *argv]
     )  # fmt: skip
     try:
-        run(args)
+        with logs:
+            run(args)
     except ChildFailedError as err:
         rank, failure = err.get_first_failure()
         if rank == 0 and failure.exitcode < 0:  # rank 0 prints and records: it cannot now
