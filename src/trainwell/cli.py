@@ -246,7 +246,9 @@ def fit(
         check_devices(devices)
         if devices > 1:
             argv = command_line(ctx, drop="devices")
-            raise typer.Exit(launch(devices, argv))
+            code = launch(devices, argv)
+            _said_interrupted()  # on 130 the job's rank 0, or the launcher, said why
+            raise typer.Exit(code)
     if resume is not None and data is not None:
         raise TrainwellError(
             "--resume continues a run exactly as configured; pass only --resume RUN_DIR"
@@ -870,7 +872,12 @@ def _say_interrupted(err: BaseException) -> None:
     """Print the one line of an interrupt (once; on rank 0 only under torchrun)."""
     from trainwell.interrupts import interrupted_message
 
-    global _interrupt_said
     if on_rank_0() and not _interrupt_said:
         typer.echo(interrupted_message(err), err=True)
+    _said_interrupted()
+
+
+def _said_interrupted() -> None:
+    """Mark an interrupt of this command as said (its exit 130 needs no other line)."""
+    global _interrupt_said
     _interrupt_said = True
