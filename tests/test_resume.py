@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import json
 import os
 import signal
@@ -228,6 +230,18 @@ def test_a_new_run_is_held_by_its_process_until_it_ends(tmp_path: Path) -> None:
     again = RunDir(tmp_path / "run")
     again.hold()  # free once let go
     again.release()
+
+
+def test_a_file_system_without_locks_leaves_the_run_unheld(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_locks(fd: int, operation: int) -> None:
+        raise OSError(errno.ENOLCK, "No locks available")  # some NFS and FUSE mounts
+
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    run = RunDir(tmp_path / "run")
+    run.create({"data": None})  # no error: the run goes on, unheld
+    assert json.loads((tmp_path / "run" / "manifest.json").read_text())["status"] == "running"
 
 
 def test_resume_refuses_changed_data_and_finished_runs(data: Path, tmp_path: Path) -> None:

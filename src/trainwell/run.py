@@ -139,7 +139,7 @@ class RunDir:
         ``fit --resume`` or ``report`` cannot write into a run another process is writing.
 
         An advisory ``flock`` on the folder itself (no lock file is left in the run);
-        a no-op where ``fcntl`` does not exist (Windows).
+        a no-op where ``fcntl`` does not exist (Windows) or the file system refuses locks.
 
         Raises:
             RunError: another process holds it.
@@ -161,6 +161,9 @@ class RunDir:
                 f"run {str(self.path)!r} is in use by another trainwell process (a fit, "
                 "--resume or report still running); wait for it to end, or stop it first"
             ) from None
+        except OSError:  # a file system without locks (some network or FUSE mounts): unheld
+            os.close(fd)
+            return
         self._held = weakref.finalize(self, os.close, fd)  # closed with this object at worst
 
     def release(self) -> None:
