@@ -684,8 +684,11 @@ def report(run_dir: Annotated[Path, typer.Argument(help="A run directory.")]) ->
 
     folder = RunDir(run_dir)
     folder.hold()  # not while a fit or --resume writes the run
-    folder.open_existing()
-    write_report(folder)
+    try:
+        folder.open_existing()
+        write_report(folder)
+    finally:
+        folder.release()
     typer.echo(f"report: {folder.report_path}", err=True)
 
 
