@@ -616,8 +616,9 @@ def loop_callbacks(
 ) -> LoopCallbacks:
     """Gradient clipping and norm, early stopping, the training log, the schedule's steps, the
     doctor and its remedy, checkpoints, TensorBoard and the progress bar, in the order they
-    must run (``first`` before them all, the caller's ``extra`` after). They talk through the
-    training state, never by calling each other."""
+    must run (``first`` before them all, their state checkpointed with the others'; the
+    caller's ``extra`` after). They talk through the training state, never by calling each
+    other."""
     early = EarlyStopping("val_loss", patience=cfg.train.patience)
     grad_norm = GradientNorm(cfg.train.clip_grad_norm)
     # After GradientNorm (it reads this step's norm) and EarlyStopping (its best epoch).
