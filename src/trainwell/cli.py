@@ -247,7 +247,7 @@ def fit(
         if devices > 1:
             argv = command_line(ctx, drop="devices")
             code = launch(devices, argv)
-            _said_interrupted()  # on 130 the job's rank 0, or the launcher, said why
+            _mark_interrupt_said()  # on 130 the job's rank 0, or the launcher, said why
             raise typer.Exit(code)
     if resume is not None and data is not None:
         raise TrainwellError(
@@ -877,10 +877,10 @@ def _say_interrupted(err: BaseException) -> None:
 
     if on_rank_0() and not _interrupt_said:
         typer.echo(interrupted_message(err), err=True)
-    _said_interrupted()
+    _mark_interrupt_said()
 
 
-def _said_interrupted() -> None:
+def _mark_interrupt_said() -> None:
     """Mark an interrupt of this command as said (its exit 130 needs no other line)."""
     global _interrupt_said
     _interrupt_said = True
